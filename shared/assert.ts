@@ -1,0 +1,3 @@
+export function assert(condition: unknown, message: string): asserts condition {
+  if (!condition) throw new Error('assertion failed: ' + message);
+}

@@ -1,0 +1,281 @@
+// One simulated server: a RaftCore, its durable storage and its volatile KV state machine. It
+// drives each Ready exactly as the contract in types.ts says, captures a snapshot every
+// `snapshotEvery` applied entries, and can crash at any point of a Ready (losing what was not
+// yet persisted) and restart from durable storage.
+import { defaultRaftConfig, type UnsafeRules } from '../../storage-node/src/raft/config.ts';
+import { RaftCore } from '../../storage-node/src/raft/raft-core.ts';
+import type {
+  Entry,
+  Message,
+  NodeId,
+  ProposeResult,
+  Ready,
+  SnapshotMeta,
+} from '../../storage-node/src/raft/types.ts';
+import { DurableStorage } from './durable-storage.ts';
+import { formatEntries, formatEntry } from './format.ts';
+import { KvStore, decodeCommand, type KvResult } from './kv-model.ts';
+import type { Delivery } from './network.ts';
+import type { Prng } from './prng.ts';
+
+/** Where in the handling of the next Ready a planned crash happens. */
+export type CrashPoint = 'beforePersist' | 'afterPersist' | 'afterSend' | 'afterApply';
+
+export interface NodeHooks {
+  /** Called before each Ready is taken and after the node settles: the checkers watch status. */
+  observe(node: SimNode): void;
+  send(from: SimNode, message: Message, snapshotData: string | null): void;
+  applied(node: SimNode, entry: Entry, result: KvResult | null): void;
+  restored(node: SimNode, meta: SnapshotMeta, data: string): void;
+  captured(node: SimNode, meta: SnapshotMeta, data: string): void;
+  readServed(node: SimNode, requestId: string, kv: KvStore): void;
+  readFailed(node: SimNode, requestId: string): void;
+  crashed(node: SimNode): void;
+  violation(check: string, detail: string): void;
+  trace: ((line: string) => void) | null;
+}
+
+export interface SimNodeOptions {
+  readonly id: NodeId;
+  readonly voters: readonly NodeId[];
+  readonly electionTicks: number;
+  readonly heartbeatTicks: number;
+  readonly snapshotEvery: number;
+  /** The stream the cores' randomInt draws from (one derived stream per incarnation). */
+  readonly rng: Prng;
+  readonly unsafe?: UnsafeRules;
+}
+
+export class SimNode {
+  readonly id: NodeId;
+  readonly storage = new DurableStorage();
+  core: RaftCore | null = null;
+  kv = new KvStore();
+  applied = 0;
+  incarnation = 0;
+  /** A crash planned by the fault schedule: it happens while handling the next Ready. */
+  crashPlan: CrashPoint | null = null;
+  private pendingSnapshots = new Map<string, string>();
+  private pendingReads: { requestId: string; index: number }[] = [];
+
+  constructor(
+    private readonly options: SimNodeOptions,
+    private readonly hooks: NodeHooks,
+  ) {
+    this.id = options.id;
+  }
+
+  get up(): boolean {
+    return this.core !== null;
+  }
+
+  /** Boots (or reboots) from durable storage; the KV restarts from the durable snapshot. */
+  start(): void {
+    const initial = this.storage.initialState(this.options.voters);
+    const rng = this.options.rng.derive(`${this.id}#${this.incarnation}`);
+    this.incarnation++;
+    this.core = new RaftCore(
+      {
+        ...defaultRaftConfig,
+        id: this.id,
+        electionTicks: this.options.electionTicks,
+        heartbeatTicks: this.options.heartbeatTicks,
+        randomInt: (n) => rng.int(n),
+        unsafe: this.options.unsafe,
+      },
+      initial,
+    );
+    const snap = this.storage.snapshot;
+    this.kv = snap === null ? new KvStore() : KvStore.deserialize(snap.data).store;
+    this.applied = initial.applied;
+    this.trace(
+      `start #${this.incarnation} term=${initial.hardState.term} vote=${initial.hardState.vote} ` +
+        `commit=${initial.hardState.commit} snapshot=${snap ? `${snap.meta.index}/${snap.meta.term}` : 'none'} ` +
+        `log=${formatEntries(initial.entries)}`,
+    );
+    this.drain();
+  }
+
+  /** Loses the core and everything volatile; durable storage stays as last written. */
+  crash(reason: string): void {
+    if (this.core === null) return;
+    this.trace(`CRASH (${reason}) durable: term=${this.storage.hardState.term} log..${this.storage.lastIndex()}`);
+    this.core = null;
+    this.crashPlan = null;
+    this.kv = new KvStore();
+    this.applied = 0;
+    this.pendingSnapshots.clear();
+    this.pendingReads = [];
+    this.hooks.crashed(this);
+  }
+
+  receive(delivery: Delivery): void {
+    if (this.core === null) return;
+    const m = delivery.message;
+    if (m.type === 'InstallSnapshot' && delivery.snapshotData !== null) {
+      this.pendingSnapshots.set(snapKey(m.snapshot), delivery.snapshotData);
+    }
+    this.core.step(m);
+    this.drain();
+  }
+
+  tick(): void {
+    if (this.core === null) return;
+    this.core.tick();
+    this.drain();
+  }
+
+  propose(data: string): ProposeResult | null {
+    if (this.core === null) return null;
+    const result = this.core.propose(data);
+    this.drain();
+    return result;
+  }
+
+  readIndex(requestId: string): boolean {
+    if (this.core === null) return false;
+    this.core.readIndex(requestId);
+    this.drain();
+    return true;
+  }
+
+  transferLeadership(target: NodeId): boolean {
+    if (this.core === null) return false;
+    const ok = this.core.transferLeadership(target);
+    this.drain();
+    return ok;
+  }
+
+  /** Handles every pending Ready; stops early when a planned crash fires. */
+  drain(): void {
+    while (this.core !== null && this.core.hasReady()) {
+      this.hooks.observe(this);
+      const rd = this.core.ready();
+      if (!this.handle(this.core, rd)) return;
+    }
+    if (this.core !== null) this.hooks.observe(this);
+  }
+
+  /** One Ready, in contract order. Returns false when the node crashed part way. */
+  private handle(core: RaftCore, rd: Ready): boolean {
+    if (rd.softState !== null) {
+      const s = rd.softState;
+      this.trace(`role=${s.role} term=${s.term} leader=${s.leaderId}`);
+    }
+    if (this.crashPlan === 'beforePersist') return this.crashNow('before persisting a Ready'), false;
+
+    // 1. Persist snapshot, entries, hard state.
+    let snapshotData: string | null = null;
+    if (rd.snapshot !== null) {
+      snapshotData = this.pendingSnapshots.get(snapKey(rd.snapshot)) ?? this.storage.snapshotData(rd.snapshot);
+      if (snapshotData === null) {
+        this.hooks.violation(
+          'driver-contract',
+          `${this.id}: Ready.snapshot ${snapKey(rd.snapshot)} names no snapshot this node received or holds`,
+        );
+      } else {
+        this.storage.persistReceivedSnapshot(rd.snapshot, snapshotData);
+        this.trace(`persist snapshot ${snapKey(rd.snapshot)}`);
+      }
+    }
+    if (rd.entries.length > 0) {
+      const problem = this.storage.persistEntries(rd.entries);
+      if (problem !== null) this.hooks.violation('driver-contract', `${this.id}: Ready.entries ${problem}`);
+      this.trace(`persist entries ${formatEntries(rd.entries)}`);
+    }
+    if (rd.hardState !== null) {
+      this.storage.persistHardState(rd.hardState);
+      const h = rd.hardState;
+      this.trace(`persist hardState term=${h.term} vote=${h.vote} commit=${h.commit}`);
+    }
+    if (this.crashPlan === 'afterPersist') return this.crashNow('after persisting, before sending'), false;
+
+    // 2. Send.
+    for (const m of rd.messages) {
+      const data = m.type === 'InstallSnapshot' ? this.storage.snapshotData(m.snapshot) : null;
+      if (m.type === 'InstallSnapshot' && data === null) {
+        this.hooks.violation(
+          'driver-contract',
+          `${this.id}: InstallSnapshot to ${m.to} names snapshot ${snapKey(m.snapshot)} that is not durable here`,
+        );
+      }
+      this.hooks.send(this, m, data);
+    }
+    if (this.crashPlan === 'afterSend') return this.crashNow('after sending, before applying'), false;
+
+    // 3. Restore the snapshot, then apply committed entries.
+    if (rd.snapshot !== null && snapshotData !== null) {
+      if (rd.snapshot.index < this.applied) {
+        this.hooks.violation(
+          'driver-contract',
+          `${this.id}: Ready.snapshot ${snapKey(rd.snapshot)} is behind the applied index ${this.applied}`,
+        );
+      }
+      this.kv = KvStore.deserialize(snapshotData).store;
+      this.applied = rd.snapshot.index;
+      this.trace(`restore snapshot ${snapKey(rd.snapshot)}`);
+      this.hooks.restored(this, rd.snapshot, snapshotData);
+      for (const key of [...this.pendingSnapshots.keys()]) {
+        if (Number(key.split('/')[0]) <= this.applied) this.pendingSnapshots.delete(key);
+      }
+    }
+    for (const entry of rd.committed) this.apply(entry);
+    for (const rs of rd.readStates) this.pendingReads.push({ requestId: rs.requestId, index: rs.index });
+    for (const id of rd.failedReads) this.hooks.readFailed(this, id);
+    this.serveReads();
+    if (this.crashPlan === 'afterApply') return this.crashNow('after applying, before advance'), false;
+
+    // 4. Advance, then maybe capture a snapshot.
+    core.advance(rd);
+    this.maybeCapture(core);
+    return true;
+  }
+
+  private apply(entry: Entry): void {
+    if (entry.index !== this.applied + 1) {
+      this.hooks.violation(
+        'driver-contract',
+        `${this.id}: committed entry ${entry.index} handed out after applied index ${this.applied}`,
+      );
+    }
+    this.applied = entry.index;
+    const result = entry.type === 'normal' ? this.kv.apply(decodeCommand(entry.data)) : null;
+    this.trace(`apply ${formatEntry(entry)}${result && !result.applied ? ' (cas mismatch)' : ''}`);
+    this.hooks.applied(this, entry, result);
+  }
+
+  private serveReads(): void {
+    if (this.pendingReads.length === 0) return;
+    const waiting: { requestId: string; index: number }[] = [];
+    for (const r of this.pendingReads) {
+      if (r.index <= this.applied) this.hooks.readServed(this, r.requestId, this.kv);
+      else waiting.push(r);
+    }
+    this.pendingReads = waiting;
+  }
+
+  private maybeCapture(core: RaftCore): void {
+    if (this.applied - this.storage.snapshotIndex() < this.options.snapshotEvery) return;
+    const index = this.applied;
+    const data = this.kv.serialize(index);
+    const meta = core.compact(index);
+    if (meta.index !== index) {
+      this.hooks.violation('driver-contract', `${this.id}: compact(${index}) returned a snapshot at ${meta.index}`);
+    }
+    this.storage.persistCapturedSnapshot(meta, data);
+    this.trace(`capture snapshot ${snapKey(meta)} (log now from ${this.storage.snapshotIndex() + 1})`);
+    this.hooks.captured(this, meta, data);
+  }
+
+  private crashNow(reason: string): void {
+    this.crash(reason);
+  }
+
+  private trace(line: string): void {
+    this.hooks.trace?.(`${this.id} ${line}`);
+  }
+}
+
+function snapKey(meta: SnapshotMeta): string {
+  return `${meta.index}/${meta.term}`;
+}
