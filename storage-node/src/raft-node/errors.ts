@@ -1,0 +1,23 @@
+import type { NodeId, RefusalReason } from '../raft/types.ts';
+
+/** This node cannot take the request now; `leaderId` says where to go when known. */
+export class NotLeaderError extends Error {
+  override readonly name = 'NotLeaderError';
+  constructor(
+    readonly leaderId: NodeId | null,
+    message: string,
+    readonly reason: RefusalReason | 'noLeader' = 'notLeader',
+  ) {
+    super(message);
+  }
+}
+
+/** The proposal's log slot went to another leader's entry: it definitely did not happen. */
+export class ProposalLostError extends Error {
+  override readonly name = 'ProposalLostError';
+}
+
+/** The outcome is unknown: the proposal may still commit later. */
+export class RaftTimeoutError extends Error {
+  override readonly name = 'RaftTimeoutError';
+}

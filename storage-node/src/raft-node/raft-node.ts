@@ -1,0 +1,307 @@
+import { createReadStream } from 'node:fs';
+import { assert } from '../../../shared/assert.ts';
+import type { RaftConfig } from '../raft/config.ts';
+import { RaftCore } from '../raft/raft-core.ts';
+import type { RaftStatus } from '../raft/raft-core.ts';
+import type { Entry, InstallSnapshotMessage, Message, NodeId, Ready, SoftState } from '../raft/types.ts';
+import type { RaftLogStore } from '../raft-storage/raft-log-store.ts';
+import { NotLeaderError, ProposalLostError, RaftTimeoutError } from './errors.ts';
+import type { SnapshotFiles } from './snapshot-files.ts';
+import type { StateMachine } from './state-machine.ts';
+
+/** The slice of the transport the driver uses (HttpTransport in production). */
+export interface RaftTransport {
+  send(messages: readonly Message[]): void;
+  sendSnapshot(message: InstallSnapshotMessage, open: () => NodeJS.ReadableStream): Promise<boolean>;
+}
+
+export interface RaftNodeOptions {
+  readonly config: RaftConfig;
+  readonly voters: readonly NodeId[];
+  readonly store: RaftLogStore;
+  readonly stateMachine: StateMachine;
+  readonly snapshots: SnapshotFiles;
+  readonly transport: RaftTransport;
+  /** Wall-clock length of one core tick. */
+  readonly tickMs: number;
+  /** Applied entries between two snapshots (log compaction). */
+  readonly snapshotEntriesThreshold: number;
+  /** How long a proposal or read may wait before it fails with a timeout. */
+  readonly requestTimeoutMs: number;
+  readonly onSoftState?: (state: SoftState) => void;
+}
+
+interface ProposalWaiter {
+  readonly term: number;
+  readonly resolve: (result: unknown) => void;
+  readonly reject: (error: Error) => void;
+  readonly timer: NodeJS.Timeout;
+}
+
+interface ReadWaiter {
+  index: number;
+  readonly resolve: (index: number) => void;
+  readonly reject: (error: Error) => void;
+  readonly timer: NodeJS.Timeout;
+}
+
+/**
+ * Runs a RaftCore with real time, disk and network. All I/O of the core goes through one loop,
+ * #drain(), which handles each Ready in the order Raft's safety needs:
+ *
+ *   persist (fsync) → send → apply → advance
+ *
+ * Messages may promise what was just persisted (a vote, an appended entry), so they leave only
+ * after the fsync; entries are applied only once committed, which the core decides. Work that
+ * arrives while a Ready is handled waits for the next one, so a busy node persists and sends in
+ * batches (group commit) without trying to.
+ */
+export class RaftNode {
+  readonly id: NodeId;
+  readonly #options: RaftNodeOptions;
+  readonly #core: RaftCore;
+  readonly #proposals = new Map<number, ProposalWaiter>();
+  readonly #reads = new Map<string, ReadWaiter>();
+  /** Reads whose index is known, waiting for the state machine to catch up to it. */
+  #readsAwaitingApply: string[] = [];
+  #readSeq = 0;
+  #ticker: NodeJS.Timeout | null = null;
+  #drainScheduled = false;
+  #stopped = false;
+  #lastSnapshotIndex: number;
+  #softState: SoftState;
+
+  constructor(options: RaftNodeOptions) {
+    this.id = options.config.id;
+    this.#options = options;
+    const durable = options.store.load();
+    // A crash between adopting a leader's snapshot and restoring it leaves the state machine
+    // behind the log's start: finish the restore before the core hands out later entries.
+    if (durable.snapshot !== null && options.stateMachine.appliedIndex() < durable.snapshot.index) {
+      assert(options.snapshots.exists(durable.snapshot), `snapshot file for index ${durable.snapshot.index} is missing`);
+      options.stateMachine.restoreSnapshot(options.snapshots.pathFor(durable.snapshot), durable.snapshot);
+    }
+    this.#core = new RaftCore(options.config, {
+      hardState: durable.hardState,
+      snapshot: durable.snapshot,
+      entries: durable.entries,
+      applied: options.stateMachine.appliedIndex(),
+      membership: { voters: [...options.voters] },
+    });
+    this.#lastSnapshotIndex = durable.snapshot?.index ?? 0;
+    const status = this.#core.status();
+    this.#softState = { role: status.role, leaderId: status.leaderId, term: status.term };
+  }
+
+  start(): void {
+    assert(this.#ticker === null, 'RaftNode started twice');
+    this.#ticker = setInterval(() => {
+      this.#core.tick();
+      this.#drain();
+    }, this.#options.tickMs);
+    this.#drain();
+  }
+
+  /** Stops timers and fails everything pending. The store is closed by its owner. */
+  stop(): void {
+    this.#stopped = true;
+    if (this.#ticker !== null) clearInterval(this.#ticker);
+    this.#ticker = null;
+    const error = new NotLeaderError(null, 'the node is shutting down');
+    for (const [index, waiter] of this.#proposals) this.#settleProposal(index, waiter, error);
+    for (const id of [...this.#reads.keys()]) this.#settleRead(id, error);
+  }
+
+  /** A message from a peer. */
+  deliver(message: Message): void {
+    if (this.#stopped) return;
+    this.#core.step(message);
+    this.#schedule();
+  }
+
+  /** Replicates `data`; resolves with the state machine's result once it is committed and applied here. */
+  propose(data: string): Promise<unknown> {
+    if (this.#stopped) return Promise.reject(new NotLeaderError(null, 'the node is shutting down'));
+    const result = this.#core.propose(data);
+    if (!result.ok) {
+      return Promise.reject(new NotLeaderError(result.leaderId, `proposal refused: ${result.reason}`, result.reason));
+    }
+    this.#schedule();
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#settleProposal(result.index, this.#proposals.get(result.index)!, new RaftTimeoutError('proposal not committed in time'));
+      }, this.#options.requestTimeoutMs);
+      this.#proposals.set(result.index, { term: result.term, resolve, reject, timer });
+    });
+  }
+
+  /**
+   * A linearizable read barrier (ReadIndex): resolves once this node's state machine has applied
+   * everything committed before the call, so a local read then is linearizable.
+   */
+  readBarrier(): Promise<number> {
+    if (this.#stopped) return Promise.reject(new NotLeaderError(null, 'the node is shutting down'));
+    const requestId = `${this.id}:${++this.#readSeq}`;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => this.#settleRead(requestId, new RaftTimeoutError('read index not confirmed in time')), this.#options.requestTimeoutMs);
+      this.#reads.set(requestId, { index: -1, resolve, reject, timer });
+      this.#core.readIndex(requestId);
+      this.#schedule();
+    });
+  }
+
+  transferLeadership(target: NodeId): boolean {
+    const started = this.#core.transferLeadership(target);
+    this.#schedule();
+    return started;
+  }
+
+  /** The most caught-up other voter: where leadership should go on a graceful shutdown. */
+  bestTransferTarget(): NodeId | null {
+    const status = this.#core.status();
+    const sorted = [...status.progress].filter((p) => p.recentActive).sort((a, b) => b.match - a.match);
+    return sorted[0]?.id ?? null;
+  }
+
+  reportUnreachable(peer: NodeId): void {
+    this.#core.reportUnreachable(peer);
+  }
+
+  status(): RaftStatus {
+    return this.#core.status();
+  }
+
+  softState(): SoftState {
+    return this.#softState;
+  }
+
+  #schedule(): void {
+    if (this.#drainScheduled || this.#stopped) return;
+    this.#drainScheduled = true;
+    // setImmediate, not a microtask: let pending socket reads land first, so they batch.
+    setImmediate(() => {
+      this.#drainScheduled = false;
+      this.#drain();
+    });
+  }
+
+  #drain(): void {
+    while (!this.#stopped && this.#core.hasReady()) this.#handleReady(this.#core.ready());
+  }
+
+  #handleReady(ready: Ready): void {
+    const { store, stateMachine, snapshots, transport } = this.#options;
+    // 1. Persist: snapshot file into place, then log, snapshot meta and hard state in one fsync'd transaction.
+    if (ready.snapshot !== null) {
+      const incoming = snapshots.findIncoming(ready.snapshot);
+      assert(incoming !== null, `no received bytes for snapshot ${ready.snapshot.index}/${ready.snapshot.term}`);
+      snapshots.adopt(incoming, ready.snapshot);
+    }
+    if (ready.snapshot !== null || ready.entries.length > 0 || ready.hardState !== null) {
+      store.save({ hardState: ready.hardState, entries: ready.entries, snapshot: ready.snapshot });
+    }
+    // 2. Send: now everything the messages promise is durable.
+    const plain: Message[] = [];
+    for (const message of ready.messages) {
+      if (message.type === 'InstallSnapshot') this.#sendSnapshot(message);
+      else plain.push(message);
+    }
+    if (plain.length > 0) transport.send(plain);
+    // 3. Apply.
+    if (ready.snapshot !== null) {
+      stateMachine.restoreSnapshot(snapshots.pathFor(ready.snapshot), ready.snapshot);
+      this.#lastSnapshotIndex = ready.snapshot.index;
+      snapshots.prune(ready.snapshot);
+      // Proposals inside the snapshot can no longer be matched to their entries.
+      for (const [index, waiter] of this.#proposals) {
+        if (index <= ready.snapshot.index) this.#settleProposal(index, waiter, new RaftTimeoutError('outcome unknown: replaced by a snapshot'));
+      }
+    }
+    if (ready.committed.length > 0) this.#apply(ready.committed);
+    for (const readState of ready.readStates) {
+      const waiter = this.#reads.get(readState.requestId);
+      if (waiter === undefined) continue;
+      waiter.index = readState.index;
+      this.#readsAwaitingApply.push(readState.requestId);
+    }
+    for (const requestId of ready.failedReads) {
+      this.#settleRead(requestId, new NotLeaderError(this.#core.status().leaderId, 'no leader to confirm the read'));
+    }
+    if (ready.softState !== null) this.#softState = ready.softState;
+    // 4. Advance.
+    this.#core.advance(ready);
+    this.#releaseReads();
+    this.#maybeSnapshot();
+    if (ready.softState !== null) this.#options.onSoftState?.(ready.softState);
+  }
+
+  #apply(entries: readonly Entry[]): void {
+    const results = this.#options.stateMachine.apply(entries);
+    assert(results.length === entries.length, 'state machine returned the wrong number of results');
+    for (let i = 0; i < entries.length; i++) {
+      const entry = entries[i];
+      const waiter = this.#proposals.get(entry.index);
+      if (waiter === undefined) continue;
+      if (waiter.term === entry.term) this.#settleProposal(entry.index, waiter, null, results[i]);
+      else this.#settleProposal(entry.index, waiter, new ProposalLostError('a new leader replaced the proposal'));
+    }
+  }
+
+  #releaseReads(): void {
+    if (this.#readsAwaitingApply.length === 0) return;
+    const applied = this.#options.stateMachine.appliedIndex();
+    const waiting: string[] = [];
+    for (const requestId of this.#readsAwaitingApply) {
+      const waiter = this.#reads.get(requestId);
+      if (waiter === undefined) continue;
+      if (waiter.index <= applied) this.#settleRead(requestId, null);
+      else waiting.push(requestId);
+    }
+    this.#readsAwaitingApply = waiting;
+  }
+
+  /** Log compaction: capture the state machine and drop the log it covers. */
+  #maybeSnapshot(): void {
+    const applied = this.#options.stateMachine.appliedIndex();
+    if (applied - this.#lastSnapshotIndex < this.#options.snapshotEntriesThreshold) return;
+    if (applied < this.#core.status().firstIndex) return;
+    const { snapshots, store, stateMachine } = this.#options;
+    const path = snapshots.incomingPath({ index: applied, term: 0 });
+    stateMachine.writeSnapshot(path);
+    const meta = this.#core.compact(applied);
+    snapshots.adopt(path, meta);
+    store.compact(meta);
+    snapshots.prune(meta);
+    this.#lastSnapshotIndex = meta.index;
+  }
+
+  #sendSnapshot(message: InstallSnapshotMessage): void {
+    const { snapshots, transport } = this.#options;
+    if (!snapshots.exists(message.snapshot)) {
+      this.#core.reportSnapshot(message.to, false);
+      return;
+    }
+    const path = snapshots.pathFor(message.snapshot);
+    void transport.sendSnapshot(message, () => createReadStream(path)).then((ok) => {
+      if (this.#stopped) return;
+      this.#core.reportSnapshot(message.to, ok);
+      this.#schedule();
+    });
+  }
+
+  #settleProposal(index: number, waiter: ProposalWaiter, error: Error | null, result?: unknown): void {
+    clearTimeout(waiter.timer);
+    this.#proposals.delete(index);
+    if (error === null) waiter.resolve(result);
+    else waiter.reject(error);
+  }
+
+  #settleRead(requestId: string, error: Error | null): void {
+    const waiter = this.#reads.get(requestId);
+    if (waiter === undefined) return;
+    clearTimeout(waiter.timer);
+    this.#reads.delete(requestId);
+    if (error === null) waiter.resolve(waiter.index);
+    else waiter.reject(error);
+  }
+}

@@ -1,0 +1,269 @@
+// The deterministic simulation (after TigerBeetle's VOPR and etcd's raft tests): 3 or 5 Raft
+// cores in one process over a simulated network and clock, with clients, faults and checkers,
+// all driven by ONE seed — a failing seed replays exactly, trace and all.
+//
+// A run: `ticks` ticks of faults, then a heal phase (no faults, every node up) in which a
+// leader must be elected and a fresh proposal commit within a bound (liveness), then a short
+// drain for outstanding client operations; then the client history is checked for
+// linearizability. Safety checks run throughout; see safety-checks.ts.
+import { checkLinearizable } from '../checker/linearizability.ts';
+import type { HistoryEvent } from '../checker/history.ts';
+import type { UnsafeRules } from '../../storage-node/src/raft/config.ts';
+import type { NodeId } from '../../storage-node/src/raft/types.ts';
+import { Clients, type ClientOptions } from './clients.ts';
+import { FaultSchedule, randomFaultSettings, type FaultContext, type FaultSettings } from './faults.ts';
+import { formatMessage } from './format.ts';
+import { encodeCommand } from './kv-model.ts';
+import { Network } from './network.ts';
+import { Prng } from './prng.ts';
+import { SafetyChecks, type NodeView } from './safety-checks.ts';
+import { SimNode, type NodeHooks } from './sim-node.ts';
+
+export type { UnsafeRules };
+
+export interface SimulationOptions {
+  readonly seed: number;
+  readonly nodes: 3 | 5;
+  /** Ticks of the fault phase; the heal phase and drain come after. */
+  readonly ticks: number;
+  /** Overrides of the fault profile (the rest is drawn from the seed). */
+  readonly faults?: Partial<FaultSettings>;
+  readonly unsafe?: UnsafeRules;
+  readonly trace?: (line: string) => void;
+  readonly clients?: Partial<ClientOptions>;
+  readonly electionTicks?: number;
+  readonly heartbeatTicks?: number;
+  /** Stop at the first safety violation (used by the "checks can fail" tests). */
+  readonly stopOnViolation?: boolean;
+}
+
+export interface SimulationStats {
+  ticks: number;
+  nodes: number;
+  leaderTerms: number;
+  messages: { sent: number; delivered: number; lost: number; cut: number; duplicated: number };
+  partitions: number;
+  crashes: number;
+  restarts: number;
+  transfers: number;
+  snapshotsCaptured: number;
+  snapshotsInstalled: number;
+  appliedEntries: number;
+  ops: { invoked: number; ok: number; fail: number; info: number };
+  /** Ticks from the start of the heal phase until a fresh proposal committed; -1 if it never did. */
+  healTicks: number;
+  faults: FaultSettings;
+}
+
+export interface SimulationResult {
+  violations: string[];
+  stats: SimulationStats;
+  history: HistoryEvent[];
+}
+
+/** Liveness bound: a commit within this many election timeouts of the heal phase starting. */
+const LIVENESS_ELECTION_TIMEOUTS = 50;
+
+export function runSimulation(options: SimulationOptions): SimulationResult {
+  const root = new Prng(options.seed);
+  const electionTicks = options.electionTicks ?? 10;
+  const heartbeatTicks = options.heartbeatTicks ?? 2;
+  const ids: NodeId[] = Array.from({ length: options.nodes }, (_, i) => `n${i + 1}`);
+  const majority = Math.floor(options.nodes / 2) + 1;
+  const faultSettings: FaultSettings = { ...randomFaultSettings(root.derive('fault-profile'), options.nodes), ...options.faults };
+
+  let now = 0;
+  const userTrace = options.trace;
+  const trace = userTrace ? (line: string) => userTrace(`t=${now} ${line}`) : null;
+  const traceLine = (line: string) => trace?.(line);
+
+  const checks = new SafetyChecks(trace);
+  const network = new Network(
+    root.derive('network'),
+    faultSettings,
+    trace ? (m, reason) => trace(`drop(${reason}) ${formatMessage(m)}`) : undefined,
+  );
+  const clientOptions: ClientOptions = {
+    count: 4,
+    keys: ['a', 'b', 'c'],
+    timeoutTicks: 6 * electionTicks,
+    opRate: 0.1,
+    readRatio: 0.4,
+    casRatio: 0.25,
+    ...options.clients,
+  };
+  const clients = new Clients(root.derive('clients'), ids, clientOptions, trace, (detail) =>
+    checks.report('harness', [], detail),
+  );
+  const faults = new FaultSchedule(root.derive('faults'), faultSettings);
+  const counters = { snapshotsCaptured: 0, snapshotsInstalled: 0 };
+
+  const view = (node: SimNode): NodeView => {
+    const s = node.core!.status();
+    return { id: node.id, role: s.role, term: s.term, snapshot: s.snapshot, log: node.core!.log() };
+  };
+
+  const hooks: NodeHooks = {
+    observe(node) {
+      const s = node.core!.status();
+      if (s.term > checks.maxTerm) checks.maxTerm = s.term;
+      if (s.role === 'leader') checks.observe(view(node));
+    },
+    send(from, message, snapshotData) {
+      trace?.(`send ${formatMessage(message)}`);
+      network.send(now, message, snapshotData);
+    },
+    applied(node, entry, result) {
+      checks.applied(node.id, entry);
+      clients.onApplied(node, entry, result);
+    },
+    restored(node, meta, data) {
+      counters.snapshotsInstalled++;
+      checks.restored(node.id, meta, data);
+      clients.onRestored(node, meta.index);
+    },
+    captured(node, meta, data) {
+      counters.snapshotsCaptured++;
+      checks.captured(node.id, meta, data);
+    },
+    readServed: (node, requestId, kv) => clients.onReadServed(node, requestId, kv),
+    readFailed: (node, requestId) => clients.onReadFailed(node, requestId),
+    crashed: (node) => clients.onCrashed(node),
+    violation: (check, detail) => checks.report(check, [], detail),
+    trace,
+  };
+
+  const coreRng = root.derive('cores');
+  const snapshotRng = root.derive('snapshot-every');
+  const nodes = new Map<NodeId, SimNode>();
+  for (const id of ids) {
+    const node = new SimNode(
+      {
+        id,
+        voters: ids,
+        electionTicks,
+        heartbeatTicks,
+        snapshotEvery: snapshotRng.range(20, 100),
+        rng: coreRng,
+        unsafe: options.unsafe,
+      },
+      hooks,
+    );
+    nodes.set(id, node);
+  }
+  const leaders = (): SimNode[] =>
+    ids
+      .map((id) => nodes.get(id)!)
+      .filter((n) => n.up && n.core!.status().role === 'leader')
+      .sort((a, b) => b.core!.status().term - a.core!.status().term);
+  const ctx: FaultContext = { network, nodes, ids, leaders, trace: traceLine };
+  const order = root.derive('tick-order');
+
+  trace?.(`seed=${options.seed} nodes=${options.nodes} ticks=${options.ticks} faults=${JSON.stringify(faultSettings)}`);
+  for (const id of ids) nodes.get(id)!.start();
+
+  const healStart = options.ticks + 1;
+  const livenessDeadline = healStart + LIVENESS_ELECTION_TIMEOUTS * electionTicks;
+  let probe: { index: number; term: number; at: number } | null = null;
+  let probeSeq = 0;
+  let livenessAt = -1;
+
+  const stopped = () => options.stopOnViolation === true && checks.violations.length > 0;
+
+  for (now = 1; !stopped(); now++) {
+    checks.now = now;
+    const healing = now >= healStart;
+    if (now === healStart) faults.heal(now, ctx);
+    if (!healing) faults.step(now, ctx);
+    faults.restartDue(now, ctx);
+
+    for (const d of network.takeDue(now)) {
+      const to = nodes.get(d.message.to);
+      if (to === undefined || !to.up) {
+        trace?.(`drop(down) ${formatMessage(d.message)}`);
+        continue;
+      }
+      trace?.(`recv ${formatMessage(d.message)}`);
+      to.receive(d);
+    }
+    for (const id of order.shuffle(ids)) nodes.get(id)!.tick();
+
+    clients.tick(now, nodes, livenessAt < 0);
+
+    if (healing && livenessAt < 0) {
+      // Liveness probe: a fresh proposal must commit (be applied on a majority).
+      if (probe !== null) {
+        const committed = checks.committedEntry(probe.index);
+        if (committed !== undefined && committed.term !== probe.term) probe = null;
+        else if (now - probe.at > 4 * electionTicks) probe = null;
+        else {
+          const p = probe;
+          const appliedOn = ids.filter((id) => nodes.get(id)!.up && nodes.get(id)!.applied >= p.index).length;
+          if (committed !== undefined && appliedOn >= majority) {
+            livenessAt = now;
+            trace?.(`LIVENESS probe ${p.index}/${p.term} applied on ${appliedOn} nodes, ${now - healStart} ticks into the heal phase`);
+          }
+        }
+      }
+      if (livenessAt < 0 && probe === null) {
+        const leader = leaders()[0];
+        const result = leader?.propose(encodeCommand({ op: 'probe', seq: ++probeSeq }));
+        if (result !== undefined && result !== null && result.ok) {
+          probe = { index: result.index, term: result.term, at: now };
+          trace?.(`probe proposed at ${leader!.id} as ${result.index}/${result.term}`);
+        }
+      }
+      if (livenessAt < 0 && now >= livenessDeadline) {
+        const states = ids.map((id) => {
+          const n = nodes.get(id)!;
+          if (!n.up) return `${id}:down`;
+          const s = n.core!.status();
+          return `${id}:${s.role}/t${s.term}/commit${s.commit}/last${s.lastIndex}`;
+        });
+        checks.report(
+          'liveness',
+          ids,
+          `no fresh proposal committed within ${LIVENESS_ELECTION_TIMEOUTS} election timeouts (${now - healStart} ticks) of healing: ${states.join(' ')}`,
+        );
+        break;
+      }
+    }
+
+    if (now % 5 === 0 || healing) {
+      const views = ids.filter((id) => nodes.get(id)!.up).map((id) => view(nodes.get(id)!));
+      checks.logMatching(views);
+      for (const v of views) checks.leaderCompleteness(v);
+    }
+
+    if (livenessAt >= 0 && (clients.outstanding() === 0 || now >= livenessAt + clientOptions.timeoutTicks)) break;
+  }
+
+  if (!stopped()) {
+    const lin = checkLinearizable(clients.history, { timeoutMs: 20_000 });
+    if (!lin.linearizable) {
+      checks.report(
+        'linearizability',
+        [],
+        lin.timedOut ? `checker timed out: ${lin.explanation}` : `client history is not linearizable: ${lin.explanation}`,
+      );
+    }
+  }
+
+  const appliedEntries = Math.max(0, ...ids.map((id) => nodes.get(id)!.applied));
+  return {
+    violations: checks.violations,
+    history: clients.history,
+    stats: {
+      ticks: now,
+      nodes: options.nodes,
+      leaderTerms: checks.leaderTerms(),
+      messages: { ...network.stats },
+      ...faults.stats,
+      ...counters,
+      appliedEntries,
+      ops: { ...clients.stats },
+      healTicks: livenessAt < 0 ? -1 : livenessAt - healStart,
+      faults: faultSettings,
+    },
+  };
+}

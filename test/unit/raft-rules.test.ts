@@ -1,0 +1,352 @@
+// The rules of the Raft paper's figure 2 (and the dissertation's extensions), one behaviour per
+// test, each named after the rule it checks. Cores are stepped by hand; no time passes.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { RaftCore } from '../../storage-node/src/raft/raft-core.ts';
+import { defaultRaftConfig } from '../../storage-node/src/raft/config.ts';
+import {
+  drainMessages,
+  drainReadies,
+  electLeader,
+  entriesWithTerms,
+  exchange,
+  makeCore,
+  ofType,
+  ticks,
+  voters3,
+} from './raft-fixtures.ts';
+
+const electionTicks = defaultRaftConfig.electionTicks;
+
+describe('Raft rules (figure 2): all servers', () => {
+  it('a message with a higher term makes the receiver adopt the term and become follower (§5.1)', () => {
+    const leader = makeCore({ term: 1 });
+    electLeader(leader);
+    drainMessages(leader);
+    assert.equal(leader.status().role, 'leader');
+    leader.step({ type: 'AppendEntriesResponse', from: 'b', to: 'a', term: 7, success: false, matchIndex: 0, rejectedIndex: 0, conflictIndex: 0, conflictTerm: 0 });
+    assert.equal(leader.status().role, 'follower');
+    assert.equal(leader.status().term, 7);
+    assert.equal(leader.status().vote, null);
+  });
+
+  it('a message from an older leader is answered with the current term so that leader steps down', () => {
+    const follower = makeCore({ term: 5 });
+    follower.step({ type: 'Heartbeat', from: 'b', to: 'a', term: 3, commit: 0, seq: 1 });
+    const [reply] = drainMessages(follower);
+    assert.equal(reply.type, 'AppendEntriesResponse');
+    assert.equal(reply.term, 5);
+    assert.equal(follower.status().term, 5);
+  });
+});
+
+describe('Raft rules (figure 2): RequestVote', () => {
+  it('grants a vote when votedFor is null and the candidate log is at least as up to date', () => {
+    const voter = makeCore({ term: 1, logTerms: [1] });
+    voter.step({ type: 'RequestVote', from: 'b', to: 'a', term: 2, lastLogIndex: 1, lastLogTerm: 1, transfer: false });
+    const [ready] = drainReadies(voter);
+    assert.deepEqual(ready.hardState, { term: 2, vote: 'b', commit: 0 });
+    const [reply] = ofType([...ready.messages], 'RequestVoteResponse');
+    assert.equal(reply.granted, true);
+  });
+
+  it('the vote is made durable in the same Ready that carries the reply (persist before send)', () => {
+    const voter = makeCore({ term: 1 });
+    voter.step({ type: 'RequestVote', from: 'b', to: 'a', term: 2, lastLogIndex: 0, lastLogTerm: 0, transfer: false });
+    const ready = voter.ready();
+    assert.equal(ready.hardState?.vote, 'b');
+    assert.equal(ready.messages.length, 1);
+    assert.throws(() => voter.ready(), /before advance/);
+    voter.advance(ready);
+  });
+
+  it('refuses a candidate whose last log term is older (election restriction, §5.4.1)', () => {
+    const voter = makeCore({ term: 2, logTerms: [1, 2] });
+    voter.step({ type: 'RequestVote', from: 'b', to: 'a', term: 3, lastLogIndex: 5, lastLogTerm: 1, transfer: false });
+    const [reply] = ofType(drainMessages(voter), 'RequestVoteResponse');
+    assert.equal(reply.granted, false);
+    assert.equal(voter.status().vote, null);
+  });
+
+  it('refuses a candidate with the same last term but a shorter log (§5.4.1)', () => {
+    const voter = makeCore({ term: 2, logTerms: [1, 2, 2] });
+    voter.step({ type: 'RequestVote', from: 'b', to: 'a', term: 3, lastLogIndex: 2, lastLogTerm: 2, transfer: false });
+    assert.equal(ofType(drainMessages(voter), 'RequestVoteResponse')[0].granted, false);
+  });
+
+  it('votes for at most one candidate per term (§5.2)', () => {
+    const voter = makeCore({ term: 1 });
+    voter.step({ type: 'RequestVote', from: 'b', to: 'a', term: 2, lastLogIndex: 0, lastLogTerm: 0, transfer: false });
+    voter.step({ type: 'RequestVote', from: 'c', to: 'a', term: 2, lastLogIndex: 0, lastLogTerm: 0, transfer: false });
+    const replies = ofType(drainMessages(voter), 'RequestVoteResponse');
+    assert.deepEqual(replies.map((r) => [r.to, r.granted]), [['b', true], ['c', false]]);
+  });
+
+  it('ignores a vote request from an older term (reply false if term < currentTerm)', () => {
+    const voter = makeCore({ term: 5 });
+    voter.step({ type: 'RequestVote', from: 'b', to: 'a', term: 4, lastLogIndex: 9, lastLogTerm: 4, transfer: false });
+    assert.equal(ofType(drainMessages(voter), 'RequestVoteResponse').filter((r) => r.granted).length, 0);
+    assert.equal(voter.status().vote, null);
+  });
+});
+
+describe('Raft rules (figure 2): AppendEntries', () => {
+  it('rejects when the log has no entry at prevLogIndex, hinting where its log ends (§5.3)', () => {
+    const follower = makeCore({ term: 2, logTerms: [1, 1] });
+    follower.step({ type: 'AppendEntries', from: 'b', to: 'a', term: 2, prevLogIndex: 5, prevLogTerm: 2, entries: [], commit: 0 });
+    const [reply] = ofType(drainMessages(follower), 'AppendEntriesResponse');
+    assert.equal(reply.success, false);
+    assert.equal(reply.rejectedIndex, 5);
+    assert.equal(reply.conflictIndex, 3);
+    assert.equal(reply.conflictTerm, 0);
+  });
+
+  it('rejects when the term at prevLogIndex differs, hinting the first index of that term (fast backtracking)', () => {
+    const follower = makeCore({ term: 3, logTerms: [1, 2, 2, 2] });
+    follower.step({ type: 'AppendEntries', from: 'b', to: 'a', term: 3, prevLogIndex: 4, prevLogTerm: 3, entries: [], commit: 0 });
+    const [reply] = ofType(drainMessages(follower), 'AppendEntriesResponse');
+    assert.equal(reply.success, false);
+    assert.equal(reply.conflictTerm, 2);
+    assert.equal(reply.conflictIndex, 2);
+  });
+
+  it('deletes a conflicting entry and all that follow it, then appends the new ones', () => {
+    const follower = makeCore({ term: 3, logTerms: [1, 2, 2] });
+    const incoming = entriesWithTerms([3, 3], 2);
+    follower.step({ type: 'AppendEntries', from: 'b', to: 'a', term: 3, prevLogIndex: 1, prevLogTerm: 1, entries: incoming, commit: 0 });
+    const [ready] = drainReadies(follower);
+    assert.deepEqual(follower.log().map((e) => e.term), [1, 3, 3]);
+    // The driver is told to replace its stored entries from index 2 on.
+    assert.deepEqual(ready.entries.map((e) => [e.index, e.term]), [[2, 3], [3, 3]]);
+  });
+
+  it('appends only entries not already in the log (a duplicate message changes nothing)', () => {
+    const follower = makeCore({ term: 2, logTerms: [1, 2, 2] });
+    const message = { type: 'AppendEntries' as const, from: 'b', to: 'a', term: 2, prevLogIndex: 1, prevLogTerm: 1, entries: entriesWithTerms([2], 2), commit: 0 };
+    follower.step(message);
+    const [ready] = drainReadies(follower);
+    assert.deepEqual(ready.entries, []);
+    assert.deepEqual(follower.log().map((e) => e.term), [1, 2, 2]);
+  });
+
+  it('sets commitIndex = min(leaderCommit, index of last new entry)', () => {
+    const follower = makeCore({ term: 2 });
+    follower.step({ type: 'AppendEntries', from: 'b', to: 'a', term: 2, prevLogIndex: 0, prevLogTerm: 0, entries: entriesWithTerms([2, 2]), commit: 10 });
+    const [ready] = drainReadies(follower);
+    assert.equal(follower.status().commit, 2);
+    assert.deepEqual(ready.committed.map((e) => e.index), [1, 2]);
+  });
+
+  it('never moves commitIndex past what the leader says it matched (heartbeat commit)', () => {
+    const follower = makeCore({ term: 2, logTerms: [1, 1, 1] });
+    follower.step({ type: 'Heartbeat', from: 'b', to: 'a', term: 2, commit: 1, seq: 1 });
+    drainMessages(follower);
+    assert.equal(follower.status().commit, 1);
+  });
+
+  it('a candidate that receives AppendEntries from the new leader of its term becomes follower (§5.2)', () => {
+    const candidate = makeCore({ term: 1, config: { preVote: false } });
+    candidate.campaign();
+    drainMessages(candidate);
+    assert.equal(candidate.status().role, 'candidate');
+    candidate.step({ type: 'AppendEntries', from: 'b', to: 'a', term: 2, prevLogIndex: 0, prevLogTerm: 0, entries: [], commit: 0 });
+    assert.equal(candidate.status().role, 'follower');
+    assert.equal(candidate.status().leaderId, 'b');
+  });
+});
+
+describe('Raft rules (figure 2): elections', () => {
+  it('a follower that hears nothing for an election timeout pre-votes without raising its term (§9.6)', () => {
+    const follower = makeCore({ term: 4 });
+    ticks(follower, electionTicks);
+    const preVotes = ofType(drainMessages(follower), 'PreVote');
+    assert.equal(preVotes.length, 2);
+    assert.equal(preVotes[0].term, 5);
+    assert.equal(follower.status().term, 4);
+    assert.equal(follower.status().role, 'preCandidate');
+  });
+
+  it('after a pre-vote quorum it becomes candidate: term + 1, votes for itself, requests votes', () => {
+    const node = makeCore({ term: 4 });
+    node.campaign();
+    drainMessages(node);
+    node.step({ type: 'PreVoteResponse', from: 'b', to: 'a', term: 5, granted: true });
+    const [ready] = drainReadies(node);
+    assert.equal(node.status().role, 'candidate');
+    assert.deepEqual(ready.hardState, { term: 5, vote: 'a', commit: 0 });
+    assert.equal(ofType([...ready.messages], 'RequestVote').length, 2);
+  });
+
+  it('a new leader appends a no-op of its term and sends it to every follower (§5.4.2)', () => {
+    const node = makeCore({ term: 1, logTerms: [1] });
+    electLeader(node);
+    const messages = ofType(drainMessages(node), 'AppendEntries');
+    assert.equal(node.status().role, 'leader');
+    assert.deepEqual(messages.map((m) => m.to).sort(), ['b', 'c']);
+    assert.equal(messages[0].entries[0].type, 'noop');
+    assert.equal(messages[0].entries[0].term, node.status().term);
+  });
+
+  it('a node in a live leader lease ignores vote requests (check-quorum, §4.2.3)', () => {
+    const follower = makeCore({ term: 2 });
+    follower.step({ type: 'Heartbeat', from: 'b', to: 'a', term: 2, commit: 0, seq: 1 });
+    drainMessages(follower);
+    follower.step({ type: 'RequestVote', from: 'c', to: 'a', term: 3, lastLogIndex: 0, lastLogTerm: 0, transfer: false });
+    assert.equal(ofType(drainMessages(follower), 'RequestVoteResponse').length, 0);
+    assert.equal(follower.status().term, 2);
+  });
+
+  it('a leader that hears from no quorum for an election timeout steps down (check-quorum)', () => {
+    const leader = makeCore({ term: 1 });
+    electLeader(leader);
+    drainMessages(leader);
+    ticks(leader, electionTicks * 2);
+    assert.equal(leader.status().role, 'follower');
+  });
+});
+
+describe('Raft rules (figure 2): leaders commit', () => {
+  it('commits an entry of its term once a majority holds it', () => {
+    const leader = makeCore({ term: 1 });
+    electLeader(leader);
+    drainMessages(leader);
+    const proposal = leader.propose('x');
+    assert.ok(proposal.ok);
+    drainMessages(leader);
+    leader.step({ type: 'AppendEntriesResponse', from: 'b', to: 'a', term: leader.status().term, success: true, matchIndex: proposal.index, rejectedIndex: 0, conflictIndex: 0, conflictTerm: 0 });
+    assert.equal(leader.status().commit, proposal.index);
+  });
+
+  it('does not commit an entry of an earlier term by counting replicas (figure 8, §5.4.2)', () => {
+    // a holds an entry of term 2 it never committed; as leader of term 4 it must not commit it
+    // just because b also holds it: only its own no-op of term 4 can carry it.
+    const leader = makeCore({ term: 3, logTerms: [1, 2] , commit: 1 });
+    electLeader(leader);
+    drainMessages(leader);
+    const term = leader.status().term;
+    leader.step({ type: 'AppendEntriesResponse', from: 'b', to: 'a', term, success: true, matchIndex: 2, rejectedIndex: 0, conflictIndex: 0, conflictTerm: 0 });
+    assert.equal(leader.status().commit, 1);
+    leader.step({ type: 'AppendEntriesResponse', from: 'b', to: 'a', term, success: true, matchIndex: 3, rejectedIndex: 0, conflictIndex: 0, conflictTerm: 0 });
+    assert.equal(leader.status().commit, 3);
+  });
+
+  it('skips a whole conflicting term per round trip when backtracking (§5.3)', () => {
+    const leader = makeCore({ term: 5, logTerms: [1, 1, 4, 4, 4] , commit: 2 });
+    electLeader(leader);
+    drainMessages(leader);
+    // b holds terms [1, 1, 3, 3, 3, 3]: no term-3 entries here, so next goes to its first term-3 index.
+    leader.step({ type: 'AppendEntriesResponse', from: 'b', to: 'a', term: leader.status().term, success: false, matchIndex: 0, rejectedIndex: 5, conflictIndex: 3, conflictTerm: 3 });
+    const [append] = ofType(drainMessages(leader), 'AppendEntries');
+    assert.equal(append.prevLogIndex, 2);
+  });
+});
+
+describe('Raft: linearizable reads (ReadIndex, §6.4)', () => {
+  it('the leader serves a read only after a quorum acknowledged a heartbeat sent after it', () => {
+    const cores = new Map(voters3.map((id) => [id, makeCore({ id })]));
+    const leader = cores.get('a')!;
+    leader.campaign();
+    exchange(cores);
+    assert.equal(leader.status().role, 'leader');
+    leader.readIndex('r1');
+    const ready = leader.ready();
+    assert.deepEqual(ready.readStates, []);
+    const heartbeats = ofType([...ready.messages], 'Heartbeat');
+    assert.equal(heartbeats.length, 2);
+    leader.advance(ready);
+    leader.step({ type: 'HeartbeatResponse', from: 'b', to: 'a', term: leader.status().term, seq: heartbeats[0].seq, lastLogIndex: 1 });
+    const [confirmed] = drainReadies(leader);
+    assert.deepEqual(confirmed.readStates, [{ requestId: 'r1', index: leader.status().commit }]);
+  });
+
+  it('a leader does not answer reads before it committed an entry of its own term', () => {
+    const leader = makeCore({ term: 1 });
+    electLeader(leader);
+    const heartbeats = ofType(drainMessages(leader), 'AppendEntries');
+    assert.ok(heartbeats.length > 0);
+    leader.readIndex('early');
+    const seq = ofType(drainMessages(leader), 'Heartbeat')[0].seq;
+    leader.step({ type: 'HeartbeatResponse', from: 'b', to: 'a', term: leader.status().term, seq, lastLogIndex: 0 });
+    assert.deepEqual(drainReadies(leader).flatMap((r) => r.readStates), []);
+    leader.step({ type: 'AppendEntriesResponse', from: 'b', to: 'a', term: leader.status().term, success: true, matchIndex: 1, rejectedIndex: 0, conflictIndex: 0, conflictTerm: 0 });
+    assert.deepEqual(drainReadies(leader).flatMap((r) => r.readStates), [{ requestId: 'early', index: 1 }]);
+  });
+
+  it('a follower gets its read index from the leader', () => {
+    const cores = new Map(voters3.map((id) => [id, makeCore({ id })]));
+    cores.get('a')!.campaign();
+    exchange(cores);
+    const follower = cores.get('b')!;
+    follower.readIndex('f1');
+    const readStates: unknown[] = [];
+    for (let round = 0; round < 10; round++) {
+      for (const core of cores.values()) {
+        for (const ready of drainReadies(core)) {
+          if (core === follower) readStates.push(...ready.readStates);
+          for (const message of ready.messages) cores.get(message.to)!.step(message);
+        }
+      }
+    }
+    assert.deepEqual(readStates, [{ requestId: 'f1', index: cores.get('a')!.status().commit }]);
+  });
+
+  it('a follower with no known leader fails the read at once', () => {
+    const follower = makeCore({ term: 1 });
+    follower.readIndex('r');
+    assert.deepEqual(drainReadies(follower).flatMap((r) => r.failedReads), ['r']);
+  });
+});
+
+describe('Raft: leadership transfer (§3.10) and snapshots (§5, chapter 5)', () => {
+  it('the leader sends TimeoutNow to a caught-up target, which wins the next term at once', () => {
+    const cores = new Map(voters3.map((id) => [id, makeCore({ id })]));
+    cores.get('a')!.campaign();
+    exchange(cores);
+    const term = cores.get('a')!.status().term;
+    assert.equal(cores.get('a')!.transferLeadership('c'), true);
+    assert.equal(cores.get('a')!.propose('refused while transferring').ok, false);
+    exchange(cores);
+    assert.equal(cores.get('c')!.status().role, 'leader');
+    assert.equal(cores.get('c')!.status().term, term + 1);
+    assert.equal(cores.get('a')!.status().role, 'follower');
+  });
+
+  it('a follower behind the compacted log receives InstallSnapshot and then the rest of the log', () => {
+    const cores = new Map(voters3.map((id) => [id, makeCore({ id })]));
+    const leader = cores.get('a')!;
+    leader.campaign();
+    exchange(cores);
+    const lagging = cores.get('c')!;
+    cores.delete('c');
+    for (let i = 0; i < 20; i++) leader.propose(`v${i}`);
+    exchange(cores);
+    const snapshot = leader.compact(leader.status().applied);
+    leader.propose('after');
+    cores.set('c', lagging);
+    ticks(leader, 1); // the heartbeat answer makes the leader probe c
+    const snapshotsSeen: number[] = [];
+    for (let round = 0; round < 20; round++) {
+      for (const core of cores.values()) {
+        for (const ready of drainReadies(core)) {
+          if (core === lagging && ready.snapshot) snapshotsSeen.push(ready.snapshot.index);
+          for (const message of ready.messages) cores.get(message.to)!.step(message);
+        }
+      }
+    }
+    assert.deepEqual(snapshotsSeen, [snapshot.index]);
+    assert.equal(lagging.status().commit, leader.status().commit);
+    assert.equal(lagging.status().lastIndex, leader.status().lastIndex);
+  });
+
+  it('calling ready() twice without advance() is a crash, not a warning', () => {
+    const core = makeCore();
+    core.campaign();
+    core.ready();
+    assert.throws(() => core.ready(), /before advance/);
+    assert.throws(() => core.tick(), /outstanding/);
+  });
+
+  it('rejects an invalid configuration', () => {
+    assert.throws(() => new RaftCore({ ...defaultRaftConfig, id: 'a', heartbeatTicks: 20, randomInt: () => 0 }, { hardState: { term: 0, vote: null, commit: 0 }, snapshot: null, entries: [], applied: 0, membership: { voters: ['a'] } }), /heartbeatTicks/);
+  });
+});
