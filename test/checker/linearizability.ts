@@ -109,8 +109,15 @@ function unlift(e: Entry): void {
   if (e.next) e.next.prev = e;
 }
 
-function sameBits(a: Uint32Array, b: Uint32Array): boolean {
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+/**
+ * Is a cached configuration at least as free as the current one? Same ok ops
+ * placed, and a subset of the info ops: info ops are optional and never block
+ * anything, so whatever the current one can still do, the cached one could too.
+ */
+function subsumes(cached: Uint32Array, current: Uint32Array, okMask: Uint32Array): boolean {
+  for (let i = 0; i < cached.length; i++) {
+    if (((cached[i] & ~current[i]) | ((cached[i] ^ current[i]) & okMask[i])) !== 0) return false;
+  }
   return true;
 }
 
@@ -122,10 +129,12 @@ function searchKey(ops: readonly Operation[], steps: readonly Step[], deadline: 
   const head = buildList(ops);
   const hashes = randomHashes(ops.length);
   const bits = new Uint32Array((ops.length + 31) >>> 5);
+  const okMask = new Uint32Array(bits.length);
+  ops.forEach((op, i) => { if (op.status === 'ok') okMask[i >>> 5] |= 1 << (i & 31); });
   const cache = new Map<number, Array<{ bits: Uint32Array; state: number }>>();
   const stack: Array<{ entry: Entry; state: number }> = [];
   let remainingOk = ops.filter((op) => op.status === 'ok').length;
-  let hash = 0;
+  let hash = 0; // of the ok ops placed; info ops are left out so subsumed sets share a slot
   let state = ABSENT;
   let best: Failure | null = null;
   let entry = head.next;
@@ -139,11 +148,12 @@ function searchKey(ops: readonly Operation[], steps: readonly Step[], deadline: 
       const next = apply(steps[e.op], state);
       if (next >= 0) {
         const word = e.op >>> 5, bit = 1 << (e.op & 31);
+        const h = ops[e.op].status === 'ok' ? hashes[e.op] : 0;
         bits[word] |= bit;
-        hash ^= hashes[e.op];
+        hash ^= h;
         const slot = (hash ^ Math.imul(next + 1, 0x9e3779b1)) & 0x3fffffff;
         let seen = cache.get(slot);
-        if (!seen || !seen.some((c) => c.state === next && sameBits(c.bits, bits))) {
+        if (!seen || !seen.some((c) => c.state === next && subsumes(c.bits, bits, okMask))) {
           if (!seen) cache.set(slot, (seen = []));
           seen.push({ bits: bits.slice(), state: next });
           stack.push({ entry: e, state });
@@ -153,8 +163,8 @@ function searchKey(ops: readonly Operation[], steps: readonly Step[], deadline: 
           entry = head.next;
           continue;
         }
-        bits[word] &= ~bit; // already explored from here
-        hash ^= hashes[e.op];
+        bits[word] &= ~bit; // already explored from here, or from somewhere freer
+        hash ^= h;
       }
       entry = e.next;
     } else {
@@ -166,9 +176,11 @@ function searchKey(ops: readonly Operation[], steps: readonly Step[], deadline: 
       if (!top) return best;
       state = top.state;
       bits[top.entry.op >>> 5] &= ~(1 << (top.entry.op & 31));
-      hash ^= hashes[top.entry.op];
       unlift(top.entry);
-      if (ops[top.entry.op].status === 'ok') remainingOk++;
+      if (ops[top.entry.op].status === 'ok') {
+        hash ^= hashes[top.entry.op];
+        remainingOk++;
+      }
       entry = top.entry.next;
     }
   }

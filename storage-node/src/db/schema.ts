@@ -1,7 +1,7 @@
 // The one drizzle schema of a node's meta.db. drizzle-kit generates the migrations in
 // storage-node/drizzle/ from this file; add the state machine's tables here, grouped by owner.
 import { sql } from 'drizzle-orm';
-import { check, integer, sqliteTable, text } from 'drizzle-orm/sqlite-core';
+import { check, index, integer, primaryKey, sqliteTable, text } from 'drizzle-orm/sqlite-core';
 import type { EntryType, Membership } from '../raft/types.ts';
 
 // ---- Raft durable state (storage-node/src/raft-storage) ----
@@ -42,4 +42,103 @@ export const raftSnapshot = sqliteTable(
     membership: text('membership', { mode: 'json' }).$type<Membership>().notNull(),
   },
   (t) => [check('raft_snapshot_single_row', sql`${t.id} = 1`)],
+);
+
+// ---- File metadata state machine (storage-node/src/metadata) ----
+// Names compare with SQLite's BINARY collation, i.e. as UTF-8 bytes: listing order is byte order.
+
+/**
+ * One row per name ever written. `current_version` is null while the file is deleted; the row
+ * stays so that `last_version` keeps counting and a version number never names two contents.
+ */
+export const files = sqliteTable(
+  'files',
+  {
+    name: text('name').primaryKey(),
+    currentVersion: integer('current_version'),
+    lastVersion: integer('last_version').notNull(),
+  },
+  (t) => [
+    // Listing walks live names only, in order, without stepping over deleted ones.
+    index('files_live_by_name').on(t.name, t.currentVersion).where(sql`current_version IS NOT NULL`),
+    check('files_versions', sql`${t.lastVersion} >= 1 AND (${t.currentVersion} IS NULL OR ${t.currentVersion} = ${t.lastVersion})`),
+  ],
+);
+
+/** The kept versions of each file (the newest `keepVersions`); deleting a file deletes them all. */
+export const fileVersions = sqliteTable(
+  'file_versions',
+  {
+    name: text('name').notNull(),
+    version: integer('version').notNull(),
+    size: integer('size').notNull(),
+    contentType: text('content_type').notNull(),
+    /** Hex SHA-256 of the whole content. */
+    etag: text('etag').notNull(),
+    /** JSON array of chunk hashes, in content order. */
+    chunks: text('chunks', { mode: 'json' }).$type<string[]>().notNull(),
+    /** JSON array of chunk sizes (same order), or null when the entry did not carry them. */
+    chunkSizes: text('chunk_sizes', { mode: 'json' }).$type<number[]>(),
+    /** The HLC stamp of the entry that wrote it (shared/hlc.ts encoding). */
+    hlc: text('hlc').notNull(),
+    /** The HLC's wall time, ms since the epoch: Last-Modified. */
+    modifiedMs: integer('modified_ms').notNull(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.name, t.version] }),
+    check('file_versions_version', sql`${t.version} >= 1`),
+    check('file_versions_size', sql`${t.size} >= 0`),
+  ],
+);
+
+/**
+ * How many references kept versions make to each chunk (a chunk twice in one version counts
+ * twice). A row at 0 records since when (the HLC wall time of the entry that dropped it), so the
+ * collector can wait out a grace period; the collector deletes the row with the blob.
+ */
+export const chunkRefs = sqliteTable(
+  'chunk_refs',
+  {
+    hash: text('hash').primaryKey(),
+    refcount: integer('refcount').notNull(),
+    /** Bytes; null until an entry that carries chunk sizes mentions the chunk. */
+    size: integer('size'),
+    zeroSinceMs: integer('zero_since_ms'),
+  },
+  (t) => [
+    index('chunk_refs_unreferenced').on(t.zeroSinceMs).where(sql`refcount = 0`),
+    check('chunk_refs_refcount', sql`${t.refcount} >= 0`),
+    check('chunk_refs_zero_since', sql`(${t.refcount} = 0) = (${t.zeroSinceMs} IS NOT NULL)`),
+  ],
+);
+
+/**
+ * The state machine's bookkeeping, one row (id 1), written in the same transaction as every
+ * change: the applied index (exactly-once apply), live totals for /status, the latest HLC stamp.
+ */
+export const appliedState = sqliteTable(
+  'applied_state',
+  {
+    id: integer('id').primaryKey(),
+    appliedIndex: integer('applied_index').notNull(),
+    liveFiles: integer('live_files').notNull(),
+    liveBytes: integer('live_bytes').notNull(),
+    lastHlc: text('last_hlc'),
+  },
+  (t) => [
+    check('applied_state_single_row', sql`${t.id} = 1`),
+    check('applied_state_totals', sql`${t.liveFiles} >= 0 AND ${t.liveBytes} >= 0`),
+  ],
+);
+
+/** Results of recent entries that carried a requestId, so a retried request is applied once. */
+export const clientRequests = sqliteTable(
+  'client_requests',
+  {
+    requestId: text('request_id').primaryKey(),
+    /** The entry's result, JSON. */
+    result: text('result').notNull(),
+    appliedIndex: integer('applied_index').notNull(),
+  },
+  (t) => [index('client_requests_by_applied_index').on(t.appliedIndex)],
 );

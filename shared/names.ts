@@ -1,0 +1,64 @@
+// File name rules (DESIGN.md, "Names"). Names live only in SQLite and never become paths on disk,
+// but clients see them as paths, so they must be unambiguous ones: no empty, `.` or `..` segment.
+
+/** The longest name, in UTF-8 bytes. */
+export const nameBytesMax = 1024;
+
+export type NameCheck = { readonly ok: true } | { readonly ok: false; readonly reason: string };
+
+const valid: NameCheck = Object.freeze({ ok: true });
+
+function invalid(reason: string): NameCheck {
+  return { ok: false, reason };
+}
+
+function hex(codePoint: number): string {
+  return 'U+' + codePoint.toString(16).toUpperCase().padStart(4, '0');
+}
+
+/** Unicode category Cc: C0 controls, DEL and C1 controls. */
+function isControl(codePoint: number): boolean {
+  return codePoint <= 0x1f || (codePoint >= 0x7f && codePoint <= 0x9f);
+}
+
+function utf8Length(codePoint: number): number {
+  if (codePoint < 0x80) return 1;
+  if (codePoint < 0x800) return 2;
+  if (codePoint < 0x10000) return 3;
+  return 4;
+}
+
+/** Checks `name` against the rules; the reason is written for the client (it goes out in a 400). */
+export function validateName(name: unknown): NameCheck {
+  if (typeof name !== 'string') return invalid('the name must be a string');
+  if (name.length === 0) return invalid('the name is empty');
+  if (name.startsWith('/')) return invalid("the name starts with '/'");
+  let bytes = 0;
+  let position = 0; // in code points, counted from 1 for the message
+  for (const character of name) {
+    position++;
+    const codePoint = character.codePointAt(0)!;
+    // for..of yields a lone surrogate as its own character: it has no UTF-8 encoding.
+    if (codePoint >= 0xd800 && codePoint <= 0xdfff) {
+      return invalid(`the name is not valid UTF-8 (unpaired surrogate ${hex(codePoint)} at character ${position})`);
+    }
+    if (isControl(codePoint)) {
+      return invalid(`the name contains a control character (${hex(codePoint)}) at character ${position}`);
+    }
+    bytes += utf8Length(codePoint);
+    if (bytes > nameBytesMax) return invalid(`the name is longer than ${nameBytesMax} bytes in UTF-8`);
+  }
+  const segments = name.split('/');
+  for (let i = 0; i < segments.length; i++) {
+    const segment = segments[i];
+    if (segment === '') {
+      return invalid(i === segments.length - 1 ? "the name ends with '/'" : "the name contains an empty segment ('//')");
+    }
+    if (segment === '.' || segment === '..') return invalid(`the name contains a '${segment}' segment`);
+  }
+  return valid;
+}
+
+export function isValidName(name: unknown): name is string {
+  return validateName(name).ok;
+}

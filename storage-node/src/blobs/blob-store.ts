@@ -1,0 +1,494 @@
+// The content-addressed chunk store of one node: immutable files at `<dir>/ab/cd/<sha256>`.
+// Every write is verified, fsync'd and renamed into place; every read is verified before a byte
+// leaves; a chunk that fails verification is moved to `<dir>/quarantine/` and never served.
+import { createHash, randomUUID } from 'node:crypto';
+import { mkdir, open, opendir, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { Readable } from 'node:stream';
+import { assert } from '../../../shared/assert.ts';
+
+const MiB = 1024 * 1024;
+/** Largest chunk the store writes or reads: reads buffer one whole chunk to verify it first. */
+export const CHUNK_BYTES_MAX_DEFAULT = 16 * MiB;
+/** Pieces a verified range is emitted in, so consumers see ordinary stream backpressure. */
+const EMIT_BYTES = 64 * 1024;
+/** Buffer for hashing a stored file without holding it whole. */
+const VERIFY_READ_BYTES = MiB;
+const HASH_PATTERN = /^[0-9a-f]{64}$/;
+const FANOUT_PATTERN = /^[0-9a-f]{2}$/;
+
+export function isChunkHash(value: unknown): value is string {
+  return typeof value === 'string' && HASH_PATTERN.test(value);
+}
+
+/** A chunk name that is not 64 lowercase hex characters; it never reaches the file system. */
+export class InvalidChunkHashError extends Error {
+  override readonly name = 'InvalidChunkHashError';
+  readonly code = 'bad_hash';
+  constructor(value: unknown) {
+    super(`not a chunk hash (64 lowercase hex characters): ${JSON.stringify(String(value).slice(0, 80))}`);
+  }
+}
+
+/** The bytes offered for a chunk do not hash to its name. */
+export class ChunkHashMismatchError extends Error {
+  override readonly name = 'ChunkHashMismatchError';
+  readonly code = 'hash_mismatch';
+  constructor(
+    readonly expected: string,
+    readonly actual: string,
+  ) {
+    super(`chunk bytes hash to ${actual}, not ${expected}`);
+  }
+}
+
+export class ChunkTooLargeError extends Error {
+  override readonly name = 'ChunkTooLargeError';
+  readonly code = 'too_large';
+  constructor(readonly sizeMax: number) {
+    super(`chunk exceeds ${sizeMax} bytes`);
+  }
+}
+
+/** A stored chunk failed verification; it has been quarantined and should be fetched again. */
+export class ChunkCorruptError extends Error {
+  override readonly name = 'ChunkCorruptError';
+  readonly code = 'chunk_corrupt';
+  constructor(readonly hash: string) {
+    super(`stored chunk ${hash} failed verification and was quarantined`);
+  }
+}
+
+export class ChunkNotFoundError extends Error {
+  override readonly name = 'ChunkNotFoundError';
+  readonly code = 'not_found';
+  constructor(readonly hash: string) {
+    super(`no chunk ${hash}`);
+  }
+}
+
+export function assertChunkHash(value: unknown): asserts value is string {
+  if (!isChunkHash(value)) throw new InvalidChunkHashError(value);
+}
+
+export interface BlobStoreOptions {
+  /** Bound on any chunk written or read; at least the configured chunk size. */
+  readonly chunkBytesMax?: number;
+}
+
+/** Byte range of a chunk, both ends inclusive (as in HTTP Range and fs.createReadStream). */
+export interface ChunkRange {
+  readonly start?: number;
+  readonly end?: number;
+}
+
+export interface BlobStoreStats {
+  readonly count: number;
+  readonly bytes: number;
+}
+
+export class BlobStore {
+  readonly dir: string;
+  readonly chunkBytesMax: number;
+  readonly #tmpDir: string;
+  readonly #quarantineDir: string;
+  /** Serialises install, dedupe check, quarantine and delete of one hash. */
+  readonly #locks = new Map<string, Promise<void>>();
+  /** Directories whose entry in their parent this process has fsync'd. */
+  readonly #durableDirs = new Set<string>();
+  #ready = false;
+
+  constructor(dir: string, options: BlobStoreOptions = {}) {
+    this.dir = dir;
+    this.chunkBytesMax = options.chunkBytesMax ?? CHUNK_BYTES_MAX_DEFAULT;
+    assert(Number.isSafeInteger(this.chunkBytesMax) && this.chunkBytesMax > 0, 'chunkBytesMax must be a positive integer');
+    this.#tmpDir = join(dir, 'tmp');
+    this.#quarantineDir = join(dir, 'quarantine');
+  }
+
+  /** Constructs and initialises a store. */
+  static async open(dir: string, options: BlobStoreOptions = {}): Promise<BlobStore> {
+    const store = new BlobStore(dir, options);
+    await store.init();
+    return store;
+  }
+
+  /** Creates the directories and drops temp files a crash left behind (never renamed, so never acknowledged). */
+  async init(): Promise<void> {
+    await mkdir(this.dir, { recursive: true });
+    await rm(this.#tmpDir, { recursive: true, force: true });
+    await mkdir(this.#tmpDir);
+    await mkdir(this.#quarantineDir, { recursive: true });
+    this.#ready = true;
+  }
+
+  async has(hash: string): Promise<boolean> {
+    return (await this.size(hash)) !== null;
+  }
+
+  /** Size on disk, or null when absent. Not verified: a cheap existence check, not a promise of good bytes. */
+  async size(hash: string): Promise<number | null> {
+    const path = this.#path(hash);
+    try {
+      return (await stat(path)).size;
+    } catch (err) {
+      if (isNotFound(err)) return null;
+      throw err;
+    }
+  }
+
+  /**
+   * Stores a chunk durably. Resolves true when it was written, false when an intact copy was
+   * already there. Either way the chunk is on disk, fsync'd, when this resolves.
+   */
+  async writeChunk(hash: string, data: Buffer): Promise<boolean> {
+    const path = this.#path(hash);
+    if (data.length > this.chunkBytesMax) throw new ChunkTooLargeError(this.chunkBytesMax);
+    const actual = sha256(data);
+    if (actual !== hash) throw new ChunkHashMismatchError(hash, actual);
+    return this.#exclusive(hash, async () => {
+      if (await this.#holdsIntact(hash, path)) return false;
+      const temp = this.#tempPath(hash);
+      try {
+        await writeTempFile(temp, async (handle) => writeFully(handle, data));
+        await this.#install(hash, temp);
+        return true;
+      } finally {
+        await rm(temp, { force: true });
+      }
+    });
+  }
+
+  /**
+   * Stores a chunk arriving as a stream (a peer's PUT), hashing as it goes and refusing more
+   * than `sizeMax` bytes. Memory stays at one piece of the source. Errors of the source
+   * propagate unchanged; nothing is left behind on any failure.
+   */
+  async writeChunkStream(hash: string, source: AsyncIterable<Uint8Array>, sizeMax: number): Promise<boolean> {
+    const path = this.#path(hash);
+    const limit = Math.min(sizeMax, this.chunkBytesMax);
+    const temp = this.#tempPath(hash);
+    try {
+      const hasher = createHash('sha256');
+      await writeTempFile(temp, async (handle) => {
+        let received = 0;
+        for await (const piece of source) {
+          assert(piece instanceof Uint8Array, 'chunk source must yield bytes');
+          received += piece.length;
+          if (received > limit) throw new ChunkTooLargeError(limit);
+          hasher.update(piece);
+          await writeFully(handle, piece);
+        }
+      });
+      const actual = hasher.digest('hex');
+      if (actual !== hash) throw new ChunkHashMismatchError(hash, actual);
+      return await this.#exclusive(hash, async () => {
+        if (await this.#holdsIntact(hash, path)) return false;
+        await this.#install(hash, temp);
+        return true;
+      });
+    } finally {
+      // After a successful install the temp name is gone already; force makes that a no-op.
+      await rm(temp, { force: true });
+    }
+  }
+
+  /**
+   * The whole chunk, verified; null when absent. A chunk that fails verification is
+   * quarantined and ChunkCorruptError thrown. Buffers one chunk (bounded by chunkBytesMax).
+   */
+  async readChunk(hash: string): Promise<Buffer<ArrayBuffer> | null> {
+    const path = this.#path(hash);
+    let handle: FileHandle;
+    try {
+      handle = await open(path, 'r');
+    } catch (err) {
+      if (isNotFound(err)) return null;
+      throw err;
+    }
+    let data: Buffer<ArrayBuffer>;
+    let inode: number;
+    try {
+      const info = await handle.stat();
+      inode = info.ino;
+      // Larger than any chunk we write: appended garbage, or a chunk size beyond our bound.
+      if (info.size > this.chunkBytesMax) data = Buffer.alloc(0);
+      else data = await readFully(handle, info.size);
+    } finally {
+      await handle.close();
+    }
+    if (sha256(data) !== hash) {
+      await this.#exclusive(hash, () => this.#quarantine(hash, path, inode));
+      throw new ChunkCorruptError(hash);
+    }
+    return data;
+  }
+
+  /**
+   * A stream of the verified chunk, or of `range` of it. Nothing is emitted until the whole
+   * chunk has been read and verified; a missing chunk errors with ChunkNotFoundError, a corrupt
+   * one with ChunkCorruptError (after quarantining it), before a single byte.
+   */
+  readChunkStream(hash: string, range: ChunkRange = {}): Readable {
+    assertChunkHash(hash);
+    const start = range.start ?? 0;
+    const end = range.end ?? Number.MAX_SAFE_INTEGER;
+    assert(Number.isSafeInteger(start) && start >= 0, 'range start must be a non-negative integer');
+    assert(Number.isSafeInteger(end) && end >= start, 'range end must be an integer >= start');
+    return new VerifiedChunkStream(() => this.readChunk(hash), hash, start, end);
+  }
+
+  /** Removes a chunk; false when it was absent. Not fsync'd: a resurrected chunk is just garbage for GC. */
+  async delete(hash: string): Promise<boolean> {
+    const path = this.#path(hash);
+    return this.#exclusive(hash, async () => {
+      try {
+        await unlink(path);
+        return true;
+      } catch (err) {
+        if (isNotFound(err)) return false;
+        throw err;
+      }
+    });
+  }
+
+  /** Every stored hash, in directory order; for GC and scrubbing. Skips anything that is not a chunk. */
+  async *list(): AsyncGenerator<string> {
+    this.#assertReady();
+    for (const first of await fanoutDirs(this.dir)) {
+      for (const second of await fanoutDirs(join(this.dir, first))) {
+        let dir;
+        try {
+          dir = await opendir(join(this.dir, first, second));
+        } catch (err) {
+          if (isNotFound(err)) continue;
+          throw err;
+        }
+        for await (const entry of dir) {
+          const name = entry.name;
+          if (entry.isFile() && isChunkHash(name) && name.startsWith(first + second)) yield name;
+        }
+      }
+    }
+  }
+
+  /** Counts by walking the directories: O(chunks), for metrics and GC, not for hot paths. */
+  async stats(): Promise<BlobStoreStats> {
+    let count = 0;
+    let bytes = 0;
+    for await (const hash of this.list()) {
+      const size = await this.size(hash);
+      if (size === null) continue; // deleted while we walked
+      count++;
+      bytes += size;
+    }
+    return { count, bytes };
+  }
+
+  #assertReady(): void {
+    assert(this.#ready, 'BlobStore used before init()');
+  }
+
+  /** The only way a hash becomes a path: validated first. */
+  #path(hash: string): string {
+    this.#assertReady();
+    assertChunkHash(hash);
+    return join(this.dir, hash.slice(0, 2), hash.slice(2, 4), hash);
+  }
+
+  #tempPath(hash: string): string {
+    return join(this.#tmpDir, `${hash}.${randomUUID()}`);
+  }
+
+  async #exclusive<T>(hash: string, run: () => Promise<T>): Promise<T> {
+    const previous = this.#locks.get(hash) ?? Promise.resolve();
+    const result = previous.then(run);
+    const tail = result.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.#locks.set(hash, tail);
+    try {
+      return await result;
+    } finally {
+      if (this.#locks.get(hash) === tail) this.#locks.delete(hash);
+    }
+  }
+
+  /**
+   * True when an intact copy is stored. A bad copy is quarantined so it can be replaced: a
+   * replica that answered "already have it" for bad bytes would break the write guarantee.
+   * Hashes the file in pieces, so memory does not grow with the chunk.
+   */
+  async #holdsIntact(hash: string, path: string): Promise<boolean> {
+    let handle: FileHandle;
+    try {
+      handle = await open(path, 'r');
+    } catch (err) {
+      if (isNotFound(err)) return false;
+      throw err;
+    }
+    let inode: number;
+    let actual: string;
+    try {
+      const info = await handle.stat();
+      inode = info.ino;
+      actual = info.size > this.chunkBytesMax ? '' : await hashFile(handle);
+    } finally {
+      await handle.close();
+    }
+    if (actual === hash) return true;
+    await this.#quarantine(hash, path, inode);
+    return false;
+  }
+
+  /** Caller holds the hash's lock. Moves the file aside unless it was already replaced. */
+  async #quarantine(hash: string, path: string, inode: number): Promise<void> {
+    try {
+      if ((await stat(path)).ino !== inode) return; // replaced by a good copy meanwhile
+      await rename(path, join(this.#quarantineDir, `${hash}.${Date.now()}.${randomUUID()}`));
+    } catch (err) {
+      if (isNotFound(err)) return; // another reader moved it first
+      throw err;
+    }
+    await fsyncDir(this.#quarantineDir);
+    await fsyncDir(dirname(path));
+  }
+
+  /** Caller holds the hash's lock; `temp` is fsync'd. Rename, then make the rename durable. */
+  async #install(hash: string, temp: string): Promise<void> {
+    const first = join(this.dir, hash.slice(0, 2));
+    const second = join(first, hash.slice(2, 4));
+    await this.#ensureDurableDir(first, this.dir);
+    await this.#ensureDurableDir(second, first);
+    await rename(temp, join(second, hash));
+    await fsyncDir(second);
+  }
+
+  // A new directory's own entry must reach disk too, or a crash could lose the chunk with it.
+  // Existing ones are fsync'd once per process: a crash of an earlier run may have left one unsynced.
+  async #ensureDurableDir(dir: string, parent: string): Promise<void> {
+    if (this.#durableDirs.has(dir)) return;
+    await mkdir(dir, { recursive: true });
+    await fsyncDir(parent);
+    this.#durableDirs.add(dir);
+  }
+}
+
+/** Emits a verified range of one chunk; loading and verifying happen before any byte. */
+class VerifiedChunkStream extends Readable {
+  readonly #load: () => Promise<Buffer | null>;
+  readonly #hash: string;
+  readonly #start: number;
+  readonly #end: number;
+  #data: Buffer | undefined;
+  #offset = 0;
+
+  constructor(load: () => Promise<Buffer | null>, hash: string, start: number, end: number) {
+    super({ highWaterMark: EMIT_BYTES });
+    this.#load = load;
+    this.#hash = hash;
+    this.#start = start;
+    this.#end = end;
+  }
+
+  override _construct(callback: (error?: Error | null) => void): void {
+    this.#load().then(
+      (data) => {
+        if (data === null) return callback(new ChunkNotFoundError(this.#hash));
+        // Inclusive end, clamped to the chunk, as fs.createReadStream does.
+        this.#data = data.subarray(this.#start, Math.min(this.#end, data.length - 1) + 1);
+        callback();
+      },
+      (err: unknown) => callback(err instanceof Error ? err : new Error(String(err))),
+    );
+  }
+
+  override _read(): void {
+    const data = this.#data;
+    assert(data !== undefined, '_read before a verified load');
+    while (this.#offset < data.length) {
+      const piece = data.subarray(this.#offset, this.#offset + EMIT_BYTES);
+      this.#offset += piece.length;
+      if (!this.push(piece)) return;
+    }
+    this.push(null);
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    this.#data = undefined;
+    callback(error);
+  }
+}
+
+function sha256(data: Uint8Array): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+function isNotFound(err: unknown): boolean {
+  return (err as NodeJS.ErrnoException | null)?.code === 'ENOENT';
+}
+
+async function fanoutDirs(dir: string): Promise<string[]> {
+  try {
+    const entries = await readdir(dir, { withFileTypes: true });
+    return entries.filter((e) => e.isDirectory() && FANOUT_PATTERN.test(e.name)).map((e) => e.name).sort();
+  } catch (err) {
+    if (isNotFound(err)) return [];
+    throw err;
+  }
+}
+
+/** Creates `path` exclusively, lets `fill` write it, and fsyncs it before closing. */
+async function writeTempFile(path: string, fill: (handle: FileHandle) => Promise<void>): Promise<void> {
+  const handle = await open(path, 'wx');
+  try {
+    await fill(handle);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+async function writeFully(handle: FileHandle, data: Uint8Array): Promise<void> {
+  let offset = 0;
+  while (offset < data.length) {
+    const { bytesWritten } = await handle.write(data, offset, data.length - offset);
+    assert(bytesWritten > 0, 'write made no progress');
+    offset += bytesWritten;
+  }
+}
+
+/** Reads `size` bytes; a file that turns out shorter comes back short (and fails verification). */
+async function readFully(handle: FileHandle, size: number): Promise<Buffer<ArrayBuffer>> {
+  const data = Buffer.allocUnsafe(size);
+  let offset = 0;
+  while (offset < size) {
+    const { bytesRead } = await handle.read(data, offset, size - offset, offset);
+    if (bytesRead === 0) return data.subarray(0, offset);
+    offset += bytesRead;
+  }
+  return data;
+}
+
+async function hashFile(handle: FileHandle): Promise<string> {
+  const hasher = createHash('sha256');
+  const buffer = Buffer.allocUnsafe(VERIFY_READ_BYTES);
+  let position = 0;
+  for (;;) {
+    const { bytesRead } = await handle.read(buffer, 0, buffer.length, position);
+    if (bytesRead === 0) return hasher.digest('hex');
+    hasher.update(buffer.subarray(0, bytesRead));
+    position += bytesRead;
+  }
+}
+
+async function fsyncDir(dir: string): Promise<void> {
+  const handle = await open(dir, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}

@@ -1,0 +1,146 @@
+// The metadata state machine's Raft commands (JSON in Entry.data) and their results. A command is
+// validated when it is encoded (on the leader) and again when decoded (on every node): an entry
+// that fails the second check can only come from a bug, so it is an assertion failure.
+import { assert } from '../../../shared/assert.ts';
+import { isEncodedHlc } from '../../../shared/hlc.ts';
+import { validateName } from '../../../shared/names.ts';
+
+export interface Precondition {
+  /** An If-Match header value: `*`, or one or more (quoted) etags separated by commas. */
+  readonly ifMatch?: string;
+  readonly ifNoneMatch?: '*';
+}
+
+export interface PutCommand {
+  readonly op: 'put';
+  readonly name: string;
+  readonly size: number;
+  readonly contentType: string;
+  /** Hex SHA-256 of the whole content. */
+  readonly etag: string;
+  /** Hex SHA-256 of each chunk, in content order. */
+  readonly chunks: readonly string[];
+  /** Bytes of each chunk, same order; their sum is `size`. */
+  readonly chunkSizes?: readonly number[];
+  /** The leader's HLC stamp (shared/hlc.ts encoding); it becomes the version's modified time. */
+  readonly hlc: string;
+  readonly precondition?: Precondition;
+  readonly requestId?: string;
+}
+
+export interface DeleteCommand {
+  readonly op: 'delete';
+  readonly name: string;
+  readonly hlc: string;
+  readonly precondition?: Precondition;
+  readonly requestId?: string;
+}
+
+export type MetadataCommand = PutCommand | DeleteCommand;
+
+/** A file as clients see it (DESIGN.md, "Client API"). */
+export interface FileJson {
+  readonly name: string;
+  readonly size: number;
+  readonly etag: string;
+  readonly version: number;
+  readonly contentType: string;
+  readonly chunks: readonly string[];
+  /** ISO 8601. */
+  readonly modified: string;
+}
+
+export type MetadataErrorCode = 'precondition_failed' | 'not_found';
+
+/** What applying a put or delete gave; a delete's `file` is the version it removed. */
+export type MetadataResult =
+  | { readonly ok: true; readonly file: FileJson }
+  | { readonly ok: false; readonly code: MetadataErrorCode; readonly message: string };
+
+export const contentTypeLengthMax = 255;
+export const requestIdLengthMax = 128;
+export const headerValueLengthMax = 8192;
+/** A sanity bound on one entry: 1 TiB of 4 MiB chunks. */
+export const chunksPerFileMax = 262_144;
+
+const sha256Pattern = /^[0-9a-f]{64}$/;
+
+export function isSha256Hex(value: unknown): value is string {
+  return typeof value === 'string' && sha256Pattern.test(value);
+}
+
+/** Why `value` is not a valid command, or null when it is. */
+export function commandProblem(value: unknown): string | null {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return 'not an object';
+  const command = value as Record<string, unknown>;
+  const common = ['op', 'name', 'hlc', 'precondition', 'requestId'];
+  const allowed = command.op === 'put' ? [...common, 'size', 'contentType', 'etag', 'chunks', 'chunkSizes'] : common;
+  if (command.op !== 'put' && command.op !== 'delete') return `unknown op ${JSON.stringify(command.op)}`;
+  for (const key of Object.keys(command)) if (!allowed.includes(key)) return `unexpected field "${key}"`;
+  const name = validateName(command.name);
+  if (!name.ok) return `name: ${name.reason}`;
+  if (!isEncodedHlc(command.hlc)) return `hlc ${JSON.stringify(command.hlc)} is not an encoded HLC timestamp`;
+  if (command.requestId !== undefined) {
+    const id = command.requestId;
+    if (typeof id !== 'string' || id.length === 0 || id.length > requestIdLengthMax) return 'requestId must be a string of 1 to 128 characters';
+  }
+  if (command.precondition !== undefined) {
+    const problem = preconditionProblem(command.precondition);
+    if (problem !== null) return `precondition: ${problem}`;
+  }
+  return command.op === 'put' ? putProblem(command) : null;
+}
+
+function preconditionProblem(value: unknown): string | null {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return 'not an object';
+  const precondition = value as Record<string, unknown>;
+  for (const key of Object.keys(precondition)) if (key !== 'ifMatch' && key !== 'ifNoneMatch') return `unexpected field "${key}"`;
+  const { ifMatch, ifNoneMatch } = precondition;
+  if (ifMatch !== undefined && (typeof ifMatch !== 'string' || ifMatch.trim() === '' || ifMatch.length > headerValueLengthMax)) {
+    return 'ifMatch must be a non-empty header value';
+  }
+  if (ifNoneMatch !== undefined && ifNoneMatch !== '*') return "ifNoneMatch must be '*'";
+  return null;
+}
+
+function putProblem(command: Record<string, unknown>): string | null {
+  const { size, contentType, etag, chunks, chunkSizes } = command;
+  if (!Number.isSafeInteger(size) || (size as number) < 0) return 'size must be a non-negative integer';
+  if (typeof contentType !== 'string' || contentType.length === 0 || contentType.length > contentTypeLengthMax) {
+    return `contentType must be a string of 1 to ${contentTypeLengthMax} characters`;
+  }
+  if (!isSha256Hex(etag)) return 'etag must be a lowercase hex SHA-256';
+  if (!Array.isArray(chunks) || chunks.length > chunksPerFileMax) return 'chunks must be an array of chunk hashes';
+  for (const hash of chunks) if (!isSha256Hex(hash)) return `chunk ${JSON.stringify(hash)} is not a lowercase hex SHA-256`;
+  if (chunks.length === 0 && size !== 0) return 'a non-empty file needs chunks';
+  if (chunkSizes !== undefined) {
+    if (!Array.isArray(chunkSizes) || chunkSizes.length !== chunks.length) return 'chunkSizes must have one size per chunk';
+    let total = 0;
+    for (const chunkSize of chunkSizes) {
+      if (!Number.isSafeInteger(chunkSize) || chunkSize < 0) return 'chunkSizes must be non-negative integers';
+      total += chunkSize;
+    }
+    if (total !== size) return `chunkSizes add up to ${total}, not the size ${String(size)}`;
+  }
+  return null;
+}
+
+/** For the leader: JSON for Entry.data. Throws on an invalid command (the caller's bug). */
+export function encodeCommand(command: MetadataCommand): string {
+  const problem = commandProblem(command);
+  assert(problem === null, `invalid metadata command: ${problem}`);
+  return JSON.stringify(command);
+}
+
+/** For apply: the command in an entry's data. Anything malformed is a bug, so it asserts. */
+export function decodeCommand(data: string): MetadataCommand {
+  let value: unknown;
+  try {
+    value = JSON.parse(data);
+  } catch {
+    assert(false, `metadata entry is not JSON: ${data.slice(0, 200)}`);
+  }
+  const problem = commandProblem(value);
+  assert(problem === null, `malformed metadata entry (${problem}): ${data.slice(0, 200)}`);
+  return value as MetadataCommand;
+}

@@ -1,0 +1,56 @@
+// A stored file version as the HTTP layer reads it, and the client-facing shapes made from it.
+import type { FileJson } from './commands.ts';
+
+export interface FileRecord {
+  readonly name: string;
+  readonly version: number;
+  readonly size: number;
+  readonly contentType: string;
+  readonly etag: string;
+  readonly chunks: readonly string[];
+  /** Null when the put entry did not carry them (then a Range read must stat the chunks). */
+  readonly chunkSizes: readonly number[] | null;
+  /** The HLC stamp of the entry that wrote this version. */
+  readonly hlc: string;
+  readonly modifiedMs: number;
+}
+
+/** One row of `GET /files`. */
+export interface FileListItem {
+  readonly name: string;
+  readonly size: number;
+  readonly etag: string;
+  readonly version: number;
+  readonly contentType: string;
+  /** ISO 8601. */
+  readonly modified: string;
+}
+
+export interface FileListPage {
+  readonly files: readonly FileListItem[];
+  /** Pass as `after` for the next page; null when this page is the last. */
+  readonly next: string | null;
+}
+
+export function toFileJson(record: FileRecord): FileJson {
+  return {
+    name: record.name,
+    size: record.size,
+    etag: record.etag,
+    version: record.version,
+    contentType: record.contentType,
+    chunks: record.chunks,
+    modified: new Date(record.modifiedMs).toISOString(),
+  };
+}
+
+export function toFileListItem(record: Omit<FileRecord, 'chunks' | 'chunkSizes' | 'hlc'>): FileListItem {
+  return {
+    name: record.name,
+    size: record.size,
+    etag: record.etag,
+    version: record.version,
+    contentType: record.contentType,
+    modified: new Date(record.modifiedMs).toISOString(),
+  };
+}

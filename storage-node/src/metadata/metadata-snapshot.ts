@@ -1,0 +1,124 @@
+// Snapshots of the metadata state machine: a small SQLite file holding ONLY the metadata tables.
+// The Raft tables stay out: the file is shipped to followers, whose log must survive the restore.
+// Rows are copied by SQLite itself (ATTACH + INSERT … SELECT), never through JavaScript memory.
+import { closeSync, existsSync, fsyncSync, openSync } from 'node:fs';
+import Database from 'better-sqlite3';
+import { getTableConfig } from 'drizzle-orm/sqlite-core';
+import type { SQLiteTable } from 'drizzle-orm/sqlite-core';
+import { assert } from '../../../shared/assert.ts';
+import { appliedState, chunkRefs, clientRequests, fileVersions, files } from '../db/schema.ts';
+import type { SnapshotMeta } from '../raft/types.ts';
+import { appliedStateId } from './metadata-statements.ts';
+
+/** In the file's `PRAGMA user_version`: bump when the tables change shape. */
+export const metadataSnapshotFormat = 1;
+
+const metadataTables: readonly SQLiteTable[] = [files, fileVersions, chunkRefs, appliedState, clientRequests];
+const attachedAs = 'snapshot';
+
+interface TableCopy {
+  readonly name: string;
+  readonly columns: string;
+}
+
+const tableCopies: readonly TableCopy[] = metadataTables.map((table) => {
+  const config = getTableConfig(table);
+  return { name: config.name, columns: config.columns.map((column) => `"${column.name}"`).join(', ') };
+});
+
+function quoted(name: string): string {
+  assert(/^[a-z_]+$/.test(name), `unexpected table name ${name}`);
+  return `"${name}"`;
+}
+
+/** meta.db's own CREATE statements for the metadata tables, tables first. */
+function schemaStatements(sqlite: Database.Database): { tables: string[]; indexes: string[] } {
+  const rows = sqlite
+    .prepare(`SELECT type, sql FROM main.sqlite_master WHERE tbl_name IN (${tableCopies.map(() => '?').join(', ')}) AND sql IS NOT NULL`)
+    .all(...tableCopies.map((table) => table.name)) as { type: string; sql: string }[];
+  const tables = rows.filter((row) => row.type === 'table').map((row) => row.sql);
+  const indexes = rows.filter((row) => row.type === 'index').map((row) => row.sql);
+  assert(tables.length === tableCopies.length, 'meta.db lacks a metadata table: were the migrations applied?');
+  return { tables, indexes };
+}
+
+function withAttached<T>(sqlite: Database.Database, path: string, body: () => T): T {
+  sqlite.prepare(`ATTACH DATABASE ? AS ${attachedAs}`).run(path);
+  try {
+    return body();
+  } finally {
+    sqlite.prepare(`DETACH DATABASE ${attachedAs}`).run();
+  }
+}
+
+function fsyncFile(path: string): void {
+  const fd = openSync(path, 'r+');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * Writes the metadata tables as they are now into a new file at `path`, durably. Synchronous on
+ * the node's one connection, so nothing can apply in between: the copy is consistent.
+ */
+export function writeMetadataSnapshot(sqlite: Database.Database, path: string): void {
+  assert(!existsSync(path), `snapshot target ${path} already exists`);
+  const { tables, indexes } = schemaStatements(sqlite);
+  const target = new Database(path);
+  try {
+    // A rollback journal, not WAL: the file must be complete on its own when it is shipped.
+    target.pragma('journal_mode = DELETE');
+    target.pragma(`user_version = ${metadataSnapshotFormat}`);
+    for (const statement of tables) target.exec(statement);
+  } finally {
+    target.close();
+  }
+  withAttached(sqlite, path, () => {
+    sqlite.transaction(() => {
+      for (const { name, columns } of tableCopies) {
+        sqlite.prepare(`INSERT INTO ${attachedAs}.${quoted(name)} (${columns}) SELECT ${columns} FROM main.${quoted(name)}`).run();
+      }
+    }).deferred();
+  });
+  // Indexes after the rows: one sort each instead of row-by-row maintenance.
+  const finish = new Database(path);
+  try {
+    for (const statement of indexes) finish.exec(statement);
+  } finally {
+    finish.close();
+  }
+  fsyncFile(path);
+}
+
+/** Checks a snapshot file before anything is deleted: its format and that it is as of `meta.index`. */
+function checkSnapshotFile(path: string, meta: SnapshotMeta): void {
+  assert(existsSync(path), `snapshot file ${path} is missing`);
+  const source = new Database(path, { readonly: true, fileMustExist: true });
+  try {
+    const format = source.pragma('user_version', { simple: true });
+    assert(format === metadataSnapshotFormat, `${path}: snapshot format ${String(format)}, expected ${metadataSnapshotFormat}`);
+    const row = source.prepare('SELECT applied_index FROM applied_state WHERE id = ?').get(appliedStateId) as
+      | { applied_index: number }
+      | undefined;
+    assert(row !== undefined, `${path}: the snapshot has no applied state`);
+    assert(row.applied_index === meta.index, `${path}: the snapshot is as of index ${row.applied_index}, its meta says ${meta.index}`);
+  } finally {
+    source.close();
+  }
+}
+
+/** Replaces every metadata row with the snapshot's, in one transaction; Raft tables untouched. */
+export function restoreMetadataSnapshot(sqlite: Database.Database, path: string, meta: SnapshotMeta): void {
+  checkSnapshotFile(path, meta);
+  withAttached(sqlite, path, () => {
+    sqlite.transaction(() => {
+      for (const { name, columns } of tableCopies) {
+        sqlite.prepare(`DELETE FROM main.${quoted(name)}`).run();
+        sqlite.prepare(`INSERT INTO main.${quoted(name)} (${columns}) SELECT ${columns} FROM ${attachedAs}.${quoted(name)}`).run();
+      }
+    }).immediate();
+  });
+}

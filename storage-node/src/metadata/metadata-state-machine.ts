@@ -1,0 +1,312 @@
+// The file metadata state machine: what Raft replicates. apply() is deterministic (it never reads
+// the clock: times come from the HLC stamp in each entry) and exactly-once (the applied index is
+// written in the same transaction as the changes). Queries are synchronous reads for the HTTP layer.
+import { assert } from '../../../shared/assert.ts';
+import { decodeHlc } from '../../../shared/hlc.ts';
+import type { OpenedDatabase } from '../db/open-database.ts';
+import type { Entry, SnapshotMeta } from '../raft/types.ts';
+import type { StateMachine } from '../raft-node/state-machine.ts';
+import type Database from 'better-sqlite3';
+import { decodeCommand, isSha256Hex } from './commands.ts';
+import type { DeleteCommand, FileJson, MetadataCommand, MetadataResult, PutCommand } from './commands.ts';
+import { toFileJson, toFileListItem } from './file-record.ts';
+import type { FileListPage, FileRecord } from './file-record.ts';
+import { restoreMetadataSnapshot, writeMetadataSnapshot } from './metadata-snapshot.ts';
+import { prepareMetadataStatements } from './metadata-statements.ts';
+import type { MetadataStatements } from './metadata-statements.ts';
+import { compareNames, isWellFormed, prefixUpperBound } from './name-range.ts';
+import { preconditionFailure } from './preconditions.ts';
+
+export const keepVersionsDefault = 10;
+export const requestWindowEntriesDefault = 10_000;
+export const listLimitDefault = 1000;
+export const listLimitMax = 10_000;
+export const chunkQueryLimitMax = 10_000;
+
+export interface MetadataStateMachineOptions {
+  /** Versions kept per file. Part of the replicated state's rules: set it alike on every node. */
+  readonly keepVersions?: number;
+  /**
+   * A requestId is remembered until this many later indexes are applied (then a retry of it is
+   * a new request). Also a replicated rule: set it alike on every node.
+   */
+  readonly requestWindowEntries?: number;
+  /**
+   * Called after each apply() commits, with the distinct chunks that new versions reference, so
+   * the blob layer can fetch those it lacks. Not called by restoreSnapshot(): scan
+   * referencedChunks() after one.
+   */
+  readonly onChunksReferenced?: (hashes: readonly string[]) => void;
+}
+
+export interface MetadataStats {
+  /** Live (not deleted) files. */
+  readonly files: number;
+  /** Sum of the sizes of live files' current versions. */
+  readonly bytes: number;
+}
+
+export interface ChunkRefRow {
+  readonly hash: string;
+  /** Null when no entry carried the chunk's size. */
+  readonly size: number | null;
+}
+
+/** The running state of one apply() batch, written back at its end. */
+interface BatchState {
+  appliedIndex: number;
+  liveFiles: number;
+  liveBytes: number;
+  lastHlc: string | null;
+  readonly referencedChunks: Set<string>;
+}
+
+export class MetadataStateMachine implements StateMachine {
+  readonly #sqlite: Database.Database;
+  readonly #statements: MetadataStatements;
+  readonly #keepVersions: number;
+  readonly #requestWindowEntries: number;
+  readonly #onChunksReferenced: ((hashes: readonly string[]) => void) | undefined;
+  readonly #applyTransaction: (entries: readonly Entry[]) => { results: (MetadataResult | undefined)[]; batch: BatchState };
+  /** Mirrors applied_state.applied_index; updated only after a transaction commits. */
+  #applied: number;
+
+  /** Shares the node's meta.db connection with the Raft log store; it does not close it. */
+  constructor(database: OpenedDatabase, options: MetadataStateMachineOptions = {}) {
+    this.#keepVersions = options.keepVersions ?? keepVersionsDefault;
+    this.#requestWindowEntries = options.requestWindowEntries ?? requestWindowEntriesDefault;
+    assert(Number.isSafeInteger(this.#keepVersions) && this.#keepVersions >= 1, 'keepVersions must be an integer >= 1');
+    assert(Number.isSafeInteger(this.#requestWindowEntries) && this.#requestWindowEntries >= 1, 'requestWindowEntries must be an integer >= 1');
+    this.#onChunksReferenced = options.onChunksReferenced;
+    this.#sqlite = database.sqlite;
+    this.#statements = prepareMetadataStatements(database.db);
+    this.#statements.createAppliedState.run();
+    this.#applied = this.#readState().appliedIndex;
+    // better-sqlite3 transactions are synchronous: BEGIN IMMEDIATE, the callback, COMMIT (fsync'd,
+    // synchronous = FULL), or ROLLBACK if it throws, which leaves #applied as it was.
+    this.#applyTransaction = this.#sqlite.transaction((entries: readonly Entry[]) => this.#applyBatch(entries)).immediate;
+  }
+
+  appliedIndex(): number {
+    return this.#applied;
+  }
+
+  /**
+   * One transaction for the whole batch. Entries at or below the applied index were applied
+   * before a restart: they are skipped (result undefined). noop and config entries give undefined.
+   */
+  apply(entries: readonly Entry[]): (MetadataResult | undefined)[] {
+    if (entries.length === 0) return [];
+    const { results, batch } = this.#applyTransaction(entries);
+    this.#applied = batch.appliedIndex;
+    if (batch.referencedChunks.size > 0) this.#onChunksReferenced?.([...batch.referencedChunks]);
+    return results;
+  }
+
+  writeSnapshot(path: string): void {
+    writeMetadataSnapshot(this.#sqlite, path);
+  }
+
+  restoreSnapshot(path: string, meta: SnapshotMeta): void {
+    restoreMetadataSnapshot(this.#sqlite, path, meta);
+    this.#applied = this.#readState().appliedIndex;
+    assert(this.#applied === meta.index, 'restored applied index differs from the snapshot meta');
+  }
+
+  // ---- queries (synchronous: nothing can apply between the statements of one) ----
+
+  /** The current version, or version `version` if it is still kept; null when there is none. */
+  getFile(name: string, version?: number): FileRecord | null {
+    if (version === undefined) {
+      const current = this.#statements.file.get({ name })?.currentVersion ?? null;
+      if (current === null) return null;
+      version = current;
+    }
+    assert(Number.isSafeInteger(version), 'a version is an integer');
+    return this.#statements.version.get({ name, version }) ?? null;
+  }
+
+  /** Live files in name (UTF-8 byte) order: those starting with `prefix`, after the `after` cursor. */
+  listFiles(query: { prefix?: string; after?: string | null; limit?: number } = {}): FileListPage {
+    const prefix = query.prefix ?? '';
+    const after = query.after ?? null;
+    const limit = query.limit ?? listLimitDefault;
+    assert(Number.isSafeInteger(limit) && limit >= 1 && limit <= listLimitMax, `list limit must be 1 to ${listLimitMax}`);
+    assert(isWellFormed(prefix) && (after === null || isWellFormed(after)), 'prefix and cursor must be well-formed Unicode');
+    const upper = prefixUpperBound(prefix);
+    if (after !== null && upper !== null && compareNames(after, upper) >= 0) return { files: [], next: null };
+    const fromCursor = after !== null && compareNames(after, prefix) >= 0;
+    const key = `${fromCursor ? 'exclusive' : 'inclusive'}-${upper === null ? 'unbounded' : 'bounded'}` as const;
+    const rows = this.#statements.listing[key].all({ from: fromCursor ? after : prefix, upper, limit: limit + 1 });
+    const page = rows.slice(0, limit);
+    return { files: page.map(toFileListItem), next: rows.length > limit ? page[page.length - 1].name : null };
+  }
+
+  /** The kept versions of a live or deleted file, newest first (none after a delete). */
+  listVersions(name: string): FileJson[] {
+    return this.#statements.versionsNewestFirst.all({ name }).map(toFileJson);
+  }
+
+  stats(): MetadataStats {
+    const state = this.#readState();
+    return { files: state.liveFiles, bytes: state.liveBytes };
+  }
+
+  /** The latest HLC stamp applied: a new leader's clock must be moved past it before stamping. */
+  lastHlc(): string | null {
+    return this.#readState().lastHlc;
+  }
+
+  /** True while a kept version references the chunk. */
+  hasChunkRef(hash: string): boolean {
+    return (this.#statements.chunkRef.get({ hash })?.refcount ?? 0) > 0;
+  }
+
+  /** Chunks nothing has referenced since at or before `beforeMs` (ms epoch, HLC time), oldest first. */
+  unreferencedChunks(beforeMs: number, limit = 1000): ChunkRefRow[] {
+    assert(Number.isSafeInteger(limit) && limit >= 1 && limit <= chunkQueryLimitMax, 'bad chunk query limit');
+    return this.#statements.unreferencedChunks.all({ beforeMs, limit }).map(({ hash, size }) => ({ hash, size }));
+  }
+
+  /** Referenced chunks in hash order after `after`, for a scan that repairs missing blobs. */
+  referencedChunks(query: { after?: string; limit?: number } = {}): ChunkRefRow[] {
+    const limit = query.limit ?? 1000;
+    assert(Number.isSafeInteger(limit) && limit >= 1 && limit <= chunkQueryLimitMax, 'bad chunk query limit');
+    return this.#statements.referencedChunks.all({ after: query.after ?? '', limit });
+  }
+
+  /**
+   * The collector deleted (or is about to delete) these blobs: drop their rows, but only where
+   * the refcount is still 0. Returns those dropped; delete only their blobs, in the same
+   * synchronous turn, so that no apply can reference one in between. Local bookkeeping, outside
+   * Raft: a row at refcount 0 carries no replicated meaning (a later put recreates it alike).
+   */
+  forgetChunks(hashes: readonly string[]): string[] {
+    return this.#sqlite.transaction(() => hashes.filter((hash) => this.#statements.forgetChunk.run({ hash }).changes === 1)).immediate();
+  }
+
+  forgetChunk(hash: string): boolean {
+    return this.forgetChunks([hash]).length === 1;
+  }
+
+  // ---- apply ----
+
+  #readState() {
+    const state = this.#statements.appliedState.get();
+    assert(state !== undefined, 'applied_state row is missing');
+    return state;
+  }
+
+  #applyBatch(entries: readonly Entry[]): { results: (MetadataResult | undefined)[]; batch: BatchState } {
+    const stored = this.#readState();
+    assert(stored.appliedIndex === this.#applied, 'applied index changed behind the state machine');
+    const batch: BatchState = { ...stored, referencedChunks: new Set() };
+    const results: (MetadataResult | undefined)[] = [];
+    for (let i = 0; i < entries.length; i++) {
+      const entry = entries[i];
+      if (i > 0) assert(entry.index === entries[i - 1].index + 1, `entries out of order: ${entries[i - 1].index} then ${entry.index}`);
+      if (entry.index <= batch.appliedIndex) {
+        results.push(undefined); // applied before a restart
+        continue;
+      }
+      assert(entry.index === batch.appliedIndex + 1, `gap: applied ${batch.appliedIndex}, next entry ${entry.index}`);
+      results.push(entry.type === 'normal' ? this.#applyCommand(decodeCommand(entry.data), entry.index, batch) : undefined);
+      batch.appliedIndex = entry.index;
+    }
+    const forgetThrough = batch.appliedIndex - this.#requestWindowEntries;
+    if (forgetThrough > 0) this.#statements.pruneRequests.run({ throughIndex: forgetThrough });
+    assert(batch.liveFiles >= 0 && batch.liveBytes >= 0, 'live totals went negative');
+    this.#statements.updateAppliedState.run({
+      appliedIndex: batch.appliedIndex,
+      liveFiles: batch.liveFiles,
+      liveBytes: batch.liveBytes,
+      lastHlc: batch.lastHlc,
+    });
+    return { results, batch };
+  }
+
+  #applyCommand(command: MetadataCommand, index: number, batch: BatchState): MetadataResult {
+    // Fixed-width encoding: string order is time order.
+    if (batch.lastHlc === null || command.hlc > batch.lastHlc) batch.lastHlc = command.hlc;
+    const { requestId } = command;
+    if (requestId !== undefined) {
+      const previous = this.#statements.request.get({ requestId });
+      if (previous !== undefined) return JSON.parse(previous.result) as MetadataResult;
+    }
+    const result = command.op === 'put' ? this.#put(command, batch) : this.#delete(command, batch);
+    if (requestId !== undefined) this.#statements.insertRequest.run({ requestId, result: JSON.stringify(result), appliedIndex: index });
+    return result;
+  }
+
+  #current(name: string): { lastVersion: number; current: FileRecord | null } | null {
+    const file = this.#statements.file.get({ name });
+    if (file === undefined) return null;
+    if (file.currentVersion === null) return { lastVersion: file.lastVersion, current: null };
+    const current = this.#statements.version.get({ name, version: file.currentVersion });
+    assert(current !== undefined, `${name}: current version ${file.currentVersion} has no row`);
+    return { lastVersion: file.lastVersion, current };
+  }
+
+  #put(command: PutCommand, batch: BatchState): MetadataResult {
+    const { name } = command;
+    const file = this.#current(name);
+    const current = file?.current ?? null;
+    const failure = preconditionFailure(command.precondition, current?.etag ?? null);
+    if (failure !== null) return { ok: false, code: 'precondition_failed', message: `${name}: ${failure}` };
+
+    const record: FileRecord = {
+      name,
+      version: (file?.lastVersion ?? 0) + 1,
+      size: command.size,
+      contentType: command.contentType,
+      etag: command.etag,
+      chunks: command.chunks,
+      chunkSizes: command.chunkSizes ?? null,
+      hlc: command.hlc,
+      modifiedMs: decodeHlc(command.hlc).wallMs,
+    };
+    this.#statements.insertVersion.run({
+      ...record,
+      chunks: JSON.stringify(record.chunks),
+      chunkSizes: record.chunkSizes === null ? null : JSON.stringify(record.chunkSizes),
+    });
+    record.chunks.forEach((hash, i) => {
+      this.#statements.addChunkRef.run({ hash, size: record.chunkSizes?.[i] ?? null });
+      batch.referencedChunks.add(hash);
+    });
+    this.#statements.upsertCurrentVersion.run({ name, version: record.version });
+    if (current === null) batch.liveFiles++;
+    batch.liveBytes += record.size - (current?.size ?? 0);
+    this.#dropVersionsThrough(name, record.version - this.#keepVersions, record.modifiedMs);
+    return { ok: true, file: toFileJson(record) };
+  }
+
+  #delete(command: DeleteCommand, batch: BatchState): MetadataResult {
+    const { name } = command;
+    const file = this.#current(name);
+    if (file === null || file.current === null) return { ok: false, code: 'not_found', message: `${name}: no such file` };
+    const { current } = file;
+    const failure = preconditionFailure(command.precondition, current.etag);
+    if (failure !== null) return { ok: false, code: 'precondition_failed', message: `${name}: ${failure}` };
+    // A delete removes every kept version: the name's history ends (its version numbers go on).
+    this.#dropVersionsThrough(name, file.lastVersion, decodeHlc(command.hlc).wallMs);
+    this.#statements.markDeleted.run({ name });
+    batch.liveFiles--;
+    batch.liveBytes -= current.size;
+    return { ok: true, file: toFileJson(current) };
+  }
+
+  /** Deletes versions <= `version` of `name` and their chunk references. */
+  #dropVersionsThrough(name: string, version: number, nowMs: number): void {
+    if (version < 1) return;
+    const dropped = this.#statements.versionsThrough.all({ name, version });
+    for (const row of dropped) {
+      for (const hash of row.chunks) {
+        assert(isSha256Hex(hash), `${name} v${row.version}: stored chunk ${hash} is not a hash`);
+        const updated = this.#statements.dropChunkRef.get({ hash, nowMs });
+        assert(updated !== undefined, `${name} v${row.version}: chunk ${hash} has no reference count`);
+      }
+    }
+    if (dropped.length > 0) this.#statements.deleteVersionsThrough.run({ name, version });
+  }
+}

@@ -1,0 +1,201 @@
+// Every query of the metadata state machine, prepared once. Rows come back through drizzle's
+// column mapping; JSON columns are written as explicit JSON text (`jsonText`) because drizzle
+// would encode a null placeholder as the string 'null' rather than SQL NULL.
+import { and, asc, desc, eq, gt, gte, isNotNull, lt, lte, sql } from 'drizzle-orm';
+import type { SQL } from 'drizzle-orm';
+import type { MetaDb } from '../db/open-database.ts';
+import { appliedState, chunkRefs, clientRequests, fileVersions, files } from '../db/schema.ts';
+
+/** The single row of applied_state has this id (a CHECK enforces it). */
+export const appliedStateId = 1;
+
+const placeholder = (name: string) => sql.placeholder(name);
+/** A placeholder passed to SQLite as is, bypassing the column's encoder. */
+const jsonText = (name: string): SQL => sql`${sql.placeholder(name)}`;
+
+const versionColumns = {
+  name: fileVersions.name,
+  version: fileVersions.version,
+  size: fileVersions.size,
+  contentType: fileVersions.contentType,
+  etag: fileVersions.etag,
+  chunks: fileVersions.chunks,
+  chunkSizes: fileVersions.chunkSizes,
+  hlc: fileVersions.hlc,
+  modifiedMs: fileVersions.modifiedMs,
+};
+
+const listColumns = {
+  name: files.name,
+  version: fileVersions.version,
+  size: fileVersions.size,
+  contentType: fileVersions.contentType,
+  etag: fileVersions.etag,
+  modifiedMs: fileVersions.modifiedMs,
+};
+
+export type ListLowerBound = 'inclusive' | 'exclusive';
+
+function prepareListing(db: MetaDb, lower: ListLowerBound, bounded: boolean) {
+  const from = placeholder('from');
+  return db
+    .select(listColumns)
+    .from(files)
+    .innerJoin(fileVersions, and(eq(fileVersions.name, files.name), eq(fileVersions.version, files.currentVersion)))
+    .where(
+      and(
+        isNotNull(files.currentVersion),
+        lower === 'inclusive' ? gte(files.name, from) : gt(files.name, from),
+        bounded ? lt(files.name, placeholder('upper')) : undefined,
+      ),
+    )
+    .orderBy(asc(files.name))
+    .limit(placeholder('limit'))
+    .prepare();
+}
+
+export function prepareMetadataStatements(db: MetaDb) {
+  const name = placeholder('name');
+  const version = placeholder('version');
+  const hash = placeholder('hash');
+  return {
+    // ---- applied_state ----
+    appliedState: db.select().from(appliedState).where(eq(appliedState.id, appliedStateId)).prepare(),
+    createAppliedState: db
+      .insert(appliedState)
+      .values({ id: appliedStateId, appliedIndex: 0, liveFiles: 0, liveBytes: 0, lastHlc: null })
+      .onConflictDoNothing()
+      .prepare(),
+    updateAppliedState: db
+      .update(appliedState)
+      .set({
+        appliedIndex: sql`${placeholder('appliedIndex')}`,
+        liveFiles: sql`${placeholder('liveFiles')}`,
+        liveBytes: sql`${placeholder('liveBytes')}`,
+        lastHlc: sql`${placeholder('lastHlc')}`,
+      })
+      .where(eq(appliedState.id, appliedStateId))
+      .prepare(),
+
+    // ---- files and versions ----
+    file: db
+      .select({ currentVersion: files.currentVersion, lastVersion: files.lastVersion })
+      .from(files)
+      .where(eq(files.name, name))
+      .prepare(),
+    upsertCurrentVersion: db
+      .insert(files)
+      .values({ name, currentVersion: version, lastVersion: version })
+      .onConflictDoUpdate({
+        target: files.name,
+        set: { currentVersion: sql`excluded.current_version`, lastVersion: sql`excluded.last_version` },
+      })
+      .prepare(),
+    markDeleted: db.update(files).set({ currentVersion: null }).where(eq(files.name, name)).prepare(),
+    version: db
+      .select(versionColumns)
+      .from(fileVersions)
+      .where(and(eq(fileVersions.name, name), eq(fileVersions.version, version)))
+      .prepare(),
+    versionsNewestFirst: db
+      .select(versionColumns)
+      .from(fileVersions)
+      .where(eq(fileVersions.name, name))
+      .orderBy(desc(fileVersions.version))
+      .prepare(),
+    /** Versions at or below `version`: the ones a put prunes. */
+    versionsThrough: db
+      .select({ version: fileVersions.version, chunks: fileVersions.chunks })
+      .from(fileVersions)
+      .where(and(eq(fileVersions.name, name), lte(fileVersions.version, version)))
+      .prepare(),
+    insertVersion: db
+      .insert(fileVersions)
+      .values({
+        name,
+        version,
+        size: placeholder('size'),
+        contentType: placeholder('contentType'),
+        etag: placeholder('etag'),
+        chunks: jsonText('chunks'),
+        chunkSizes: jsonText('chunkSizes'),
+        hlc: placeholder('hlc'),
+        modifiedMs: placeholder('modifiedMs'),
+      })
+      .prepare(),
+    deleteVersionsThrough: db
+      .delete(fileVersions)
+      .where(and(eq(fileVersions.name, name), lte(fileVersions.version, version)))
+      .prepare(),
+    listing: {
+      'inclusive-bounded': prepareListing(db, 'inclusive', true),
+      'inclusive-unbounded': prepareListing(db, 'inclusive', false),
+      'exclusive-bounded': prepareListing(db, 'exclusive', true),
+      'exclusive-unbounded': prepareListing(db, 'exclusive', false),
+    } satisfies Record<`${ListLowerBound}-${'bounded' | 'unbounded'}`, unknown>,
+
+    // ---- chunk_refs ----
+    addChunkRef: db
+      .insert(chunkRefs)
+      .values({ hash, refcount: 1, size: placeholder('size'), zeroSinceMs: null })
+      .onConflictDoUpdate({
+        target: chunkRefs.hash,
+        set: {
+          refcount: sql`${chunkRefs.refcount} + 1`,
+          size: sql`coalesce(${chunkRefs.size}, excluded.size)`,
+          zeroSinceMs: null,
+        },
+      })
+      .prepare(),
+    dropChunkRef: db
+      .update(chunkRefs)
+      .set({
+        refcount: sql`${chunkRefs.refcount} - 1`,
+        zeroSinceMs: sql`CASE WHEN ${chunkRefs.refcount} = 1 THEN ${placeholder('nowMs')} ELSE NULL END`,
+      })
+      .where(eq(chunkRefs.hash, hash))
+      .returning({ refcount: chunkRefs.refcount })
+      .prepare(),
+    chunkRef: db.select().from(chunkRefs).where(eq(chunkRefs.hash, hash)).prepare(),
+    unreferencedChunks: db
+      .select({ hash: chunkRefs.hash, size: chunkRefs.size, zeroSinceMs: chunkRefs.zeroSinceMs })
+      .from(chunkRefs)
+      // A literal 0, not a parameter, so that SQLite sees the partial index chunk_refs_unreferenced applies.
+      .where(and(sql`${chunkRefs.refcount} = 0`, lte(chunkRefs.zeroSinceMs, placeholder('beforeMs'))))
+      .orderBy(asc(chunkRefs.zeroSinceMs))
+      .limit(placeholder('limit'))
+      .prepare(),
+    referencedChunks: db
+      .select({ hash: chunkRefs.hash, size: chunkRefs.size })
+      .from(chunkRefs)
+      .where(and(gt(chunkRefs.hash, placeholder('after')), gt(chunkRefs.refcount, 0)))
+      .orderBy(asc(chunkRefs.hash))
+      .limit(placeholder('limit'))
+      .prepare(),
+    forgetChunk: db
+      .delete(chunkRefs)
+      .where(and(eq(chunkRefs.hash, hash), eq(chunkRefs.refcount, 0)))
+      .prepare(),
+
+    // ---- client_requests ----
+    request: db
+      .select({ result: clientRequests.result })
+      .from(clientRequests)
+      .where(eq(clientRequests.requestId, placeholder('requestId')))
+      .prepare(),
+    insertRequest: db
+      .insert(clientRequests)
+      .values({
+        requestId: placeholder('requestId'),
+        result: placeholder('result'),
+        appliedIndex: placeholder('appliedIndex'),
+      })
+      .prepare(),
+    pruneRequests: db
+      .delete(clientRequests)
+      .where(lte(clientRequests.appliedIndex, placeholder('throughIndex')))
+      .prepare(),
+  };
+}
+
+export type MetadataStatements = ReturnType<typeof prepareMetadataStatements>;

@@ -1,0 +1,588 @@
+// The file metadata state machine on real SQLite (temp dirs): apply, queries, exactly-once,
+// preconditions, de-duplication, version pruning with chunk refcounts, snapshots.
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import Database from 'better-sqlite3';
+import { encodeHlc } from '../../shared/hlc.ts';
+import { openDatabase } from '../../storage-node/src/db/open-database.ts';
+import type { OpenedDatabase } from '../../storage-node/src/db/open-database.ts';
+import { decodeCommand, encodeCommand } from '../../storage-node/src/metadata/commands.ts';
+import type { MetadataResult, Precondition, PutCommand } from '../../storage-node/src/metadata/commands.ts';
+import { MetadataStateMachine } from '../../storage-node/src/metadata/metadata-state-machine.ts';
+import type { MetadataStateMachineOptions } from '../../storage-node/src/metadata/metadata-state-machine.ts';
+import { compareNames, prefixUpperBound } from '../../storage-node/src/metadata/name-range.ts';
+import type { Entry, SnapshotMeta } from '../../storage-node/src/raft/types.ts';
+import { SqliteRaftLogStore } from '../../storage-node/src/raft-storage/raft-log-store.ts';
+
+const tempDirs: string[] = [];
+after(() => {
+  for (const dir of tempDirs) fs.rmSync(dir, { recursive: true, force: true });
+});
+
+function tempDir(): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'metadata-sm-'));
+  tempDirs.push(dir);
+  return dir;
+}
+
+interface Node {
+  readonly file: string;
+  database: OpenedDatabase;
+  sm: MetadataStateMachine;
+  reopen(): void;
+}
+
+function openNode(options: MetadataStateMachineOptions = {}): Node {
+  const file = path.join(tempDir(), 'meta.db');
+  const database = openDatabase(file);
+  const node: Node = {
+    file,
+    database,
+    sm: new MetadataStateMachine(database, options),
+    reopen() {
+      node.database.sqlite.close();
+      node.database = openDatabase(file);
+      node.sm = new MetadataStateMachine(node.database, options);
+    },
+  };
+  return node;
+}
+
+function sha256(text: string): string {
+  return createHash('sha256').update(text).digest('hex');
+}
+
+const baseMs = Date.UTC(2025, 0, 1);
+const hlcAt = (index: number) => encodeHlc({ wallMs: baseMs + index * 1000, logical: 0 });
+
+interface PutOptions {
+  readonly content?: string;
+  readonly chunks?: readonly string[];
+  readonly precondition?: Precondition;
+  readonly requestId?: string;
+}
+
+/** Entries with consecutive indexes, stamped from their index so the test is deterministic. */
+class Log {
+  next = 1;
+
+  put(name: string, options: PutOptions = {}): Entry {
+    const content = options.content ?? `content of ${name} at ${this.next}`;
+    // Chunk "bytes" are the chunk names; sizes add up to the content length by construction.
+    const chunks = options.chunks ?? [content];
+    const command: PutCommand = {
+      op: 'put',
+      name,
+      size: chunks.reduce((sum, chunk) => sum + chunk.length, 0),
+      contentType: 'text/plain',
+      etag: sha256(chunks.join('')),
+      chunks: chunks.map(sha256),
+      chunkSizes: chunks.map((chunk) => chunk.length),
+      hlc: hlcAt(this.next),
+      ...(options.precondition ? { precondition: options.precondition } : {}),
+      ...(options.requestId ? { requestId: options.requestId } : {}),
+    };
+    return this.entry(encodeCommand(command));
+  }
+
+  delete(name: string, options: { precondition?: Precondition; requestId?: string } = {}): Entry {
+    return this.entry(encodeCommand({ op: 'delete', name, hlc: hlcAt(this.next), ...options }));
+  }
+
+  noop(): Entry {
+    return { index: this.next++, term: 1, type: 'noop', data: '' };
+  }
+
+  entry(data: string): Entry {
+    return { index: this.next++, term: 1, type: 'normal', data };
+  }
+}
+
+function applyOne(sm: MetadataStateMachine, entry: Entry): MetadataResult {
+  const [result] = sm.apply([entry]);
+  assert.ok(result !== undefined);
+  return result;
+}
+
+/** Everything observable through the queries, for before/after comparisons. */
+function observe(sm: MetadataStateMachine) {
+  const files: unknown[] = [];
+  let page = sm.listFiles({ limit: 1000 });
+  for (;;) {
+    for (const file of page.files) files.push({ ...file, versions: sm.listVersions(file.name), record: sm.getFile(file.name) });
+    if (page.next === null) break;
+    page = sm.listFiles({ after: page.next, limit: 1000 });
+  }
+  return { applied: sm.appliedIndex(), stats: sm.stats(), lastHlc: sm.lastHlc(), files };
+}
+
+/** Recomputes what the state machine maintains incrementally and compares. */
+function assertConsistent(node: Node): void {
+  const { sqlite } = node.database;
+  const versions = sqlite.prepare('SELECT name, version, size, chunks FROM file_versions').all() as {
+    name: string;
+    version: number;
+    size: number;
+    chunks: string;
+  }[];
+  const expected = new Map<string, number>();
+  for (const row of versions) for (const hash of JSON.parse(row.chunks) as string[]) expected.set(hash, (expected.get(hash) ?? 0) + 1);
+  const refs = sqlite.prepare('SELECT hash, refcount, zero_since_ms FROM chunk_refs').all() as {
+    hash: string;
+    refcount: number;
+    zero_since_ms: number | null;
+  }[];
+  for (const ref of refs) {
+    assert.equal(ref.refcount, expected.get(ref.hash) ?? 0, `refcount of ${ref.hash}`);
+    assert.equal(ref.zero_since_ms !== null, ref.refcount === 0);
+  }
+  for (const hash of expected.keys()) assert.ok(refs.some((ref) => ref.hash === hash), `no chunk_refs row for ${hash}`);
+  const live = sqlite
+    .prepare('SELECT count(*) AS files, coalesce(sum(v.size), 0) AS bytes FROM files f JOIN file_versions v ON v.name = f.name AND v.version = f.current_version')
+    .get() as { files: number; bytes: number };
+  assert.deepEqual(node.sm.stats(), live);
+  const orphans = sqlite
+    .prepare('SELECT count(*) AS n FROM files f WHERE current_version IS NOT NULL AND NOT EXISTS (SELECT 1 FROM file_versions v WHERE v.name = f.name AND v.version = f.current_version)')
+    .get() as { n: number };
+  assert.equal(orphans.n, 0);
+}
+
+function listAll(sm: MetadataStateMachine, query: { prefix?: string; after?: string }, limit: number): string[] {
+  const names: string[] = [];
+  let cursor = query.after ?? null;
+  for (let pages = 0; ; pages++) {
+    assert.ok(pages < 100_000, 'listing does not terminate');
+    const page = sm.listFiles({ prefix: query.prefix, after: cursor, limit });
+    assert.ok(page.files.length <= limit);
+    names.push(...page.files.map((file) => file.name));
+    if (page.next === null) return names;
+    assert.equal(page.files.length, limit, 'only a full page has a next cursor');
+    assert.equal(page.next, page.files[page.files.length - 1].name);
+    cursor = page.next;
+  }
+}
+
+describe('metadata state machine: put, get, list', () => {
+  test('a put is readable by name and version, in FileJson shape', () => {
+    const node = openNode();
+    const log = new Log();
+    const result = applyOne(node.sm, log.put('docs/readme.md', { content: 'hello' }));
+    const file = {
+      name: 'docs/readme.md',
+      size: 5,
+      etag: sha256('hello'),
+      version: 1,
+      contentType: 'text/plain',
+      chunks: [sha256('hello')],
+      modified: new Date(baseMs + 1000).toISOString(),
+    };
+    assert.deepEqual(result, { ok: true, file });
+    const { modified, ...stored } = file;
+    assert.deepEqual(node.sm.getFile('docs/readme.md'), { ...stored, chunkSizes: [5], hlc: hlcAt(1), modifiedMs: Date.parse(modified) });
+    assert.deepEqual(node.sm.getFile('docs/readme.md', 1)?.etag, file.etag);
+    assert.equal(node.sm.getFile('docs/readme.md', 2), null);
+    assert.equal(node.sm.getFile('missing'), null);
+    assert.deepEqual(node.sm.stats(), { files: 1, bytes: 5 });
+    assert.equal(node.sm.appliedIndex(), 1);
+    assert.equal(node.sm.lastHlc(), hlcAt(1));
+  });
+
+  test('lists thousands of names in UTF-8 byte order, by prefix, through cursors', () => {
+    const node = openNode();
+    const log = new Log();
+    const names: string[] = [];
+    for (let i = 0; i < 3000; i++) names.push(`dir${i % 7}/sub${i % 3}/file-${String(i).padStart(5, '0')}`);
+    // Byte order differs from JavaScript's UTF-16 order above U+FFFF: '😀' (F0…) sorts after
+    // '\uFFFD' (EF BF BD) in bytes, before it in UTF-16.
+    names.push('dir1/😀', 'dir1/\uFFFD', 'dir1/é', 'dir1', 'dir10/x', 'dir1-x', 'z');
+    for (let i = 0; i < names.length; i += 500) node.sm.apply(names.slice(i, i + 500).map((name) => log.put(name)));
+    // Deleted files drop out of listings.
+    const deleted = names.filter((_, i) => i % 10 === 3);
+    node.sm.apply(deleted.map((name) => log.delete(name)));
+    const live = names.filter((name) => !deleted.includes(name)).sort(compareNames);
+    assert.ok(compareNames('dir1/\uFFFD', 'dir1/😀') < 0 && '\uFFFD' > '😀');
+
+    assert.deepEqual(listAll(node.sm, {}, 1000), live);
+    assert.deepEqual(listAll(node.sm, {}, 97), live);
+    for (const prefix of ['dir1/', 'dir1', 'dir3/sub2/', 'dir6/sub0/file-0', 'nope', 'z', '']) {
+      const expected = live.filter((name) => name.startsWith(prefix));
+      assert.deepEqual(listAll(node.sm, { prefix }, 37), expected, `prefix ${prefix}`);
+    }
+    // A cursor before, inside and past the prefix's range.
+    const inDir2 = live.filter((name) => name.startsWith('dir2/'));
+    assert.deepEqual(listAll(node.sm, { prefix: 'dir2/', after: 'dir1/zzz' }, 50), inDir2);
+    assert.deepEqual(listAll(node.sm, { prefix: 'dir2/', after: inDir2[100] }, 50), inDir2.slice(101));
+    assert.deepEqual(listAll(node.sm, { prefix: 'dir2/', after: 'dir3' }, 50), []);
+    // A cursor that names no file still works (it is a position, not a file).
+    assert.deepEqual(listAll(node.sm, { after: 'dir5/sub1/file-9' }, 200), live.filter((name) => compareNames(name, 'dir5/sub1/file-9') > 0));
+
+    const page = node.sm.listFiles({ prefix: 'dir4/', limit: 2 });
+    assert.deepEqual(Object.keys(page.files[0]).sort(), ['contentType', 'etag', 'modified', 'name', 'size', 'version']);
+    assert.equal(page.next, page.files[1].name);
+    assertConsistent(node);
+  });
+
+  test('prefix upper bounds skip surrogates and roll over U+10FFFF', () => {
+    assert.equal(prefixUpperBound(''), null);
+    assert.equal(prefixUpperBound('ab'), 'ac');
+    assert.equal(prefixUpperBound('a\uD7FF'), 'a\uE000');
+    assert.equal(prefixUpperBound('a\u{10FFFF}'), 'b');
+    assert.equal(prefixUpperBound('\u{10FFFF}'), null);
+  });
+});
+
+describe('metadata state machine: versions and chunk references', () => {
+  test('keeps the last K versions and counts chunk references per reference', () => {
+    const node = openNode({ keepVersions: 3 });
+    const log = new Log();
+    // Every version shares chunk S; version v also has its own chunk Uv; version 4 holds S twice.
+    for (let v = 1; v <= 7; v++) {
+      const chunks = v === 4 ? ['S', 'U4', 'S'] : ['S', `U${v}`];
+      const result = applyOne(node.sm, log.put('f', { chunks }));
+      assert.equal(result.ok && result.file.version, v);
+      assertConsistent(node);
+    }
+    assert.deepEqual(node.sm.listVersions('f').map((file) => file.version), [7, 6, 5]);
+    assert.equal(node.sm.getFile('f', 4), null);
+    assert.equal(node.sm.getFile('f', 5)?.etag, sha256('SU5'));
+    const refcount = (chunk: string) =>
+      (node.database.sqlite.prepare('SELECT refcount FROM chunk_refs WHERE hash = ?').get(sha256(chunk)) as { refcount: number }).refcount;
+    assert.equal(refcount('S'), 3);
+    for (let v = 1; v <= 4; v++) assert.equal(refcount(`U${v}`), 0);
+    for (let v = 5; v <= 7; v++) assert.equal(refcount(`U${v}`), 1);
+    assert.equal(node.sm.hasChunkRef(sha256('S')), true);
+    assert.equal(node.sm.hasChunkRef(sha256('U1')), false);
+    assert.equal(node.sm.hasChunkRef(sha256('never')), false);
+    assert.deepEqual(node.sm.stats(), { files: 1, bytes: 3 });
+
+    // U1 was dropped when version 4 (entry 4) was applied, U4 when version 7 was.
+    const zeroAt = (index: number) => baseMs + index * 1000;
+    assert.deepEqual(node.sm.unreferencedChunks(zeroAt(4)).map((chunk) => chunk.hash), [sha256('U1')]);
+    assert.deepEqual(
+      node.sm.unreferencedChunks(zeroAt(7)).map((chunk) => chunk.hash),
+      ['U1', 'U2', 'U3', 'U4'].map(sha256),
+    );
+    assert.deepEqual(node.sm.unreferencedChunks(zeroAt(7), 2).length, 2);
+    assert.equal(node.sm.unreferencedChunks(zeroAt(7))[0].size, 2);
+
+    // The collector forgets only chunks still unreferenced.
+    assert.deepEqual(node.sm.forgetChunks([sha256('U1'), sha256('S'), sha256('never')]), [sha256('U1')]);
+    assert.equal(node.sm.forgetChunk(sha256('U1')), false);
+    assert.equal(node.sm.forgetChunk(sha256('U2')), true);
+    assert.deepEqual(node.sm.unreferencedChunks(zeroAt(7)).map((chunk) => chunk.hash), ['U3', 'U4'].map(sha256));
+    // A put referencing a forgotten chunk recreates its row.
+    applyOne(node.sm, log.put('g', { chunks: ['U1'] }));
+    assert.equal(refcount('U1'), 1);
+    assertConsistent(node);
+
+    const referenced: string[] = [];
+    for (let after = ''; ; ) {
+      const page = node.sm.referencedChunks({ after, limit: 2 });
+      if (page.length === 0) break;
+      referenced.push(...page.map((chunk) => chunk.hash));
+      after = page[page.length - 1].hash;
+    }
+    assert.deepEqual(referenced, ['S', 'U5', 'U6', 'U7', 'U1'].map(sha256).sort());
+  });
+
+  test('a delete removes every version and reference; the next put continues the numbering', () => {
+    const node = openNode({ keepVersions: 3 });
+    const log = new Log();
+    node.sm.apply([log.put('a', { chunks: ['x'] }), log.put('a', { chunks: ['y'] }), log.put('b', { chunks: ['x'] })]);
+    const deleted = applyOne(node.sm, log.delete('a'));
+    assert.equal(deleted.ok && deleted.file.version, 2);
+    assert.equal(node.sm.getFile('a'), null);
+    assert.equal(node.sm.getFile('a', 1), null);
+    assert.deepEqual(node.sm.listVersions('a'), []);
+    assert.equal(node.sm.hasChunkRef(sha256('x')), true); // still b's
+    assert.equal(node.sm.hasChunkRef(sha256('y')), false);
+    assert.deepEqual(node.sm.stats(), { files: 1, bytes: 1 });
+    assertConsistent(node);
+    const again = applyOne(node.sm, log.put('a', { chunks: ['z'] }));
+    assert.equal(again.ok && again.file.version, 3);
+    assert.deepEqual(node.sm.listVersions('a').map((file) => file.version), [3]);
+    assert.deepEqual(node.sm.stats(), { files: 2, bytes: 2 });
+    assertConsistent(node);
+  });
+
+  test('an empty file has no chunks', () => {
+    const node = openNode();
+    const result = applyOne(node.sm, new Log().put('empty', { chunks: [] }));
+    assert.ok(result.ok);
+    assert.equal(result.file.size, 0);
+    assert.deepEqual(result.file.chunks, []);
+    assert.equal(result.file.etag, sha256(''));
+  });
+
+  test('tells the blob layer which chunks new versions reference, after commit', () => {
+    const batches: string[][] = [];
+    const node = openNode({ onChunksReferenced: (hashes) => batches.push([...hashes]) });
+    const log = new Log();
+    node.sm.apply([log.put('a', { chunks: ['p', 'q', 'p'] }), log.noop(), log.put('b', { chunks: ['q'] })]);
+    node.sm.apply([log.delete('a')]);
+    assert.deepEqual(batches, [[sha256('p'), sha256('q')]]);
+  });
+});
+
+describe('metadata state machine: preconditions, decided at apply time', () => {
+  test('If-Match, If-None-Match and delete of a missing file', () => {
+    const node = openNode();
+    const log = new Log();
+    const first = applyOne(node.sm, log.put('f', { content: 'one', precondition: { ifNoneMatch: '*' } }));
+    assert.ok(first.ok, 'If-None-Match: * on a missing file succeeds');
+    const etag = first.file.etag;
+    const before = observe(node.sm);
+
+    const failures: [string, Entry][] = [
+      ['If-None-Match on an existing file', log.put('f', { precondition: { ifNoneMatch: '*' } })],
+      ['If-Match with a wrong etag', log.put('f', { precondition: { ifMatch: `"${sha256('other')}"` } })],
+      ['If-Match on a missing file', log.put('g', { precondition: { ifMatch: `"${etag}"` } })],
+      ['If-Match * on a missing file', log.put('g', { precondition: { ifMatch: '*' } })],
+      ['delete with a wrong If-Match', log.delete('f', { precondition: { ifMatch: '"0000"' } })],
+    ];
+    for (const [what, entry] of failures) {
+      const result = applyOne(node.sm, entry);
+      assert.equal(result.ok, false, what);
+      assert.equal(!result.ok && result.code, 'precondition_failed', what);
+    }
+    const missing = applyOne(node.sm, log.delete('nothing-here'));
+    assert.deepEqual(missing, { ok: false, code: 'not_found', message: 'nothing-here: no such file' });
+    // Nothing changed but the applied index and the latest stamp.
+    assert.deepEqual({ ...observe(node.sm), applied: 0, lastHlc: null }, { ...before, applied: 0, lastHlc: null });
+    assert.equal(node.sm.appliedIndex(), 7);
+
+    // Quoted, unquoted, weak, listed and * forms all match the current etag.
+    for (const ifMatch of [`"${etag}"`, etag, `W/"${etag}"`, `"nope", "${etag}"`, '*']) {
+      const result = applyOne(node.sm, log.put('f', { content: 'same', precondition: { ifMatch } }));
+      assert.ok(result.ok, ifMatch);
+    }
+    const current = node.sm.getFile('f')!;
+    const removed = applyOne(node.sm, log.delete('f', { precondition: { ifMatch: `"${current.etag}"` } }));
+    assert.ok(removed.ok);
+    assert.equal(node.sm.getFile('f'), null);
+    assertConsistent(node);
+  });
+
+  test('two racing create-only puts: the first applied wins, the second fails', () => {
+    const node = openNode();
+    const log = new Log();
+    const results = node.sm.apply([
+      log.put('lock', { content: 'A', precondition: { ifNoneMatch: '*' } }),
+      log.put('lock', { content: 'B', precondition: { ifNoneMatch: '*' } }),
+    ]);
+    assert.equal(results[0]?.ok, true);
+    assert.equal(results[1]?.ok, false);
+    assert.equal(node.sm.getFile('lock')?.etag, sha256('A'));
+  });
+});
+
+describe('metadata state machine: requestId de-duplication', () => {
+  test('a replayed requestId returns the stored result and changes nothing', () => {
+    const node = openNode();
+    const log = new Log();
+    const first = applyOne(node.sm, log.put('f', { content: 'v1', precondition: { ifNoneMatch: '*' }, requestId: 'req-1' }));
+    assert.ok(first.ok);
+    const before = observe(node.sm);
+    // The retry carries the same command under a new index (a client retried after a failover).
+    const retry = applyOne(node.sm, log.put('f', { content: 'v1', precondition: { ifNoneMatch: '*' }, requestId: 'req-1' }));
+    assert.deepEqual(retry, first, 'the stored success, not a precondition failure');
+    assert.deepEqual(observe(node.sm).files, before.files);
+    assertConsistent(node);
+
+    const deleted = applyOne(node.sm, log.delete('f', { requestId: 'req-2' }));
+    assert.ok(deleted.ok);
+    assert.deepEqual(applyOne(node.sm, log.delete('f', { requestId: 'req-2' })), deleted, 'not not_found');
+    // Failures are remembered too.
+    const failed = applyOne(node.sm, log.delete('f', { requestId: 'req-3' }));
+    applyOne(node.sm, log.put('f', { requestId: 'req-4' }));
+    assert.deepEqual(applyOne(node.sm, log.delete('f', { requestId: 'req-3' })), failed);
+    assert.ok(node.sm.getFile('f') !== null);
+  });
+
+  test('requestIds are forgotten after the window of applied indexes', () => {
+    const node = openNode({ requestWindowEntries: 5 });
+    const log = new Log();
+    applyOne(node.sm, log.put('f', { requestId: 'old' }));
+    node.sm.apply([log.noop(), log.noop(), log.noop(), log.noop()]);
+    const replay = applyOne(node.sm, log.put('f', { requestId: 'old' })); // index 6: 1 is just out
+    assert.equal(replay.ok && replay.file.version, 2, 'applied anew');
+    const count = node.database.sqlite.prepare('SELECT count(*) AS n FROM client_requests').get() as { n: number };
+    assert.equal(count.n, 1);
+  });
+});
+
+describe('metadata state machine: exactly-once apply', () => {
+  test('a batch applied again after close and reopen changes nothing', () => {
+    const node = openNode({ keepVersions: 2 });
+    const log = new Log();
+    const batch = [log.noop(), log.put('a'), log.put('a'), log.put('a'), log.put('b'), log.delete('b'), log.put('c')];
+    const results = node.sm.apply(batch);
+    assert.equal(results[0], undefined);
+    assert.equal(node.sm.appliedIndex(), 7);
+    const before = observe(node.sm);
+    node.reopen();
+    assert.equal(node.sm.appliedIndex(), 7);
+    assert.deepEqual(observe(node.sm), before);
+    assert.deepEqual(node.sm.apply(batch), batch.map(() => undefined));
+    assert.deepEqual(observe(node.sm), before);
+    assertConsistent(node);
+    // A batch that overlaps the applied index applies only its new tail.
+    const tail = [log.put('d'), log.put('a')];
+    const overlapping = [...batch.slice(5), ...tail];
+    const overlapResults = node.sm.apply(overlapping);
+    assert.deepEqual(overlapResults.slice(0, 2), [undefined, undefined]);
+    assert.equal(overlapResults[3]?.ok && overlapResults[3].file.version, 4);
+    assert.equal(node.sm.appliedIndex(), 9);
+    assertConsistent(node);
+  });
+
+  test('a batch that fails part way leaves nothing behind', () => {
+    const node = openNode();
+    const log = new Log();
+    node.sm.apply([log.put('a')]);
+    const before = observe(node.sm);
+    const good = log.put('b');
+    const bad = log.entry('{"op":"put","name":"/bad"}');
+    assert.throws(() => node.sm.apply([good, bad]), /malformed metadata entry/);
+    assert.deepEqual(observe(node.sm), before);
+    node.reopen();
+    assert.deepEqual(observe(node.sm), before);
+    // Out of order and gaps are bugs in the caller.
+    const [e3, e4] = [log.put('c'), log.put('d')];
+    assert.throws(() => node.sm.apply([e4]), /gap/);
+    assert.throws(() => node.sm.apply([e4, e3]), /out of order/);
+    assert.deepEqual(observe(node.sm), before);
+    assert.deepEqual(node.sm.apply([good, e3]).map((result) => result?.ok), [true, true]);
+  });
+
+  test('config entries only advance the applied index', () => {
+    const node = openNode();
+    assert.deepEqual(node.sm.apply([{ index: 1, term: 1, type: 'config', data: '{"voters":["a"]}' }]), [undefined]);
+    assert.equal(node.sm.appliedIndex(), 1);
+  });
+});
+
+describe('metadata commands', () => {
+  test('encode and decode round-trip', () => {
+    const command: PutCommand = {
+      op: 'put',
+      name: 'a/b',
+      size: 3,
+      contentType: 'application/octet-stream',
+      etag: sha256('abc'),
+      chunks: [sha256('ab'), sha256('c')],
+      chunkSizes: [2, 1],
+      hlc: hlcAt(1),
+      precondition: { ifMatch: '"x"' },
+      requestId: 'r',
+    };
+    assert.deepEqual(decodeCommand(encodeCommand(command)), command);
+  });
+
+  test('a malformed entry is an assertion failure', () => {
+    const good = { op: 'put', name: 'a', size: 1, contentType: 'text/plain', etag: sha256('a'), chunks: [sha256('a')], hlc: hlcAt(1) };
+    const bad: Record<string, unknown>[] = [
+      { ...good, op: 'rename' },
+      { ...good, name: 'a//b' },
+      { ...good, size: -1 },
+      { ...good, size: 1.5 },
+      { ...good, etag: 'ABC' },
+      { ...good, etag: sha256('a').toUpperCase() },
+      { ...good, chunks: ['nope'] },
+      { ...good, chunks: [] },
+      { ...good, chunkSizes: [2] },
+      { ...good, chunkSizes: [1, 0] },
+      { ...good, hlc: '2024-01-01' },
+      { ...good, contentType: '' },
+      { ...good, extra: true },
+      { ...good, precondition: { ifNoneMatch: 'etag' } },
+      { ...good, precondition: { ifMatch: '' } },
+      { ...good, precondition: { ifModifiedSince: 'x' } },
+      { ...good, requestId: '' },
+      { op: 'delete', name: 'a', hlc: hlcAt(1), size: 1 },
+    ];
+    for (const value of bad) {
+      assert.throws(() => decodeCommand(JSON.stringify(value)), /assertion failed: malformed metadata entry/, JSON.stringify(value));
+      assert.throws(() => encodeCommand(value as never), /assertion failed: invalid metadata command/);
+    }
+    assert.throws(() => decodeCommand('{not json'), /not JSON/);
+    assert.throws(() => decodeCommand('[]'), /malformed/);
+  });
+});
+
+describe('metadata state machine: snapshots', () => {
+  function populate(node: Node, log: Log, prefix: string, count: number): void {
+    const entries: Entry[] = [];
+    for (let i = 0; i < count; i++) entries.push(log.put(`${prefix}/${i}`, { chunks: [`${prefix}-${i}`, 'shared'] }));
+    for (let i = 0; i < count; i += 3) entries.push(log.put(`${prefix}/${i}`, { chunks: [`${prefix}-${i}-v2`], requestId: `${prefix}-req-${i}` }));
+    for (let i = 1; i < count; i += 5) entries.push(log.delete(`${prefix}/${i}`));
+    node.sm.apply(entries);
+  }
+
+  function raftState(node: Node) {
+    return new SqliteRaftLogStore(node.database).load();
+  }
+
+  test('a snapshot restored into another node serves the same files; its raft tables are untouched', () => {
+    const source = openNode({ keepVersions: 2 });
+    const sourceLog = new Log();
+    populate(source, sourceLog, 'src', 300);
+    // The source's own raft tables must not travel in the snapshot.
+    new SqliteRaftLogStore(source.database).save({
+      hardState: { term: 9, vote: 'source', commit: 5 },
+      entries: [{ index: 1, term: 9, type: 'noop', data: '' }],
+      snapshot: null,
+    });
+
+    const target = openNode({ keepVersions: 2 });
+    populate(target, new Log(), 'old', 50);
+    const targetRaft = new SqliteRaftLogStore(target.database);
+    targetRaft.save({
+      hardState: { term: 4, vote: 'target', commit: 3 },
+      entries: [1, 2, 3].map((index) => ({ index, term: 4, type: 'normal' as const, data: `{"i":${index}}` })),
+      snapshot: null,
+    });
+    const raftBefore = raftState(target);
+
+    const file = path.join(tempDir(), 'snapshot.db');
+    source.sm.writeSnapshot(file);
+    assert.throws(() => source.sm.writeSnapshot(file), /already exists/);
+    const shipped = new Database(file, { readonly: true });
+    const tables = shipped.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").pluck().all();
+    assert.deepEqual(tables, ['applied_state', 'chunk_refs', 'client_requests', 'file_versions', 'files']);
+    assert.equal(shipped.pragma('journal_mode', { simple: true }), 'delete');
+    shipped.close();
+
+    const meta: SnapshotMeta = { index: source.sm.appliedIndex(), term: 9, membership: { voters: ['a', 'b', 'c'] } };
+    assert.throws(() => target.sm.restoreSnapshot(file, { ...meta, index: meta.index + 1 }), /snapshot is as of index/);
+    target.sm.restoreSnapshot(file, meta);
+    assert.equal(target.sm.appliedIndex(), meta.index);
+    assert.deepEqual(observe(target.sm), observe(source.sm));
+    assert.deepEqual(target.sm.listFiles({ prefix: 'old/' }).files, []);
+    assert.deepEqual(raftState(target), raftBefore);
+    assertConsistent(target);
+
+    // Both go on identically: same results, de-duplication included, and across a reopen.
+    target.reopen();
+    const next = [sourceLog.put('src/0', { requestId: 'src-req-0' }), sourceLog.put('src/new'), sourceLog.delete('src/3')];
+    assert.deepEqual(target.sm.apply(next), source.sm.apply(next));
+    assert.deepEqual(observe(target.sm), observe(source.sm));
+    assert.deepEqual(target.sm.unreferencedChunks(Number.MAX_SAFE_INTEGER), source.sm.unreferencedChunks(Number.MAX_SAFE_INTEGER));
+    assertConsistent(target);
+  });
+
+  test('a snapshot of an empty state machine restores to empty', () => {
+    const source = openNode();
+    const target = openNode();
+    populate(target, new Log(), 'x', 5);
+    const file = path.join(tempDir(), 'empty.snap');
+    source.sm.writeSnapshot(file);
+    target.sm.restoreSnapshot(file, { index: 0, term: 0, membership: { voters: ['a'] } });
+    assert.deepEqual(observe(target.sm), observe(source.sm));
+    assert.deepEqual(target.sm.unreferencedChunks(Number.MAX_SAFE_INTEGER), []);
+  });
+});
