@@ -357,7 +357,7 @@ describe('metadata state machine: preconditions, decided at apply time', () => {
 
     // Quoted, unquoted, weak, listed and * forms all match the current etag.
     for (const ifMatch of [`"${etag}"`, etag, `W/"${etag}"`, `"nope", "${etag}"`, '*']) {
-      const result = applyOne(node.sm, log.put('f', { content: 'same', precondition: { ifMatch } }));
+      const result = applyOne(node.sm, log.put('f', { content: 'one', precondition: { ifMatch } }));
       assert.ok(result.ok, ifMatch);
     }
     const current = node.sm.getFile('f')!;
@@ -403,15 +403,29 @@ describe('metadata state machine: requestId de-duplication', () => {
     assert.ok(node.sm.getFile('f') !== null);
   });
 
-  test('requestIds are forgotten after the window of applied indexes', () => {
-    const node = openNode({ requestWindowEntries: 5 });
+  test('requestIds are forgotten after the window of applied indexes, whatever the batching', () => {
     const log = new Log();
-    applyOne(node.sm, log.put('f', { requestId: 'old' }));
-    node.sm.apply([log.noop(), log.noop(), log.noop(), log.noop()]);
-    const replay = applyOne(node.sm, log.put('f', { requestId: 'old' })); // index 6: 1 is just out
-    assert.equal(replay.ok && replay.file.version, 2, 'applied anew');
-    const count = node.database.sqlite.prepare('SELECT count(*) AS n FROM client_requests').get() as { n: number };
-    assert.equal(count.n, 1);
+    const entries = [
+      log.put('f', { requestId: 'old' }), // index 1
+      log.noop(),
+      log.noop(),
+      log.noop(),
+      log.noop(),
+      log.put('f', { requestId: 'old' }), // index 6: within 1 + 5, de-duplicated
+      log.put('f', { requestId: 'old' }), // index 7: out of the window, applied anew
+      log.put('f', { requestId: 'old' }), // index 8: de-duplicated against index 7
+    ];
+    const versions = [1, 1, 2, 2];
+    // One batch, one entry at a time, and uneven batches: the same answers.
+    for (const batchSize of [entries.length, 1, 3]) {
+      const node = openNode({ requestWindowEntries: 5 });
+      const results: (MetadataResult | undefined)[] = [];
+      for (let i = 0; i < entries.length; i += batchSize) results.push(...node.sm.apply(entries.slice(i, i + batchSize)));
+      const puts = results.filter((result) => result !== undefined);
+      assert.deepEqual(puts.map((result) => result.ok && result.file.version), versions, `batches of ${batchSize}`);
+      const rows = node.database.sqlite.prepare('SELECT applied_index FROM client_requests').pluck().all();
+      assert.ok(rows.length <= 1);
+    }
   });
 });
 
@@ -452,11 +466,13 @@ describe('metadata state machine: exactly-once apply', () => {
     node.reopen();
     assert.deepEqual(observe(node.sm), before);
     // Out of order and gaps are bugs in the caller.
-    const [e3, e4] = [log.put('c'), log.put('d')];
-    assert.throws(() => node.sm.apply([e4]), /gap/);
-    assert.throws(() => node.sm.apply([e4, e3]), /out of order/);
+    const late = log.put('c'); // index 4
+    assert.throws(() => node.sm.apply([late]), /gap: applied 1, next entry 4/);
+    assert.throws(() => node.sm.apply([good, late]), /out of order: 2 then 4/);
     assert.deepEqual(observe(node.sm), before);
-    assert.deepEqual(node.sm.apply([good, e3]).map((result) => result?.ok), [true, true]);
+    const fixed: Entry = { ...bad, data: encodeCommand({ op: 'delete', name: 'a', hlc: hlcAt(3) }) };
+    assert.deepEqual(node.sm.apply([good, fixed, late]).map((result) => result?.ok), [true, true, true]);
+    assertConsistent(node);
   });
 
   test('config entries only advance the applied index', () => {

@@ -27,8 +27,8 @@ export interface MetadataStateMachineOptions {
   /** Versions kept per file. Part of the replicated state's rules: set it alike on every node. */
   readonly keepVersions?: number;
   /**
-   * A requestId is remembered until this many later indexes are applied (then a retry of it is
-   * a new request). Also a replicated rule: set it alike on every node.
+   * A requestId applied at index i is de-duplicated for entries up to index i + this (after that
+   * a retry of it is a new request). Also a replicated rule: set it alike on every node.
    */
   readonly requestWindowEntries?: number;
   /**
@@ -231,10 +231,14 @@ export class MetadataStateMachine implements StateMachine {
     const { requestId } = command;
     if (requestId !== undefined) {
       const previous = this.#statements.request.get({ requestId });
-      if (previous !== undefined) return JSON.parse(previous.result) as MetadataResult;
+      // The window is judged by index, never by what pruning happened to leave: pruning runs
+      // once per batch and batches differ between nodes, but the answer must not.
+      if (previous !== undefined && index - previous.appliedIndex <= this.#requestWindowEntries) {
+        return JSON.parse(previous.result) as MetadataResult;
+      }
     }
     const result = command.op === 'put' ? this.#put(command, batch) : this.#delete(command, batch);
-    if (requestId !== undefined) this.#statements.insertRequest.run({ requestId, result: JSON.stringify(result), appliedIndex: index });
+    if (requestId !== undefined) this.#statements.upsertRequest.run({ requestId, result: JSON.stringify(result), appliedIndex: index });
     return result;
   }
 

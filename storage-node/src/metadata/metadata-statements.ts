@@ -179,16 +179,21 @@ export function prepareMetadataStatements(db: MetaDb) {
 
     // ---- client_requests ----
     request: db
-      .select({ result: clientRequests.result })
+      .select({ result: clientRequests.result, appliedIndex: clientRequests.appliedIndex })
       .from(clientRequests)
       .where(eq(clientRequests.requestId, placeholder('requestId')))
       .prepare(),
-    insertRequest: db
+    upsertRequest: db
       .insert(clientRequests)
       .values({
         requestId: placeholder('requestId'),
         result: placeholder('result'),
         appliedIndex: placeholder('appliedIndex'),
+      })
+      // A row older than the window may linger until the next prune: the new result replaces it.
+      .onConflictDoUpdate({
+        target: clientRequests.requestId,
+        set: { result: sql`excluded.result`, appliedIndex: sql`excluded.applied_index` },
       })
       .prepare(),
     pruneRequests: db
