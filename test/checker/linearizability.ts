@@ -138,6 +138,9 @@ function searchKey(ops: readonly Operation[], steps: readonly Step[], deadline: 
   let state = ABSENT;
   let best: Failure | null = null;
   let entry = head.next;
+  // Try ok ops before info ops at each step: the info-free configurations then
+  // get cached first and subsume those that merely add (overwritten) info ops.
+  let infoPhase = false;
   let iterations = 0;
 
   while (remainingOk > 0) {
@@ -145,6 +148,10 @@ function searchKey(ops: readonly Operation[], steps: readonly Step[], deadline: 
     // An unplaced ok op keeps its return in the list, so we meet it before the end.
     const e = entry!;
     if (e.isCall) {
+      if ((ops[e.op].status === 'info') !== infoPhase) {
+        entry = e.next;
+        continue;
+      }
       const next = apply(steps[e.op], state);
       if (next >= 0) {
         const word = e.op >>> 5, bit = 1 << (e.op & 31);
@@ -161,12 +168,16 @@ function searchKey(ops: readonly Operation[], steps: readonly Step[], deadline: 
           lift(e);
           if (ops[e.op].status === 'ok') remainingOk--;
           entry = head.next;
+          infoPhase = false;
           continue;
         }
         bits[word] &= ~bit; // already explored from here, or from somewhere freer
         hash ^= h;
       }
       entry = e.next;
+    } else if (!infoPhase) {
+      infoPhase = true; // ok candidates exhausted; now the info ones
+      entry = head.next;
     } else {
       // A return: its op must come before anything later, so backtrack.
       if (!best || stack.length > best.prefix.length) {
@@ -177,7 +188,8 @@ function searchKey(ops: readonly Operation[], steps: readonly Step[], deadline: 
       state = top.state;
       bits[top.entry.op >>> 5] &= ~(1 << (top.entry.op & 31));
       unlift(top.entry);
-      if (ops[top.entry.op].status === 'ok') {
+      infoPhase = ops[top.entry.op].status === 'info';
+      if (!infoPhase) {
         hash ^= hashes[top.entry.op];
         remainingOk++;
       }

@@ -70,6 +70,8 @@ export class RaftNode {
   #stopped = false;
   #lastSnapshotIndex: number;
   #softState: SoftState;
+  #durableTerm: number;
+  #durableVote: NodeId | null;
 
   constructor(options: RaftNodeOptions) {
     this.id = options.config.id;
@@ -89,6 +91,8 @@ export class RaftNode {
       membership: { voters: [...options.voters] },
     });
     this.#lastSnapshotIndex = durable.snapshot?.index ?? 0;
+    this.#durableTerm = durable.hardState.term;
+    this.#durableVote = durable.hardState.vote;
     const status = this.#core.status();
     this.#softState = { role: status.role, leaderId: status.leaderId, term: status.term };
   }
@@ -159,7 +163,9 @@ export class RaftNode {
   /** The most caught-up other voter: where leadership should go on a graceful shutdown. */
   bestTransferTarget(): NodeId | null {
     const status = this.#core.status();
-    const sorted = [...status.progress].filter((p) => p.recentActive).sort((a, b) => b.match - a.match);
+    // recentActive is cleared every check-quorum round, so prefer active followers but fall
+    // back to the most caught-up one rather than refuse.
+    const sorted = [...status.progress].sort((a, b) => Number(b.recentActive) - Number(a.recentActive) || b.match - a.match);
     return sorted[0]?.id ?? null;
   }
 
@@ -197,8 +203,17 @@ export class RaftNode {
       assert(incoming !== null, `no received bytes for snapshot ${ready.snapshot.index}/${ready.snapshot.term}`);
       snapshots.adopt(incoming, ready.snapshot);
     }
-    if (ready.snapshot !== null || ready.entries.length > 0 || ready.hardState !== null) {
+    // A change of the commit index alone is not worth an fsync: the commit index may be lost
+    // (the core restarts from what the state machine applied), term and vote may not.
+    const onlyCommitMoved =
+      ready.snapshot === null && ready.entries.length === 0 && ready.hardState !== null &&
+      ready.hardState.term === this.#durableTerm && ready.hardState.vote === this.#durableVote;
+    if (!onlyCommitMoved && (ready.snapshot !== null || ready.entries.length > 0 || ready.hardState !== null)) {
       store.save({ hardState: ready.hardState, entries: ready.entries, snapshot: ready.snapshot });
+      if (ready.hardState !== null) {
+        this.#durableTerm = ready.hardState.term;
+        this.#durableVote = ready.hardState.vote;
+      }
     }
     // 2. Send: now everything the messages promise is durable.
     const plain: Message[] = [];

@@ -97,12 +97,14 @@ export class RaftCore {
     this.#membership = initial.snapshot?.membership ?? initial.membership;
     this.#term = initial.hardState.term;
     this.#vote = initial.hardState.vote;
-    this.#commit = initial.hardState.commit;
     this.#applied = Math.max(initial.applied, this.#log.snapshotIndex);
+    // The commit index need not be durable (figure 2 calls it volatile): whatever the state
+    // machine applied was committed, so start from the higher of the two.
+    this.#commit = Math.max(initial.hardState.commit, this.#applied);
     this.#persistedHardState = initial.hardState;
     this.#reads = new ReadTracker(config.pendingReadsMax);
     assert(this.#commit <= this.#log.lastIndex, `commit ${this.#commit} past the last log index ${this.#log.lastIndex}`);
-    assert(this.#applied <= this.#commit, `applied ${this.#applied} past commit ${this.#commit}`);
+    assert(this.#applied <= this.#log.lastIndex, `applied ${this.#applied} past the last log index ${this.#log.lastIndex}`);
     this.#becomeFollower(this.#term, null);
   }
 

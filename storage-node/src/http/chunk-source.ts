@@ -1,0 +1,31 @@
+// A chunk for serving: from the local store, or — when missing or corrupt here — fetched from a
+// peer (verified by BlobClient), stored, then served.
+import { ChunkCorruptError } from '../blobs/blob-store.ts';
+import type { NodeContext } from '../node/node-context.ts';
+import { HttpError } from './errors.ts';
+
+export async function loadChunk(ctx: NodeContext, hash: string): Promise<Buffer> {
+  try {
+    const local = await ctx.blobs.readChunk(hash);
+    if (local !== null) return local;
+  } catch (err) {
+    if (!(err instanceof ChunkCorruptError)) throw err;
+  }
+  let fetched: Buffer | null;
+  try {
+    fetched = await ctx.blobClient.fetchFromAny(hash, ctx.otherIds);
+  } catch (err) {
+    throw new HttpError(503, 'chunk_unavailable', `chunk ${hash} is not here and no peer could be asked: ${(err as Error).message}`);
+  }
+  if (fetched === null) throw new HttpError(503, 'chunk_unavailable', `chunk ${hash} is on no reachable node`);
+  await ctx.blobs.writeChunk(hash, fetched).catch(() => undefined);
+  return fetched;
+}
+
+/** The size of each chunk, from the manifest or (for old entries) from the chunks themselves. */
+export async function chunkSizes(ctx: NodeContext, chunks: readonly string[], known: readonly number[] | null): Promise<number[]> {
+  if (known !== null) return [...known];
+  const sizes: number[] = [];
+  for (const hash of chunks) sizes.push((await ctx.blobs.size(hash)) ?? (await loadChunk(ctx, hash)).length);
+  return sizes;
+}

@@ -1,0 +1,38 @@
+// Typed errors to HTTP answers: `{"error":{"code","message"}}` with the right status.
+import type { Context } from 'hono';
+import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import { BodyIncompleteError, BodyTooLargeError } from '../blobs/chunker.ts';
+import { NotLeaderError, ProposalLostError, RaftTimeoutError } from '../raft-node/errors.ts';
+
+export class HttpError extends Error {
+  override readonly name = 'HttpError';
+  constructor(
+    readonly status: ContentfulStatusCode,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export function errorResponse(c: Context, status: ContentfulStatusCode, code: string, message: string): Response {
+  if (status === 503) c.header('Retry-After', '1');
+  return c.json({ error: { code, message } }, status);
+}
+
+function isOutOfDisk(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException | null)?.code;
+  return code === 'ENOSPC' || code === 'EDQUOT';
+}
+
+export function onError(err: Error, c: Context): Response {
+  if (err instanceof HttpError) return errorResponse(c, err.status, err.code, err.message);
+  if (err instanceof NotLeaderError) return errorResponse(c, 503, 'no_leader', err.message);
+  if (err instanceof ProposalLostError) return errorResponse(c, 503, 'proposal_lost', err.message);
+  if (err instanceof RaftTimeoutError) return errorResponse(c, 503, 'timeout', `${err.message} (the outcome is unknown)`);
+  if (err instanceof BodyTooLargeError) return errorResponse(c, 413, 'too_large', err.message);
+  if (err instanceof BodyIncompleteError) return errorResponse(c, 400, 'incomplete_body', err.message);
+  if (isOutOfDisk(err)) return errorResponse(c, 507, 'out_of_disk', err.message);
+  console.error(`${c.req.method} ${c.req.path}:`, err);
+  return errorResponse(c, 500, 'internal', err.message);
+}

@@ -1,0 +1,65 @@
+// Reading the parts of a client request: the file name in the path, preconditions, consistency.
+import type { Context } from 'hono';
+import { validateName } from '../../../shared/names.ts';
+import { contentTypeLengthMax, requestIdLengthMax } from '../metadata/commands.ts';
+import type { Precondition } from '../metadata/commands.ts';
+import type { NodeContext } from '../node/node-context.ts';
+import { HttpError } from './errors.ts';
+
+/** The validated name after `/files/` or `/upload/`. */
+export function fileName(c: Context): string {
+  const path = new URL(c.req.url).pathname;
+  const match = /^\/(?:files|upload)\/(.*)$/s.exec(path);
+  let name: string;
+  try {
+    name = decodeURIComponent(match?.[1] ?? '');
+  } catch {
+    throw new HttpError(400, 'bad_name', 'the name is not valid percent-encoded UTF-8');
+  }
+  const check = validateName(name);
+  if (!check.ok) throw new HttpError(400, 'bad_name', check.reason);
+  return name;
+}
+
+export function writePrecondition(c: Context): Precondition | undefined {
+  const ifMatch = c.req.header('if-match');
+  const ifNoneMatch = c.req.header('if-none-match');
+  if (ifNoneMatch !== undefined && ifNoneMatch.trim() !== '*') throw new HttpError(400, 'bad_request', 'a write supports only If-None-Match: *');
+  if (ifMatch !== undefined && ifMatch.trim() === '') throw new HttpError(400, 'bad_request', 'If-Match is empty');
+  if (ifMatch === undefined && ifNoneMatch === undefined) return undefined;
+  return { ...(ifMatch !== undefined ? { ifMatch: ifMatch.trim() } : {}), ...(ifNoneMatch !== undefined ? { ifNoneMatch: '*' as const } : {}) };
+}
+
+export function requestId(c: Context): string | undefined {
+  const key = c.req.header('idempotency-key');
+  if (key === undefined) return undefined;
+  if (key.length === 0 || key.length > requestIdLengthMax) throw new HttpError(400, 'bad_request', `Idempotency-Key must be 1 to ${requestIdLengthMax} characters`);
+  return key;
+}
+
+export function contentType(c: Context): string {
+  const type = c.req.header('content-type')?.trim() || 'application/octet-stream';
+  if (type.length > contentTypeLengthMax) throw new HttpError(400, 'bad_request', `Content-Type longer than ${contentTypeLengthMax} characters`);
+  return type;
+}
+
+export function contentLength(c: Context): number | undefined {
+  const text = c.req.header('content-length');
+  if (text === undefined) return undefined;
+  const value = Number(text);
+  if (!/^\d+$/.test(text.trim()) || !Number.isSafeInteger(value)) throw new HttpError(400, 'bad_request', 'bad Content-Length');
+  return value;
+}
+
+export type Consistency = 'linearizable' | 'leader' | 'local';
+
+/** Waits as the requested consistency needs; the answer then reflects at least that state. */
+export async function readConsistently(ctx: NodeContext, c: Context): Promise<Consistency> {
+  const wanted = (c.req.query('consistency') ?? c.req.header('x-consistency') ?? 'linearizable').toLowerCase();
+  if (wanted !== 'linearizable' && wanted !== 'leader' && wanted !== 'local') {
+    throw new HttpError(400, 'bad_request', 'consistency must be linearizable, leader or local');
+  }
+  if (wanted !== 'local') await ctx.raft.readBarrier();
+  c.header('X-Applied-Index', String(ctx.metadata.appliedIndex()));
+  return wanted;
+}

@@ -1,0 +1,49 @@
+// `/status`, `/health`, `/ready`.
+import { Hono } from 'hono';
+import type { NodeContext } from '../node/node-context.ts';
+
+export function nodeStatus(ctx: NodeContext) {
+  const status = ctx.raft.status();
+  const leader = status.leaderId === null ? null : ctx.config.peers.get(status.leaderId);
+  const progress = new Map(status.progress.map((p) => [p.id, p]));
+  const stats = ctx.metadata.stats();
+  const applied = ctx.metadata.appliedIndex();
+  return {
+    id: ctx.config.id,
+    state: status.role,
+    is_leader: status.role === 'leader',
+    leader_id: status.leaderId,
+    leader_url: leader?.clientUrl ?? null,
+    term: status.term,
+    commit_index: status.commit,
+    applied_index: applied,
+    nodes: [...ctx.config.peers.values()].map((peer) => {
+      const self = peer.id === ctx.config.id;
+      const p = progress.get(peer.id);
+      return {
+        id: peer.id,
+        client_url: peer.clientUrl,
+        cluster_url: peer.clusterUrl,
+        role: self ? status.role : peer.id === status.leaderId ? 'leader' : 'follower',
+        match_index: self ? status.lastIndex : (p?.match ?? null),
+        ...(p !== undefined ? { active: p.recentActive, replication: p.state } : {}),
+      };
+    }),
+    files: stats.files,
+    bytes: stats.bytes,
+  };
+}
+
+export function statusRoutes(ctx: NodeContext): Hono {
+  const app = new Hono();
+  app.get('/status', (c) => c.json(nodeStatus(ctx)));
+  app.get('/health', (c) => c.json({ ok: true }));
+  app.get('/ready', (c) => {
+    const status = ctx.raft.status();
+    const applied = ctx.metadata.appliedIndex();
+    const ready = status.leaderId !== null && applied >= status.commit;
+    if (!ready) c.header('Retry-After', '1');
+    return c.json({ ready, leader_id: status.leaderId, commit_index: status.commit, applied_index: applied }, ready ? 200 : 503);
+  });
+  return app;
+}

@@ -1,0 +1,76 @@
+// The storage node's settings: every one a flag and an environment variable, validated at start.
+import { bytesFlag, ConfigError, helpText, integerFlag, parseFlags, stringFlag } from '../../../shared/flags.ts';
+
+export const nodeFlagSpecs = {
+  id: stringFlag('id', 'DFS_NODE_ID', 'this node id (must appear in --peers)'),
+  host: stringFlag('host', 'DFS_HOST', 'address both listeners bind to', '127.0.0.1'),
+  clientPort: integerFlag('client-port', 'DFS_CLIENT_PORT', 'client API port', 8081, 0, 65535),
+  clusterPort: integerFlag('cluster-port', 'DFS_CLUSTER_PORT', 'cluster port (Raft, blobs)', 3030, 0, 65535),
+  dataDir: stringFlag('data-dir', 'DFS_DATA_DIR', 'data directory', '<./data/ID>'),
+  peers: stringFlag('peers', 'DFS_PEERS', 'every member, comma-separated id=clientURL=clusterURL'),
+  clusterSecret: stringFlag('cluster-secret', 'DFS_CLUSTER_SECRET', 'shared secret of the cluster port'),
+  chunkSize: bytesFlag('chunk-size', 'DFS_CHUNK_SIZE', 'chunk size of new files', 4 * 1024 ** 2, 1024, 16 * 1024 ** 2),
+  keepVersions: integerFlag('keep-versions', 'DFS_KEEP_VERSIONS', 'versions kept per file', 10, 1, 10_000),
+  tickMs: integerFlag('tick-ms', 'DFS_TICK_MS', 'Raft tick length in ms', 50, 1, 10_000),
+  electionTicks: integerFlag('election-ticks', 'DFS_ELECTION_TICKS', 'election timeout in ticks', 10, 2, 1000),
+  snapshotEntries: integerFlag('snapshot-entries', 'DFS_SNAPSHOT_ENTRIES', 'applied entries between snapshots', 10_000, 1, 10_000_000),
+  maxFileSize: bytesFlag('max-file-size', 'DFS_MAX_FILE_SIZE', 'largest file accepted', 64 * 1024 ** 3, 0, Number.MAX_SAFE_INTEGER),
+  requestTimeoutMs: integerFlag('request-timeout-ms', 'DFS_REQUEST_TIMEOUT_MS', 'deadline of a Raft proposal or read, and of a peer request', 10_000, 100, 3_600_000),
+};
+
+export interface PeerInfo {
+  readonly id: string;
+  readonly clientUrl: string;
+  readonly clusterUrl: string;
+}
+
+export interface NodeConfig {
+  readonly id: string;
+  readonly host: string;
+  readonly clientPort: number;
+  readonly clusterPort: number;
+  readonly dataDir: string;
+  readonly peers: ReadonlyMap<string, PeerInfo>;
+  readonly clusterSecret: string;
+  readonly chunkSize: number;
+  readonly keepVersions: number;
+  readonly tickMs: number;
+  readonly electionTicks: number;
+  readonly snapshotEntries: number;
+  readonly maxFileSize: number;
+  readonly requestTimeoutMs: number;
+}
+
+export const nodeHelp = (): string =>
+  helpText('Raft DFS storage node\n\n  npm run node -- --id n1 --peers n1=http://127.0.0.1:8081=http://127.0.0.1:3030,... --cluster-secret S', nodeFlagSpecs);
+
+function parseUrl(text: string, what: string): string {
+  try {
+    const url = new URL(text);
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error('not http');
+    return url.origin;
+  } catch {
+    throw new ConfigError(`--peers: ${what} "${text}" is not an http(s) URL`);
+  }
+}
+
+export function parsePeers(text: string): Map<string, PeerInfo> {
+  const peers = new Map<string, PeerInfo>();
+  for (const item of text.split(',').map((s) => s.trim()).filter((s) => s !== '')) {
+    const parts = item.split('=');
+    if (parts.length !== 3 || parts[0] === '') throw new ConfigError(`--peers: "${item}" is not id=clientURL=clusterURL`);
+    const [id, client, cluster] = parts;
+    if (peers.has(id)) throw new ConfigError(`--peers: node "${id}" is listed twice`);
+    peers.set(id, { id, clientUrl: parseUrl(client, 'client URL'), clusterUrl: parseUrl(cluster, 'cluster URL') });
+  }
+  if (peers.size === 0) throw new ConfigError('--peers lists no node');
+  return peers;
+}
+
+export function parseNodeConfig(argv: readonly string[], env: NodeJS.ProcessEnv): NodeConfig {
+  const flags = parseFlags(nodeFlagSpecs, argv, env);
+  const peers = parsePeers(flags.peers);
+  if (!peers.has(flags.id)) throw new ConfigError(`--peers must include this node ("${flags.id}")`);
+  const dataDir = flags.dataDir === '<./data/ID>' ? `./data/${flags.id}` : flags.dataDir;
+  return { ...flags, dataDir, peers };
+}

@@ -1,0 +1,28 @@
+// What the HTTP layer needs of a running node: its settings and the parts it drives.
+import type { HybridLogicalClock } from '../../../shared/hlc.ts';
+import type { BlobClient } from '../blobs/blob-client.ts';
+import type { BlobStore } from '../blobs/blob-store.ts';
+import type { MetadataStateMachine } from '../metadata/metadata-state-machine.ts';
+import type { RaftNode } from '../raft-node/raft-node.ts';
+import type { NodeConfig, PeerInfo } from './config.ts';
+
+export interface NodeContext {
+  readonly config: NodeConfig;
+  readonly raft: RaftNode;
+  readonly metadata: MetadataStateMachine;
+  readonly blobs: BlobStore;
+  readonly blobClient: BlobClient;
+  readonly hlc: HybridLogicalClock;
+  /** Ids of the other members. */
+  readonly otherIds: readonly string[];
+}
+
+export function isLeader(ctx: NodeContext): boolean {
+  return ctx.raft.softState().role === 'leader';
+}
+
+/** The leader as this node knows it (null: none known, or itself when it leads). */
+export function knownLeader(ctx: NodeContext): PeerInfo | null {
+  const leaderId = ctx.raft.softState().leaderId;
+  return leaderId === null ? null : (ctx.config.peers.get(leaderId) ?? null);
+}

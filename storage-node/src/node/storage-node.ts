@@ -1,0 +1,113 @@
+// Assembles one storage node: meta.db (Raft log + metadata), blob store, cluster port, Raft,
+// client API. stop() is the graceful shutdown.
+import { randomInt } from 'node:crypto';
+import type { Server } from 'node:http';
+import { join } from 'node:path';
+import { serve } from '@hono/node-server';
+import { Hono } from 'hono';
+import { HybridLogicalClock } from '../../../shared/hlc.ts';
+import { BlobClient } from '../blobs/blob-client.ts';
+import { blobRoutes } from '../blobs/blob-routes.ts';
+import { BlobStore } from '../blobs/blob-store.ts';
+import { openDatabase } from '../db/open-database.ts';
+import { clientApp } from '../http/client-app.ts';
+import { MetadataStateMachine } from '../metadata/metadata-state-machine.ts';
+import { defaultRaftConfig } from '../raft/config.ts';
+import { RaftNode } from '../raft-node/raft-node.ts';
+import { SnapshotFiles } from '../raft-node/snapshot-files.ts';
+import { SqliteRaftLogStore } from '../raft-storage/raft-log-store.ts';
+import { clusterAuth } from '../transport/cluster-auth.ts';
+import { startClusterServer } from '../transport/cluster-server.ts';
+import type { ClusterServer } from '../transport/cluster-server.ts';
+import { HttpTransport } from '../transport/http-transport.ts';
+import { raftRoutes } from '../transport/raft-routes.ts';
+import type { NodeConfig } from './config.ts';
+import type { NodeContext } from './node-context.ts';
+
+export interface RunningNode {
+  readonly ctx: NodeContext;
+  readonly clientPort: number;
+  readonly clusterPort: number;
+  stop(): Promise<void>;
+}
+
+function listen(app: Hono, host: string, port: number): Promise<Server> {
+  return new Promise<Server>((resolve, reject) => {
+    const server = serve({ fetch: app.fetch, port, hostname: host }, () => {
+      server.off('error', reject);
+      resolve(server);
+    }) as Server;
+    server.once('error', reject);
+  });
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export async function startStorageNode(config: NodeConfig): Promise<RunningNode> {
+  const database = openDatabase(join(config.dataDir, 'meta.db'));
+  const metadata = new MetadataStateMachine(database, { keepVersions: config.keepVersions });
+  const store = new SqliteRaftLogStore(database);
+  const blobs = await BlobStore.open(join(config.dataDir, 'blobs'), { chunkBytesMax: Math.max(config.chunkSize, 16 * 1024 * 1024) });
+  const snapshots = new SnapshotFiles(join(config.dataDir, 'snapshots'));
+  const clusterUrls = new Map([...config.peers.values()].map((p) => [p.id, p.clusterUrl]));
+  const otherIds = [...config.peers.keys()].filter((id) => id !== config.id);
+  const blobClient = new BlobClient({
+    secret: config.clusterSecret,
+    peers: new Map([...clusterUrls].filter(([id]) => id !== config.id)),
+    requestTimeoutMs: config.requestTimeoutMs * 3,
+    chunkBytesMax: blobs.chunkBytesMax,
+  });
+  let raftRef: RaftNode | undefined;
+  const transport = new HttpTransport({
+    selfId: config.id,
+    secret: config.clusterSecret,
+    peers: clusterUrls,
+    onUnreachable: (peer) => raftRef?.reportUnreachable(peer),
+  });
+  const raft = new RaftNode({
+    config: { ...defaultRaftConfig, electionTicks: config.electionTicks, id: config.id, randomInt: (n) => randomInt(n) },
+    voters: [...config.peers.keys()],
+    store,
+    stateMachine: metadata,
+    snapshots,
+    transport,
+    tickMs: config.tickMs,
+    snapshotEntriesThreshold: config.snapshotEntries,
+    requestTimeoutMs: config.requestTimeoutMs,
+  });
+  raftRef = raft;
+  const ctx: NodeContext = { config, raft, metadata, blobs, blobClient, hlc: new HybridLogicalClock(), otherIds };
+
+  const clusterApp = new Hono();
+  clusterApp.use('*', clusterAuth({ secret: config.clusterSecret }));
+  clusterApp.route('/', raftRoutes({ deliver: (m) => raft.deliver(m), snapshotSink: (m) => ({ path: snapshots.incomingPath(m.snapshot) }) }));
+  clusterApp.route('/', blobRoutes({ store: blobs }));
+
+  raft.start();
+  const cluster: ClusterServer = await startClusterServer({ host: config.host, port: config.clusterPort, app: clusterApp });
+  const client = await listen(clientApp(ctx), config.host, config.clientPort);
+  const clientPort = (client.address() as { port: number }).port;
+
+  const stop = async (): Promise<void> => {
+    // Stop accepting; in-flight requests get a few seconds to finish.
+    const clientClosed = new Promise<void>((resolve) => client.close(() => resolve()));
+    client.closeIdleConnections();
+    await Promise.race([clientClosed, sleep(3000)]);
+    client.closeAllConnections();
+    // Hand leadership over so the cluster does not wait out an election timeout.
+    const deadline = Date.now() + 2000;
+    let transferring = false;
+    while (raft.status().role === 'leader' && Date.now() < deadline) {
+      if (!transferring || raft.status().transferTarget === null) {
+        const target = raft.bestTransferTarget();
+        transferring = target !== null && raft.transferLeadership(target);
+      }
+      await sleep(10);
+    }
+    raft.stop();
+    await Promise.all([cluster.close(), transport.close(), blobClient.close()]);
+    store.close();
+    database.sqlite.close();
+  };
+  return { ctx, clientPort, clusterPort: cluster.port, stop };
+}
