@@ -223,7 +223,7 @@ async function shutdown(): Promise<void> {
   while (node.status().role === 'leader' && Date.now() < deadline) {
     if (!transferring || node.status().transferTarget === null) {
       const target = node.bestTransferTarget();
-      transferring = target !== null && node.transferLeadership(target);
+      transferring = target !== null && (await node.transferLeadership(target));
     }
     await new Promise((r) => setTimeout(r, 10));
   }

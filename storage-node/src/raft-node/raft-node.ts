@@ -68,6 +68,12 @@ export class RaftNode {
   #ticker: NodeJS.Timeout | null = null;
   #drainScheduled = false;
   #stopped = false;
+  /**
+   * Set while a leader's Ready waits one event-loop turn between sending and persisting (see
+   * #drain). The core must not be touched meanwhile, so inputs queue here and run after advance().
+   */
+  #readyInFlight = false;
+  #queuedInputs: { run: () => void; abort: (error: Error) => void }[] = [];
   #lastSnapshotIndex: number;
   #softState: SoftState;
   #durableTerm: number;
@@ -99,10 +105,7 @@ export class RaftNode {
 
   start(): void {
     assert(this.#ticker === null, 'RaftNode started twice');
-    this.#ticker = setInterval(() => {
-      this.#core.tick();
-      this.#drain();
-    }, this.#options.tickMs);
+    this.#ticker = setInterval(() => this.#input(() => this.#core.tick()), this.#options.tickMs);
     this.#drain();
   }
 
@@ -112,6 +115,8 @@ export class RaftNode {
     if (this.#ticker !== null) clearInterval(this.#ticker);
     this.#ticker = null;
     const error = new NotLeaderError(null, 'the node is shutting down');
+    for (const input of this.#queuedInputs) input.abort(error);
+    this.#queuedInputs = [];
     for (const [index, waiter] of this.#proposals) this.#settleProposal(index, waiter, error);
     for (const id of [...this.#reads.keys()]) this.#settleRead(id, error);
   }
@@ -119,23 +124,24 @@ export class RaftNode {
   /** A message from a peer. */
   deliver(message: Message): void {
     if (this.#stopped) return;
-    this.#core.step(message);
-    this.#schedule();
+    this.#input(() => this.#core.step(message));
   }
 
   /** Replicates `data`; resolves with the state machine's result once it is committed and applied here. */
   propose(data: string): Promise<unknown> {
     if (this.#stopped) return Promise.reject(new NotLeaderError(null, 'the node is shutting down'));
-    const result = this.#core.propose(data);
-    if (!result.ok) {
-      return Promise.reject(new NotLeaderError(result.leaderId, `proposal refused: ${result.reason}`, result.reason));
-    }
-    this.#schedule();
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.#settleProposal(result.index, this.#proposals.get(result.index)!, new RaftTimeoutError('proposal not committed in time'));
-      }, this.#options.requestTimeoutMs);
-      this.#proposals.set(result.index, { term: result.term, resolve, reject, timer });
+      this.#input(() => {
+        const result = this.#core.propose(data);
+        if (!result.ok) {
+          reject(new NotLeaderError(result.leaderId, `proposal refused: ${result.reason}`, result.reason));
+          return;
+        }
+        const timer = setTimeout(() => {
+          this.#settleProposal(result.index, this.#proposals.get(result.index)!, new RaftTimeoutError('proposal not committed in time'));
+        }, this.#options.requestTimeoutMs);
+        this.#proposals.set(result.index, { term: result.term, resolve, reject, timer });
+      }, reject);
     });
   }
 
@@ -149,15 +155,13 @@ export class RaftNode {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => this.#settleRead(requestId, new RaftTimeoutError('read index not confirmed in time')), this.#options.requestTimeoutMs);
       this.#reads.set(requestId, { index: -1, resolve, reject, timer });
-      this.#core.readIndex(requestId);
-      this.#schedule();
+      this.#input(() => this.#core.readIndex(requestId));
     });
   }
 
-  transferLeadership(target: NodeId): boolean {
-    const started = this.#core.transferLeadership(target);
-    this.#schedule();
-    return started;
+  /** Starts handing leadership to `target`; resolves whether the core accepted. */
+  transferLeadership(target: NodeId): Promise<boolean> {
+    return new Promise((resolve) => this.#input(() => resolve(this.#core.transferLeadership(target)), () => resolve(false)));
   }
 
   /** The most caught-up other voter: where leadership should go on a graceful shutdown. */
@@ -170,7 +174,7 @@ export class RaftNode {
   }
 
   reportUnreachable(peer: NodeId): void {
-    this.#core.reportUnreachable(peer);
+    this.#input(() => this.#core.reportUnreachable(peer));
   }
 
   status(): RaftStatus {
@@ -191,12 +195,50 @@ export class RaftNode {
     });
   }
 
-  #drain(): void {
-    while (!this.#stopped && this.#core.hasReady()) this.#handleReady(this.#core.ready());
+  /** Runs `run` against the core now, or after the Ready in flight; then drains. */
+  #input(run: () => void, abort: (error: Error) => void = () => {}): void {
+    if (this.#stopped) {
+      abort(new NotLeaderError(null, 'the node is shutting down'));
+      return;
+    }
+    if (this.#readyInFlight) {
+      this.#queuedInputs.push({ run, abort });
+      return;
+    }
+    run();
+    this.#schedule();
   }
 
-  #handleReady(ready: Ready): void {
-    const { store, stateMachine, snapshots, transport } = this.#options;
+  #drain(): void {
+    while (!this.#stopped && !this.#readyInFlight) {
+      if (this.#queuedInputs.length > 0) {
+        const inputs = this.#queuedInputs;
+        this.#queuedInputs = [];
+        for (const input of inputs) input.run();
+      }
+      if (!this.#core.hasReady()) return;
+      const ready = this.#core.ready();
+      // A leader may send its appends before its own log is durable, so that its fsync and the
+      // followers' overlap (dissertation §10.2.1): it counts itself towards a commit only after
+      // advance(). Not when the Ready also changes term or vote: those must be durable first.
+      // The fsync blocks the event loop, so it waits one turn for the requests to leave.
+      if (ready.entries.length > 0 && this.#core.status().role === 'leader' && this.#termAndVoteUnchanged(ready)) {
+        this.#send(ready.messages);
+        this.#readyInFlight = true;
+        setImmediate(() => {
+          this.#readyInFlight = false;
+          if (this.#stopped) return;
+          this.#handleReady(ready, true);
+          this.#drain();
+        });
+        return;
+      }
+      this.#handleReady(ready, false);
+    }
+  }
+
+  #handleReady(ready: Ready, sent: boolean): void {
+    const { store, stateMachine, snapshots } = this.#options;
     // 1. Persist: snapshot file into place, then log, snapshot meta and hard state in one fsync'd transaction.
     if (ready.snapshot !== null) {
       const incoming = snapshots.findIncoming(ready.snapshot);
@@ -205,9 +247,7 @@ export class RaftNode {
     }
     // A change of the commit index alone is not worth an fsync: the commit index may be lost
     // (the core restarts from what the state machine applied), term and vote may not.
-    const onlyCommitMoved =
-      ready.snapshot === null && ready.entries.length === 0 && ready.hardState !== null &&
-      ready.hardState.term === this.#durableTerm && ready.hardState.vote === this.#durableVote;
+    const onlyCommitMoved = ready.snapshot === null && ready.entries.length === 0 && this.#termAndVoteUnchanged(ready);
     if (!onlyCommitMoved && (ready.snapshot !== null || ready.entries.length > 0 || ready.hardState !== null)) {
       store.save({ hardState: ready.hardState, entries: ready.entries, snapshot: ready.snapshot });
       if (ready.hardState !== null) {
@@ -216,12 +256,7 @@ export class RaftNode {
       }
     }
     // 2. Send: now everything the messages promise is durable.
-    const plain: Message[] = [];
-    for (const message of ready.messages) {
-      if (message.type === 'InstallSnapshot') this.#sendSnapshot(message);
-      else plain.push(message);
-    }
-    if (plain.length > 0) transport.send(plain);
+    if (!sent) this.#send(ready.messages);
     // 3. Apply.
     if (ready.snapshot !== null) {
       stateMachine.restoreSnapshot(snapshots.pathFor(ready.snapshot), ready.snapshot);
@@ -248,6 +283,19 @@ export class RaftNode {
     this.#releaseReads();
     this.#maybeSnapshot();
     if (ready.softState !== null) this.#options.onSoftState?.(ready.softState);
+  }
+
+  #termAndVoteUnchanged(ready: Ready): boolean {
+    return ready.hardState === null || (ready.hardState.term === this.#durableTerm && ready.hardState.vote === this.#durableVote);
+  }
+
+  #send(messages: readonly Message[]): void {
+    const plain: Message[] = [];
+    for (const message of messages) {
+      if (message.type === 'InstallSnapshot') this.#sendSnapshot(message);
+      else plain.push(message);
+    }
+    if (plain.length > 0) this.#options.transport.send(plain);
   }
 
   #apply(entries: readonly Entry[]): void {
