@@ -18,6 +18,9 @@ import { KvStore, decodeCommand, type KvResult } from './kv-model.ts';
 import type { Delivery } from './network.ts';
 import type { Prng } from './prng.ts';
 
+/** More Readys than this in one drain means the core is spinning without progress. */
+const MAX_READIES_PER_DRAIN = 1000;
+
 /** Where in the handling of the next Ready a planned crash happens. */
 export type CrashPoint = 'beforePersist' | 'afterPersist' | 'afterSend' | 'afterApply';
 
@@ -40,6 +43,8 @@ export interface SimNodeOptions {
   readonly voters: readonly NodeId[];
   readonly electionTicks: number;
   readonly heartbeatTicks: number;
+  /** AppendEntries batch limit; 0 sends one entry with data per message. */
+  readonly appendBatchBytesMax: number;
   readonly snapshotEvery: number;
   /** The stream the cores' randomInt draws from (one derived stream per incarnation). */
   readonly rng: Prng;
@@ -80,6 +85,7 @@ export class SimNode {
         id: this.id,
         electionTicks: this.options.electionTicks,
         heartbeatTicks: this.options.heartbeatTicks,
+        appendBatchBytesMax: this.options.appendBatchBytesMax,
         randomInt: (n) => rng.int(n),
         unsafe: this.options.unsafe,
       },
@@ -148,7 +154,11 @@ export class SimNode {
 
   /** Handles every pending Ready; stops early when a planned crash fires. */
   drain(): void {
+    let readies = 0;
     while (this.core !== null && this.core.hasReady()) {
+      if (++readies > MAX_READIES_PER_DRAIN) {
+        throw new Error(`${this.id}: the core still has a Ready after ${MAX_READIES_PER_DRAIN} in a row (livelock)`);
+      }
       this.hooks.observe(this);
       const rd = this.core.ready();
       if (!this.handle(this.core, rd)) return;

@@ -5,7 +5,8 @@
 // A run: `ticks` ticks of faults, then a heal phase (no faults, every node up) in which a
 // leader must be elected and a fresh proposal commit within a bound (liveness), then a short
 // drain for outstanding client operations; then the client history is checked for
-// linearizability. Safety checks run throughout; see safety-checks.ts.
+// linearizability. Safety checks run throughout (safety-checks.ts). An exception thrown by the
+// core (a failed assertion) ends the run as a violation.
 import { checkLinearizable } from '../checker/linearizability.ts';
 import type { HistoryEvent } from '../checker/history.ts';
 import type { UnsafeRules } from '../../storage-node/src/raft/config.ts';
@@ -13,7 +14,7 @@ import type { NodeId } from '../../storage-node/src/raft/types.ts';
 import { Clients, type ClientOptions } from './clients.ts';
 import { FaultSchedule, randomFaultSettings, type FaultContext, type FaultSettings } from './faults.ts';
 import { formatMessage } from './format.ts';
-import { encodeCommand } from './kv-model.ts';
+import { LivenessProbe } from './liveness.ts';
 import { Network } from './network.ts';
 import { Prng } from './prng.ts';
 import { SafetyChecks, type NodeView } from './safety-checks.ts';
@@ -33,7 +34,9 @@ export interface SimulationOptions {
   readonly clients?: Partial<ClientOptions>;
   readonly electionTicks?: number;
   readonly heartbeatTicks?: number;
-  /** Stop at the first safety violation (used by the "checks can fail" tests). */
+  /** AppendEntries batch limit in bytes (0: one entry with data per message); drawn from the seed by default. */
+  readonly appendBatchBytesMax?: number;
+  /** Stop at the first violation (used by the "checks can fail" tests). */
   readonly stopOnViolation?: boolean;
 }
 
@@ -62,20 +65,19 @@ export interface SimulationResult {
 }
 
 /** Liveness bound: a commit within this many election timeouts of the heal phase starting. */
-const LIVENESS_ELECTION_TIMEOUTS = 50;
+export const LIVENESS_ELECTION_TIMEOUTS = 50;
 
 export function runSimulation(options: SimulationOptions): SimulationResult {
   const root = new Prng(options.seed);
   const electionTicks = options.electionTicks ?? 10;
   const heartbeatTicks = options.heartbeatTicks ?? 2;
   const ids: NodeId[] = Array.from({ length: options.nodes }, (_, i) => `n${i + 1}`);
-  const majority = Math.floor(options.nodes / 2) + 1;
   const faultSettings: FaultSettings = { ...randomFaultSettings(root.derive('fault-profile'), options.nodes), ...options.faults };
+  const appendBatchBytesMax = options.appendBatchBytesMax ?? root.derive('batch').pick([0, 200, 1024 * 1024]);
 
   let now = 0;
   const userTrace = options.trace;
   const trace = userTrace ? (line: string) => userTrace(`t=${now} ${line}`) : null;
-  const traceLine = (line: string) => trace?.(line);
 
   const checks = new SafetyChecks(trace);
   const network = new Network(
@@ -92,9 +94,7 @@ export function runSimulation(options: SimulationOptions): SimulationResult {
     casRatio: 0.25,
     ...options.clients,
   };
-  const clients = new Clients(root.derive('clients'), ids, clientOptions, trace, (detail) =>
-    checks.report('harness', [], detail),
-  );
+  const clients = new Clients(root.derive('clients'), ids, clientOptions, trace, (detail) => checks.report('harness', [], detail));
   const faults = new FaultSchedule(root.derive('faults'), faultSettings);
   const counters = { snapshotsCaptured: 0, snapshotsInstalled: 0 };
 
@@ -102,14 +102,13 @@ export function runSimulation(options: SimulationOptions): SimulationResult {
     const s = node.core!.status();
     return { id: node.id, role: s.role, term: s.term, snapshot: s.snapshot, log: node.core!.log() };
   };
-
   const hooks: NodeHooks = {
     observe(node) {
       const s = node.core!.status();
       if (s.term > checks.maxTerm) checks.maxTerm = s.term;
       if (s.role === 'leader') checks.observe(view(node));
     },
-    send(from, message, snapshotData) {
+    send(_from, message, snapshotData) {
       trace?.(`send ${formatMessage(message)}`);
       network.send(now, message, snapshotData);
     },
@@ -137,41 +136,22 @@ export function runSimulation(options: SimulationOptions): SimulationResult {
   const snapshotRng = root.derive('snapshot-every');
   const nodes = new Map<NodeId, SimNode>();
   for (const id of ids) {
-    const node = new SimNode(
-      {
-        id,
-        voters: ids,
-        electionTicks,
-        heartbeatTicks,
-        snapshotEvery: snapshotRng.range(20, 100),
-        rng: coreRng,
-        unsafe: options.unsafe,
-      },
-      hooks,
-    );
-    nodes.set(id, node);
+    const options_ = { id, voters: ids, electionTicks, heartbeatTicks, appendBatchBytesMax, snapshotEvery: snapshotRng.range(20, 100), rng: coreRng, unsafe: options.unsafe };
+    nodes.set(id, new SimNode(options_, hooks));
   }
   const leaders = (): SimNode[] =>
     ids
       .map((id) => nodes.get(id)!)
       .filter((n) => n.up && n.core!.status().role === 'leader')
       .sort((a, b) => b.core!.status().term - a.core!.status().term);
-  const ctx: FaultContext = { network, nodes, ids, leaders, trace: traceLine };
-  const order = root.derive('tick-order');
-
-  trace?.(`seed=${options.seed} nodes=${options.nodes} ticks=${options.ticks} faults=${JSON.stringify(faultSettings)}`);
-  for (const id of ids) nodes.get(id)!.start();
-
+  const ctx: FaultContext = { network, nodes, ids, leaders, trace: (line) => trace?.(line) };
+  const tickOrder = root.derive('tick-order');
+  const liveness = new LivenessProbe(nodes, electionTicks, checks, trace);
   const healStart = options.ticks + 1;
   const livenessDeadline = healStart + LIVENESS_ELECTION_TIMEOUTS * electionTicks;
-  let probe: { index: number; term: number; at: number } | null = null;
-  let probeSeq = 0;
-  let livenessAt = -1;
 
-  const stopped = () => options.stopOnViolation === true && checks.violations.length > 0;
-
-  for (now = 1; !stopped(); now++) {
-    checks.now = now;
+  /** One tick of the world; returns true when the run is over. */
+  const simulateTick = (): boolean => {
     const healing = now >= healStart;
     if (now === healStart) faults.heal(now, ctx);
     if (!healing) faults.step(now, ctx);
@@ -186,48 +166,8 @@ export function runSimulation(options: SimulationOptions): SimulationResult {
       trace?.(`recv ${formatMessage(d.message)}`);
       to.receive(d);
     }
-    for (const id of order.shuffle(ids)) nodes.get(id)!.tick();
-
-    clients.tick(now, nodes, livenessAt < 0);
-
-    if (healing && livenessAt < 0) {
-      // Liveness probe: a fresh proposal must commit (be applied on a majority).
-      if (probe !== null) {
-        const committed = checks.committedEntry(probe.index);
-        if (committed !== undefined && committed.term !== probe.term) probe = null;
-        else if (now - probe.at > 4 * electionTicks) probe = null;
-        else {
-          const p = probe;
-          const appliedOn = ids.filter((id) => nodes.get(id)!.up && nodes.get(id)!.applied >= p.index).length;
-          if (committed !== undefined && appliedOn >= majority) {
-            livenessAt = now;
-            trace?.(`LIVENESS probe ${p.index}/${p.term} applied on ${appliedOn} nodes, ${now - healStart} ticks into the heal phase`);
-          }
-        }
-      }
-      if (livenessAt < 0 && probe === null) {
-        const leader = leaders()[0];
-        const result = leader?.propose(encodeCommand({ op: 'probe', seq: ++probeSeq }));
-        if (result !== undefined && result !== null && result.ok) {
-          probe = { index: result.index, term: result.term, at: now };
-          trace?.(`probe proposed at ${leader!.id} as ${result.index}/${result.term}`);
-        }
-      }
-      if (livenessAt < 0 && now >= livenessDeadline) {
-        const states = ids.map((id) => {
-          const n = nodes.get(id)!;
-          if (!n.up) return `${id}:down`;
-          const s = n.core!.status();
-          return `${id}:${s.role}/t${s.term}/commit${s.commit}/last${s.lastIndex}`;
-        });
-        checks.report(
-          'liveness',
-          ids,
-          `no fresh proposal committed within ${LIVENESS_ELECTION_TIMEOUTS} election timeouts (${now - healStart} ticks) of healing: ${states.join(' ')}`,
-        );
-        break;
-      }
-    }
+    for (const id of tickOrder.shuffle(ids)) nodes.get(id)!.tick();
+    clients.tick(now, nodes, !liveness.done);
 
     if (now % 5 === 0 || healing) {
       const views = ids.filter((id) => nodes.get(id)!.up).map((id) => view(nodes.get(id)!));
@@ -235,21 +175,39 @@ export function runSimulation(options: SimulationOptions): SimulationResult {
       for (const v of views) checks.leaderCompleteness(v);
     }
 
-    if (livenessAt >= 0 && (clients.outstanding() === 0 || now >= livenessAt + clientOptions.timeoutTicks)) break;
+    if (!healing) return false;
+    liveness.step(now, leaders()[0]);
+    if (!liveness.done && now >= livenessDeadline) {
+      checks.report(
+        'liveness',
+        ids,
+        `no fresh proposal committed within ${LIVENESS_ELECTION_TIMEOUTS} election timeouts (${now - healStart} ticks) of healing: ${liveness.describeNodes()}`,
+      );
+      return true;
+    }
+    return liveness.done && (clients.outstanding() === 0 || now >= liveness.doneAt + clientOptions.timeoutTicks);
+  };
+
+  trace?.(`seed=${options.seed} nodes=${options.nodes} ticks=${options.ticks} appendBatchBytesMax=${appendBatchBytesMax} faults=${JSON.stringify(faultSettings)}`);
+  const stopped = () => options.stopOnViolation === true && checks.violations.length > 0;
+  try {
+    for (const id of ids) nodes.get(id)!.start();
+    for (now = 1; !stopped(); now++) {
+      checks.now = now;
+      if (simulateTick()) break;
+    }
+  } catch (err) {
+    checks.report('exception', [], describeError(err));
   }
 
   if (!stopped()) {
     const lin = checkLinearizable(clients.history, { timeoutMs: 20_000 });
     if (!lin.linearizable) {
-      checks.report(
-        'linearizability',
-        [],
-        lin.timedOut ? `checker timed out: ${lin.explanation}` : `client history is not linearizable: ${lin.explanation}`,
-      );
+      const what = lin.timedOut ? 'the checker timed out' : 'the client history is not linearizable';
+      checks.report('linearizability', [], `${what}: ${lin.explanation}`);
     }
   }
 
-  const appliedEntries = Math.max(0, ...ids.map((id) => nodes.get(id)!.applied));
   return {
     violations: checks.violations,
     history: clients.history,
@@ -260,10 +218,21 @@ export function runSimulation(options: SimulationOptions): SimulationResult {
       messages: { ...network.stats },
       ...faults.stats,
       ...counters,
-      appliedEntries,
+      appliedEntries: Math.max(0, ...ids.map((id) => nodes.get(id)!.applied)),
       ops: { ...clients.stats },
-      healTicks: livenessAt < 0 ? -1 : livenessAt - healStart,
+      healTicks: liveness.done ? liveness.doneAt - healStart : -1,
       faults: faultSettings,
     },
   };
+}
+
+/** An exception's message and its first frames, so a report says where it was thrown. */
+function describeError(err: unknown): string {
+  if (!(err instanceof Error)) return `thrown: ${String(err)}`;
+  const frames = (err.stack ?? '')
+    .split('\n')
+    .filter((l) => l.trim().startsWith('at '))
+    .slice(0, 3)
+    .map((l) => l.trim().replace(/\(?(?:file:\/\/)?\/\S*?\/((?:storage-node|test|shared)\/[^)\s]*)\)?/, '($1)'));
+  return `${err.message} ${frames.join(' ')}`;
 }

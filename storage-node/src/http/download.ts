@@ -39,6 +39,7 @@ export async function serveContent(ctx: NodeContext, c: Context, record: FileRec
     'Last-Modified': new Date(record.modifiedMs).toUTCString(),
     'Accept-Ranges': 'bytes',
     'X-DFS-Version': String(record.version),
+    'X-Applied-Index': String(ctx.metadata.appliedIndex()),
   });
   const ifNoneMatch = c.req.header('if-none-match');
   if (ifNoneMatch !== undefined) {

@@ -100,7 +100,7 @@ export async function startStorageNode(config: NodeConfig): Promise<RunningNode>
     while (raft.status().role === 'leader' && Date.now() < deadline) {
       if (!transferring || raft.status().transferTarget === null) {
         const target = raft.bestTransferTarget();
-        transferring = target !== null && raft.transferLeadership(target);
+        transferring = target !== null && (await raft.transferLeadership(target));
       }
       await sleep(10);
     }

@@ -1,0 +1,114 @@
+// Starts a cluster of real storage-node processes (storage-node/src/main.ts) on free local ports
+// in a temp dir, for integration tests. Every child is tracked by PID and stopped in stopAll().
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { freePorts, sleep } from './cluster.ts';
+
+const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
+
+export interface StorageClusterOptions {
+  readonly size?: number;
+  /** Extra flags for every node (e.g. ['--chunk-size', '64KiB']). */
+  readonly flags?: readonly string[];
+  readonly verbose?: boolean;
+}
+
+export interface StorageNodeHandle {
+  readonly id: string;
+  readonly url: string;
+  readonly clusterPort: number;
+  readonly dataDir: string;
+  child: ChildProcess | null;
+}
+
+export class StorageCluster {
+  readonly nodes: StorageNodeHandle[] = [];
+  readonly dir: string;
+  readonly secret = randomBytes(16).toString('hex');
+  readonly #options: StorageClusterOptions;
+  #peers = '';
+
+  private constructor(options: StorageClusterOptions) {
+    this.#options = options;
+    this.dir = mkdtempSync(join(tmpdir(), 'dfs-storage-'));
+  }
+
+  static async start(options: StorageClusterOptions = {}): Promise<StorageCluster> {
+    const cluster = new StorageCluster(options);
+    const size = options.size ?? 3;
+    const ports = await freePorts(size * 2);
+    for (let i = 0; i < size; i++) {
+      const id = `n${i + 1}`;
+      cluster.nodes.push({ id, url: `http://127.0.0.1:${ports[2 * i]}`, clusterPort: ports[2 * i + 1], dataDir: join(cluster.dir, id), child: null });
+    }
+    cluster.#peers = cluster.nodes.map((n) => `${n.id}=${n.url}=http://127.0.0.1:${n.clusterPort}`).join(',');
+    try {
+      for (const node of cluster.nodes) cluster.startNode(node.id);
+      await cluster.waitReady();
+    } catch (err) {
+      await cluster.stopAll();
+      throw err;
+    }
+    return cluster;
+  }
+
+  node(id: string): StorageNodeHandle {
+    const node = this.nodes.find((n) => n.id === id);
+    if (node === undefined) throw new Error(`no node ${id}`);
+    return node;
+  }
+
+  startNode(id: string): void {
+    const node = this.node(id);
+    const args = [
+      '--import', 'tsx', 'storage-node/src/main.ts',
+      '--id', id, '--host', '127.0.0.1',
+      '--client-port', String(new URL(node.url).port), '--cluster-port', String(node.clusterPort),
+      '--data-dir', node.dataDir, '--peers', this.#peers, '--cluster-secret', this.secret,
+      '--tick-ms', '20',
+      ...(this.#options.flags ?? []),
+    ];
+    const verbose = this.#options.verbose === true || process.env.DFS_TEST_VERBOSE !== undefined;
+    const child = spawn(process.execPath, args, { cwd: repoRoot, stdio: ['ignore', verbose ? 'inherit' : 'ignore', verbose ? 'inherit' : 'pipe'] });
+    if (!verbose) child.stderr?.on('data', (d: Buffer) => process.stderr.write(`[${id}] ${d.toString()}`));
+    node.child = child;
+    child.on('exit', () => {
+      if (node.child === child) node.child = null;
+    });
+  }
+
+  /** Every node answers /ready with 200. */
+  async waitReady(timeoutMs = 30_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (const node of this.nodes) {
+      for (;;) {
+        if (node.child === null) throw new Error(`node ${node.id} exited`);
+        const ok = await fetch(`${node.url}/ready`).then((r) => r.ok, () => false);
+        if (ok) break;
+        if (Date.now() > deadline) throw new Error(`node ${node.id} not ready in ${timeoutMs} ms`);
+        await sleep(100);
+      }
+    }
+  }
+
+  async stopNode(id: string, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+    const node = this.node(id);
+    const child = node.child;
+    if (child === null || child.pid === undefined) return;
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    process.kill(child.pid, signal);
+    const timer = setTimeout(() => child.pid !== undefined && child.exitCode === null && process.kill(child.pid, 'SIGKILL'), 10_000);
+    await exited;
+    clearTimeout(timer);
+  }
+
+  async stopAll(): Promise<void> {
+    await Promise.all(this.nodes.map((n) => this.stopNode(n.id)));
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
