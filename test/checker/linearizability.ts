@@ -22,6 +22,7 @@ export interface CheckResult {
 }
 
 const ABSENT = 0; // interned id of null
+const UNOBSERVED = 1; // interned id of every value that no op ever checks for
 
 /** One call or return in the time-ordered doubly linked list. */
 interface Entry {
@@ -121,63 +122,86 @@ function subsumes(cached: Uint32Array, current: Uint32Array, okMask: Uint32Array
   return true;
 }
 
+/** For each info op, the earlier info ops with the same effect (interchangeable with it). */
+function earlierTwins(ops: readonly Operation[], steps: readonly Step[]): number[][] {
+  const byEffect = new Map<string, number[]>();
+  return ops.map((op, i) => {
+    if (op.status !== 'info') return [];
+    const effect = `${op.f} ${steps[i].a} ${steps[i].b}`;
+    const twins = byEffect.get(effect) ?? [];
+    byEffect.set(effect, [...twins, i]);
+    return twins;
+  });
+}
+
 /**
- * Searches for a linearization of one key's ops. Info ops never need placing:
- * leaving one out means it never took effect. Returns null when linearizable.
+ * Searches for a linearization of one key's ops; returns null when there is one.
+ * Info ops may be left out (never took effect), and are only placed in a normal
+ * form that loses no linearization: an info op must change the state, the next
+ * op must notice that change, and of interchangeable info ops the earliest goes
+ * first. Without this, unobserved info ops make failing searches exponential.
  */
 function searchKey(ops: readonly Operation[], steps: readonly Step[], deadline: number): Failure | null {
   const head = buildList(ops);
   const hashes = randomHashes(ops.length);
+  const isInfo = ops.map((op) => op.status === 'info');
+  const twins = earlierTwins(ops, steps);
   const bits = new Uint32Array((ops.length + 31) >>> 5);
   const okMask = new Uint32Array(bits.length);
-  ops.forEach((op, i) => { if (op.status === 'ok') okMask[i >>> 5] |= 1 << (i & 31); });
+  ops.forEach((op, i) => { if (!isInfo[i]) okMask[i >>> 5] |= 1 << (i & 31); });
+  const placed = (i: number) => (bits[i >>> 5] & (1 << (i & 31))) !== 0;
   const cache = new Map<number, Array<{ bits: Uint32Array; state: number }>>();
   const stack: Array<{ entry: Entry; state: number }> = [];
-  let remainingOk = ops.filter((op) => op.status === 'ok').length;
+  let remainingOk = ops.length - isInfo.filter(Boolean).length;
   let hash = 0; // of the ok ops placed; info ops are left out so subsumed sets share a slot
   let state = ABSENT;
   let best: Failure | null = null;
   let entry = head.next;
-  // Try ok ops before info ops at each step: the info-free configurations then
-  // get cached first and subsume those that merely add (overwritten) info ops.
-  let infoPhase = false;
   let iterations = 0;
+
+  /** Normal-form rules for placing op i (giving state `next`) now. */
+  const allowed = (i: number, next: number): boolean => {
+    if (isInfo[i] && (next === state || twins[i].some((t) => !placed(t)))) return false;
+    const top = stack[stack.length - 1];
+    // If the info op on top made no difference to this op, it was pointless there.
+    return !(top && isInfo[top.entry.op] && apply(steps[i], top.state) === next);
+  };
 
   while (remainingOk > 0) {
     if ((++iterations & 0xfff) === 0 && Date.now() > deadline) throw new Timeout();
     // An unplaced ok op keeps its return in the list, so we meet it before the end.
     const e = entry!;
     if (e.isCall) {
-      if ((ops[e.op].status === 'info') !== infoPhase) {
-        entry = e.next;
-        continue;
-      }
-      const next = apply(steps[e.op], state);
-      if (next >= 0) {
-        const word = e.op >>> 5, bit = 1 << (e.op & 31);
-        const h = ops[e.op].status === 'ok' ? hashes[e.op] : 0;
-        bits[word] |= bit;
-        hash ^= h;
-        const slot = (hash ^ Math.imul(next + 1, 0x9e3779b1)) & 0x3fffffff;
-        let seen = cache.get(slot);
-        if (!seen || !seen.some((c) => c.state === next && subsumes(c.bits, bits, okMask))) {
-          if (!seen) cache.set(slot, (seen = []));
-          seen.push({ bits: bits.slice(), state: next });
+      const i = e.op;
+      const next = apply(steps[i], state);
+      if (next >= 0 && allowed(i, next)) {
+        bits[i >>> 5] |= 1 << (i & 31);
+        let fresh = true;
+        // Configurations just after an info op depend on it (rule above), so only
+        // those after an ok op are memoised.
+        if (!isInfo[i]) {
+          hash ^= hashes[i];
+          const slot = (hash ^ Math.imul(next + 1, 0x9e3779b1)) & 0x3fffffff;
+          const seen = cache.get(slot);
+          fresh = !seen || !seen.some((c) => c.state === next && subsumes(c.bits, bits, okMask));
+          if (fresh) {
+            if (seen) seen.push({ bits: bits.slice(), state: next });
+            else cache.set(slot, [{ bits: bits.slice(), state: next }]);
+          } else {
+            hash ^= hashes[i];
+          }
+        }
+        if (fresh) {
           stack.push({ entry: e, state });
           state = next;
           lift(e);
-          if (ops[e.op].status === 'ok') remainingOk--;
+          if (!isInfo[i]) remainingOk--;
           entry = head.next;
-          infoPhase = false;
           continue;
         }
-        bits[word] &= ~bit; // already explored from here, or from somewhere freer
-        hash ^= h;
+        bits[i >>> 5] &= ~(1 << (i & 31)); // explored already, here or somewhere freer
       }
       entry = e.next;
-    } else if (!infoPhase) {
-      infoPhase = true; // ok candidates exhausted; now the info ones
-      entry = head.next;
     } else {
       // A return: its op must come before anything later, so backtrack.
       if (!best || stack.length > best.prefix.length) {
@@ -185,12 +209,12 @@ function searchKey(ops: readonly Operation[], steps: readonly Step[], deadline: 
       }
       const top = stack.pop();
       if (!top) return best;
+      const i = top.entry.op;
       state = top.state;
-      bits[top.entry.op >>> 5] &= ~(1 << (top.entry.op & 31));
+      bits[i >>> 5] &= ~(1 << (i & 31));
       unlift(top.entry);
-      infoPhase = ops[top.entry.op].status === 'info';
-      if (!infoPhase) {
-        hash ^= hashes[top.entry.op];
+      if (!isInfo[i]) {
+        hash ^= hashes[i];
         remainingOk++;
       }
       entry = top.entry.next;
@@ -213,16 +237,29 @@ function describe(op: Operation): string {
   return `${what} (process ${op.process}, ${span(op)}${op.status === 'info' ? ', info' : ''})`;
 }
 
-function explain(key: string, ops: readonly Operation[], steps: readonly Step[], values: readonly JsonValue[], f: Failure): string {
+/** The register's value after running `prefix` (real values, not interned ids). */
+function replay(ops: readonly Operation[], prefix: readonly number[]): JsonValue {
+  let value: JsonValue = null;
+  for (const i of prefix) {
+    const op = ops[i];
+    if (op.f === 'write') value = op.value;
+    else if (op.f === 'cas') value = (op.value as JsonValue[])[1];
+    else if (op.f === 'delete') value = null;
+  }
+  return value;
+}
+
+function explain(key: string, ops: readonly Operation[], steps: readonly Step[], f: Failure): string {
   const k = JSON.stringify(key);
   const op = ops[f.blocked];
-  const stateText = f.state === ABSENT ? 'absent' : formatValue(values[f.state]);
+  const value = replay(ops, f.prefix);
+  const stateText = value === null ? 'absent' : formatValue(value);
   const placed = new Set(f.prefix);
   const rivals = ops.filter((o, i) => !placed.has(i) && i !== f.blocked && o.call < op.return);
   const nobody = `no order of the ${rivals.length} concurrent operation(s) allows it`;
-  const written = new Set(steps.flatMap((s) => (s.f === 'write' ? [s.a] : s.f === 'cas' ? [s.b] : [])));
+  const written = new Set(ops.map((o) => valueKey(o.f === 'cas' ? (o.value as JsonValue[])[1] : o.value)));
   let why: string;
-  if (op.f === 'read' && op.output !== null && !written.has(steps[f.blocked].a)) {
+  if (op.f === 'read' && op.output !== null && !written.has(valueKey(op.output))) {
     why = `read of ${k} returned ${formatValue(op.output)} at ${span(op)}, but no operation ever wrote that value`;
   } else if (apply(steps[f.blocked], f.state) >= 0) {
     why = `${describe(op)} could not be placed: every order of it and the ${rivals.length} concurrent operation(s) contradicts a later one`;
@@ -246,20 +283,20 @@ function explain(key: string, ops: readonly Operation[], steps: readonly Step[],
   return lines.join('\n');
 }
 
-/** Interns values per key so the search compares small integers. */
-function compile(ops: readonly Operation[]): { steps: Step[]; values: JsonValue[] } {
-  const ids = new Map<string, number>([[valueKey(null), ABSENT]]);
-  const values: JsonValue[] = [null];
-  const id = (v: JsonValue): number => {
-    const k = valueKey(v);
-    let n = ids.get(k);
-    if (n === undefined) {
-      ids.set(k, (n = values.length));
-      values.push(v);
-    }
-    return n;
-  };
-  const steps = ops.map((op): Step => {
+/**
+ * Interns values per key so the search compares small integers. Values that no
+ * read returns and no cas expects behave alike (only their non-nullness can
+ * matter), so they share one id: fewer distinct states, more ops interchangeable.
+ */
+function compile(ops: readonly Operation[]): Step[] {
+  const observed = new Map<string, number>([[valueKey(null), ABSENT]]);
+  const see = (v: JsonValue) => { if (!observed.has(valueKey(v))) observed.set(valueKey(v), observed.size + 1); };
+  for (const op of ops) {
+    if (op.f === 'read') see(op.output);
+    if (op.f === 'cas') see((op.value as JsonValue[])[0]);
+  }
+  const id = (v: JsonValue): number => observed.get(valueKey(v)) ?? UNOBSERVED;
+  return ops.map((op): Step => {
     const v = op.value as JsonValue[];
     switch (op.f) {
       case 'read': return { f: op.f, a: id(op.output), b: -1 };
@@ -268,7 +305,6 @@ function compile(ops: readonly Operation[]): { steps: Step[]; values: JsonValue[
       case 'delete': return { f: op.f, a: -1, b: -1 };
     }
   });
-  return { steps, values };
 }
 
 export function checkLinearizable(events: HistoryEvent[], options: CheckOptions = {}): CheckResult {
@@ -283,7 +319,7 @@ export function checkLinearizable(events: HistoryEvent[], options: CheckOptions 
   for (const [key, ops] of byKey) {
     keysChecked++;
     operations += ops.length;
-    const { steps, values } = compile(ops);
+    const steps = compile(ops);
     let failure: Failure | null;
     try {
       failure = searchKey(ops, steps, deadline);
@@ -295,7 +331,7 @@ export function checkLinearizable(events: HistoryEvent[], options: CheckOptions 
       };
     }
     if (failure) {
-      return { linearizable: false, keysChecked, operations, failingKey: key, explanation: explain(key, ops, steps, values, failure) };
+      return { linearizable: false, keysChecked, operations, failingKey: key, explanation: explain(key, ops, steps, failure) };
     }
   }
   return {

@@ -34,7 +34,7 @@ export interface NodeHooks {
   readServed(node: SimNode, requestId: string, kv: KvStore): void;
   readFailed(node: SimNode, requestId: string): void;
   crashed(node: SimNode): void;
-  violation(check: string, detail: string): void;
+  violation(node: SimNode, check: string, detail: string): void;
   trace: ((line: string) => void) | null;
 }
 
@@ -172,7 +172,7 @@ export class SimNode {
       const s = rd.softState;
       this.trace(`role=${s.role} term=${s.term} leader=${s.leaderId}`);
     }
-    if (this.crashPlan === 'beforePersist') return this.crashNow('before persisting a Ready'), false;
+    if (this.crashPlan === 'beforePersist') return this.crashMidReady('before persisting a Ready');
 
     // 1. Persist snapshot, entries, hard state.
     let snapshotData: string | null = null;
@@ -180,6 +180,7 @@ export class SimNode {
       snapshotData = this.pendingSnapshots.get(snapKey(rd.snapshot)) ?? this.storage.snapshotData(rd.snapshot);
       if (snapshotData === null) {
         this.hooks.violation(
+          this,
           'driver-contract',
           `${this.id}: Ready.snapshot ${snapKey(rd.snapshot)} names no snapshot this node received or holds`,
         );
@@ -190,7 +191,7 @@ export class SimNode {
     }
     if (rd.entries.length > 0) {
       const problem = this.storage.persistEntries(rd.entries);
-      if (problem !== null) this.hooks.violation('driver-contract', `${this.id}: Ready.entries ${problem}`);
+      if (problem !== null) this.hooks.violation(this, 'driver-contract', `${this.id}: Ready.entries ${problem}`);
       this.trace(`persist entries ${formatEntries(rd.entries)}`);
     }
     if (rd.hardState !== null) {
@@ -198,25 +199,27 @@ export class SimNode {
       const h = rd.hardState;
       this.trace(`persist hardState term=${h.term} vote=${h.vote} commit=${h.commit}`);
     }
-    if (this.crashPlan === 'afterPersist') return this.crashNow('after persisting, before sending'), false;
+    if (this.crashPlan === 'afterPersist') return this.crashMidReady('after persisting, before sending');
 
     // 2. Send.
     for (const m of rd.messages) {
       const data = m.type === 'InstallSnapshot' ? this.storage.snapshotData(m.snapshot) : null;
       if (m.type === 'InstallSnapshot' && data === null) {
         this.hooks.violation(
+          this,
           'driver-contract',
           `${this.id}: InstallSnapshot to ${m.to} names snapshot ${snapKey(m.snapshot)} that is not durable here`,
         );
       }
       this.hooks.send(this, m, data);
     }
-    if (this.crashPlan === 'afterSend') return this.crashNow('after sending, before applying'), false;
+    if (this.crashPlan === 'afterSend') return this.crashMidReady('after sending, before applying');
 
     // 3. Restore the snapshot, then apply committed entries.
     if (rd.snapshot !== null && snapshotData !== null) {
       if (rd.snapshot.index < this.applied) {
         this.hooks.violation(
+          this,
           'driver-contract',
           `${this.id}: Ready.snapshot ${snapKey(rd.snapshot)} is behind the applied index ${this.applied}`,
         );
@@ -233,7 +236,7 @@ export class SimNode {
     for (const rs of rd.readStates) this.pendingReads.push({ requestId: rs.requestId, index: rs.index });
     for (const id of rd.failedReads) this.hooks.readFailed(this, id);
     this.serveReads();
-    if (this.crashPlan === 'afterApply') return this.crashNow('after applying, before advance'), false;
+    if (this.crashPlan === 'afterApply') return this.crashMidReady('after applying, before advance');
 
     // 4. Advance, then maybe capture a snapshot.
     core.advance(rd);
@@ -244,6 +247,7 @@ export class SimNode {
   private apply(entry: Entry): void {
     if (entry.index !== this.applied + 1) {
       this.hooks.violation(
+        this,
         'driver-contract',
         `${this.id}: committed entry ${entry.index} handed out after applied index ${this.applied}`,
       );
@@ -270,15 +274,17 @@ export class SimNode {
     const data = this.kv.serialize(index);
     const meta = core.compact(index);
     if (meta.index !== index) {
-      this.hooks.violation('driver-contract', `${this.id}: compact(${index}) returned a snapshot at ${meta.index}`);
+      this.hooks.violation(this, 'driver-contract', `${this.id}: compact(${index}) returned a snapshot at ${meta.index}`);
     }
     this.storage.persistCapturedSnapshot(meta, data);
     this.trace(`capture snapshot ${snapKey(meta)} (log now from ${this.storage.snapshotIndex() + 1})`);
     this.hooks.captured(this, meta, data);
   }
 
-  private crashNow(reason: string): void {
+  /** A planned crash part way through a Ready; returns false for handle(). */
+  private crashMidReady(reason: string): false {
     this.crash(reason);
+    return false;
   }
 
   private trace(line: string): void {

@@ -128,7 +128,7 @@ export function runSimulation(options: SimulationOptions): SimulationResult {
     readServed: (node, requestId, kv) => clients.onReadServed(node, requestId, kv),
     readFailed: (node, requestId) => clients.onReadFailed(node, requestId),
     crashed: (node) => clients.onCrashed(node),
-    violation: (check, detail) => checks.report(check, [], detail),
+    violation: (node, check, detail) => checks.report(check, [node.id], detail),
     trace,
   };
 

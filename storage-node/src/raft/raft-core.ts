@@ -798,7 +798,8 @@ export class RaftCore {
       return;
     }
     this.#log.merge(entries, this.#commit);
-    const lastNew = entries.length > 0 ? entries[entries.length - 1].index : message.prevLogIndex;
+    // (min with lastIndex only matters under the unsafe rule, which skips the prevLogIndex check)
+    const lastNew = Math.min(entries.length > 0 ? entries[entries.length - 1].index : message.prevLogIndex, this.#log.lastIndex);
     this.#commitTo(Math.min(message.commit, lastNew));
     reply({ matchIndex: lastNew });
   }
@@ -845,7 +846,9 @@ export class RaftCore {
   }
 
   #commitTo(index: number): void {
-    if (index > this.#commit) this.#commit = index;
+    if (index <= this.#commit) return;
+    assert(index <= this.#log.lastIndex, `commit ${index} past the last log index ${this.#log.lastIndex}`);
+    this.#commit = index;
   }
 
   // ---- helpers ------------------------------------------------------------------------------
