@@ -122,16 +122,21 @@ function subsumes(cached: Uint32Array, current: Uint32Array, okMask: Uint32Array
   return true;
 }
 
-/** For each info op, the earlier info ops with the same effect (interchangeable with it). */
-function earlierTwins(ops: readonly Operation[], steps: readonly Step[]): number[][] {
-  const byEffect = new Map<string, number[]>();
-  return ops.map((op, i) => {
-    if (op.status !== 'info') return [];
+/**
+ * For each info op, the previous info op with the same effect, or -1. Twins are
+ * interchangeable, so the search places them in call order: then checking the
+ * previous one is placed means all earlier ones are.
+ */
+function previousTwins(ops: readonly Operation[], steps: readonly Step[]): Int32Array {
+  const last = new Map<string, number>();
+  const prev = new Int32Array(ops.length).fill(-1);
+  ops.forEach((op, i) => {
+    if (op.status !== 'info') return;
     const effect = `${op.f} ${steps[i].a} ${steps[i].b}`;
-    const twins = byEffect.get(effect) ?? [];
-    byEffect.set(effect, [...twins, i]);
-    return twins;
+    prev[i] = last.get(effect) ?? -1;
+    last.set(effect, i);
   });
+  return prev;
 }
 
 /**
@@ -145,7 +150,7 @@ function searchKey(ops: readonly Operation[], steps: readonly Step[], deadline: 
   const head = buildList(ops);
   const hashes = randomHashes(ops.length);
   const isInfo = ops.map((op) => op.status === 'info');
-  const twins = earlierTwins(ops, steps);
+  const twin = previousTwins(ops, steps);
   const bits = new Uint32Array((ops.length + 31) >>> 5);
   const okMask = new Uint32Array(bits.length);
   ops.forEach((op, i) => { if (!isInfo[i]) okMask[i >>> 5] |= 1 << (i & 31); });
@@ -161,7 +166,7 @@ function searchKey(ops: readonly Operation[], steps: readonly Step[], deadline: 
 
   /** Normal-form rules for placing op i (giving state `next`) now. */
   const allowed = (i: number, next: number): boolean => {
-    if (isInfo[i] && (next === state || twins[i].some((t) => !placed(t)))) return false;
+    if (isInfo[i] && (next === state || (twin[i] >= 0 && !placed(twin[i])))) return false;
     const top = stack[stack.length - 1];
     // If the info op on top made no difference to this op, it was pointless there.
     return !(top && isInfo[top.entry.op] && apply(steps[i], top.state) === next);
@@ -254,15 +259,17 @@ function explain(key: string, ops: readonly Operation[], steps: readonly Step[],
   const op = ops[f.blocked];
   const value = replay(ops, f.prefix);
   const stateText = value === null ? 'absent' : formatValue(value);
-  const placed = new Set(f.prefix);
-  const rivals = ops.filter((o, i) => !placed.has(i) && i !== f.blocked && o.call < op.return);
-  const nobody = `no order of the ${rivals.length} concurrent operation(s) allows it`;
+  // Ok ops first: old info ops stay "concurrent" forever but are rarely the story.
+  const rivals = ops.filter((o, i) => i !== f.blocked && o.call < op.return && o.return > op.call)
+    .sort((x, y) => Number(x.status === 'info') - Number(y.status === 'info') || x.call - y.call);
+  const nobody = rivals.length === 0 ? 'no operation was concurrent with it'
+    : `no order of the ${rivals.length} concurrent operation(s) allows it`;
   const written = new Set(ops.map((o) => valueKey(o.f === 'cas' ? (o.value as JsonValue[])[1] : o.value)));
   let why: string;
   if (op.f === 'read' && op.output !== null && !written.has(valueKey(op.output))) {
     why = `read of ${k} returned ${formatValue(op.output)} at ${span(op)}, but no operation ever wrote that value`;
   } else if (apply(steps[f.blocked], f.state) >= 0) {
-    why = `${describe(op)} could not be placed: every order of it and the ${rivals.length} concurrent operation(s) contradicts a later one`;
+    why = `${describe(op)} could not be placed: every order of it and the ${rivals.length} operation(s) concurrent with it contradicts a later one`;
   } else if (op.f === 'read') {
     why = `read of ${k} returned ${op.output === null ? 'absent' : formatValue(op.output)} at ${span(op)}, but the value was ${stateText} and ${nobody}`;
   } else if (op.f === 'cas') {
@@ -277,7 +284,7 @@ function explain(key: string, ops: readonly Operation[], steps: readonly Step[],
     ...f.prefix.slice(-5).map((i) => `  ${describe(ops[i])}`),
   ];
   if (rivals.length > 0) {
-    lines.push(`Concurrent operations tried:${rivals.length > 5 ? ` (first 5 of ${rivals.length})` : ''}`);
+    lines.push(`Operations concurrent with it${rivals.length > 5 ? ` (first 5 of ${rivals.length})` : ''}:`);
     lines.push(...rivals.slice(0, 5).map((o) => `  ${describe(o)}`));
   }
   return lines.join('\n');
@@ -307,7 +314,7 @@ function compile(ops: readonly Operation[]): Step[] {
   });
 }
 
-export function checkLinearizable(events: HistoryEvent[], options: CheckOptions = {}): CheckResult {
+export function checkLinearizable(events: readonly HistoryEvent[], options: CheckOptions = {}): CheckResult {
   const deadline = Date.now() + (options.timeoutMs ?? Infinity);
   // fail = definitely did not happen; an info read constrains nothing.
   const relevant = toOperations(events).filter(

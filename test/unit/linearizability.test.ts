@@ -175,9 +175,15 @@ function rng(seed: number): () => number {
 
 interface GenOp { p: number; f: Fn; key: string; value: JsonValue; out: JsonValue; status: EventType; call: number; ret: number; at: number; completion: number }
 
-/** Simulates an atomic register: each op takes effect at a random point inside its interval. */
-function generate(nOps: number, nKeys: number, nProcs: number, seed: number): { events: HistoryEvent[]; ops: GenOp[] } {
+interface GenOptions { info?: number; domain?: number }
+
+/**
+ * Simulates an atomic register: each op takes effect at a random point inside its
+ * interval. Written values are unique unless `domain` makes them collide.
+ */
+function generate(nOps: number, nKeys: number, nProcs: number, seed: number, opts: GenOptions = {}): { events: HistoryEvent[]; ops: GenOp[] } {
   const rand = rng(seed);
+  const fresh = () => (opts.domain ? 1 + Math.floor(rand() * opts.domain) : ++counter);
   const clock = new Array<number>(nProcs).fill(0);
   const written = new Map<string, JsonValue[]>();
   let counter = 0;
@@ -191,11 +197,11 @@ function generate(nOps: number, nKeys: number, nProcs: number, seed: number): { 
     const x = rand();
     const f: Fn = x < 0.45 ? 'read' : x < 0.75 ? 'write' : x < 0.92 ? 'cas' : 'delete';
     const recent = written.get(key) ?? [null];
-    const value: JsonValue = f === 'write' ? ++counter
-      : f === 'cas' ? [recent[Math.floor(rand() * recent.length)], ++counter] : null;
+    const value: JsonValue = f === 'write' ? fresh()
+      : f === 'cas' ? [recent[Math.floor(rand() * recent.length)], fresh()] : null;
     if (f === 'write') written.set(key, [...recent.slice(-2), value]);
-    // 3% of ops time out: they take effect later (possibly after the response) or never.
-    const lost = rand() < 0.03;
+    // Some ops time out (3% by default): they take effect later, even after the response, or never.
+    const lost = rand() < (opts.info ?? 0.03);
     const at = lost ? (rand() < 0.5 ? Infinity : call + rand() * 10) : call + rand() * (ret - call);
     ops.push({ p, f, key, value, out: null, status: lost ? 'info' : 'ok', call, ret, at, completion: -1 });
   }
@@ -253,6 +259,46 @@ test('a generated 10,000-op history over 10 keys is linearizable; a stale read b
   t.diagnostic(`mutated history: ${(performance.now() - start).toFixed(0)} ms`);
   assert.equal(bad.linearizable, false);
   t.diagnostic(bad.explanation.split('\n')[1]);
+});
+
+/** Tries every order that respects real time; info ops may be left out. Tiny histories only. */
+function bruteForce(events: HistoryEvent[]): boolean {
+  const ops = toOperations(events).filter((o) => o.status === 'ok' || (o.status === 'info' && o.f !== 'read'));
+  const used = ops.map(() => false);
+  const same = (a: JsonValue, b: JsonValue) => JSON.stringify(a) === JSON.stringify(b);
+  const step = (o: (typeof ops)[number], s: JsonValue): JsonValue | undefined => {
+    if (o.f === 'read') return same(s, o.output) ? s : undefined;
+    if (o.f === 'write') return o.value;
+    const [e, n] = o.f === 'cas' ? (o.value as JsonValue[]) : [];
+    if (o.f === 'cas') return same(s, e) ? n : undefined;
+    return s !== null ? null : undefined;
+  };
+  const search = (s: JsonValue): boolean => {
+    if (ops.every((o, i) => used[i] || o.status === 'info')) return true;
+    const deadline = Math.min(...ops.filter((_, i) => !used[i]).map((o) => o.return));
+    return ops.some((o, i) => {
+      const next = used[i] || o.call > deadline ? undefined : step(o, s);
+      if (next === undefined) return false;
+      used[i] = true;
+      const found = search(next);
+      used[i] = false;
+      return found;
+    });
+  };
+  return search(null);
+}
+
+test('agrees with brute force on small random histories with colliding values and many info ops', () => {
+  const verdicts = { true: 0, false: 0 };
+  for (let seed = 0; seed < 400; seed++) {
+    const { events, ops } = generate(9, 1, 3, seed, { info: 0.3, domain: 3 });
+    const reads = ops.filter((o) => o.f === 'read' && o.status === 'ok');
+    if (seed % 2 && reads.length > 0) events[reads[seed % reads.length].completion].value = 1 + (seed % 3);
+    const expected = bruteForce(events);
+    assert.equal(checkLinearizable(events).linearizable, expected, JSON.stringify(events));
+    verdicts[`${expected}`]++;
+  }
+  assert.ok(verdicts.true > 50 && verdicts.false > 50, JSON.stringify(verdicts));
 });
 
 // --- CLI ----------------------------------------------------------------------
