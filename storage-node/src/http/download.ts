@@ -6,6 +6,7 @@ import { parseEtagList } from '../metadata/preconditions.ts';
 import type { NodeContext } from '../node/node-context.ts';
 import { chunkSizes, loadChunk } from './chunk-source.ts';
 import { parseRange } from './range.ts';
+import { toWebStream } from '../../../shared/web-stream.ts';
 
 async function* byteRange(ctx: NodeContext, record: FileRecord, sizes: number[], start: number, end: number, first: Buffer | null) {
   let offset = 0;
@@ -65,5 +66,5 @@ export async function serveContent(ctx: NodeContext, c: Context, record: FileRec
   const firstIndex = firstChunkIndex(sizes, start);
   const first = firstIndex < 0 ? null : await loadChunk(ctx, record.chunks[firstIndex]);
   const stream = Readable.from(byteRange(ctx, record, sizes, start, end, first));
-  return new Response(Readable.toWeb(stream) as unknown as ReadableStream, { status, headers });
+  return new Response(toWebStream(stream), { status, headers });
 }
