@@ -1,5 +1,5 @@
 // `npm start`: a local 3-node cluster (client API on 8081-8083, cluster ports 3030-3032, data under
-// ./data/n1..n3). Ctrl-C stops every child (by PID) and exits once they are gone.
+// ./data/n1..n3) and the gateway on 8080. Ctrl-C stops every child (by PID) and exits once they are gone.
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -39,17 +39,19 @@ for (const n of nodes) {
     '--data-dir', n.dataDir, '--peers', peers,
   ]);
 }
-// The gateway (issue 5) starts here, on :8080, with the nodes' client URLs as seeds:
-// start('gateway', 'gateway/src/main.ts', ['--port', '8080', '--seeds', nodes.map((n) => `http://${host}:${n.clientPort}`).join(',')]);
+// The gateway, on :8080, with the nodes' client URLs as seeds.
+start('gateway', 'gateway/src/main.ts', ['--id', 'gw', '--host', host, '--port', '8080', '--nodes', nodes.map((n) => `http://${host}:${n.clientPort}`).join(',')]);
 
 console.log(`Raft DFS local cluster
 ${nodes.map((n) => `  ${n.id}: client API http://${host}:${n.clientPort}  cluster port ${n.clusterPort}  data ${n.dataDir}`).join('\n')}
+  gateway: http://${host}:8080 (one URL for clients: writes go to the leader, reads to the replicas)
 
 Quick start:
   curl -s http://${host}:8081/status
   curl -s -X POST --data-binary 'hello' http://${host}:8081/upload/my-first-file.txt
   curl -s http://${host}:8082/files
   curl -s http://${host}:8083/upload/my-first-file.txt
+  curl -s http://${host}:8080/status
 
 Ctrl-C stops the cluster.`);
 

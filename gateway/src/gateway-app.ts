@@ -1,0 +1,38 @@
+// The gateway's HTTP API: its own status routes, then every other request proxied — reads to a
+// replica, everything else to the leader — so clients see the nodes' API at one URL.
+import { Hono } from 'hono';
+import type { ClusterView } from './cluster-view.ts';
+import type { GatewayConfig } from './config.ts';
+import { onError } from './errors.ts';
+import type { GatewayMetrics } from './gateway-metrics.ts';
+import { readProxy } from './read-proxy.ts';
+import { routeLabel } from './request-name.ts';
+import { statusRoutes } from './status-routes.ts';
+import type { Upstreams } from './upstream.ts';
+import { writeProxy } from './write-proxy.ts';
+
+export interface GatewayDeps {
+  readonly config: GatewayConfig;
+  readonly view: ClusterView;
+  readonly upstreams: Upstreams;
+  readonly metrics: GatewayMetrics;
+  readonly startedAtMs: number;
+}
+
+export function gatewayApp(deps: GatewayDeps): Hono {
+  const app = new Hono();
+  app.use('*', async function recordRequest(c, next) {
+    const started = performance.now();
+    await next();
+    c.res.headers.set('X-DFS-Gateway', deps.config.id);
+    const route = routeLabel(c.req.path);
+    deps.metrics.requestSeconds.observe({ route, method: c.req.method }, (performance.now() - started) / 1000);
+    deps.metrics.requests.inc({ route, method: c.req.method, status: String(c.res.status), node: c.res.headers.get('x-dfs-node') ?? 'gateway' });
+  });
+  app.route('/', statusRoutes(deps));
+  const read = readProxy(deps);
+  const write = writeProxy(deps);
+  app.all('*', (c) => (c.req.method === 'GET' || c.req.method === 'HEAD' ? read(c) : write(c)));
+  app.onError(onError);
+  return app;
+}

@@ -1,0 +1,44 @@
+// A node's answer, passed on to the client as it arrives: the body is a stream with backpressure
+// (the node is read only as fast as the client takes it), never collected in memory.
+import { Readable } from 'node:stream';
+import type { Dispatcher } from 'undici';
+import { downstreamResponseHeaders } from './headers.ts';
+
+const noBodyStatuses = new Set([204, 205, 304]);
+
+export async function passOn(response: Dispatcher.ResponseData, method: string, extraHeaders: Record<string, string> = {}): Promise<Response> {
+  const headers = downstreamResponseHeaders(response.headers);
+  for (const [key, value] of Object.entries(extraHeaders)) headers.set(key, value);
+  if (method === 'HEAD' || noBodyStatuses.has(response.statusCode)) {
+    await response.body.dump();
+    return new Response(null, { status: response.statusCode, headers });
+  }
+  const body = Readable.toWeb(response.body) as unknown as ReadableStream<Uint8Array>;
+  return new Response(body, { status: response.statusCode, headers });
+}
+
+/** The start of a refusal's body, for a message (its JSON error code when it has one). */
+export async function refusalText(response: Dispatcher.ResponseData): Promise<string> {
+  let text = '';
+  try {
+    for await (const piece of response.body) {
+      text += Buffer.from(piece as Uint8Array).toString('utf8');
+      if (text.length > 4096) break;
+    }
+  } catch {
+    // The node went away while refusing: the status says enough.
+  }
+  response.body.destroy();
+  try {
+    const parsed = JSON.parse(text) as { error?: { code?: string; message?: string } };
+    if (parsed.error?.code !== undefined) return `${response.statusCode} ${parsed.error.code}: ${parsed.error.message ?? ''}`;
+  } catch {
+    // not JSON
+  }
+  return `${response.statusCode} ${text.slice(0, 200)}`;
+}
+
+/** An answer that means "not now, try another node or the next leader". */
+export function isRefusal(statusCode: number): boolean {
+  return statusCode === 503 || statusCode === 502 || statusCode === 504 || statusCode === 421;
+}

@@ -1,0 +1,128 @@
+// Writes (PUT, POST, DELETE, and anything else that is not a read) go to the leader. When the
+// leader fails before answering (connection refused or reset, timeout, 503, "no leader") the write
+// waits for the next leader and is sent again with the same Idempotency-Key, which the nodes'
+// state machine de-duplicates: applied once. A body within the retry buffer is held for this; a
+// larger one is streamed through and, if its leader fails, the client gets 503 with Retry-After.
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import type { Context } from 'hono';
+import type { Dispatcher } from 'undici';
+import type { ClusterView, LeaderInfo } from './cluster-view.ts';
+import type { GatewayConfig } from './config.ts';
+import { GatewayError } from './errors.ts';
+import type { GatewayMetrics } from './gateway-metrics.ts';
+import { upstreamRequestHeaders } from './headers.ts';
+import { HeldBody } from './held-body.ts';
+import { isRefusal, passOn, refusalText } from './proxy-response.ts';
+import { checkFileName } from './request-name.ts';
+import { describeUpstreamError } from './upstream.ts';
+import type { UpstreamRequest, Upstreams } from './upstream.ts';
+
+export interface ProxyDeps {
+  readonly config: GatewayConfig;
+  readonly view: ClusterView;
+  readonly upstreams: Upstreams;
+  readonly metrics: GatewayMetrics;
+}
+
+/** Bodies up to this size (by Content-Length) are read whole before the first attempt: one write. */
+const eagerBodyBytesMax = 256 * 1024;
+/** The pause before asking the same leader again after it refused, doubling up to the max. */
+const refusalBackoffMsMin = 10;
+const refusalBackoffMsMax = 500;
+
+/** The client's body as a stream: the raw Node request under @hono/node-server, else the web body. */
+function bodySource(c: Context): AsyncIterable<Uint8Array> | null {
+  const te = c.req.header('transfer-encoding');
+  const length = c.req.header('content-length');
+  if (te === undefined && (length === undefined || length.trim() === '0')) return null;
+  const incoming = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming;
+  if (incoming !== undefined) return incoming;
+  return (c.req.raw.body as AsyncIterable<Uint8Array> | null) ?? null;
+}
+
+export function writeProxy(deps: ProxyDeps) {
+  const { config, view, upstreams, metrics } = deps;
+
+  /** Sends one attempt; while it waits for the answer, a leader that vanished from the view aborts it. */
+  async function attempt(leader: LeaderInfo, request: Omit<UpstreamRequest, 'signal'>, clientSignal: AbortSignal): Promise<Dispatcher.ResponseData> {
+    const replaced = new AbortController();
+    const unsubscribe = view.subscribe(() => {
+      const now = view.leader();
+      if (now !== null && now.url !== leader.url && !view.isReachable(leader.url)) replaced.abort(new Error(`leader ${leader.id} unreachable, ${now.id} leads now`));
+    });
+    try {
+      return await upstreams.request(leader.url, { ...request, signal: AbortSignal.any([clientSignal, replaced.signal]) });
+    } finally {
+      unsubscribe();
+    }
+  }
+
+  return async function proxyWrite(c: Context): Promise<Response> {
+    const url = new URL(c.req.url);
+    checkFileName(url.pathname);
+    const method = c.req.method as Dispatcher.HttpMethod;
+    const headers = upstreamRequestHeaders(c.req.raw.headers);
+    const idempotencyKey = headers['idempotency-key'] ?? `gw-${randomUUID()}`;
+    headers['idempotency-key'] = idempotencyKey;
+    // On every answer, the gateway's own errors too: the client can retry with it, applied once.
+    c.header('Idempotency-Key', idempotencyKey);
+    const clientSignal = c.req.raw.signal;
+    const source = bodySource(c);
+    const held = source === null ? null : new HeldBody(source, config.retryBufferBytes);
+    const length = Number(c.req.header('content-length') ?? NaN);
+    const readFirst = held !== null && length <= Math.min(eagerBodyBytesMax, config.retryBufferBytes);
+    if (readFirst) {
+      try {
+        await held.readAll();
+      } catch (err) {
+        throw new GatewayError(400, 'incomplete_body', (err as Error).message);
+      }
+    }
+
+    const deadlineMs = performance.now() + config.failoverTimeoutMs;
+    let backoffMs = refusalBackoffMsMin;
+    let lastProblem = 'no leader known';
+    for (;;) {
+      const leader = await view.waitForLeader(deadlineMs, clientSignal);
+      if (clientSignal.aborted) throw new GatewayError(400, 'client_gone', 'the client went away');
+      if (leader === null) throw new GatewayError(503, 'no_leader', `no leader took the write within ${config.failoverTimeoutMs} ms (last: ${lastProblem})`);
+      let response: Dispatcher.ResponseData;
+      try {
+        response = await attempt(leader, {
+          method,
+          path: url.pathname + url.search,
+          headers,
+          body: held === null ? null : readFirst ? held.whole() : held.stream(),
+          headersTimeoutMs: config.writeTimeoutMs,
+          bodyTimeoutMs: config.bodyTimeoutMs,
+        }, clientSignal);
+      } catch (err) {
+        if (held?.clientFailed || clientSignal.aborted) throw new GatewayError(400, 'incomplete_body', 'the client went away before its body ended');
+        lastProblem = `${leader.id}: ${describeUpstreamError(err)}`;
+        view.reportFailure(leader.url, describeUpstreamError(err));
+        if (held !== null && !held.replayable) return unreplayable(leader, lastProblem);
+        metrics.retries.inc({ kind: 'write', reason: 'unreachable' });
+        continue;
+      }
+      if (!isRefusal(response.statusCode)) return passOn(response, method, { 'Idempotency-Key': idempotencyKey });
+      lastProblem = `${leader.id}: ${await refusalText(response)}`;
+      view.reportRefusal(leader.url);
+      if (held !== null && !held.replayable) return unreplayable(leader, lastProblem);
+      metrics.retries.inc({ kind: 'write', reason: 'refused' });
+      // The same leader is asked again only after the view changed or a growing pause.
+      await view.changed(Math.min(deadlineMs, performance.now() + backoffMs), clientSignal);
+      backoffMs = Math.min(refusalBackoffMsMax, backoffMs * 2);
+    }
+
+    function unreplayable(leader: LeaderInfo, problem: string): never {
+      metrics.unreplayableWrites.inc();
+      throw new GatewayError(
+        503,
+        'leader_failed',
+        `the leader ${leader.id} failed after more of the body was sent than the gateway holds for a retry ` +
+          `(${config.retryBufferBytes} bytes); send the write again with the same Idempotency-Key to have it applied once (${problem})`,
+      );
+    }
+  };
+}
