@@ -1,7 +1,7 @@
 // A node's answer, passed on to the client as it arrives: the body is a stream with backpressure
 // (the node is read only as fast as the client takes it), never collected in memory.
-import { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
+import { toWebStream } from '../../shared/web-stream.ts';
 import { downstreamResponseHeaders } from './headers.ts';
 
 const noBodyStatuses = new Set([204, 205, 304]);
@@ -13,8 +13,8 @@ export async function passOn(response: Dispatcher.ResponseData, method: string, 
     await response.body.dump();
     return new Response(null, { status: response.statusCode, headers });
   }
-  const body = Readable.toWeb(response.body) as unknown as ReadableStream<Uint8Array>;
-  return new Response(body, { status: response.statusCode, headers });
+  // Not Readable.toWeb: see shared/web-stream.ts (a client hanging up must not crash us).
+  return new Response(toWebStream(response.body), { status: response.statusCode, headers });
 }
 
 /** The start of a refusal's body, for a message (its JSON error code when it has one). */
