@@ -73,9 +73,10 @@ export class BlobClient {
 
   /**
    * Stores a chunk on a peer. Resolves true when it was newly written, false when the peer
-   * already held an intact copy; either way the peer holds it durably. Rejects otherwise.
+   * already held an intact copy; either way the peer holds it durably. Rejects otherwise, and
+   * when `signal` aborts first (an upload giving up on a straggler).
    */
-  async push(peerId: string, hash: string, data: Buffer): Promise<boolean> {
+  async push(peerId: string, hash: string, data: Buffer, signal?: AbortSignal): Promise<boolean> {
     assertChunkHash(hash);
     const res = await this.#pool(peerId).request({
       method: 'PUT',
@@ -86,7 +87,7 @@ export class BlobClient {
         'content-length': String(data.length),
       },
       body: data,
-      signal: AbortSignal.timeout(this.#requestTimeoutMs),
+      signal: signal === undefined ? AbortSignal.timeout(this.#requestTimeoutMs) : AbortSignal.any([signal, AbortSignal.timeout(this.#requestTimeoutMs)]),
     });
     const text = await res.body.text();
     if (res.statusCode === 201) return true;

@@ -17,6 +17,11 @@ export interface BlobRoutesOptions {
   readonly store: BlobStore;
   /** Largest chunk accepted; defaults to the store's bound. Keep it >= every node's chunk size. */
   readonly chunkBytesMax?: number;
+  /**
+   * Told of every valid push before its bytes are written: the push may belong to an upload this
+   * node cannot see yet, so the collector must leave the chunk alone for a while.
+   */
+  readonly onPush?: (hash: string) => void;
 }
 
 function fail(c: Context, status: ContentfulStatusCode, code: string, message: string): Response {
@@ -46,6 +51,7 @@ export function blobRoutes(options: BlobRoutesOptions): Hono {
     if (declared > chunkBytesMax) {
       return fail(c, 413, 'too_large', `chunk of ${declared} bytes exceeds ${chunkBytesMax}`);
     }
+    options.onPush?.(hash);
     const body = c.req.raw.body;
     const source = body ? Readable.fromWeb(body as NodeReadableStream<Uint8Array>) : Readable.from([]);
     let sourceFailed = false;

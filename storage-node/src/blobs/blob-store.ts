@@ -75,6 +75,15 @@ export function assertChunkHash(value: unknown): asserts value is string {
 export interface BlobStoreOptions {
   /** Bound on any chunk written or read; at least the configured chunk size. */
   readonly chunkBytesMax?: number;
+  /** Told after a corrupt copy was moved to quarantine, so it can be fetched again. */
+  readonly onQuarantined?: (hash: string) => void;
+}
+
+/** What the file system says of a stored chunk (not verified). */
+export interface ChunkFileInfo {
+  readonly size: number;
+  /** Last modification (written or installed), ms since the epoch. */
+  readonly modifiedMs: number;
 }
 
 /** Byte range of a chunk, both ends inclusive (as in HTTP Range and fs.createReadStream). */
@@ -93,6 +102,7 @@ export class BlobStore {
   readonly chunkBytesMax: number;
   readonly #tmpDir: string;
   readonly #quarantineDir: string;
+  readonly #onQuarantined: ((hash: string) => void) | undefined;
   /** Serialises install, dedupe check, quarantine and delete of one hash. */
   readonly #locks = new Map<string, Promise<void>>();
   /** Directories whose entry in their parent this process has fsync'd. */
@@ -105,6 +115,7 @@ export class BlobStore {
     assert(Number.isSafeInteger(this.chunkBytesMax) && this.chunkBytesMax > 0, 'chunkBytesMax must be a positive integer');
     this.#tmpDir = join(dir, 'tmp');
     this.#quarantineDir = join(dir, 'quarantine');
+    this.#onQuarantined = options.onQuarantined;
   }
 
   /** Constructs and initialises a store. */
@@ -132,6 +143,18 @@ export class BlobStore {
     const path = this.#path(hash);
     try {
       return (await stat(path)).size;
+    } catch (err) {
+      if (isNotFound(err)) return null;
+      throw err;
+    }
+  }
+
+  /** Size and modification time, or null when absent. Not verified. */
+  async fileInfo(hash: string): Promise<ChunkFileInfo | null> {
+    const path = this.#path(hash);
+    try {
+      const info = await stat(path);
+      return { size: info.size, modifiedMs: info.mtimeMs };
     } catch (err) {
       if (isNotFound(err)) return null;
       throw err;
@@ -354,6 +377,7 @@ export class BlobStore {
     }
     await fsyncDir(this.#quarantineDir);
     await fsyncDir(dirname(path));
+    this.#onQuarantined?.(hash);
   }
 
   /** Caller holds the hash's lock; `temp` is fsync'd. Rename, then make the rename durable. */

@@ -9,16 +9,23 @@ export async function loadChunk(ctx: NodeContext, hash: string): Promise<Buffer>
     const local = await ctx.blobs.readChunk(hash);
     if (local !== null) return local;
   } catch (err) {
+    // Quarantined by the store, which also queued a repair; this read fetches on its own.
     if (!(err instanceof ChunkCorruptError)) throw err;
   }
   let fetched: Buffer | null;
   try {
     fetched = await ctx.blobClient.fetchFromAny(hash, ctx.otherIds);
   } catch (err) {
+    ctx.metrics.chunkFetches.inc({ reason: 'read', result: 'error' });
     throw new HttpError(503, 'chunk_unavailable', `chunk ${hash} is not here and no peer could be asked: ${(err as Error).message}`);
   }
-  if (fetched === null) throw new HttpError(503, 'chunk_unavailable', `chunk ${hash} is on no reachable node`);
-  await ctx.blobs.writeChunk(hash, fetched).catch(() => undefined);
+  if (fetched === null) {
+    ctx.metrics.chunkFetches.inc({ reason: 'read', result: 'missing' });
+    throw new HttpError(503, 'chunk_unavailable', `chunk ${hash} is on no reachable node`);
+  }
+  ctx.metrics.chunkFetches.inc({ reason: 'read', result: 'ok' });
+  // Keep the copy (the store verifies it again); if that fails, background repair tries later.
+  await ctx.blobs.writeChunk(hash, fetched).catch(() => ctx.repairer.enqueue([hash]));
   return fetched;
 }
 

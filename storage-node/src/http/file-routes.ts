@@ -6,7 +6,7 @@ import type { NodeContext } from '../node/node-context.ts';
 import { serveContent } from './download.ts';
 import { HttpError } from './errors.ts';
 import { forwardToLeader } from './forward.ts';
-import { fileName, readConsistently } from './request-parts.ts';
+import { fileName, readConsistency, readConsistently } from './request-parts.ts';
 import { handleDelete, handleUpload } from './upload.ts';
 
 function versionParam(c: Context): number | undefined {
@@ -29,7 +29,9 @@ export function fileRoutes(ctx: NodeContext): Hono {
   const read = async (c: Context) => {
     const name = fileName(c);
     const version = versionParam(c);
-    await readConsistently(ctx, c);
+    const consistency = readConsistency(c);
+    if (consistency === 'leader' && !isLeader(ctx)) return forwardToLeader(ctx, c);
+    await readConsistently(ctx, c, consistency);
     if (new URL(c.req.url).searchParams.has('versions')) {
       return c.json({ name, versions: ctx.metadata.listVersions(name) });
     }

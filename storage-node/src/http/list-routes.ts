@@ -1,19 +1,24 @@
 // `GET /files?prefix=&after=&limit=`: names in order, a page at a time.
 import { Hono } from 'hono';
+import type { Context } from 'hono';
 import { listLimitDefault, listLimitMax } from '../metadata/metadata-state-machine.ts';
+import { isLeader } from '../node/node-context.ts';
 import type { NodeContext } from '../node/node-context.ts';
 import { HttpError } from './errors.ts';
-import { readConsistently } from './request-parts.ts';
+import { forwardToLeader } from './forward.ts';
+import { readConsistency, readConsistently } from './request-parts.ts';
 
 export function listRoutes(ctx: NodeContext): Hono {
   const app = new Hono();
-  const list = async (c: import('hono').Context) => {
+  const list = async (c: Context) => {
     const limitText = c.req.query('limit');
     const limit = limitText === undefined ? listLimitDefault : Number(limitText);
     if (!Number.isInteger(limit) || limit < 1 || limit > listLimitMax) {
       throw new HttpError(400, 'bad_request', `limit must be an integer from 1 to ${listLimitMax}`);
     }
-    await readConsistently(ctx, c);
+    const consistency = readConsistency(c);
+    if (consistency === 'leader' && !isLeader(ctx)) return forwardToLeader(ctx, c);
+    await readConsistently(ctx, c, consistency);
     const page = ctx.metadata.listFiles({ prefix: c.req.query('prefix') ?? '', after: c.req.query('after') ?? null, limit });
     return c.json(page);
   };

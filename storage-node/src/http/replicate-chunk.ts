@@ -1,34 +1,49 @@
-// Data before metadata: a chunk is written here and pushed to every other node; the upload moves
-// on once a majority of the nodes (counting this one) hold it durably. Slower pushes finish in
-// the background.
+// Data before metadata: a chunk is written here and pushed to every other node at the same time.
+// `majority` resolves once this node and enough others to make a majority of the nodes hold it
+// durably; it rejects when the local write fails or too many pushes fail for a majority. Slower
+// pushes go on (`settled` resolves when every one is over) unless `stragglers` aborts them.
 import type { NodeContext } from '../node/node-context.ts';
 import { HttpError } from './errors.ts';
 
-export async function replicateChunk(ctx: NodeContext, hash: string, data: Buffer): Promise<void> {
+export interface Replication {
+  readonly majority: Promise<void>;
+  /** Resolves (never rejects) once the local write and every push have ended. */
+  readonly settled: Promise<void>;
+}
+
+export function replicateChunk(ctx: NodeContext, hash: string, data: Buffer, stragglers?: AbortSignal): Replication {
   const total = ctx.otherIds.length + 1;
-  const needed = Math.floor(total / 2) + 1;
-  await ctx.blobs.writeChunk(hash, data);
-  if (needed <= 1) {
-    for (const peer of ctx.otherIds) void ctx.blobClient.push(peer, hash, data).catch(() => undefined);
-    return;
-  }
-  await new Promise<void>((resolve, reject) => {
-    let held = 1;
+  const peersNeeded = Math.floor(total / 2); // plus this node: a majority
+  const local = ctx.blobs.writeChunk(hash, data);
+  const pushes = ctx.otherIds.map((peer) =>
+    ctx.blobClient.push(peer, hash, data, stragglers).then(
+      () => ctx.metrics.chunkPushes.inc({ result: 'ok' }),
+      (err: unknown) => {
+        ctx.metrics.chunkPushes.inc({ result: stragglers?.aborted === true ? 'aborted' : 'failed' });
+        throw new Error(`${peer}: ${(err as Error).message}`);
+      },
+    ),
+  );
+  const peersHold = new Promise<void>((resolve, reject) => {
+    if (peersNeeded === 0) return resolve();
+    let held = 0;
     let failed = 0;
     const errors: string[] = [];
-    for (const peer of ctx.otherIds) {
-      ctx.blobClient.push(peer, hash, data).then(
+    for (const push of pushes) {
+      push.then(
         () => {
-          if (++held === needed) resolve();
+          if (++held === peersNeeded) resolve();
         },
         (err: unknown) => {
-          failed++;
-          errors.push(`${peer}: ${(err as Error).message}`);
-          if (total - failed < needed) {
-            reject(new HttpError(503, 'replication_failed', `chunk ${hash} reached fewer than ${needed} nodes (${errors.join('; ')})`));
+          errors.push((err as Error).message);
+          if (pushes.length - ++failed < peersNeeded) {
+            reject(new HttpError(503, 'replication_failed', `chunk ${hash} reached fewer than ${peersNeeded + 1} of ${total} nodes (${errors.join('; ')})`));
           }
         },
       );
     }
   });
+  const majority = Promise.all([local, peersHold]).then(() => undefined);
+  const settled = Promise.allSettled([local, ...pushes]).then(() => undefined);
+  return { majority, settled };
 }

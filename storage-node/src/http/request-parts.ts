@@ -6,9 +6,20 @@ import type { Precondition } from '../metadata/commands.ts';
 import type { NodeContext } from '../node/node-context.ts';
 import { HttpError } from './errors.ts';
 
+/**
+ * The path as the client sent it. The Request that @hono/node-server builds has dot segments
+ * already resolved (`/files/a/../b` became `/files/b`, `%2E%2E` too), which would let a name
+ * the rules forbid through as another name; the raw request target still has them.
+ */
+export function rawPath(c: Context): string {
+  const target = (c.env as { incoming?: { url?: unknown } } | undefined)?.incoming?.url;
+  if (typeof target === 'string' && target.startsWith('/')) return target.replace(/[?#].*$/s, '');
+  return new URL(c.req.url).pathname;
+}
+
 /** The validated name after `/files/` or `/upload/`. */
 export function fileName(c: Context): string {
-  const path = new URL(c.req.url).pathname;
+  const path = rawPath(c);
   const match = /^\/(?:files|upload)\/(.*)$/s.exec(path);
   let name: string;
   try {
@@ -53,12 +64,21 @@ export function contentLength(c: Context): number | undefined {
 
 export type Consistency = 'linearizable' | 'leader' | 'local';
 
-/** Waits as the requested consistency needs; the answer then reflects at least that state. */
-export async function readConsistently(ctx: NodeContext, c: Context): Promise<Consistency> {
+/** The consistency a read asks for (`?consistency=` wins over `X-Consistency`); linearizable by default. */
+export function readConsistency(c: Context): Consistency {
   const wanted = (c.req.query('consistency') ?? c.req.header('x-consistency') ?? 'linearizable').toLowerCase();
   if (wanted !== 'linearizable' && wanted !== 'leader' && wanted !== 'local') {
     throw new HttpError(400, 'bad_request', 'consistency must be linearizable, leader or local');
   }
+  return wanted;
+}
+
+/**
+ * Waits as the requested consistency needs; the answer then reflects at least that state.
+ * A `leader` read must run on the leader (callers forward it first): there the ReadIndex barrier
+ * makes it linearizable, as a linearizable read is on a follower.
+ */
+export async function readConsistently(ctx: NodeContext, c: Context, wanted: Consistency = readConsistency(c)): Promise<Consistency> {
   if (wanted !== 'local') await ctx.raft.readBarrier();
   c.header('X-Applied-Index', String(ctx.metadata.appliedIndex()));
   return wanted;

@@ -8,6 +8,7 @@ export function nodeStatus(ctx: NodeContext) {
   const progress = new Map(status.progress.map((p) => [p.id, p]));
   const stats = ctx.metadata.stats();
   const applied = ctx.metadata.appliedIndex();
+  const lastContact = ctx.raft.lastContactMs();
   return {
     id: ctx.config.id,
     state: status.role,
@@ -26,6 +27,8 @@ export function nodeStatus(ctx: NodeContext) {
         cluster_url: peer.clusterUrl,
         role: self ? status.role : peer.id === status.leaderId ? 'leader' : 'follower',
         match_index: self ? status.lastIndex : (p?.match ?? null),
+        // ms since this node last heard from the member (the leader hears from all, every heartbeat).
+        last_contact: self ? 0 : (lastContact.get(peer.id) ?? null),
         ...(p !== undefined ? { active: p.recentActive, replication: p.state } : {}),
       };
     }),

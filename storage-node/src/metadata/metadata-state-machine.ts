@@ -52,6 +52,12 @@ export interface ChunkRefRow {
   readonly size: number | null;
 }
 
+export interface ChunkRefState {
+  readonly refcount: number;
+  /** HLC wall time (ms) at which the refcount dropped to 0; null while it is above 0. */
+  readonly zeroSinceMs: number | null;
+}
+
 /** The running state of one apply() batch, written back at its end. */
 interface BatchState {
   appliedIndex: number;
@@ -160,6 +166,12 @@ export class MetadataStateMachine implements StateMachine {
   /** True while a kept version references the chunk. */
   hasChunkRef(hash: string): boolean {
     return (this.#statements.chunkRef.get({ hash })?.refcount ?? 0) > 0;
+  }
+
+  /** The chunk's row: how many kept versions reference it, and since when none has; null when no row. */
+  chunkRefState(hash: string): ChunkRefState | null {
+    const row = this.#statements.chunkRef.get({ hash });
+    return row === undefined ? null : { refcount: row.refcount, zeroSinceMs: row.zeroSinceMs };
   }
 
   /** Chunks nothing has referenced since at or before `beforeMs` (ms epoch, HLC time), oldest first. */

@@ -1,5 +1,7 @@
 // The storage node's settings: every one a flag and an environment variable, validated at start.
 import { bytesFlag, ConfigError, helpText, integerFlag, parseFlags, stringFlag } from '../../../shared/flags.ts';
+import { gcGraceMsDefault, gcIntervalMsDefault } from '../chunks/chunk-collector.ts';
+import { repairConcurrencyDefault } from '../chunks/chunk-repairer.ts';
 
 export const nodeFlagSpecs = {
   id: stringFlag('id', 'DFS_NODE_ID', 'this node id (must appear in --peers)'),
@@ -16,6 +18,10 @@ export const nodeFlagSpecs = {
   snapshotEntries: integerFlag('snapshot-entries', 'DFS_SNAPSHOT_ENTRIES', 'applied entries between snapshots', 10_000, 1, 10_000_000),
   maxFileSize: bytesFlag('max-file-size', 'DFS_MAX_FILE_SIZE', 'largest file accepted', 64 * 1024 ** 3, 0, Number.MAX_SAFE_INTEGER),
   requestTimeoutMs: integerFlag('request-timeout-ms', 'DFS_REQUEST_TIMEOUT_MS', 'deadline of a Raft proposal or read, and of a peer request', 10_000, 100, 3_600_000),
+  gcGraceMs: integerFlag('gc-grace-ms', 'DFS_GC_GRACE_MS', 'age before an unreferenced chunk is deleted; also the longest an upload may take', gcGraceMsDefault, 100, 30 * 24 * 3_600_000),
+  gcIntervalMs: integerFlag('gc-interval-ms', 'DFS_GC_INTERVAL_MS', 'time between garbage collection passes', gcIntervalMsDefault, 50, 24 * 3_600_000),
+  repairConcurrency: integerFlag('repair-concurrency', 'DFS_REPAIR_CONCURRENCY', 'chunks fetched from peers at once by background repair', repairConcurrencyDefault, 1, 64),
+  uploadWindowChunks: integerFlag('upload-window-chunks', 'DFS_UPLOAD_WINDOW_CHUNKS', 'chunks of one upload being pushed to replicas at once', 4, 1, 64),
 };
 
 export interface PeerInfo {
@@ -39,6 +45,10 @@ export interface NodeConfig {
   readonly snapshotEntries: number;
   readonly maxFileSize: number;
   readonly requestTimeoutMs: number;
+  readonly gcGraceMs: number;
+  readonly gcIntervalMs: number;
+  readonly repairConcurrency: number;
+  readonly uploadWindowChunks: number;
 }
 
 export const nodeHelp = (): string =>

@@ -2,7 +2,10 @@
 import type { HybridLogicalClock } from '../../../shared/hlc.ts';
 import type { BlobClient } from '../blobs/blob-client.ts';
 import type { BlobStore } from '../blobs/blob-store.ts';
+import type { ChunkGuard } from '../chunks/chunk-guard.ts';
+import type { ChunkRepairer } from '../chunks/chunk-repairer.ts';
 import type { MetadataStateMachine } from '../metadata/metadata-state-machine.ts';
+import type { NodeMetrics } from '../metrics/node-metrics.ts';
 import type { RaftNode } from '../raft-node/raft-node.ts';
 import type { NodeConfig, PeerInfo } from './config.ts';
 
@@ -13,6 +16,11 @@ export interface NodeContext {
   readonly blobs: BlobStore;
   readonly blobClient: BlobClient;
   readonly hlc: HybridLogicalClock;
+  readonly metrics: NodeMetrics;
+  /** Chunks the collector must leave alone: uploads in flight here, recent pushes. */
+  readonly chunkGuard: ChunkGuard;
+  /** Background fetching of chunks this node lacks. */
+  readonly repairer: ChunkRepairer;
   /** Ids of the other members. */
   readonly otherIds: readonly string[];
 }

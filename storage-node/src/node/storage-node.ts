@@ -1,5 +1,5 @@
 // Assembles one storage node: meta.db (Raft log + metadata), blob store, cluster port, Raft,
-// client API. stop() is the graceful shutdown.
+// client API, chunk repair and garbage collection, metrics. stop() is the graceful shutdown.
 import { randomInt } from 'node:crypto';
 import type { Server } from 'node:http';
 import { join } from 'node:path';
@@ -10,9 +10,15 @@ import { BlobClient } from '../blobs/blob-client.ts';
 import { blobRoutes } from '../blobs/blob-routes.ts';
 import { BlobStore } from '../blobs/blob-store.ts';
 import { openDatabase } from '../db/open-database.ts';
+import { ChunkGuard } from '../chunks/chunk-guard.ts';
+import type { ChunkRepairer } from '../chunks/chunk-repairer.ts';
 import { clientApp } from '../http/client-app.ts';
 import { MetadataStateMachine } from '../metadata/metadata-state-machine.ts';
+import { cached } from '../metrics/cached.ts';
+import { httpMetrics } from '../metrics/http-metrics.ts';
+import { NodeMetrics } from '../metrics/node-metrics.ts';
 import { defaultRaftConfig } from '../raft/config.ts';
+import { ObservedStateMachine } from '../raft-node/observed-state-machine.ts';
 import { RaftNode } from '../raft-node/raft-node.ts';
 import { SnapshotFiles } from '../raft-node/snapshot-files.ts';
 import { SqliteRaftLogStore } from '../raft-storage/raft-log-store.ts';
@@ -21,6 +27,7 @@ import { startClusterServer } from '../transport/cluster-server.ts';
 import type { ClusterServer } from '../transport/cluster-server.ts';
 import { HttpTransport } from '../transport/http-transport.ts';
 import { raftRoutes } from '../transport/raft-routes.ts';
+import { appliedChunkRepairDelayMs, chunkMaintenance } from './chunk-maintenance.ts';
 import type { NodeConfig } from './config.ts';
 import type { NodeContext } from './node-context.ts';
 
@@ -41,13 +48,31 @@ function listen(app: Hono, host: string, port: number): Promise<Server> {
   });
 }
 
+/** The blob store's totals for /metrics walk its directories: at most this often. */
+const blobStatsTtlMs = 30_000;
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export async function startStorageNode(config: NodeConfig): Promise<RunningNode> {
+  const metrics = new NodeMetrics();
+  // Set once the chunk maintenance exists; the hooks below fire only after start-up.
+  let repairer: ChunkRepairer | undefined;
+  const guard = new ChunkGuard();
   const database = openDatabase(join(config.dataDir, 'meta.db'));
-  const metadata = new MetadataStateMachine(database, { keepVersions: config.keepVersions });
+  const metadata = new MetadataStateMachine(database, {
+    keepVersions: config.keepVersions,
+    // The leader's own uploads wrote their chunks here (and still hold them while their entry
+    // applies): only the others are worth a check.
+    onChunksReferenced: (hashes) => repairer?.enqueue(hashes.filter((hash) => !guard.isHeld(hash)), appliedChunkRepairDelayMs),
+  });
   const store = new SqliteRaftLogStore(database);
-  const blobs = await BlobStore.open(join(config.dataDir, 'blobs'), { chunkBytesMax: Math.max(config.chunkSize, 16 * 1024 * 1024) });
+  const blobs = await BlobStore.open(join(config.dataDir, 'blobs'), {
+    chunkBytesMax: Math.max(config.chunkSize, 16 * 1024 * 1024),
+    onQuarantined: (hash) => {
+      metrics.chunksQuarantined.inc();
+      repairer?.enqueue([hash]);
+    },
+  });
   const snapshots = new SnapshotFiles(join(config.dataDir, 'snapshots'));
   const clusterUrls = new Map([...config.peers.values()].map((p) => [p.id, p.clusterUrl]));
   const otherIds = [...config.peers.keys()].filter((id) => id !== config.id);
@@ -58,17 +83,39 @@ export async function startStorageNode(config: NodeConfig): Promise<RunningNode>
     chunkBytesMax: blobs.chunkBytesMax,
   });
   let raftRef: RaftNode | undefined;
+  const chunks = chunkMaintenance({
+    config,
+    metadata,
+    blobs,
+    blobClient,
+    metrics,
+    otherIds,
+    guard,
+    isCaughtUp: () => {
+      const status = raftRef?.status();
+      return status !== undefined && status.leaderId !== null && metadata.appliedIndex() >= status.commit;
+    },
+  });
+  repairer = chunks.repairer;
   const transport = new HttpTransport({
     selfId: config.id,
     secret: config.clusterSecret,
     peers: clusterUrls,
     onUnreachable: (peer) => raftRef?.reportUnreachable(peer),
   });
+  const stateMachine = new ObservedStateMachine(metadata, {
+    onApplied: (entries, seconds) => {
+      metrics.applySeconds.observe(seconds);
+      metrics.appliedEntries.inc(entries);
+    },
+    // A snapshot replaces the metadata wholesale: look for chunks it needs that are not here.
+    onRestored: () => void chunks.repairer.scan(),
+  });
   const raft = new RaftNode({
     config: { ...defaultRaftConfig, electionTicks: config.electionTicks, id: config.id, randomInt: (n) => randomInt(n) },
     voters: [...config.peers.keys()],
     store,
-    stateMachine: metadata,
+    stateMachine,
     snapshots,
     transport,
     tickMs: config.tickMs,
@@ -76,17 +123,39 @@ export async function startStorageNode(config: NodeConfig): Promise<RunningNode>
     requestTimeoutMs: config.requestTimeoutMs,
   });
   raftRef = raft;
-  const ctx: NodeContext = { config, raft, metadata, blobs, blobClient, hlc: new HybridLogicalClock(), otherIds };
+  const blobStats = cached(blobStatsTtlMs, () => blobs.stats());
+  metrics.observe({
+    raftStatus: () => raft.status(),
+    appliedIndex: () => metadata.appliedIndex(),
+    fileStats: () => metadata.stats(),
+    blobStats,
+    repairQueue: () => chunks.repairer.stats(),
+    gcProtected: () => ({ uploads: guard.heldCount, pushes: guard.pushedCount }),
+  });
+  const ctx: NodeContext = {
+    config,
+    raft,
+    metadata,
+    blobs,
+    blobClient,
+    hlc: new HybridLogicalClock(),
+    otherIds,
+    metrics,
+    chunkGuard: guard,
+    repairer: chunks.repairer,
+  };
 
   const clusterApp = new Hono();
+  clusterApp.use('*', httpMetrics(metrics, 'cluster'));
   clusterApp.use('*', clusterAuth({ secret: config.clusterSecret }));
   clusterApp.route('/', raftRoutes({ deliver: (m) => raft.deliver(m), snapshotSink: (m) => ({ path: snapshots.incomingPath(m.snapshot) }) }));
-  clusterApp.route('/', blobRoutes({ store: blobs }));
+  clusterApp.route('/', blobRoutes({ store: blobs, onPush: (hash) => guard.notePush(hash) }));
 
   raft.start();
   const cluster: ClusterServer = await startClusterServer({ host: config.host, port: config.clusterPort, app: clusterApp });
   const client = await listen(clientApp(ctx), config.host, config.clientPort);
   const clientPort = (client.address() as { port: number }).port;
+  chunks.start();
 
   const stop = async (): Promise<void> => {
     // Stop accepting; in-flight requests get a few seconds to finish.
@@ -105,6 +174,7 @@ export async function startStorageNode(config: NodeConfig): Promise<RunningNode>
       await sleep(10);
     }
     raft.stop();
+    await chunks.stop();
     await Promise.all([cluster.close(), transport.close(), blobClient.close()]);
     store.close();
     database.sqlite.close();

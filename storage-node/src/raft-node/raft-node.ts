@@ -78,6 +78,8 @@ export class RaftNode {
   #softState: SoftState;
   #durableTerm: number;
   #durableVote: NodeId | null;
+  /** When (performance.now()) a message from each peer last arrived; for /status's last_contact. */
+  readonly #lastHeardMs = new Map<NodeId, number>();
 
   constructor(options: RaftNodeOptions) {
     this.id = options.config.id;
@@ -124,6 +126,7 @@ export class RaftNode {
   /** A message from a peer. */
   deliver(message: Message): void {
     if (this.#stopped) return;
+    this.#lastHeardMs.set(message.from, performance.now());
     this.#input(() => this.#core.step(message));
   }
 
@@ -183,6 +186,16 @@ export class RaftNode {
 
   softState(): SoftState {
     return this.#softState;
+  }
+
+  /**
+   * Milliseconds since a message from each peer last arrived (any message of any term: it shows
+   * the peer is alive and reaches us). On the leader every follower answers each heartbeat, so
+   * this is how recently the leader heard from each member. Peers never heard from are absent.
+   */
+  lastContactMs(): Map<NodeId, number> {
+    const now = performance.now();
+    return new Map([...this.#lastHeardMs].map(([peer, at]) => [peer, Math.max(0, Math.round(now - at))]));
   }
 
   #schedule(): void {
