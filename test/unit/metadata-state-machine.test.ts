@@ -418,13 +418,31 @@ describe('metadata state machine: requestId de-duplication', () => {
     const versions = [1, 1, 2, 2];
     // One batch, one entry at a time, and uneven batches: the same answers.
     for (const batchSize of [entries.length, 1, 3]) {
-      const node = openNode({ requestWindowEntries: 5 });
+      const node = openNode({ requestWindowEntries: 5, requestWindowMs: 0 });
       const results: (MetadataResult | undefined)[] = [];
       for (let i = 0; i < entries.length; i += batchSize) results.push(...node.sm.apply(entries.slice(i, i + batchSize)));
       const puts = results.filter((result) => result !== undefined);
       assert.deepEqual(puts.map((result) => result.ok && result.file.version), versions, `batches of ${batchSize}`);
       const rows = node.database.sqlite.prepare('SELECT applied_index FROM client_requests').pluck().all();
       assert.ok(rows.length <= 1);
+    }
+  });
+});
+
+describe('metadata state machine: request window by time', () => {
+  test('a requestId is remembered while the HLC time window lasts, however many entries pass', () => {
+    const log = new Log(); // entry i is stamped at base + i seconds
+    const entries: Entry[] = [log.put('f', { requestId: 'slow-retry' })];
+    for (let i = 0; i < 5; i++) entries.push(log.put(`g${i}`));
+    entries.push(log.put('f', { requestId: 'slow-retry' })); // 6 entries and 6 s later: remembered
+    for (let i = 0; i < 5; i++) entries.push(log.put(`h${i}`));
+    entries.push(log.put('f', { requestId: 'slow-retry' })); // 12 s later: forgotten, applied anew
+    for (const batchSize of [entries.length, 1, 4]) {
+      const node = openNode({ requestWindowEntries: 2, requestWindowMs: 10_000 });
+      const results: (MetadataResult | undefined)[] = [];
+      for (let i = 0; i < entries.length; i += batchSize) results.push(...node.sm.apply(entries.slice(i, i + batchSize)));
+      const versionsOfF = [0, 6, 12].map((i) => { const r = results[i]; return r !== undefined && r.ok ? r.file.version : null; });
+      assert.deepEqual(versionsOfF, [1, 1, 2], `batches of ${batchSize}`);
     }
   });
 });

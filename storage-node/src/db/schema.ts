@@ -139,6 +139,8 @@ export const clientRequests = sqliteTable(
     /** The entry's result, JSON. */
     result: text('result').notNull(),
     appliedIndex: integer('applied_index').notNull(),
+    /** Wall time (ms) of the latest HLC stamp applied when this request was: for the time window. */
+    appliedWallMs: integer('applied_wall_ms').notNull().default(0),
   },
   (t) => [index('client_requests_by_applied_index').on(t.appliedIndex)],
 );

@@ -19,6 +19,8 @@ import { preconditionFailure } from './preconditions.ts';
 
 export const keepVersionsDefault = 10;
 export const requestWindowEntriesDefault = 10_000;
+/** Long enough for any client or gateway retry (the gateway gives up after about 45 s). */
+export const requestWindowMsDefault = 15 * 60 * 1000;
 export const listLimitDefault = 1000;
 export const listLimitMax = 10_000;
 export const chunkQueryLimitMax = 10_000;
@@ -31,6 +33,12 @@ export interface MetadataStateMachineOptions {
    * a retry of it is a new request). Also a replicated rule: set it alike on every node.
    */
   readonly requestWindowEntries?: number;
+  /**
+   * ... and for as long as the latest HLC wall time applied is within this many ms of the one
+   * applied with it, whichever keeps it longer: a busy cluster must not forget a request before
+   * a slow retry of it arrives. Also a replicated rule.
+   */
+  readonly requestWindowMs?: number;
   /**
    * Called after each apply() commits, with the distinct chunks that new versions reference, so
    * the blob layer can fetch those it lacks. Not called by restoreSnapshot(): scan
@@ -72,6 +80,7 @@ export class MetadataStateMachine implements StateMachine {
   readonly #statements: MetadataStatements;
   readonly #keepVersions: number;
   readonly #requestWindowEntries: number;
+  readonly #requestWindowMs: number;
   readonly #onChunksReferenced: ((hashes: readonly string[]) => void) | undefined;
   readonly #applyTransaction: (entries: readonly Entry[]) => { results: (MetadataResult | undefined)[]; batch: BatchState };
   /** Mirrors applied_state.applied_index; updated only after a transaction commits. */
@@ -81,6 +90,8 @@ export class MetadataStateMachine implements StateMachine {
   constructor(database: OpenedDatabase, options: MetadataStateMachineOptions = {}) {
     this.#keepVersions = options.keepVersions ?? keepVersionsDefault;
     this.#requestWindowEntries = options.requestWindowEntries ?? requestWindowEntriesDefault;
+    this.#requestWindowMs = options.requestWindowMs ?? requestWindowMsDefault;
+    assert(Number.isSafeInteger(this.#requestWindowMs) && this.#requestWindowMs >= 0, 'requestWindowMs must be an integer >= 0');
     assert(Number.isSafeInteger(this.#keepVersions) && this.#keepVersions >= 1, 'keepVersions must be an integer >= 1');
     assert(Number.isSafeInteger(this.#requestWindowEntries) && this.#requestWindowEntries >= 1, 'requestWindowEntries must be an integer >= 1');
     this.#onChunksReferenced = options.onChunksReferenced;
@@ -226,7 +237,9 @@ export class MetadataStateMachine implements StateMachine {
       batch.appliedIndex = entry.index;
     }
     const forgetThrough = batch.appliedIndex - this.#requestWindowEntries;
-    if (forgetThrough > 0) this.#statements.pruneRequests.run({ throughIndex: forgetThrough });
+    if (forgetThrough > 0) {
+      this.#statements.pruneRequests.run({ throughIndex: forgetThrough, beforeWallMs: latestWallMs(batch) - this.#requestWindowMs });
+    }
     assert(batch.liveFiles >= 0 && batch.liveBytes >= 0, 'live totals went negative');
     this.#statements.updateAppliedState.run({
       appliedIndex: batch.appliedIndex,
@@ -243,14 +256,19 @@ export class MetadataStateMachine implements StateMachine {
     const { requestId } = command;
     if (requestId !== undefined) {
       const previous = this.#statements.request.get({ requestId });
-      // The window is judged by index, never by what pruning happened to leave: pruning runs
-      // once per batch and batches differ between nodes, but the answer must not.
-      if (previous !== undefined && index - previous.appliedIndex <= this.#requestWindowEntries) {
-        return JSON.parse(previous.result) as MetadataResult;
-      }
+      // The window is judged by index and by the latest HLC applied (the same on every node at
+      // this index), never by what pruning happened to leave: pruning runs once per batch and
+      // batches differ between nodes, but the answer must not. Pruning removes only rows outside
+      // both windows for every later entry, since index and latest HLC only grow.
+      const withinWindow =
+        previous !== undefined &&
+        (index - previous.appliedIndex <= this.#requestWindowEntries || latestWallMs(batch) - previous.appliedWallMs <= this.#requestWindowMs);
+      if (withinWindow) return JSON.parse(previous.result) as MetadataResult;
     }
     const result = command.op === 'put' ? this.#put(command, batch) : this.#delete(command, batch);
-    if (requestId !== undefined) this.#statements.upsertRequest.run({ requestId, result: JSON.stringify(result), appliedIndex: index });
+    if (requestId !== undefined) {
+      this.#statements.upsertRequest.run({ requestId, result: JSON.stringify(result), appliedIndex: index, appliedWallMs: latestWallMs(batch) });
+    }
     return result;
   }
 
@@ -325,4 +343,9 @@ export class MetadataStateMachine implements StateMachine {
     }
     if (dropped.length > 0) this.#statements.deleteVersionsThrough.run({ name, version });
   }
+}
+
+/** The wall time of the latest HLC stamp applied so far (0 before any). */
+function latestWallMs(batch: BatchState): number {
+  return batch.lastHlc === null ? 0 : decodeHlc(batch.lastHlc).wallMs;
 }

@@ -179,7 +179,7 @@ export function prepareMetadataStatements(db: MetaDb) {
 
     // ---- client_requests ----
     request: db
-      .select({ result: clientRequests.result, appliedIndex: clientRequests.appliedIndex })
+      .select({ result: clientRequests.result, appliedIndex: clientRequests.appliedIndex, appliedWallMs: clientRequests.appliedWallMs })
       .from(clientRequests)
       .where(eq(clientRequests.requestId, placeholder('requestId')))
       .prepare(),
@@ -189,16 +189,17 @@ export function prepareMetadataStatements(db: MetaDb) {
         requestId: placeholder('requestId'),
         result: placeholder('result'),
         appliedIndex: placeholder('appliedIndex'),
+        appliedWallMs: placeholder('appliedWallMs'),
       })
       // A row older than the window may linger until the next prune: the new result replaces it.
       .onConflictDoUpdate({
         target: clientRequests.requestId,
-        set: { result: sql`excluded.result`, appliedIndex: sql`excluded.applied_index` },
+        set: { result: sql`excluded.result`, appliedIndex: sql`excluded.applied_index`, appliedWallMs: sql`excluded.applied_wall_ms` },
       })
       .prepare(),
     pruneRequests: db
       .delete(clientRequests)
-      .where(lte(clientRequests.appliedIndex, placeholder('throughIndex')))
+      .where(and(lte(clientRequests.appliedIndex, placeholder('throughIndex')), lt(clientRequests.appliedWallMs, placeholder('beforeWallMs'))))
       .prepare(),
   };
 }

@@ -1,0 +1,1 @@
+ALTER TABLE `client_requests` ADD `applied_wall_ms` integer DEFAULT 0 NOT NULL;
