@@ -35,6 +35,8 @@ export interface MemberSnapshot {
 
 export interface ViewSnapshot {
   readonly leader: LeaderInfo | null;
+  /** The leader's last /status answer, for the gateway's own node-shaped /status. */
+  readonly leaderStatus: NodeStatus | null;
   readonly leader_changes: number;
   readonly members: readonly MemberSnapshot[];
 }
@@ -200,7 +202,7 @@ export class ClusterView {
       error: t.lastError,
     }));
     members.sort((a, b) => (a.id ?? a.url).localeCompare(b.id ?? b.url));
-    return { leader: this.leader(), leader_changes: this.#leaderChanges, members };
+    return { leader: this.leader(), leaderStatus: this.#leader?.status ?? null, leader_changes: this.#leaderChanges, members };
   }
 
   #add(url: string, seed: boolean): Target {

@@ -16,7 +16,21 @@ export function statusRoutes(deps: StatusDeps): Hono {
   const app = new Hono();
   app.get('/status', (c) => {
     const snapshot = view.snapshot();
+    const leader = snapshot.leaderStatus;
     return c.json({
+      // The fields of a node's /status (DESIGN.md: the gateway serves the same API), as the
+      // leader reported them; then the gateway's own view.
+      id: config.id,
+      state: 'gateway',
+      is_leader: false,
+      leader_id: snapshot.leader?.id ?? null,
+      leader_url: snapshot.leader?.url ?? null,
+      term: snapshot.leader?.term ?? null,
+      commit_index: leader?.commit_index ?? null,
+      applied_index: leader?.applied_index ?? null,
+      nodes: snapshot.members.map((m) => ({ id: m.id, client_url: m.url, role: m.role, healthy: m.healthy, lag: m.lag, applied_index: m.applied_index })),
+      files: leader?.files ?? null,
+      bytes: leader?.bytes ?? null,
       gateway: {
         id: config.id,
         uptime_s: Math.round((Date.now() - deps.startedAtMs) / 1000),
@@ -24,9 +38,6 @@ export function statusRoutes(deps: StatusDeps): Hono {
         retry_buffer_bytes: config.retryBufferBytes,
         poll_interval_ms: config.pollIntervalMs,
       },
-      leader_id: snapshot.leader?.id ?? null,
-      leader_url: snapshot.leader?.url ?? null,
-      term: snapshot.leader?.term ?? null,
       leader_changes: snapshot.leader_changes,
       healthy: snapshot.members.filter((m) => m.healthy).length,
       members: snapshot.members,

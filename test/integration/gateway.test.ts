@@ -141,6 +141,12 @@ describe('gateway (3 real nodes, 2 gateways)', () => {
     assert.equal(status!.leader_id, leader);
     assert.ok(status!.members.every((m) => m.healthy && m.lag >= 0));
     assert.equal(status!.members.find((m) => m.id === leader)!.role, 'leader');
+    // The same fields as a node's /status, as the leader reported them.
+    const shaped = status as unknown as { is_leader: boolean; state: string; term: number; commit_index: number; applied_index: number; nodes: { id: string }[]; files: number };
+    assert.equal(shaped.is_leader, false);
+    assert.equal(shaped.state, 'gateway');
+    assert.ok(shaped.term >= 1 && shaped.commit_index >= 1 && shaped.applied_index >= 1 && shaped.files >= 0);
+    assert.deepEqual(shaped.nodes.map((n) => n.id).sort(), ['n1', 'n2', 'n3']);
     assert.deepEqual(await (await fetch(`${gw}/health`)).json(), { ok: true });
     assert.equal((await fetch(`${gw}/ready`)).status, 200);
   });
