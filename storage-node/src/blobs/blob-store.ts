@@ -7,6 +7,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { assert } from '../../../shared/assert.ts';
+import { fsyncPath } from '../durability/fsync.ts';
 
 const MiB = 1024 * 1024;
 /** Largest chunk the store writes or reads: reads buffer one whole chunk to verify it first. */
@@ -375,8 +376,8 @@ export class BlobStore {
       if (isNotFound(err)) return; // another reader moved it first
       throw err;
     }
-    await fsyncDir(this.#quarantineDir);
-    await fsyncDir(dirname(path));
+    await fsyncPath(this.#quarantineDir);
+    await fsyncPath(dirname(path));
     this.#onQuarantined?.(hash);
   }
 
@@ -387,7 +388,7 @@ export class BlobStore {
     await this.#ensureDurableDir(first, this.dir);
     await this.#ensureDurableDir(second, first);
     await rename(temp, join(second, hash));
-    await fsyncDir(second);
+    await fsyncPath(second);
   }
 
   // A new directory's own entry must reach disk too, or a crash could lose the chunk with it.
@@ -395,7 +396,7 @@ export class BlobStore {
   async #ensureDurableDir(dir: string, parent: string): Promise<void> {
     if (this.#durableDirs.has(dir)) return;
     await mkdir(dir, { recursive: true });
-    await fsyncDir(parent);
+    await fsyncPath(parent);
     this.#durableDirs.add(dir);
   }
 }
@@ -505,14 +506,5 @@ async function hashFile(handle: FileHandle): Promise<string> {
     if (bytesRead === 0) return hasher.digest('hex');
     hasher.update(buffer.subarray(0, bytesRead));
     position += bytesRead;
-  }
-}
-
-async function fsyncDir(dir: string): Promise<void> {
-  const handle = await open(dir, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
   }
 }

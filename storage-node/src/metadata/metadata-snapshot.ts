@@ -1,7 +1,7 @@
 // Snapshots of the metadata state machine: a small SQLite file holding ONLY the metadata tables.
 // The Raft tables stay out: the file is shipped to followers, whose log must survive the restore.
 // Rows are copied by SQLite itself (ATTACH + INSERT … SELECT), never through JavaScript memory.
-import { closeSync, existsSync, fsyncSync, openSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { getTableConfig } from 'drizzle-orm/sqlite-core';
 import type { SQLiteTable } from 'drizzle-orm/sqlite-core';
@@ -9,6 +9,7 @@ import { assert } from '../../../shared/assert.ts';
 import { appliedState, chunkRefs, clientRequests, fileVersions, files } from '../db/schema.ts';
 import type { SnapshotMeta } from '../raft/types.ts';
 import { appliedStateId } from './metadata-statements.ts';
+import { fsyncPathSync } from '../durability/fsync.ts';
 
 /** In the file's `PRAGMA user_version`: bump when the tables change shape. */
 export const metadataSnapshotFormat = 1;
@@ -51,15 +52,6 @@ function withAttached<T>(sqlite: Database.Database, path: string, body: () => T)
   }
 }
 
-function fsyncFile(path: string): void {
-  const fd = openSync(path, 'r+');
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-}
-
 /**
  * Writes the metadata tables as they are now into a new file at `path`, durably. Synchronous on
  * the node's one connection, so nothing can apply in between: the copy is consistent.
@@ -90,7 +82,7 @@ export function writeMetadataSnapshot(sqlite: Database.Database, path: string): 
   } finally {
     finish.close();
   }
-  fsyncFile(path);
+  fsyncPathSync(path);
 }
 
 /** Checks a snapshot file before anything is deleted: its format and that it is as of `meta.index`. */

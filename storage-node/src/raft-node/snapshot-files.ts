@@ -1,6 +1,7 @@
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { SnapshotMeta } from '../raft/types.ts';
+import { fsyncPathSync } from '../durability/fsync.ts';
 
 /**
  * Snapshot files of one node: `<dir>/<index>-<term>.snap` for snapshots this node took or
@@ -39,7 +40,7 @@ export class SnapshotFiles {
   adopt(path: string, meta: Pick<SnapshotMeta, 'index' | 'term'>): string {
     const target = this.pathFor(meta);
     renameSync(path, target);
-    fsyncDirectory(this.#dir);
+    fsyncPathSync(this.#dir);
     return target;
   }
 
@@ -57,14 +58,5 @@ export class SnapshotFiles {
       const index = Number(name.split('-')[0]);
       if (index <= keep.index) rmSync(join(this.#incomingDir, name), { force: true });
     }
-  }
-}
-
-export function fsyncDirectory(dir: string): void {
-  const fd = openSync(dir, 'r');
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
   }
 }

@@ -1,7 +1,7 @@
 // Cluster-port routes that carry Raft messages into this node. Mount under a Hono app that
 // already runs clusterAuth; the blob routes will sit beside these on the same app.
 import { createWriteStream } from 'node:fs';
-import { open, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
@@ -10,6 +10,7 @@ import type { Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import type { InstallSnapshotMessage, Message } from '../raft/types.ts';
+import { fsyncPath } from '../durability/fsync.ts';
 
 /** Carries the InstallSnapshot message (base64url JSON) while the body carries the bytes. */
 export const RAFT_MESSAGE_HEADER = 'x-dfs-raft-message';
@@ -71,16 +72,6 @@ function decodeMessageHeader(value: string | undefined): unknown {
   }
 }
 
-// The data is in the page cache after the stream closes; fsync makes it survive a crash.
-async function fsyncFile(path: string): Promise<void> {
-  const handle = await open(path, 'r+');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}
-
 export function raftRoutes(options: RaftRoutesOptions): Hono {
   const { deliver, snapshotSink } = options;
   const app = new Hono();
@@ -131,7 +122,7 @@ export function raftRoutes(options: RaftRoutesOptions): Hono {
     source.once('error', () => (sourceFailed = true));
     try {
       await pipeline(source, createWriteStream(path));
-      await fsyncFile(path);
+      await fsyncPath(path);
     } catch (err) {
       // A cut-off body leaves no partial snapshot behind and delivers nothing.
       await rm(path, { force: true });
