@@ -179,6 +179,21 @@ describe('storage node client API (3 real nodes)', () => {
     await cluster.waitReady();
   });
 
+  it('replicas agree: every node reaches the same applied index with the same metadata digest', async () => {
+    type Digest = { applied_index: number; digest: string; files: number };
+    let digests: Digest[] = [];
+    for (let attempt = 0; attempt < 100; attempt++) {
+      // A linearizable read first, so every node has applied everything written above.
+      await Promise.all(urls.map((u) => fetch(`${u}/files?limit=1`).then((r) => r.arrayBuffer())));
+      digests = await Promise.all(urls.map((u) => fetch(`${u}/admin/metadata-digest`).then((r) => r.json() as Promise<Digest>)));
+      if (new Set(digests.map((d) => d.applied_index)).size === 1) break;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    assert.equal(new Set(digests.map((d) => d.applied_index)).size, 1, JSON.stringify(digests));
+    assert.equal(new Set(digests.map((d) => d.digest)).size, 1, JSON.stringify(digests));
+    assert.ok(digests[0].files > 0);
+  });
+
   it('health and ready', async () => {
     for (const url of urls) {
       assert.deepEqual(await (await fetch(`${url}/health`)).json(), { ok: true });

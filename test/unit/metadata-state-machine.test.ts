@@ -620,3 +620,20 @@ describe('metadata state machine: snapshots', () => {
     assert.deepEqual(target.sm.unreferencedChunks(Number.MAX_SAFE_INTEGER), []);
   });
 });
+
+describe('metadata state machine: digest for comparing replicas', () => {
+  test('replicas that applied the same entries, in any batching, have the same digest; a different history does not', () => {
+    const log = new Log();
+    const entries = [log.put('a'), log.put('b'), log.put('a'), log.delete('b'), log.put('c/d')];
+    const one = openNode();
+    const other = openNode();
+    one.sm.apply(entries);
+    for (const entry of entries) other.sm.apply([entry]);
+    assert.deepEqual(one.sm.digest(), other.sm.digest());
+    assert.equal(one.sm.digest().appliedIndex, 5);
+    assert.equal(one.sm.digest().files, 3);
+    const diverged = openNode();
+    diverged.sm.apply([...entries.slice(0, 4), log.put('c/e')].map((e, i) => ({ ...e, index: i + 1 })));
+    assert.notEqual(diverged.sm.digest().digest, one.sm.digest().digest);
+  });
+});

@@ -41,6 +41,11 @@ export function statusRoutes(ctx: NodeContext): Hono {
   const app = new Hono();
   app.get('/status', (c) => c.json(nodeStatus(ctx)));
   app.get('/health', (c) => c.json({ ok: true }));
+  // For comparing replicas: equal applied_index must mean equal digest.
+  app.get('/admin/metadata-digest', (c) => {
+    const digest = ctx.metadata.digest();
+    return c.json({ id: ctx.config.id, applied_index: digest.appliedIndex, digest: digest.digest, files: digest.files, versions: digest.versions });
+  });
   app.get('/ready', (c) => {
     const status = ctx.raft.status();
     const applied = ctx.metadata.appliedIndex();

@@ -16,6 +16,8 @@ import { prepareMetadataStatements } from './metadata-statements.ts';
 import type { MetadataStatements } from './metadata-statements.ts';
 import { compareNames, isWellFormed, prefixUpperBound } from './name-range.ts';
 import { preconditionFailure } from './preconditions.ts';
+import { metadataDigest } from './metadata-digest.ts';
+import type { MetadataDigest } from './metadata-digest.ts';
 
 export const keepVersionsDefault = 10;
 export const requestWindowEntriesDefault = 10_000;
@@ -129,6 +131,11 @@ export class MetadataStateMachine implements StateMachine {
     this.#applied = batch.appliedIndex;
     if (batch.referencedChunks.size > 0) this.#onChunksReferenced?.([...batch.referencedChunks]);
     return results;
+  }
+
+  /** A digest of the replicated metadata at the applied index, for comparing replicas. */
+  digest(): MetadataDigest {
+    return metadataDigest(this.#sqlite);
   }
 
   writeSnapshot(path: string): void {
