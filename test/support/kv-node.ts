@@ -148,7 +148,7 @@ clusterApp.use('*', clusterAuth({ secret: flags.secret }));
 clusterApp.route(
   '/',
   raftRoutes({
-    deliver: (message) => node.deliver(message),
+    deliver: (message, snapshotPath) => node.deliver(message, snapshotPath),
     snapshotSink: (message) => ({ path: snapshots.incomingPath(message.snapshot) }),
   }),
 );

@@ -148,7 +148,7 @@ export async function startStorageNode(config: NodeConfig): Promise<RunningNode>
   const clusterApp = new Hono();
   clusterApp.use('*', httpMetrics(metrics, 'cluster'));
   clusterApp.use('*', clusterAuth({ secret: config.clusterSecret }));
-  clusterApp.route('/', raftRoutes({ deliver: (m) => raft.deliver(m), snapshotSink: (m) => ({ path: snapshots.incomingPath(m.snapshot) }) }));
+  clusterApp.route('/', raftRoutes({ deliver: (m, snapshotPath) => raft.deliver(m, snapshotPath), snapshotSink: (m) => ({ path: snapshots.incomingPath(m.snapshot) }) }));
   clusterApp.route('/', blobRoutes({ store: blobs, onPush: (hash) => guard.notePush(hash) }));
 
   raft.start();
@@ -158,12 +158,11 @@ export async function startStorageNode(config: NodeConfig): Promise<RunningNode>
   chunks.start();
 
   const stop = async (): Promise<void> => {
-    // Stop accepting; in-flight requests get a few seconds to finish.
+    // Stop accepting, then hand leadership over at once, so the cluster does not wait out an
+    // election timeout nor this node's drain: in-flight proposals either commit under the new
+    // leader (the target had caught up) or fail and are retried by their clients.
     const clientClosed = new Promise<void>((resolve) => client.close(() => resolve()));
     client.closeIdleConnections();
-    await Promise.race([clientClosed, sleep(3000)]);
-    client.closeAllConnections();
-    // Hand leadership over so the cluster does not wait out an election timeout.
     const deadline = Date.now() + 2000;
     let transferring = false;
     while (raft.status().role === 'leader' && Date.now() < deadline) {
@@ -173,6 +172,15 @@ export async function startStorageNode(config: NodeConfig): Promise<RunningNode>
       }
       await sleep(10);
     }
+    // In-flight requests get a few seconds to finish; keep-alive connections close as they go idle.
+    const drainDeadline = Date.now() + 3000;
+    let drained = false;
+    void clientClosed.then(() => (drained = true));
+    while (!drained && Date.now() < drainDeadline) {
+      client.closeIdleConnections();
+      await sleep(25);
+    }
+    client.closeAllConnections();
     raft.stop();
     await chunks.stop();
     await Promise.all([cluster.close(), transport.close(), blobClient.close()]);

@@ -80,6 +80,10 @@ export class RaftNode {
   #durableVote: NodeId | null;
   /** When (performance.now()) a message from each peer last arrived; for /status's last_contact. */
   readonly #lastHeardMs = new Map<NodeId, number>();
+  /** Followers a snapshot is being streamed to. */
+  readonly #snapshotTransfers = new Set<NodeId>();
+  /** Snapshot bytes received whole, by `index/term`, until the core accepts one. */
+  readonly #receivedSnapshots = new Map<string, string>();
 
   constructor(options: RaftNodeOptions) {
     this.id = options.config.id;
@@ -124,8 +128,17 @@ export class RaftNode {
   }
 
   /** A message from a peer. */
-  deliver(message: Message): void {
+  /**
+   * A message from a peer. An InstallSnapshot comes with the path of its bytes, received whole:
+   * that exact file is the one adopted if the core accepts the snapshot (another transfer of
+   * the same snapshot may still be half-written beside it).
+   */
+  deliver(message: Message, snapshotPath?: string): void {
     if (this.#stopped) return;
+    if (message.type === 'InstallSnapshot') {
+      if (snapshotPath === undefined) return; // bytes never arrived: the leader will send again
+      this.#receivedSnapshots.set(snapshotKey(message.snapshot), snapshotPath);
+    }
     this.#lastHeardMs.set(message.from, performance.now());
     this.#input(() => this.#core.step(message));
   }
@@ -254,9 +267,10 @@ export class RaftNode {
     const { store, stateMachine, snapshots } = this.#options;
     // 1. Persist: snapshot file into place, then log, snapshot meta and hard state in one fsync'd transaction.
     if (ready.snapshot !== null) {
-      const incoming = snapshots.findIncoming(ready.snapshot);
-      assert(incoming !== null, `no received bytes for snapshot ${ready.snapshot.index}/${ready.snapshot.term}`);
+      const incoming = this.#receivedSnapshots.get(snapshotKey(ready.snapshot));
+      assert(incoming !== undefined, `no received bytes for snapshot ${ready.snapshot.index}/${ready.snapshot.term}`);
       snapshots.adopt(incoming, ready.snapshot);
+      for (const [key, path] of this.#receivedSnapshots) if (path === incoming || Number(key.split('/')[0]) <= ready.snapshot.index) this.#receivedSnapshots.delete(key);
     }
     // A change of the commit index alone is not worth an fsync: the commit index may be lost
     // (the core restarts from what the state machine applied), term and vote may not.
@@ -353,15 +367,18 @@ export class RaftNode {
 
   #sendSnapshot(message: InstallSnapshotMessage): void {
     const { snapshots, transport } = this.#options;
+    // One transfer per follower at a time: a large snapshot can outlast the core's patience,
+    // and a second copy streaming beside the first only slows both. The core hears how it ended.
+    if (this.#snapshotTransfers.has(message.to)) return;
     if (!snapshots.exists(message.snapshot)) {
       this.#core.reportSnapshot(message.to, false);
       return;
     }
     const path = snapshots.pathFor(message.snapshot);
+    this.#snapshotTransfers.add(message.to);
     void transport.sendSnapshot(message, () => createReadStream(path)).then((ok) => {
-      if (this.#stopped) return;
-      this.#core.reportSnapshot(message.to, ok);
-      this.#schedule();
+      this.#snapshotTransfers.delete(message.to);
+      this.#input(() => this.#core.reportSnapshot(message.to, ok));
     });
   }
 
@@ -380,4 +397,8 @@ export class RaftNode {
     if (error === null) waiter.resolve(waiter.index);
     else waiter.reject(error);
   }
+}
+
+function snapshotKey(meta: { index: number; term: number }): string {
+  return `${meta.index}/${meta.term}`;
 }

@@ -29,12 +29,6 @@ export class SnapshotFiles {
     return join(this.#incomingDir, `${meta.index}-${meta.term}.${++this.#incomingSeq}.part`);
   }
 
-  /** The newest received file for `meta`, if any. */
-  findIncoming(meta: Pick<SnapshotMeta, 'index' | 'term'>): string | null {
-    const prefix = `${meta.index}-${meta.term}.`;
-    const names = readdirSync(this.#incomingDir).filter((name) => name.startsWith(prefix)).sort();
-    return names.length === 0 ? null : join(this.#incomingDir, names[names.length - 1]);
-  }
 
   /** Moves a file (written and fsync'd by its producer) into place, durably. */
   adopt(path: string, meta: Pick<SnapshotMeta, 'index' | 'term'>): string {

@@ -17,8 +17,11 @@ export const RAFT_MESSAGE_HEADER = 'x-dfs-raft-message';
 export const MESSAGES_BODY_BYTES_MAX = 64 * 1024 * 1024;
 
 export interface RaftRoutesOptions {
-  /** Hands one message to the Raft driver; called in the order the sender queued them. */
-  readonly deliver: (message: Message) => void;
+  /**
+   * Hands one message to the Raft driver; called in the order the sender queued them. For an
+   * InstallSnapshot, `snapshotPath` is the file (complete and fsync'd) that holds its bytes.
+   */
+  readonly deliver: (message: Message, snapshotPath?: string) => void;
   /** Where to write a snapshot's bytes; the file is fsync'd before the message is delivered. */
   readonly snapshotSink: (
     message: InstallSnapshotMessage,
@@ -131,7 +134,7 @@ export function raftRoutes(options: RaftRoutesOptions): Hono {
       if ((err as NodeJS.ErrnoException).code === 'ENOSPC') return fail(c, 507, 'out_of_disk', text);
       return fail(c, 500, 'internal', `writing the snapshot failed: ${text}`);
     }
-    deliver(message);
+    deliver(message, path);
     return c.body(null, 204);
   });
 
