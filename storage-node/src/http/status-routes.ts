@@ -49,9 +49,11 @@ export function statusRoutes(ctx: NodeContext): Hono {
   app.get('/ready', (c) => {
     const status = ctx.raft.status();
     const applied = ctx.metadata.appliedIndex();
-    const ready = status.leaderId !== null && applied >= status.commit;
+    // Caught up with the leader's commit index as the leader last stated it, not merely with our
+    // own (a wiped node's own commit index is 0 until it catches up).
+    const ready = status.leaderId !== null && applied >= Math.max(status.commit, status.leaderCommit);
     if (!ready) c.header('Retry-After', '1');
-    return c.json({ ready, leader_id: status.leaderId, commit_index: status.commit, applied_index: applied }, ready ? 200 : 503);
+    return c.json({ ready, leader_id: status.leaderId, commit_index: status.commit, leader_commit_index: status.leaderCommit, applied_index: applied }, ready ? 200 : 503);
   });
   return app;
 }

@@ -86,6 +86,18 @@ export class Progress {
     return true;
   }
 
+  /**
+   * The follower's log now ends at `lastIndex`, before what it once acknowledged: it lost its
+   * durable state (its disk was wiped and it restarted). Raft assumes this never happens; rather
+   * than probe forever above its log, track it from where its log really ends.
+   */
+  restartFrom(lastIndex: number): void {
+    assert(lastIndex < this.match, `restartFrom(${lastIndex}) is not below match ${this.match}`);
+    this.#reset('probe');
+    this.match = lastIndex;
+    this.next = lastIndex + 1;
+  }
+
   /** The leader sent entries through `lastIndex`. */
   sentEntries(lastIndex: number): void {
     if (this.state === 'replicate') {

@@ -43,6 +43,8 @@ export interface RaftStatus {
   readonly snapshot: SnapshotMeta | null;
   readonly membership: Membership;
   readonly transferTarget: NodeId | null;
+  /** The highest commit index a leader of this term told us of (ours when leading): readiness. */
+  readonly leaderCommit: number;
   /** As the leader sees its followers; empty on other roles. */
   readonly progress: readonly { id: NodeId; match: number; next: number; state: string; recentActive: boolean }[];
 }
@@ -76,6 +78,8 @@ export class RaftCore {
   #transferTarget: NodeId | null = null;
   #transferElapsed = 0;
   #uncommittedBytes = 0;
+  /** Follower: the commit index the leader's AppendEntries carried (not capped by our log). */
+  #leaderCommit = 0;
   /** New entries were appended: send them to followers when the Ready is formed (batching). */
   #appendsPending = false;
   readonly #reads: ReadTracker;
@@ -308,6 +312,7 @@ export class RaftCore {
       snapshot: this.#log.snapshot,
       membership: this.#membership,
       transferTarget: this.#transferTarget,
+      leaderCommit: this.#role === 'leader' ? this.#commit : Math.max(this.#leaderCommit, this.#commit),
       progress: [...this.#progress].map(([id, p]) => ({ id, match: p.match, next: p.next, state: p.state, recentActive: p.recentActive })),
     };
   }
@@ -450,7 +455,10 @@ export class RaftCore {
       this.#vote = null;
     }
     if (this.#role === 'leader') this.#failLeaderReads();
-    if (termChanged || leaderId !== this.#leaderId) this.#failForwardedReads();
+    if (termChanged || leaderId !== this.#leaderId) {
+      this.#failForwardedReads();
+      this.#leaderCommit = 0;
+    }
     this.#role = 'follower';
     this.#leaderId = leaderId;
     this.#resetTimers();
@@ -573,6 +581,14 @@ export class RaftCore {
 
   #handleAppendResponse(message: AppendEntriesResponseMessage, progress: Progress): void {
     if (!message.success) {
+      const followerLastIndex = message.conflictIndex - 1;
+      if (message.conflictTerm === 0 && followerLastIndex < progress.match && message.rejectedIndex >= progress.match) {
+        // Its log ends before what it acknowledged: a wiped node (see Progress.restartFrom).
+        // Lowering match never lowers commit, which only grows.
+        progress.restartFrom(Math.max(0, followerLastIndex));
+        this.#sendAppend(message.from);
+        return;
+      }
       const next = this.#nextAfterRejection(message);
       if (progress.maybeDecrease(message.rejectedIndex, next)) this.#sendAppend(message.from);
       return;
@@ -765,6 +781,7 @@ export class RaftCore {
 
   #heardFromLeader(leaderId: NodeId): void {
     this.#electionElapsed = 0;
+    if (this.#leaderId !== leaderId) this.#leaderCommit = 0;
     if (this.#leaderId !== leaderId) {
       this.#failForwardedReads();
       this.#leaderId = leaderId;
@@ -772,6 +789,7 @@ export class RaftCore {
   }
 
   #handleAppendEntries(message: AppendEntriesMessage): void {
+    if (message.commit > this.#leaderCommit) this.#leaderCommit = message.commit;
     const reply = (fields: Partial<AppendEntriesResponseMessage>) =>
       this.#send({ type: 'AppendEntriesResponse', to: message.from, success: true, matchIndex: 0, rejectedIndex: 0, conflictIndex: 0, conflictTerm: 0, ...fields });
     if (message.prevLogIndex < this.#commit) {
