@@ -1,60 +1,204 @@
-// `npm run bench [-- --quick]`: measures the system and writes bench/results.json (machine, date,
-// commit, settings, figures). Sections fill in as the system grows; each prints a table row.
+// `npm run bench [-- --quick] [-- --only upload,raft]`: measures what users care about, each figure
+// next to what the machine allows measured in the same run (shared machines drift; ratios within
+// one run hold), prints a table and writes bench/results.json (machine, date, commit, settings,
+// figures). Sections: upload, download, peak_rss, small_writes, small_reads (one cluster),
+// failover, scale, raft. --quick shrinks every size for a smoke run of a minute or two; the full
+// run stays under 15 minutes on 2 cores. --only runs some sections and writes
+// bench/results.partial.tmp instead (results.json always holds a complete run).
 import { execSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { measureFailoverPause } from '../gateway/bench/failover-bench.ts';
+import { benchDataPath } from './bench/data-path-bench.ts';
+import type { DataPathResults } from './bench/data-path-bench.ts';
+import { errorText, GiB, loadAverage, MiB, round, Table } from './bench/common.ts';
 import { benchProposeToCommit } from './bench/raft-cluster-bench.ts';
 import { benchCoreCommits } from './bench/raft-core-bench.ts';
 import { benchDurableAppends } from './bench/raft-storage-bench.ts';
+import { benchScale } from './bench/scale-bench.ts';
 
 const quick = process.argv.includes('--quick');
-const seconds = quick ? 1 : 5;
-const scratch = path.resolve('bench/scratch');
-fs.mkdirSync(scratch, { recursive: true });
+const onlyIndex = process.argv.indexOf('--only');
+const only = onlyIndex < 0 ? null : new Set((process.argv[onlyIndex + 1] ?? '').split(',').filter(Boolean));
+const sectionKeys = ['upload', 'download', 'small_writes', 'small_reads', 'failover', 'peak_rss', 'scale', 'raft'] as const;
+if (only !== null) {
+  for (const key of only) if (!(sectionKeys as readonly string[]).includes(key)) throw new Error(`--only: no section "${key}" (sections: ${sectionKeys.join(', ')})`);
+}
+const wants = (...keys: string[]) => only === null || keys.some((k) => only.has(k));
 
-const rows: string[][] = [];
-function row(section: string, what: string, figure: string): void {
-  rows.push([section, what, figure]);
-  console.log(`${section.padEnd(8)} ${what.padEnd(52)} ${figure}`);
+const settings = {
+  quick,
+  upload: { bytes: quick ? 64 * MiB : 1 * GiB, rounds: quick ? 1 : 3 },
+  download: { rounds: quick ? 1 : 3 },
+  small_writes: { seconds: quick ? 1 : 5, concurrency: [1, 16, 64], body_bytes: 4096 },
+  small_reads: { seconds: quick ? 1 : 5, files: quick ? 200 : 1000, concurrency: 64 },
+  failover: { kills: quick ? 2 : 5 },
+  scale: { files: quick ? 2_000 : 100_000, content_every: 20, setup_concurrency: 128, list_tries: quick ? 5 : 20, restart_signals: quick ? ['SIGTERM'] : ['SIGTERM', 'SIGKILL'], catch_up_timeout_s: quick ? 120 : 300, stall_s: quick ? 10 : 30 },
+  raft: { seconds: quick ? 1 : 5 },
+  node_settings: 'as shipped (tick 50 ms, 4 MiB chunks, snapshot every 10000 entries), one gateway, all on 127.0.0.1',
+};
+
+// Clusters, the baseline server's copies and the Raft scratch files go on the repository's disk
+// (a tmpfs /tmp would fake every fsync), and all of it is removed at the end.
+const scratch = path.resolve('bench/scratch');
+fs.rmSync(scratch, { recursive: true, force: true });
+fs.mkdirSync(scratch, { recursive: true });
+process.env.TMPDIR = scratch;
+// Ctrl-C: exit through process.exit so the cluster helpers' exit hooks kill every child.
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    console.error(`\nbench: ${signal}, stopping`);
+    process.exit(130);
+  });
+}
+process.once('exit', () => fs.rmSync(scratch, { recursive: true, force: true }));
+
+const table = new Table();
+const failures: string[] = [];
+const sectionLoad: Record<string, { start: number[]; end: number[]; seconds: number }> = {};
+
+async function section<T>(name: string, run: () => Promise<T>): Promise<T | { error: string }> {
+  const start = loadAverage();
+  const t0 = performance.now();
+  try {
+    return await run();
+  } catch (err) {
+    failures.push(`${name}: ${errorText(err)}`);
+    table.row(name, 'failed', errorText(err).slice(0, 200));
+    return { error: errorText(err) };
+  } finally {
+    sectionLoad[name] = { start, end: loadAverage(), seconds: round((performance.now() - t0) / 1000, 1) };
+  }
 }
 
 async function benchRaft(): Promise<Record<string, unknown>> {
+  const seconds = settings.raft.seconds;
   const core1 = benchCoreCommits({ durationMs: seconds * 1000, proposalsPerRound: 1 });
-  row('raft', 'pure core, 3 nodes, 1 proposal per round: commits/s', String(core1.committedPerSecond));
+  table.row('raft', 'pure core, 3 nodes in one process, 1 proposal per round', `${core1.committedPerSecond} commits/s`);
   const core64 = benchCoreCommits({ durationMs: seconds * 1000, proposalsPerRound: 64 });
-  row('raft', 'pure core, 3 nodes, 64 proposals per round: commits/s', String(core64.committedPerSecond));
+  table.row('raft', 'pure core, 3 nodes in one process, 64 proposals per round', `${core64.committedPerSecond} commits/s`, `${round(core64.committedPerSecond / core1.committedPerSecond, 1)}× of 1 per round`);
   const durable1 = await benchDurableAppends({ batchSize: 1, durationMs: seconds * 1000, dir: scratch });
-  row('raft', 'durable appends/s (fsync per batch), batch 1', String(durable1.appendsPerSecond));
+  table.row('raft', 'durable appends (one fsync\'d SQLite transaction per batch), batch 1', `${durable1.appendsPerSecond} appends/s`);
   const durable64 = await benchDurableAppends({ batchSize: 64, durationMs: seconds * 1000, dir: scratch });
-  row('raft', 'durable appends/s (fsync per batch), batch 64', String(durable64.appendsPerSecond));
+  table.row('raft', 'durable appends, group commit, batch 64', `${durable64.appendsPerSecond} appends/s`, `${round(durable64.appendsPerSecond / durable1.appendsPerSecond, 1)}× of batch 1`);
   const cluster1 = await benchProposeToCommit({ seconds, concurrency: 1 });
-  row('raft', 'real 3-node cluster, concurrency 1: propose→commit p50/p99 ms', `${cluster1.p50Ms} / ${cluster1.p99Ms}`);
+  table.row('raft', 'real 3-process Raft cluster (kv harness), concurrency 1', `${cluster1.perSecond}/s, p50 ${cluster1.p50Ms} ms, p99 ${cluster1.p99Ms} ms`);
   const cluster16 = await benchProposeToCommit({ seconds, concurrency: 16 });
-  row('raft', 'real 3-node cluster, concurrency 16: commits/s (p50 ms)', `${cluster16.perSecond} (${cluster16.p50Ms})`);
+  table.row('raft', 'real 3-process Raft cluster (kv harness), concurrency 16', `${cluster16.perSecond}/s, p50 ${cluster16.p50Ms} ms, p99 ${cluster16.p99Ms} ms`);
   return {
     core_commits_per_second: { proposals_per_round_1: core1.committedPerSecond, proposals_per_round_64: core64.committedPerSecond },
     durable_appends_per_second: { batch_1: durable1.appendsPerSecond, batch_64: durable64.appendsPerSecond },
+    durable_batches_per_second: { batch_1: durable1.batchesPerSecond, batch_64: durable64.batchesPerSecond },
     cluster_propose_to_commit: { concurrency_1: cluster1, concurrency_16: cluster16 },
   };
 }
 
-function commit(): string {
+function git(command: string): string | null {
   try {
-    return execSync('git rev-parse --short HEAD', { encoding: 'utf8' }).trim();
+    return execSync(`git ${command}`, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
   } catch {
-    return 'unknown';
+    return null;
   }
 }
 
-const results = {
-  machine: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, memoryGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version, platform: `${os.platform()} ${os.release()}` },
-  date: new Date().toISOString(),
-  commit: commit(),
-  settings: { quick, secondsPerMeasurement: seconds },
-  raft: await benchRaft(),
+function diskOf(dir: string): string | null {
+  try {
+    const lines = execSync(`df -PT ${JSON.stringify(dir)}`, { encoding: 'utf8' }).trim().split('\n');
+    const [device, type] = lines[lines.length - 1].split(/\s+/);
+    return `${device} (${type})`;
+  } catch {
+    return null;
+  }
+}
+
+const startedAt = new Date();
+const runStarted = performance.now();
+const machine = {
+  hostname: os.hostname(),
+  cpus: os.cpus().length,
+  cpu_model: os.cpus()[0]?.model ?? null,
+  memory_gib: Math.round(os.totalmem() / GiB),
+  node: process.version,
+  platform: `${os.platform()} ${os.release()}`,
+  disk: diskOf(scratch),
+  load_average_at_start: loadAverage(),
 };
+console.log(`bench: ${quick ? 'quick' : 'full'} run on ${machine.cpus} × ${machine.cpu_model}, ${machine.memory_gib} GiB, ${machine.node}, load average ${machine.load_average_at_start.join(' ')}\n`);
+
+const results: Record<string, unknown> = {};
+if (wants('raft')) results.raft = await section('raft', benchRaft);
+if (wants('upload', 'download', 'small_writes', 'small_reads', 'peak_rss')) {
+  const data = await section('data path', () =>
+    benchDataPath(
+      {
+        uploadBytes: settings.upload.bytes,
+        uploadRounds: settings.upload.rounds,
+        downloadRounds: settings.download.rounds,
+        smallWriteSeconds: settings.small_writes.seconds,
+        smallReadSeconds: settings.small_reads.seconds,
+        readFiles: settings.small_reads.files,
+        dir: scratch,
+      },
+      table,
+    ),
+  );
+  for (const key of ['upload', 'download', 'small_writes', 'small_reads', 'peak_rss'] as const) {
+    const value = 'error' in data ? data : (data as DataPathResults)[key];
+    if (value !== null && typeof value === 'object' && 'error' in value && !('error' in data)) failures.push(`${key}: ${(value as { error: string }).error}`);
+    results[key] = value;
+  }
+}
+if (wants('failover')) {
+  results.failover = await section('failover', async () => {
+    const r = await measureFailoverPause({ kills: settings.failover.kills });
+    table.row('failover', `kill -9 of the leader under 4 writers through the gateway, ${r.kills} tries`, `p50 ${r.p50Ms} ms, max ${r.maxMs} ms`, `${r.failedWrites} of ${r.ackedWrites + r.failedWrites} writes failed`);
+    return {
+      tries: r.kills,
+      p50_ms: r.p50Ms,
+      max_ms: r.maxMs,
+      pauses_ms: r.pausesMs,
+      acked_writes: r.ackedWrites,
+      failed_writes: r.failedWrites,
+      what: 'SIGKILL of the leader while 4 clients write 1-4 KiB files through the gateway: from the kill to the first write acknowledged after the process is gone',
+    };
+  });
+}
+if (wants('scale')) {
+  results.scale = await section('scale', () =>
+    benchScale(
+      {
+        files: settings.scale.files,
+        contentEvery: settings.scale.content_every,
+        setupConcurrency: settings.scale.setup_concurrency,
+        listTries: settings.scale.list_tries,
+        restartSignals: settings.scale.restart_signals as NodeJS.Signals[],
+        catchUpTimeoutMs: settings.scale.catch_up_timeout_s * 1000,
+        stallMs: settings.scale.stall_s * 1000,
+      },
+      table,
+    ),
+  );
+}
+
+const output = {
+  machine: { ...machine, load_average_at_end: loadAverage() },
+  date: startedAt.toISOString(),
+  commit: git('rev-parse --short HEAD') ?? 'unknown',
+  // Uncommitted changes in the tree measured (others work in it at the same time).
+  dirty: (git('status --porcelain') ?? '') !== '',
+  settings,
+  seconds: round((performance.now() - runStarted) / 1000, 1),
+  section_load: sectionLoad,
+  ...Object.fromEntries(sectionKeys.filter((k) => k in results).map((k) => [k, results[k]])),
+  table: table.rows,
+};
+const target = only === null ? 'bench/results.json' : 'bench/results.partial.tmp';
 fs.mkdirSync('bench', { recursive: true });
-fs.writeFileSync('bench/results.json', JSON.stringify(results, null, 2) + '\n');
-fs.rmSync(scratch, { recursive: true, force: true });
-console.log(`\nwrote bench/results.json (${quick ? 'quick' : 'full'} run)`);
+fs.writeFileSync(target, JSON.stringify(output, null, 2) + '\n');
+console.log(`\n${table.markdown()}\n`);
+console.log(`wrote ${target} (${quick ? 'quick' : 'full'} run, ${output.seconds} s, load average at the end ${output.machine.load_average_at_end.join(' ')})`);
+if (failures.length > 0) {
+  console.error(`bench: ${failures.length} section(s) failed:\n  ${failures.join('\n  ')}`);
+  process.exitCode = 1;
+}
