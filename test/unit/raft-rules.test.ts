@@ -338,25 +338,27 @@ describe('Raft: leadership transfer (§3.10) and snapshots (§5, chapter 5)', ()
     assert.equal(lagging.status().lastIndex, leader.status().lastIndex);
   });
 
-  it('a follower that lost its whole log (disk wiped, restarted) is caught up again by the same leader', () => {
-    const cores = new Map(voters3.map((id) => [id, makeCore({ id })]));
-    const leader = cores.get('a')!;
-    leader.campaign();
-    exchange(cores);
-    for (let i = 0; i < 10; i++) leader.propose(`v${i}`);
-    exchange(cores);
-    assert.equal(leader.status().progress.find((p) => p.id === 'c')!.match, leader.status().lastIndex);
-    cores.set('c', makeCore({ id: 'c' })); // the same id, an empty disk
-    for (let i = 0; i < 3; i++) leader.propose(`after wipe ${i}`);
-    for (let round = 0; round < 5; round++) {
-      ticks(leader, 1);
+  for (const proposalsAfterWipe of [0, 3]) {
+    it(`a follower that lost its whole log (disk wiped, restarted) is caught up by the same leader (${proposalsAfterWipe} proposals after)`, () => {
+      const cores = new Map(voters3.map((id) => [id, makeCore({ id })]));
+      const leader = cores.get('a')!;
+      leader.campaign();
       exchange(cores);
-    }
-    const wiped = cores.get('c')!;
-    assert.equal(wiped.status().lastIndex, leader.status().lastIndex);
-    assert.equal(wiped.status().commit, leader.status().commit);
-    assert.equal(wiped.status().leaderCommit, leader.status().commit);
-  });
+      for (let i = 0; i < 10; i++) leader.propose(`v${i}`);
+      exchange(cores);
+      assert.equal(leader.status().progress.find((p) => p.id === 'c')!.match, leader.status().lastIndex);
+      cores.set('c', makeCore({ id: 'c' })); // the same id, an empty disk
+      for (let i = 0; i < proposalsAfterWipe; i++) leader.propose(`after wipe ${i}`);
+      for (let round = 0; round < 5; round++) {
+        ticks(leader, 1);
+        exchange(cores);
+      }
+      const wiped = cores.get('c')!;
+      assert.equal(wiped.status().lastIndex, leader.status().lastIndex);
+      assert.equal(wiped.status().commit, leader.status().commit);
+      assert.equal(wiped.status().leaderCommit, leader.status().commit);
+    });
+  }
 
   it('calling ready() twice without advance() is a crash, not a warning', () => {
     const core = makeCore();

@@ -622,6 +622,11 @@ export class RaftCore {
 
   #handleHeartbeatResponse(message: HeartbeatResponseMessage, progress: Progress): void {
     progress.heardHeartbeat();
+    if (message.lastLogIndex < progress.match) {
+      // Its log ends before what it acknowledged: a wiped node (see Progress.restartFrom). A
+      // reordered, stale answer can look the same; then one probe puts match back.
+      progress.restartFrom(message.lastLogIndex);
+    }
     // A lagging follower gets an append even with nothing new to send: if earlier appends were
     // lost, its rejection of this one puts us back on the right index.
     if (progress.match < this.#log.lastIndex) this.#sendAppend(message.from, true);
@@ -831,6 +836,7 @@ export class RaftCore {
   }
 
   #handleHeartbeat(message: HeartbeatMessage): void {
+    if (message.commit > this.#leaderCommit) this.#leaderCommit = message.commit;
     this.#commitTo(Math.min(message.commit, this.#log.lastIndex));
     this.#send({ type: 'HeartbeatResponse', to: message.from, seq: message.seq, lastLogIndex: this.#log.lastIndex });
   }
