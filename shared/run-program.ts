@@ -1,0 +1,50 @@
+// The common life of our programs (storage node, gateway): --help, settings parsed with a clear
+// error (exit 2), start, and a graceful stop on SIGTERM/SIGINT (exit 0; 1 if it fails or hangs).
+import { ConfigError } from './flags.ts';
+
+export interface ProgramSpec<Config, Running extends { stop(): Promise<void> }> {
+  /** Used in messages: "storage node", "gateway". */
+  readonly name: string;
+  readonly help: () => string;
+  readonly parse: (argv: readonly string[], env: NodeJS.ProcessEnv) => Config;
+  readonly start: (config: Config) => Promise<Running>;
+  /** One line saying what runs where, printed once started. */
+  readonly describe: (config: Config, running: Running) => string;
+  /** A stop still running after this long exits 1. */
+  readonly stopTimeoutMs?: number;
+}
+
+export async function runProgram<Config, Running extends { stop(): Promise<void> }>(spec: ProgramSpec<Config, Running>): Promise<void> {
+  const argv = process.argv.slice(2);
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(`${spec.help()}\n`);
+    process.exit(0);
+  }
+  let config: Config;
+  try {
+    config = spec.parse(argv, process.env);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    process.stderr.write(`${spec.name}: ${err.message}\n`);
+    process.exit(2);
+  }
+  const running = await spec.start(config);
+  const label = spec.describe(config, running);
+  console.log(label);
+  let stopping = false;
+  const onSignal = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    console.log(`${spec.name}: ${signal}, shutting down`);
+    setTimeout(() => process.exit(1), spec.stopTimeoutMs ?? 8000).unref();
+    running.stop().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        console.error(`${spec.name}: shutdown failed:`, err);
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => onSignal('SIGTERM'));
+  process.on('SIGINT', () => onSignal('SIGINT'));
+}
