@@ -153,7 +153,7 @@ function searchKey(ops: readonly Operation[], steps: readonly Step[], deadline: 
   const twin = previousTwins(ops, steps);
   const bits = new Uint32Array((ops.length + 31) >>> 5);
   const okMask = new Uint32Array(bits.length);
-  ops.forEach((op, i) => { if (!isInfo[i]) okMask[i >>> 5] |= 1 << (i & 31); });
+  isInfo.forEach((info, i) => { if (!info) okMask[i >>> 5] |= 1 << (i & 31); });
   const placed = (i: number) => (bits[i >>> 5] & (1 << (i & 31))) !== 0;
   const cache = new Map<number, Array<{ bits: Uint32Array; state: number }>>();
   const stack: Array<{ entry: Entry; state: number }> = [];

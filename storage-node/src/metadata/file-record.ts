@@ -33,15 +33,7 @@ export interface FileListPage {
 }
 
 export function toFileJson(record: FileRecord): FileJson {
-  return {
-    name: record.name,
-    size: record.size,
-    etag: record.etag,
-    version: record.version,
-    contentType: record.contentType,
-    chunks: record.chunks,
-    modified: new Date(record.modifiedMs).toISOString(),
-  };
+  return { ...toFileListItem(record), chunks: record.chunks };
 }
 
 export function toFileListItem(record: Omit<FileRecord, 'chunks' | 'chunkSizes' | 'hlc'>): FileListItem {

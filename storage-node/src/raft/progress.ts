@@ -125,8 +125,4 @@ export class Progress {
         return true;
     }
   }
-
-  inflightCount(): number {
-    return this.#inflight.length;
-  }
 }

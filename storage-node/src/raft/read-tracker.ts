@@ -55,8 +55,4 @@ export class ReadTracker {
     this.#pending = [];
     return all;
   }
-
-  size(): number {
-    return this.#pending.length;
-  }
 }
