@@ -17,19 +17,23 @@ export interface UnsafeScenario {
 
 const SAFETY = ['election-safety', 'log-matching', 'leader-completeness', 'state-machine-safety', 'linearizability'];
 
+// Leaders churn (crashes, isolation, transfers) under heavy loss while replication is partial,
+// one entry per AppendEntries: the ground on which election and commit mistakes show.
+const leaderChurn: UnsafeScenario['options'] = {
+  appendBatchBytesMax: 0,
+  clients: { opRate: 0.3, readRatio: 0.2 },
+  faults: {
+    lossRate: 0.25, dupRate: 0.05, delayMin: 1, delayMax: 5,
+    partitionRate: 0.05, partitionTicks: [10, 40], partitionKinds: ['isolate', 'isolateLeader', 'oneWay'],
+    crashRate: 0.02, crashLeaderRate: 0.8, crashInReadyRate: 0.2, downTicks: [5, 30], maxDown: 1,
+    transferRate: 0.02,
+  },
+};
+
 export const UNSAFE_SCENARIOS: Record<UnsafeRule, UnsafeScenario> = {
   // Stale nodes win elections: leaders churn (crashes, isolation) while replication is partial.
   voteWithoutLogCheck: {
-    options: {
-      appendBatchBytesMax: 0,
-      clients: { opRate: 0.3, readRatio: 0.2 },
-      faults: {
-        lossRate: 0.25, dupRate: 0.05, delayMin: 1, delayMax: 5,
-        partitionRate: 0.05, partitionTicks: [10, 40], partitionKinds: ['isolate', 'isolateLeader', 'oneWay'],
-        crashRate: 0.02, crashLeaderRate: 0.8, crashInReadyRate: 0.2, downTicks: [5, 30], maxDown: 1,
-        transferRate: 0.02,
-      },
-    },
+    options: leaderChurn,
     caughtBy: SAFETY,
     seeds: 100,
   },
@@ -37,16 +41,7 @@ export const UNSAFE_SCENARIOS: Record<UnsafeRule, UnsafeScenario> = {
   // leadership before its own no-op spreads; a node holding a later-term entry at that index
   // wins and overwrites it. One entry per AppendEntries and heavy loss widen that window.
   commitPreviousTermByCount: {
-    options: {
-      appendBatchBytesMax: 0,
-      clients: { opRate: 0.3, readRatio: 0.2 },
-      faults: {
-        lossRate: 0.25, dupRate: 0.05, delayMin: 1, delayMax: 5,
-        partitionRate: 0.05, partitionTicks: [10, 40], partitionKinds: ['isolate', 'isolateLeader', 'oneWay'],
-        crashRate: 0.02, crashLeaderRate: 0.8, crashInReadyRate: 0.2, downTicks: [5, 30], maxDown: 1,
-        transferRate: 0.02,
-      },
-    },
+    options: leaderChurn,
     caughtBy: SAFETY,
     seeds: 600,
   },
