@@ -248,7 +248,8 @@ export class RaftNode {
       // followers' overlap (dissertation §10.2.1): it counts itself towards a commit only after
       // advance(). Not when the Ready also changes term or vote: those must be durable first.
       // The fsync blocks the event loop, so it waits one turn for the requests to leave.
-      if (ready.entries.length > 0 && this.#core.status().role === 'leader' && this.#termAndVoteUnchanged(ready)) {
+      // (The role as of this Ready, without building a full status on every batch.)
+      if (ready.entries.length > 0 && (ready.softState ?? this.#softState).role === 'leader' && this.#termAndVoteUnchanged(ready)) {
         this.#send(ready.messages);
         this.#readyInFlight = true;
         setImmediate(() => {
