@@ -9,6 +9,8 @@ export const metricsPrefix = 'dfs_';
 const roles: readonly Role[] = ['follower', 'preCandidate', 'candidate', 'leader'];
 /** Seconds: from a fast SQLite batch to a slow disk. */
 const applyBuckets = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1];
+/** Seconds: the Raft path's stages, from a microsecond of bookkeeping to a stalled disk. */
+const stageBuckets = [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1];
 const requestBuckets = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 
 /** What the scrape-time gauges read. */
@@ -31,6 +33,8 @@ export class NodeMetrics {
   readonly proposalsFailed: Counter<'op' | 'reason'>;
   readonly proposalSeconds: Histogram<'op'>;
   readonly applySeconds: Histogram;
+  readonly raftStageSeconds: Histogram<'stage' | 'role'>;
+  readonly transportQueueSeconds: Histogram;
   readonly appliedEntries: Counter;
   readonly chunkFetches: Counter<'reason' | 'result'>;
   readonly chunkRepairs: Counter<'outcome'>;
@@ -60,6 +64,19 @@ export class NodeMetrics {
       registers,
     });
     this.applySeconds = new Histogram({ name: name('raft_apply_duration_seconds'), help: 'Applying one batch of committed entries to the state machine', buckets: applyBuckets, registers });
+    this.raftStageSeconds = new Histogram({
+      name: name('raft_stage_duration_seconds'),
+      help: 'Time spent in each stage of the Raft path (ready_wait, log_fsync, send, commit, apply, read_index), by the role the node had',
+      labelNames: ['stage', 'role'],
+      buckets: stageBuckets,
+      registers,
+    });
+    this.transportQueueSeconds = new Histogram({
+      name: name('raft_transport_queue_seconds'),
+      help: 'How long Raft messages waited in a peer\'s queue before its stream took them',
+      buckets: stageBuckets,
+      registers,
+    });
     this.appliedEntries = new Counter({ name: name('raft_applied_entries_total'), help: 'Entries applied to the state machine', registers });
     this.chunkFetches = new Counter({
       name: name('chunk_fetches_total'),

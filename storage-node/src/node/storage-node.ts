@@ -102,6 +102,8 @@ export async function startStorageNode(config: NodeConfig): Promise<RunningNode>
     secret: config.clusterSecret,
     peers: clusterUrls,
     onUnreachable: (peer) => raftRef?.reportUnreachable(peer),
+    onBatchQueued: (seconds) => metrics.transportQueueSeconds.observe(seconds),
+    heardFromAgoMs: (peer) => raftRef?.heardFromAgoMs(peer),
   });
   const stateMachine = new ObservedStateMachine(metadata, {
     onApplied: (entries, seconds) => {
@@ -121,6 +123,7 @@ export async function startStorageNode(config: NodeConfig): Promise<RunningNode>
     tickMs: config.tickMs,
     snapshotEntriesThreshold: config.snapshotEntries,
     requestTimeoutMs: config.requestTimeoutMs,
+    onStage: (stage, seconds) => metrics.raftStageSeconds.observe({ stage, role: raftRef?.softState().role ?? 'follower' }, seconds),
   });
   raftRef = raft;
   const blobStats = cached(blobStatsTtlMs, () => blobs.stats());

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { assert } from '../../../shared/assert.ts';
 import type { RaftConfig } from '../raft/config.ts';
@@ -29,10 +30,25 @@ export interface RaftNodeOptions {
   /** How long a proposal or read may wait before it fails with a timeout. */
   readonly requestTimeoutMs: number;
   readonly onSoftState?: (state: SoftState) => void;
+  /** Seconds spent in one stage of the write path (for /metrics; see RaftStage). */
+  readonly onStage?: (stage: RaftStage, seconds: number) => void;
 }
+
+/**
+ * Stages of the Raft path, timed for /metrics:
+ *  - ready_wait: from an input (proposal, message, read) to the start of the Ready that carries it
+ *  - log_fsync: persisting one Ready (log entries, hard state) with its fsync
+ *  - send: handing one Ready's messages to the transport
+ *  - commit: on the leader, from a proposal to its entry being committed
+ *  - apply: applying one batch of committed entries
+ *  - read_index: from a read barrier's request to its index being confirmed
+ */
+export type RaftStage = 'ready_wait' | 'log_fsync' | 'send' | 'commit' | 'apply' | 'read_index';
 
 interface ProposalWaiter {
   readonly term: number;
+  /** performance.now() at propose(). */
+  readonly startedMs: number;
   readonly resolve: (result: unknown) => void;
   readonly reject: (error: Error) => void;
   readonly timer: NodeJS.Timeout;
@@ -40,8 +56,19 @@ interface ProposalWaiter {
 
 interface ReadWaiter {
   index: number;
+  settled: boolean;
   readonly resolve: (index: number) => void;
   readonly reject: (error: Error) => void;
+  readonly timer: NodeJS.Timeout;
+}
+
+/** A ReadIndex round not answered in this long is given up and its reads sent again. */
+const readRoundRetryMs = 1000;
+
+/** One ReadIndex request to the core, confirming every read that waited for it. */
+interface ReadRound {
+  readonly waiters: readonly ReadWaiter[];
+  readonly startedMs: number;
   readonly timer: NodeJS.Timeout;
 }
 
@@ -61,12 +88,22 @@ export class RaftNode {
   readonly #options: RaftNodeOptions;
   readonly #core: RaftCore;
   readonly #proposals = new Map<number, ProposalWaiter>();
-  readonly #reads = new Map<string, ReadWaiter>();
+  /** Reads that arrived while a round was out: they wait for the next one (etcd's read loop). */
+  #readsForNextRound: ReadWaiter[] = [];
+  /** ReadIndex rounds out, by request id (one at a time; a lost one ends at its timeout). */
+  readonly #readRounds = new Map<string, ReadRound>();
   /** Reads whose index is known, waiting for the state machine to catch up to it. */
-  #readsAwaitingApply: string[] = [];
+  #readsAwaitingApply: ReadWaiter[] = [];
   #readSeq = 0;
+  /**
+   * Makes ReadIndex request ids unique across restarts: a late answer to a request made before
+   * a restart must never release a read made after it at an older index.
+   */
+  readonly #readIdPrefix = `${Date.now().toString(36)}.${randomBytes(4).toString('hex')}`;
   #ticker: NodeJS.Timeout | null = null;
   #drainScheduled = false;
+  /** performance.now() of the oldest input not yet in a Ready (null: none waiting). */
+  #oldestInputMs: number | null = null;
   #stopped = false;
   /**
    * Set while a leader's Ready waits one event-loop turn between sending and persisting (see
@@ -124,7 +161,11 @@ export class RaftNode {
     for (const input of this.#queuedInputs) input.abort(error);
     this.#queuedInputs = [];
     for (const [index, waiter] of this.#proposals) this.#settleProposal(index, waiter, error);
-    for (const id of [...this.#reads.keys()]) this.#settleRead(id, error);
+    for (const waiter of this.#allReadWaiters()) this.#settleRead(waiter, error);
+    for (const round of this.#readRounds.values()) clearTimeout(round.timer);
+    this.#readRounds.clear();
+    this.#readsForNextRound = [];
+    this.#readsAwaitingApply = [];
   }
 
   /** A message from a peer. */
@@ -156,7 +197,7 @@ export class RaftNode {
         const timer = setTimeout(() => {
           this.#settleProposal(result.index, this.#proposals.get(result.index)!, new RaftTimeoutError('proposal not committed in time'));
         }, this.#options.requestTimeoutMs);
-        this.#proposals.set(result.index, { term: result.term, resolve, reject, timer });
+        this.#proposals.set(result.index, { term: result.term, startedMs: performance.now(), resolve, reject, timer });
       }, reject);
     });
   }
@@ -167,12 +208,68 @@ export class RaftNode {
    */
   readBarrier(): Promise<number> {
     if (this.#stopped) return Promise.reject(new NotLeaderError(null, 'the node is shutting down'));
-    const requestId = `${this.id}:${++this.#readSeq}`;
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => this.#settleRead(requestId, new RaftTimeoutError('read index not confirmed in time')), this.#options.requestTimeoutMs);
-      this.#reads.set(requestId, { index: -1, resolve, reject, timer });
-      this.#input(() => this.#core.readIndex(requestId));
+      const waiter: ReadWaiter = {
+        index: -1,
+        settled: false,
+        resolve,
+        reject,
+        timer: setTimeout(() => this.#settleRead(waiter, new RaftTimeoutError('read index not confirmed in time')), this.#options.requestTimeoutMs),
+      };
+      this.#readsForNextRound.push(waiter);
+      if (this.#readRounds.size === 0 && !this.#readyInFlight) this.#startReadRound();
     });
+  }
+
+  /**
+   * Sends one ReadIndex request for every read waiting, unless a round is out already: reads
+   * that arrive together share one heartbeat round. A read must not join a round that was sent
+   * before it arrived (the index confirmed could predate it), so late comers wait for the next.
+   */
+  #startReadRound(): void {
+    if (this.#stopped || this.#readRounds.size > 0) return;
+    const waiters = this.#readsForNextRound.filter((waiter) => !waiter.settled);
+    this.#readsForNextRound = [];
+    if (waiters.length === 0) return;
+    const requestId = `${this.id}:${this.#readIdPrefix}:${++this.#readSeq}`;
+    // A round whose request or answer was lost would hold every later read: retry its reads in a
+    // new round (each read still fails at its own deadline). A late answer to it is ignored.
+    const timer = setTimeout(() => this.#retryReadRound(requestId), readRoundRetryMs);
+    this.#readRounds.set(requestId, { waiters, startedMs: performance.now(), timer });
+    this.#input(
+      () => this.#core.readIndex(requestId),
+      (error) => this.#endReadRound(requestId, error),
+    );
+  }
+
+  #retryReadRound(requestId: string): void {
+    const round = this.#readRounds.get(requestId);
+    if (round === undefined) return;
+    this.#readRounds.delete(requestId);
+    this.#readsForNextRound.unshift(...round.waiters);
+    if (!this.#readyInFlight) this.#startReadRound();
+  }
+
+  /** A round ended: its reads learn their index (error null) or fail. */
+  #endReadRound(requestId: string, error: Error | null, index = -1): void {
+    const round = this.#readRounds.get(requestId);
+    if (round === undefined) return;
+    clearTimeout(round.timer);
+    this.#readRounds.delete(requestId);
+    if (error === null) this.#stage('read_index', round.startedMs);
+    for (const waiter of round.waiters) {
+      if (waiter.settled) continue;
+      if (error !== null) {
+        this.#settleRead(waiter, error);
+      } else {
+        waiter.index = index;
+        this.#readsAwaitingApply.push(waiter);
+      }
+    }
+  }
+
+  #allReadWaiters(): ReadWaiter[] {
+    return [...this.#readsForNextRound, ...[...this.#readRounds.values()].flatMap((round) => round.waiters), ...this.#readsAwaitingApply];
   }
 
   /** Starts handing leadership to `target`; resolves whether the core accepted. */
@@ -206,6 +303,12 @@ export class RaftNode {
    * the peer is alive and reaches us). On the leader every follower answers each heartbeat, so
    * this is how recently the leader heard from each member. Peers never heard from are absent.
    */
+  /** Milliseconds since a message from `peer` last arrived; undefined when none ever did. */
+  heardFromAgoMs(peer: NodeId): number | undefined {
+    const at = this.#lastHeardMs.get(peer);
+    return at === undefined ? undefined : performance.now() - at;
+  }
+
   lastContactMs(): Map<NodeId, number> {
     const now = performance.now();
     return new Map([...this.#lastHeardMs].map(([peer, at]) => [peer, Math.max(0, Math.round(now - at))]));
@@ -227,6 +330,7 @@ export class RaftNode {
       abort(new NotLeaderError(null, 'the node is shutting down'));
       return;
     }
+    this.#oldestInputMs ??= performance.now();
     if (this.#readyInFlight) {
       this.#queuedInputs.push({ run, abort });
       return;
@@ -244,6 +348,10 @@ export class RaftNode {
       }
       if (!this.#core.hasReady()) return;
       const ready = this.#core.ready();
+      if (this.#oldestInputMs !== null) {
+        this.#stage('ready_wait', this.#oldestInputMs);
+        this.#oldestInputMs = null;
+      }
       // A leader may send its appends before its own log is durable, so that its fsync and the
       // followers' overlap (dissertation §10.2.1): it counts itself towards a commit only after
       // advance(). Not when the Ready also changes term or vote: those must be durable first.
@@ -277,7 +385,9 @@ export class RaftNode {
     // (the core restarts from what the state machine applied), term and vote may not.
     const onlyCommitMoved = ready.snapshot === null && ready.entries.length === 0 && this.#termAndVoteUnchanged(ready);
     if (!onlyCommitMoved && (ready.snapshot !== null || ready.entries.length > 0 || ready.hardState !== null)) {
+      const savingMs = performance.now();
       store.save({ hardState: ready.hardState, entries: ready.entries, snapshot: ready.snapshot });
+      this.#stage('log_fsync', savingMs);
       if (ready.hardState !== null) {
         this.#durableTerm = ready.hardState.term;
         this.#durableVote = ready.hardState.vote;
@@ -296,19 +406,15 @@ export class RaftNode {
       }
     }
     if (ready.committed.length > 0) this.#apply(ready.committed);
-    for (const readState of ready.readStates) {
-      const waiter = this.#reads.get(readState.requestId);
-      if (waiter === undefined) continue;
-      waiter.index = readState.index;
-      this.#readsAwaitingApply.push(readState.requestId);
-    }
+    for (const readState of ready.readStates) this.#endReadRound(readState.requestId, null, readState.index);
     for (const requestId of ready.failedReads) {
-      this.#settleRead(requestId, new NotLeaderError(this.#core.status().leaderId, 'no leader to confirm the read'));
+      this.#endReadRound(requestId, new NotLeaderError(this.#core.status().leaderId, 'no leader to confirm the read'));
     }
     if (ready.softState !== null) this.#softState = ready.softState;
     // 4. Advance.
     this.#core.advance(ready);
     this.#releaseReads();
+    this.#startReadRound();
     this.#maybeSnapshot();
     if (ready.softState !== null) this.#options.onSoftState?.(ready.softState);
   }
@@ -318,16 +424,29 @@ export class RaftNode {
   }
 
   #send(messages: readonly Message[]): void {
+    if (messages.length === 0) return;
+    const sendingMs = performance.now();
     const plain: Message[] = [];
     for (const message of messages) {
       if (message.type === 'InstallSnapshot') this.#sendSnapshot(message);
       else plain.push(message);
     }
     if (plain.length > 0) this.#options.transport.send(plain);
+    this.#stage('send', sendingMs);
+  }
+
+  #stage(stage: RaftStage, sinceMs: number): void {
+    this.#options.onStage?.(stage, (performance.now() - sinceMs) / 1000);
   }
 
   #apply(entries: readonly Entry[]): void {
+    for (const entry of entries) {
+      const waiter = this.#proposals.get(entry.index);
+      if (waiter !== undefined && waiter.term === entry.term) this.#stage('commit', waiter.startedMs);
+    }
+    const applyingMs = performance.now();
     const results = this.#options.stateMachine.apply(entries);
+    this.#stage('apply', applyingMs);
     assert(results.length === entries.length, 'state machine returned the wrong number of results');
     for (let i = 0; i < entries.length; i++) {
       const entry = entries[i];
@@ -341,12 +460,11 @@ export class RaftNode {
   #releaseReads(): void {
     if (this.#readsAwaitingApply.length === 0) return;
     const applied = this.#options.stateMachine.appliedIndex();
-    const waiting: string[] = [];
-    for (const requestId of this.#readsAwaitingApply) {
-      const waiter = this.#reads.get(requestId);
-      if (waiter === undefined) continue;
-      if (waiter.index <= applied) this.#settleRead(requestId, null);
-      else waiting.push(requestId);
+    const waiting: ReadWaiter[] = [];
+    for (const waiter of this.#readsAwaitingApply) {
+      if (waiter.settled) continue;
+      if (waiter.index <= applied) this.#settleRead(waiter, null);
+      else waiting.push(waiter);
     }
     this.#readsAwaitingApply = waiting;
   }
@@ -390,11 +508,10 @@ export class RaftNode {
     else waiter.reject(error);
   }
 
-  #settleRead(requestId: string, error: Error | null): void {
-    const waiter = this.#reads.get(requestId);
-    if (waiter === undefined) return;
+  #settleRead(waiter: ReadWaiter, error: Error | null): void {
+    if (waiter.settled) return;
+    waiter.settled = true;
     clearTimeout(waiter.timer);
-    this.#reads.delete(requestId);
     if (error === null) waiter.resolve(waiter.index);
     else waiter.reject(error);
   }

@@ -1,6 +1,8 @@
 // Sends Raft messages to peers' cluster ports. send() never waits on the network: messages wait
-// in a bounded per-peer queue, and whatever queued up while a request was in flight goes out as
-// the next batch. Loss is fine (Raft retransmits), so nothing is ever retried here.
+// in a bounded per-peer queue and leave on one long-lived stream per peer (POST /raft/stream, one
+// JSON message per line), in order, with no round trip per batch: a message costs one one-way
+// hop, like etcd's stream transport. Loss is fine (Raft retransmits), so nothing is ever resent:
+// a broken stream drops what it carried and the next message opens a new one.
 import { Readable } from 'node:stream';
 import { Pool } from 'undici';
 import { assert } from '../../../shared/assert.ts';
@@ -15,21 +17,33 @@ export interface HttpTransportOptions {
   readonly peers: ReadonlyMap<NodeId, string>;
   /** Per peer; beyond it the oldest queued messages are dropped. */
   readonly queueMessagesMax?: number;
-  /** Deadline for one message batch: connect, upload and answer. */
+  /** Deadline for connecting to a peer. */
   readonly requestTimeoutMs?: number;
-  /** Roughly the largest batch body (JSON characters); keeps well below the receiver's limit. */
+  /** Roughly the most JSON characters written to a stream at once. */
   readonly batchBytesMax?: number;
+  /** A stream is ended and a new one opened after this long, so no request lives forever. */
+  readonly streamLifetimeMs?: number;
+  /**
+   * A stream to a peer we have not heard from for this long while we keep sending is cut and
+   * opened again: a silent network partition leaves TCP retrying into a dead connection for
+   * minutes, long after the link has healed.
+   */
+  readonly silentPeerResetMs?: number;
+  /** Milliseconds since any message from the peer arrived (undefined: never). */
+  readonly heardFromAgoMs?: (peerId: NodeId) => number | undefined;
   /** A snapshot transfer is aborted after this long without progress (sending or awaiting 204). */
   readonly snapshotIdleTimeoutMs?: number;
-  /** A message batch to this peer was lost (network error, timeout or non-204 answer). */
+  /** Messages to this peer were lost (the stream broke or could not be opened). */
   readonly onUnreachable?: (peerId: NodeId, error: unknown) => void;
+  /** Seconds a batch waited in the queue before its stream took it (for /metrics). */
+  readonly onBatchQueued?: (seconds: number) => void;
 }
 
 export interface TransportStats {
-  /** Messages in batches the peer acknowledged with 204. */
+  /** Messages written to a stream (a stream that breaks later may still lose them). */
   readonly sentMessages: number;
   readonly sentBatches: number;
-  /** Messages lost: queue overflow, unknown peer, failed batches, closed transport. */
+  /** Messages lost: queue overflow, unknown peer, broken streams, closed transport. */
   readonly droppedMessages: number;
   readonly failedRequests: number;
   readonly queuedMessages: number;
@@ -42,9 +56,26 @@ interface Peer {
   url: string;
   pool: Pool;
   queue: Message[];
-  inFlight: boolean;
+  /** performance.now() when the queue last went from empty to non-empty. */
+  queuedSinceMs: number;
+  /** The open stream, or null when none is open. */
+  stream: PeerStream | null;
+  /** No new stream before this time (performance.now()): a peer that refuses is not hammered. */
+  retryAtMs: number;
   removed: boolean;
 }
+
+interface PeerStream {
+  /** Wakes the stream's writer when messages were queued or it must end. */
+  wake: (() => void) | null;
+  readonly abort: AbortController;
+  readonly openedMs: number;
+  ending: boolean;
+  lifetime: NodeJS.Timeout | null;
+}
+
+/** After a stream fails, wait this long before opening the next one. */
+const streamRetryDelayMs = 100;
 
 export class HttpTransport {
   private readonly selfId: NodeId;
@@ -54,6 +85,10 @@ export class HttpTransport {
   private readonly batchBytesMax: number;
   private readonly snapshotIdleTimeoutMs: number;
   private readonly onUnreachable: ((peerId: NodeId, error: unknown) => void) | undefined;
+  private readonly onBatchQueued: ((seconds: number) => void) | undefined;
+  private readonly streamLifetimeMs: number;
+  private readonly silentPeerResetMs: number;
+  private readonly heardFromAgoMs: ((peerId: NodeId) => number | undefined) | undefined;
   private readonly peers = new Map<NodeId, Peer>();
   private readonly closingPools = new Set<Promise<void>>();
   private readonly snapshotAborts = new Set<AbortController>();
@@ -75,6 +110,10 @@ export class HttpTransport {
     this.batchBytesMax = options.batchBytesMax ?? 16 * 1024 * 1024;
     this.snapshotIdleTimeoutMs = options.snapshotIdleTimeoutMs ?? 30_000;
     this.onUnreachable = options.onUnreachable;
+    this.onBatchQueued = options.onBatchQueued;
+    this.streamLifetimeMs = options.streamLifetimeMs ?? 30_000;
+    this.silentPeerResetMs = options.silentPeerResetMs ?? 3_000;
+    this.heardFromAgoMs = options.heardFromAgoMs;
     assert(this.queueMessagesMax >= 1, 'queueMessagesMax must be at least 1');
     this.setPeers(options.peers);
   }
@@ -89,6 +128,7 @@ export class HttpTransport {
         this.counters.droppedMessages++;
         continue;
       }
+      if (peer.queue.length === 0) peer.queuedSinceMs = performance.now();
       peer.queue.push(m);
       touched.add(peer);
     }
@@ -168,9 +208,11 @@ export class HttpTransport {
         peer.removed = true;
         this.counters.droppedMessages += peer.queue.length;
         peer.queue = [];
+        this.endStream(peer, true);
         this.retire(peer.pool);
         this.peers.delete(id);
       } else if (url !== peer.url) {
+        this.endStream(peer, true);
         this.retire(peer.pool);
         peer.pool = this.newPool(url);
         peer.url = url;
@@ -178,7 +220,7 @@ export class HttpTransport {
     }
     for (const [id, url] of peers) {
       if (id === this.selfId || this.peers.has(id)) continue;
-      this.peers.set(id, { id, url, pool: this.newPool(url), queue: [], inFlight: false, removed: false });
+      this.peers.set(id, { id, url, pool: this.newPool(url), queue: [], queuedSinceMs: 0, stream: null, retryAtMs: 0, removed: false });
     }
   }
 
@@ -197,6 +239,7 @@ export class HttpTransport {
       peer.removed = true;
       this.counters.droppedMessages += peer.queue.length;
       peer.queue = [];
+      this.endStream(peer, false);
       this.retire(peer.pool);
     }
     this.peers.clear();
@@ -217,42 +260,112 @@ export class HttpTransport {
     void done.then(() => this.closingPools.delete(done));
   }
 
-  // At most one batch in flight per peer: that is both the ordering guarantee and the batching.
+  /** Hands queued messages to the peer's stream, opening one when none is open. */
   private flush(peer: Peer): void {
-    if (peer.inFlight || peer.removed || peer.queue.length === 0) return;
-    const parts: string[] = [];
-    let size = 0;
-    for (const m of peer.queue) {
-      const json = JSON.stringify(m);
-      if (parts.length > 0 && size + json.length > this.batchBytesMax) break;
-      parts.push(json);
-      size += json.length + 1;
+    if (peer.removed || peer.queue.length === 0) return;
+    const stream = peer.stream;
+    if (stream !== null) {
+      if (this.isSilent(peer, stream)) {
+        // Sending into a connection nothing comes back from: start afresh.
+        this.endStream(peer, true);
+      } else {
+        stream.wake?.();
+        return;
+      }
     }
-    peer.queue = parts.length === peer.queue.length ? [] : peer.queue.slice(parts.length);
-    peer.inFlight = true;
-    void this.post(peer, parts).finally(() => {
-      peer.inFlight = false;
-      this.flush(peer);
-    });
+    const waitMs = peer.retryAtMs - performance.now();
+    if (waitMs > 0) {
+      setTimeout(() => this.flush(peer), waitMs).unref();
+      return;
+    }
+    this.openStream(peer);
   }
 
-  private async post(peer: Peer, parts: string[]): Promise<void> {
-    try {
-      const res = await peer.pool.request({
+  private isSilent(peer: Peer, stream: PeerStream): boolean {
+    if (this.heardFromAgoMs === undefined) return false;
+    const now = performance.now();
+    if (now - stream.openedMs < this.silentPeerResetMs) return false;
+    const ago = this.heardFromAgoMs(peer.id);
+    return ago === undefined || ago > this.silentPeerResetMs;
+  }
+
+  private endStream(peer: Peer, abort: boolean): void {
+    const stream = peer.stream;
+    if (stream === null) return;
+    peer.stream = null;
+    stream.ending = true;
+    if (abort) stream.abort.abort(new Error('stream replaced'));
+    stream.wake?.();
+  }
+
+  private openStream(peer: Peer): void {
+    const stream: PeerStream = { wake: null, abort: new AbortController(), openedMs: performance.now(), ending: false, lifetime: null };
+    peer.stream = stream;
+    // End the stream once it has lived long enough; messages still queued go on the next one.
+    stream.lifetime = setTimeout(() => {
+      if (peer.stream === stream) peer.stream = null;
+      stream.ending = true;
+      stream.wake?.();
+    }, this.streamLifetimeMs).unref();
+    const body = this.streamBody(peer, stream);
+    void peer.pool
+      .request({
         method: 'POST',
-        path: '/raft/messages',
-        headers: { [CLUSTER_SECRET_HEADER]: this.secret, 'content-type': 'application/json' },
-        body: `{"messages":[${parts.join(',')}]}`,
-        signal: AbortSignal.timeout(this.requestTimeoutMs),
+        path: '/raft/stream',
+        headers: { [CLUSTER_SECRET_HEADER]: this.secret, 'content-type': 'application/x-ndjson' },
+        body: Readable.from(body, { objectMode: false }),
+        signal: stream.abort.signal,
+        // The stream lives for streamLifetimeMs; the peer answers only once it has ended.
+        headersTimeout: 0,
+        bodyTimeout: 0,
+      })
+      .then(async (res) => {
+        const text = await res.body.text();
+        if (res.statusCode !== 204) throw new Error(`answered ${res.statusCode}: ${text}`);
+      })
+      .catch((err: unknown) => {
+        if (stream.abort.signal.aborted && stream.ending) return; // replaced or closed on purpose
+        this.counters.failedRequests++;
+        // What waits for a peer that cannot be reached is stale by the time it can: drop it.
+        this.counters.droppedMessages += peer.queue.length;
+        peer.queue = [];
+        peer.retryAtMs = performance.now() + streamRetryDelayMs;
+        this.onUnreachable?.(peer.id, err);
+      })
+      .finally(() => {
+        clearTimeout(stream.lifetime ?? undefined);
+        if (peer.stream === stream) peer.stream = null;
+        stream.ending = true;
+        stream.wake?.();
+        this.flush(peer);
       });
-      const text = await res.body.text();
-      if (res.statusCode !== 204) throw new Error(`answered ${res.statusCode}: ${text}`);
-      this.counters.sentMessages += parts.length;
+  }
+
+  /** The stream's body: queued messages as JSON lines, written as they come, until it ends. */
+  private async *streamBody(peer: Peer, stream: PeerStream): AsyncGenerator<Buffer> {
+    for (;;) {
+      if (stream.ending || peer.removed) return;
+      if (peer.queue.length === 0) {
+        await new Promise<void>((resolve) => (stream.wake = resolve));
+        stream.wake = null;
+        continue;
+      }
+      this.onBatchQueued?.((performance.now() - peer.queuedSinceMs) / 1000);
+      let size = 0;
+      let count = 0;
+      const lines: string[] = [];
+      for (const m of peer.queue) {
+        const json = JSON.stringify(m);
+        if (count > 0 && size + json.length > this.batchBytesMax) break;
+        lines.push(json);
+        size += json.length + 1;
+        count++;
+      }
+      peer.queue = count === peer.queue.length ? [] : peer.queue.slice(count);
+      peer.queuedSinceMs = performance.now();
+      this.counters.sentMessages += count;
       this.counters.sentBatches++;
-    } catch (err) {
-      this.counters.failedRequests++;
-      this.counters.droppedMessages += parts.length;
-      this.onUnreachable?.(peer.id, err);
+      yield Buffer.from(`${lines.join('\n')}\n`, 'utf8');
     }
   }
 }

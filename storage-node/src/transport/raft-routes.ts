@@ -62,6 +62,18 @@ function isSnapshotMessage(value: unknown): value is InstallSnapshotMessage {
   );
 }
 
+function streamLineProblem(line: string): string | null {
+  let value: unknown;
+  try {
+    value = JSON.parse(line);
+  } catch {
+    return 'not JSON';
+  }
+  if (!isMessage(value)) return 'lacks string type/from/to or numeric term';
+  if (value.type === 'InstallSnapshot') return 'InstallSnapshot goes to /raft/snapshot with its bytes';
+  return null;
+}
+
 export function encodeMessageHeader(message: Message): string {
   return Buffer.from(JSON.stringify(message), 'utf8').toString('base64url');
 }
@@ -111,6 +123,33 @@ export function raftRoutes(options: RaftRoutesOptions): Hono {
       return c.body(null, 204);
     },
   );
+
+  // One long-lived stream per sending peer (HttpTransport): a JSON message per line, delivered
+  // in order as each line completes. A bad line ends the stream with 400; what came before it
+  // was delivered (each line is a message of its own, and Raft tolerates loss).
+  app.post('/raft/stream', async (c) => {
+    const body = c.req.raw.body;
+    if (body === null) return c.body(null, 204);
+    const lineBytesMax = options.messagesBodyBytesMax ?? MESSAGES_BODY_BYTES_MAX;
+    const decoder = new TextDecoder();
+    let pending = '';
+    let lineNumber = 0;
+    for await (const piece of body as unknown as AsyncIterable<Uint8Array>) {
+      pending += decoder.decode(piece, { stream: true });
+      let newline: number;
+      while ((newline = pending.indexOf('\n')) >= 0) {
+        const line = pending.slice(0, newline);
+        pending = pending.slice(newline + 1);
+        lineNumber++;
+        const problem = streamLineProblem(line);
+        if (problem !== null) return fail(c, 400, 'bad_request', `line ${lineNumber}: ${problem}`);
+        deliver(JSON.parse(line) as Message);
+      }
+      if (pending.length > lineBytesMax) return fail(c, 413, 'too_large', `line ${lineNumber + 1} exceeds ${lineBytesMax} characters`);
+    }
+    if (pending.trim() !== '') return fail(c, 400, 'bad_request', `line ${lineNumber + 1} is cut off`);
+    return c.body(null, 204);
+  });
 
   app.post('/raft/snapshot', async (c) => {
     const message = decodeMessageHeader(c.req.header(RAFT_MESSAGE_HEADER));
