@@ -95,6 +95,8 @@ export class RaftNode {
   /** Reads whose index is known, waiting for the state machine to catch up to it. */
   #readsAwaitingApply: ReadWaiter[] = [];
   #readSeq = 0;
+  /** Reads asked for and ReadIndex rounds sent, since start: rounds ≪ reads under load. */
+  #readCounts = { reads: 0, rounds: 0 };
   /**
    * Makes ReadIndex request ids unique across restarts: a late answer to a request made before
    * a restart must never release a read made after it at an older index.
@@ -217,6 +219,7 @@ export class RaftNode {
         timer: setTimeout(() => this.#settleRead(waiter, new RaftTimeoutError('read index not confirmed in time')), this.#options.requestTimeoutMs),
       };
       this.#readsForNextRound.push(waiter);
+      this.#readCounts.reads++;
       if (this.#readRounds.size === 0 && !this.#readyInFlight) this.#startReadRound();
     });
   }
@@ -232,6 +235,7 @@ export class RaftNode {
     this.#readsForNextRound = [];
     if (waiters.length === 0) return;
     const requestId = `${this.id}:${this.#readIdPrefix}:${++this.#readSeq}`;
+    this.#readCounts.rounds++;
     // A round whose request or answer was lost would hold every later read: retry its reads in a
     // new round (each read still fails at its own deadline). A late answer to it is ignored.
     const timer = setTimeout(() => this.#retryReadRound(requestId), readRoundRetryMs);
@@ -288,6 +292,11 @@ export class RaftNode {
 
   reportUnreachable(peer: NodeId): void {
     this.#input(() => this.#core.reportUnreachable(peer));
+  }
+
+  /** Linearizable reads asked for, and the ReadIndex rounds that confirmed them. */
+  readCounts(): { readonly reads: number; readonly rounds: number } {
+    return { ...this.#readCounts };
   }
 
   status(): RaftStatus {
