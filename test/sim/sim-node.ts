@@ -125,6 +125,13 @@ export class SimNode {
     this.drain();
   }
 
+  /** The transport found nothing listening at `peer` (it is down): a real node hears this too. */
+  reportPeerDown(peer: string): void {
+    if (this.core === null) return;
+    this.core.reportPeerDown(peer);
+    this.drain();
+  }
+
   tick(): void {
     if (this.core === null) return;
     this.core.tick();

@@ -161,6 +161,9 @@ export function runSimulation(options: SimulationOptions): SimulationResult {
       const to = nodes.get(d.message.to);
       if (to === undefined || !to.up) {
         trace?.(`drop(down) ${formatMessage(d.message)}`);
+        // As over TCP, the sender learns that nothing listens there.
+        const from = nodes.get(d.message.from);
+        if (to !== undefined && from?.up === true) from.reportPeerDown(d.message.to);
         continue;
       }
       trace?.(`recv ${formatMessage(d.message)}`);

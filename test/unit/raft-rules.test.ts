@@ -196,6 +196,29 @@ describe('Raft rules (figure 2): elections', () => {
     assert.equal(follower.status().term, 2);
   });
 
+  it('a follower told that its leader process is gone campaigns within a few ticks, and then grants votes despite the lease', () => {
+    const follower = makeCore({ term: 2 });
+    follower.step({ type: 'Heartbeat', from: 'b', to: 'a', term: 2, commit: 0, seq: 1 });
+    drainMessages(follower);
+    follower.reportPeerDown('b');
+    // The lease is over: c's vote request is answered now.
+    follower.step({ type: 'PreVote', from: 'c', to: 'a', term: 3, lastLogIndex: 0, lastLogTerm: 0 });
+    assert.equal(ofType(drainMessages(follower), 'PreVoteResponse')[0]?.granted, true);
+    ticks(follower, 3);
+    assert.equal(ofType(drainMessages(follower), 'PreVote').length, 2, 'pre-votes within 3 ticks, not an election timeout');
+    assert.equal(follower.status().role, 'preCandidate');
+  });
+
+  it('a report that some other peer is down changes nothing for a follower', () => {
+    const follower = makeCore({ term: 2 });
+    follower.step({ type: 'Heartbeat', from: 'b', to: 'a', term: 2, commit: 0, seq: 1 });
+    drainMessages(follower);
+    follower.reportPeerDown('c');
+    ticks(follower, electionTicks - 1);
+    assert.equal(ofType(drainMessages(follower), 'PreVote').length, 0);
+    assert.equal(follower.status().role, 'follower');
+  });
+
   it('a leader that hears from no quorum for an election timeout steps down (check-quorum)', () => {
     const leader = makeCore({ term: 1 });
     electLeader(leader);

@@ -25,7 +25,7 @@ import { SqliteRaftLogStore } from '../raft-storage/raft-log-store.ts';
 import { clusterAuth } from '../transport/cluster-auth.ts';
 import { startClusterServer } from '../transport/cluster-server.ts';
 import type { ClusterServer } from '../transport/cluster-server.ts';
-import { HttpTransport } from '../transport/http-transport.ts';
+import { HttpTransport, isConnectionRefused } from '../transport/http-transport.ts';
 import { raftRoutes } from '../transport/raft-routes.ts';
 import { appliedChunkRepairDelayMs, chunkMaintenance } from './chunk-maintenance.ts';
 import type { NodeConfig } from './config.ts';
@@ -101,7 +101,11 @@ export async function startStorageNode(config: NodeConfig): Promise<RunningNode>
     selfId: config.id,
     secret: config.clusterSecret,
     peers: clusterUrls,
-    onUnreachable: (peer) => raftRef?.reportUnreachable(peer),
+    onUnreachable: (peer, error) => {
+      raftRef?.reportUnreachable(peer);
+      // A refused connection means the peer's process is gone: if it led, elect at once.
+      if (isConnectionRefused(error)) raftRef?.reportPeerDown(peer);
+    },
     onBatchQueued: (seconds) => metrics.transportQueueSeconds.observe(seconds),
     heardFromAgoMs: (peer) => raftRef?.heardFromAgoMs(peer),
   });

@@ -294,6 +294,11 @@ export class RaftNode {
     this.#input(() => this.#core.reportUnreachable(peer));
   }
 
+  /** Nothing listens at `peer`'s address (connection refused): see RaftCore.reportPeerDown. */
+  reportPeerDown(peer: NodeId): void {
+    this.#input(() => this.#core.reportPeerDown(peer));
+  }
+
   /** Linearizable reads asked for, and the ReadIndex rounds that confirmed them. */
   readCounts(): { readonly reads: number; readonly rounds: number } {
     return { ...this.#readCounts };

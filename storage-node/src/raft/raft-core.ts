@@ -55,6 +55,9 @@ export interface RaftStatus {
  * come out of ready() in batches the driver persists, sends and applies before advance().
  * No clock, no I/O, no randomness but the injected one: a simulation replays it from a seed.
  */
+/** After its leader's process is known gone, a follower campaigns within this many ticks. */
+const leaderDownCampaignTicksMax = 3;
+
 export class RaftCore {
   readonly id: NodeId;
   readonly #config: RaftConfig;
@@ -219,6 +222,21 @@ export class RaftCore {
   reportUnreachable(peer: NodeId): void {
     const progress = this.#progress.get(peer);
     if (this.#role === 'leader' && progress?.state === 'replicate') progress.becomeProbe();
+  }
+
+  /**
+   * Nothing listens where `peer` lives (its connection was refused): the process is gone. When
+   * it is our leader, waiting out a whole election timeout only prolongs the outage, so this
+   * node stops honouring the leader's lease and campaigns within a few ticks (randomised, so two
+   * followers rarely split the vote). Safety is untouched (an election is an election); a false
+   * alarm costs nothing, since the others still hear the leader and ignore our pre-vote.
+   */
+  reportPeerDown(peer: NodeId): void {
+    this.#assertNoReadyOutstanding('reportPeerDown');
+    if (this.#role !== 'follower' || this.#leaderId !== peer || !this.#isVoter(this.id)) return;
+    this.#electionElapsed = Math.max(this.#electionElapsed, this.#config.electionTicks);
+    const ticksLeft = 1 + this.#config.randomInt(leaderDownCampaignTicksMax);
+    this.#randomizedElectionTimeout = Math.min(this.#randomizedElectionTimeout, this.#electionElapsed + ticksLeft);
   }
 
   /** The transport finished (or gave up) streaming a snapshot to `peer`. */

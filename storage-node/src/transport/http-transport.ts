@@ -74,6 +74,16 @@ interface PeerStream {
   lifetime: NodeJS.Timeout | null;
 }
 
+/** Whether `error` (from undici) says that nothing listens at the peer's address. */
+export function isConnectionRefused(error: unknown): boolean {
+  for (let e = error as { code?: unknown; cause?: unknown; errors?: unknown } | undefined, depth = 0; e !== undefined && e !== null && depth < 5; depth++) {
+    if (e.code === 'ECONNREFUSED') return true;
+    if (Array.isArray(e.errors) && e.errors.some((inner) => isConnectionRefused(inner))) return true;
+    e = e.cause as typeof e;
+  }
+  return false;
+}
+
 /** After a stream fails, wait this long before opening the next one. */
 const streamRetryDelayMs = 100;
 
