@@ -264,6 +264,31 @@ describe('Raft rules (figure 2): leaders commit', () => {
   });
 });
 
+describe('Raft: pipelined replication with an inflight window (flow control)', () => {
+  it('a leader keeps up to inflightMessagesMax appends in flight to a follower in step, then waits for acks', () => {
+    const inflightMessagesMax = 4;
+    const leader = makeCore({ term: 1, config: { inflightMessagesMax } });
+    electLeader(leader);
+    drainMessages(leader);
+    const term = leader.status().term;
+    // b acknowledges the no-op: it is in step (replicate), so appends now go out without waiting.
+    leader.step({ type: 'AppendEntriesResponse', from: 'b', to: 'a', term, success: true, matchIndex: 1, rejectedIndex: 0, conflictIndex: 0, conflictTerm: 0 });
+    drainMessages(leader);
+    const appendsToB = () => ofType(drainMessages(leader), 'AppendEntries').filter((m) => m.to === 'b');
+    let sent = 0;
+    for (let i = 0; i < 10; i++) {
+      leader.propose(`w${i}`);
+      sent += appendsToB().length;
+    }
+    assert.equal(sent, inflightMessagesMax, 'one append per proposal until the window is full');
+    // An ack of the first two frees two slots: what waited goes out, batched.
+    leader.step({ type: 'AppendEntriesResponse', from: 'b', to: 'a', term, success: true, matchIndex: 3, rejectedIndex: 0, conflictIndex: 0, conflictTerm: 0 });
+    const after = appendsToB();
+    assert.ok(after.length >= 1 && after.length <= 2, `${after.length} appends after freeing two slots`);
+    assert.equal(after.at(-1)!.entries.at(-1)!.index, leader.status().lastIndex, 'the rest of the log goes out');
+  });
+});
+
 describe('Raft: linearizable reads (ReadIndex, §6.4)', () => {
   it('the leader serves a read only after a quorum acknowledged a heartbeat sent after it', () => {
     const cores = new Map(voters3.map((id) => [id, makeCore({ id })]));
