@@ -13,6 +13,7 @@ import { openDatabase } from '../db/open-database.ts';
 import { ChunkGuard } from '../chunks/chunk-guard.ts';
 import type { ChunkRepairer } from '../chunks/chunk-repairer.ts';
 import { clientApp } from '../http/client-app.ts';
+import { metadataSnapshotProblem } from '../metadata/metadata-snapshot.ts';
 import { MetadataStateMachine } from '../metadata/metadata-state-machine.ts';
 import { cached } from '../metrics/cached.ts';
 import { httpMetrics } from '../metrics/http-metrics.ts';
@@ -148,7 +149,16 @@ export async function startStorageNode(config: NodeConfig): Promise<RunningNode>
   const clusterApp = new Hono();
   clusterApp.use('*', httpMetrics(metrics, 'cluster'));
   clusterApp.use('*', clusterAuth({ secret: config.clusterSecret }));
-  clusterApp.route('/', raftRoutes({ deliver: (m, snapshotPath) => raft.deliver(m, snapshotPath), snapshotSink: (m) => ({ path: snapshots.incomingPath(m.snapshot) }) }));
+  clusterApp.route(
+    '/',
+    raftRoutes({
+      selfId: config.id,
+      isMember: (id) => config.peers.has(id),
+      deliver: (m, snapshotPath) => raft.deliver(m, snapshotPath),
+      snapshotSink: (m) => ({ path: snapshots.incomingPath(m.snapshot) }),
+      snapshotProblem: (path, m) => metadataSnapshotProblem(path, m.snapshot),
+    }),
+  );
   clusterApp.route('/', blobRoutes({ store: blobs, onPush: (hash) => guard.notePush(hash) }));
 
   raft.start();
