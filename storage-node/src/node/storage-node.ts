@@ -132,6 +132,7 @@ export async function startStorageNode(config: NodeConfig): Promise<RunningNode>
     blobStats,
     repairQueue: () => chunks.repairer.stats(),
     gcProtected: () => ({ uploads: guard.heldCount, pushes: guard.pushedCount }),
+    receivedSnapshots: () => raft.receivedSnapshotCount(),
   });
   const ctx: NodeContext = {
     config,
