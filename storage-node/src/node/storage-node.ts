@@ -5,6 +5,7 @@ import type { Server } from 'node:http';
 import { join } from 'node:path';
 import { serve } from '@hono/node-server';
 import { Hono } from 'hono';
+import { stopOnAssertion } from '../../../shared/assert.ts';
 import { HybridLogicalClock } from '../../../shared/hlc.ts';
 import { BlobClient } from '../blobs/blob-client.ts';
 import { blobRoutes } from '../blobs/blob-routes.ts';
@@ -150,6 +151,10 @@ export async function startStorageNode(config: NodeConfig): Promise<RunningNode>
   const clusterApp = new Hono();
   clusterApp.use('*', httpMetrics(metrics, 'cluster'));
   clusterApp.use('*', clusterAuth({ secret: config.clusterSecret }));
+  clusterApp.onError((err, c) => {
+    stopOnAssertion(err, `cluster port ${c.req.method} ${c.req.path}`);
+    return c.json({ error: { code: 'internal', message: err.message } }, 500);
+  });
   clusterApp.route(
     '/',
     raftRoutes({
