@@ -46,6 +46,10 @@ async function startNode(id: string, dir: string): Promise<TestNode> {
   app.route(
     '/',
     raftRoutes({
+      selfId: id,
+      isMember: (peer) => peer === 'a' || peer === 'b',
+      // The snapshots here are random bytes: the transport moves them without judging them.
+      snapshotProblem: () => null,
       deliver: (m) => node.delivered.push(m),
       snapshotSink: (m) => {
         const path = join(dir, `${id}-snapshot-${m.snapshot.index}-${node.snapshotPaths.length}`);
@@ -214,7 +218,7 @@ describe('cluster transport', () => {
     assert.equal(b.delivered.length, before);
 
     // The size limit, checked in-process against a small bound.
-    const small = raftRoutes({ deliver: () => assert.fail('delivered'), snapshotSink: () => assert.fail('sink'), messagesBodyBytesMax: 1024 });
+    const small = raftRoutes({ selfId: 'b', isMember: () => true, snapshotProblem: () => null, deliver: () => assert.fail('delivered'), snapshotSink: () => assert.fail('sink'), messagesBodyBytesMax: 1024 });
     const big = JSON.stringify({ messages: Array.from({ length: 100 }, (_, i) => heartbeat('a', 'b', i)) });
     const tooLarge = await small.request('/raft/messages', { method: 'POST', body: big, headers: { 'content-type': 'application/json' } });
     assert.equal(tooLarge.status, 413);

@@ -148,6 +148,10 @@ clusterApp.use('*', clusterAuth({ secret: flags.secret }));
 clusterApp.route(
   '/',
   raftRoutes({
+    selfId: flags.id,
+    isMember: (id) => flags.peers.has(id),
+    // The kv harness's snapshots are its own JSON, trusted as they come.
+    snapshotProblem: () => null,
     deliver: (message, snapshotPath) => node.deliver(message, snapshotPath),
     snapshotSink: (message) => ({ path: snapshots.incomingPath(message.snapshot) }),
   }),

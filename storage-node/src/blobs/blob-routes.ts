@@ -5,6 +5,7 @@ import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
 import { Hono } from 'hono';
 import type { Context } from 'hono';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import { stopOnAssertion } from '../../../shared/assert.ts';
 import {
   ChunkCorruptError,
   ChunkHashMismatchError,
@@ -42,7 +43,10 @@ export function blobRoutes(options: BlobRoutesOptions): Hono {
   const chunkBytesMax = Math.min(options.chunkBytesMax ?? store.chunkBytesMax, store.chunkBytesMax);
   const app = new Hono();
 
-  app.onError((err, c) => fail(c, 500, 'internal', err.message));
+  app.onError((err, c) => {
+    stopOnAssertion(err, `${c.req.method} ${c.req.path}`); // a broken invariant stops the node
+    return fail(c, 500, 'internal', err.message);
+  });
 
   app.put('/blobs/:hash', async (c) => {
     const hash = c.req.param('hash');

@@ -1,6 +1,7 @@
 // Typed errors to HTTP answers: `{"error":{"code","message"}}` with the right status.
 import type { Context } from 'hono';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import { stopOnAssertion } from '../../../shared/assert.ts';
 import { BodyIncompleteError, BodyTooLargeError } from '../blobs/chunker.ts';
 import { NotLeaderError, ProposalLostError, RaftTimeoutError } from '../raft-node/errors.ts';
 
@@ -26,6 +27,9 @@ function isOutOfDisk(err: unknown): boolean {
 }
 
 export function onError(err: Error, c: Context): Response {
+  // A broken invariant (in the Raft core, the driver, the state machine) stops the node: state
+  // it guarded may be half-changed, so answering and serving on would spread the damage.
+  stopOnAssertion(err, `${c.req.method} ${c.req.path}`);
   if (err instanceof HttpError) return errorResponse(c, err.status, err.code, err.message);
   if (err instanceof NotLeaderError) return errorResponse(c, 503, 'no_leader', err.message);
   if (err instanceof ProposalLostError) return errorResponse(c, 503, 'proposal_lost', err.message);

@@ -85,20 +85,71 @@ export function writeMetadataSnapshot(sqlite: Database.Database, path: string): 
   fsyncPathSync(path);
 }
 
-/** Checks a snapshot file before anything is deleted: its format and that it is as of `meta.index`. */
-function checkSnapshotFile(path: string, meta: SnapshotMeta): void {
-  assert(existsSync(path), `snapshot file ${path} is missing`);
-  const source = new Database(path, { readonly: true, fileMustExist: true });
+/** A snapshot file this node cannot restore: corrupt, of another format, or not what its meta says. */
+export class InvalidSnapshotError extends Error {
+  override readonly name = 'InvalidSnapshotError';
+}
+
+/**
+ * Checks everything a restore needs from a snapshot file, without changing anything: that it is
+ * an intact SQLite file (quick_check), of the format this node reads, holding every metadata
+ * table with every column, as of `meta.index`. Run on bytes received from a leader before the
+ * core may adopt them: a bad file is refused then, never discovered after it replaced the log.
+ */
+export function validateMetadataSnapshot(path: string, meta: Pick<SnapshotMeta, 'index'>): void {
+  let source: Database.Database;
+  try {
+    source = new Database(path, { readonly: true, fileMustExist: true });
+  } catch (err) {
+    throw new InvalidSnapshotError(`snapshot file cannot be opened: ${(err as Error).message}`);
+  }
   try {
     const format = source.pragma('user_version', { simple: true });
-    assert(format === metadataSnapshotFormat, `${path}: snapshot format ${String(format)}, expected ${metadataSnapshotFormat}`);
+    if (format !== metadataSnapshotFormat) {
+      throw new InvalidSnapshotError(`snapshot format ${String(format)}, this node reads format ${metadataSnapshotFormat}`);
+    }
+    const check = source.pragma('quick_check', { simple: true });
+    if (check !== 'ok') throw new InvalidSnapshotError(`snapshot file is damaged: ${String(check)}`);
+    for (const { name, columns } of tableCopies) {
+      const present = new Set((source.pragma(`table_info(${quoted(name)})`) as { name: string }[]).map((column) => `"${column.name}"`));
+      const missing = columns.split(', ').filter((column) => !present.has(column));
+      if (missing.length > 0) throw new InvalidSnapshotError(`snapshot table ${name} lacks ${missing.join(', ')}`);
+    }
     const row = source.prepare('SELECT applied_index FROM applied_state WHERE id = ?').get(appliedStateId) as
-      | { applied_index: number }
+      | { applied_index: unknown }
       | undefined;
-    assert(row !== undefined, `${path}: the snapshot has no applied state`);
-    assert(row.applied_index === meta.index, `${path}: the snapshot is as of index ${row.applied_index}, its meta says ${meta.index}`);
+    if (row === undefined) throw new InvalidSnapshotError('the snapshot has no applied state');
+    if (row.applied_index !== meta.index) {
+      throw new InvalidSnapshotError(`the snapshot is as of index ${String(row.applied_index)}, its message says ${meta.index}`);
+    }
+  } catch (err) {
+    if (err instanceof InvalidSnapshotError) throw err;
+    // SQLite's own refusals: not a database, malformed image, …
+    throw new InvalidSnapshotError(`snapshot file is not a readable database: ${(err as Error).message}`);
   } finally {
     source.close();
+  }
+}
+
+/** validateMetadataSnapshot's verdict as a reason, or null when the file can be restored. */
+export function metadataSnapshotProblem(path: string, meta: Pick<SnapshotMeta, 'index'>): string | null {
+  try {
+    validateMetadataSnapshot(path, meta);
+    return null;
+  } catch (err) {
+    if (err instanceof InvalidSnapshotError) return err.message;
+    throw err;
+  }
+}
+
+/** Checks a snapshot file before anything is deleted: it was validated when it arrived. */
+function checkSnapshotFile(path: string, meta: SnapshotMeta): void {
+  assert(existsSync(path), `snapshot file ${path} is missing`);
+  try {
+    validateMetadataSnapshot(path, meta);
+  } catch (err) {
+    if (!(err instanceof InvalidSnapshotError)) throw err;
+    assert(false, `${path}: ${err.message}`);
   }
 }
 

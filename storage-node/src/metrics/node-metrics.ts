@@ -22,6 +22,8 @@ export interface MetricSources {
   readonly blobStats: () => Promise<{ count: number; bytes: number }>;
   readonly repairQueue: () => { queued: number; waiting: number; inFlight: number };
   readonly gcProtected: () => { uploads: number; pushes: number };
+  /** Snapshot files received from a leader, waiting for the core's verdict. */
+  readonly receivedSnapshots?: () => number;
 }
 
 export type ChunkFetchReason = 'read' | 'repair';
@@ -143,6 +145,10 @@ export class NodeMetrics {
         for (const r of roles) this.set({ role: r }, Number(r === role));
       },
     });
+    const receivedSnapshots = sources.receivedSnapshots;
+    if (receivedSnapshots !== undefined) {
+      gauge('raft_received_snapshots', 'Snapshots received from a leader and held (with their files) until the core adopts or refuses them', receivedSnapshots);
+    }
     gauge('files', 'Live files', () => sources.fileStats().files);
     gauge('file_bytes', 'Bytes of the current versions of live files', () => sources.fileStats().bytes);
     new Gauge({

@@ -5,6 +5,7 @@ import type { Server } from 'node:http';
 import { join } from 'node:path';
 import { serve } from '@hono/node-server';
 import { Hono } from 'hono';
+import { stopOnAssertion } from '../../../shared/assert.ts';
 import { HybridLogicalClock } from '../../../shared/hlc.ts';
 import { BlobClient } from '../blobs/blob-client.ts';
 import { blobRoutes } from '../blobs/blob-routes.ts';
@@ -13,6 +14,7 @@ import { openDatabase } from '../db/open-database.ts';
 import { ChunkGuard } from '../chunks/chunk-guard.ts';
 import type { ChunkRepairer } from '../chunks/chunk-repairer.ts';
 import { clientApp } from '../http/client-app.ts';
+import { metadataSnapshotProblem } from '../metadata/metadata-snapshot.ts';
 import { MetadataStateMachine } from '../metadata/metadata-state-machine.ts';
 import { cached } from '../metrics/cached.ts';
 import { httpMetrics } from '../metrics/http-metrics.ts';
@@ -138,6 +140,7 @@ export async function startStorageNode(config: NodeConfig): Promise<RunningNode>
     blobStats,
     repairQueue: () => chunks.repairer.stats(),
     gcProtected: () => ({ uploads: guard.heldCount, pushes: guard.pushedCount }),
+    receivedSnapshots: () => raft.receivedSnapshotCount(),
   });
   const ctx: NodeContext = {
     config,
@@ -155,7 +158,20 @@ export async function startStorageNode(config: NodeConfig): Promise<RunningNode>
   const clusterApp = new Hono();
   clusterApp.use('*', httpMetrics(metrics, 'cluster'));
   clusterApp.use('*', clusterAuth({ secret: config.clusterSecret }));
-  clusterApp.route('/', raftRoutes({ deliver: (m, snapshotPath) => raft.deliver(m, snapshotPath), snapshotSink: (m) => ({ path: snapshots.incomingPath(m.snapshot) }) }));
+  clusterApp.onError((err, c) => {
+    stopOnAssertion(err, `cluster port ${c.req.method} ${c.req.path}`);
+    return c.json({ error: { code: 'internal', message: err.message } }, 500);
+  });
+  clusterApp.route(
+    '/',
+    raftRoutes({
+      selfId: config.id,
+      isMember: (id) => config.peers.has(id),
+      deliver: (m, snapshotPath) => raft.deliver(m, snapshotPath),
+      snapshotSink: (m) => ({ path: snapshots.incomingPath(m.snapshot) }),
+      snapshotProblem: (path, m) => metadataSnapshotProblem(path, m.snapshot),
+    }),
+  );
   clusterApp.route('/', blobRoutes({ store: blobs, onPush: (hash) => guard.notePush(hash) }));
 
   raft.start();

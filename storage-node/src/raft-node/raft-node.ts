@@ -121,8 +121,12 @@ export class RaftNode {
   readonly #lastHeardMs = new Map<NodeId, number>();
   /** Followers a snapshot is being streamed to. */
   readonly #snapshotTransfers = new Set<NodeId>();
-  /** Snapshot bytes received whole, by `index/term`, until the core accepts one. */
-  readonly #receivedSnapshots = new Map<string, string>();
+  /**
+   * Snapshot bytes received whole, by file path, until the Ready after the core saw them: the
+   * core then has adopted one of them (which is moved into place) or refused them all (their
+   * files are deleted). So this holds only what arrived since the last Ready, at most a few.
+   */
+  readonly #receivedSnapshots = new Map<string, ReceivedSnapshot>();
 
   constructor(options: RaftNodeOptions) {
     this.id = options.config.id;
@@ -180,10 +184,27 @@ export class RaftNode {
     if (this.#stopped) return;
     if (message.type === 'InstallSnapshot') {
       if (snapshotPath === undefined) return; // bytes never arrived: the leader will send again
-      this.#receivedSnapshots.set(snapshotKey(message.snapshot), snapshotPath);
+      if (this.#receivedSnapshots.size >= receivedSnapshotsMax) {
+        // More transfers than one Ready can judge: this one waits for the leader's retry.
+        this.#options.snapshots.discard(snapshotPath);
+        return;
+      }
+      const received: ReceivedSnapshot = { key: snapshotKey(message.snapshot), stepped: false };
+      this.#receivedSnapshots.set(snapshotPath, received);
+      this.#lastHeardMs.set(message.from, performance.now());
+      this.#input(() => {
+        received.stepped = true;
+        this.#core.step(message);
+      });
+      return;
     }
     this.#lastHeardMs.set(message.from, performance.now());
     this.#input(() => this.#core.step(message));
+  }
+
+  /** Received snapshot files waiting for the core's verdict (for /metrics). */
+  receivedSnapshotCount(): number {
+    return this.#receivedSnapshots.size;
   }
 
   /** Replicates `data`; resolves with the state machine's result once it is committed and applied here. */
@@ -390,10 +411,19 @@ export class RaftNode {
     const { store, stateMachine, snapshots } = this.#options;
     // 1. Persist: snapshot file into place, then log, snapshot meta and hard state in one fsync'd transaction.
     if (ready.snapshot !== null) {
-      const incoming = this.#receivedSnapshots.get(snapshotKey(ready.snapshot));
-      assert(incoming !== undefined, `no received bytes for snapshot ${ready.snapshot.index}/${ready.snapshot.term}`);
+      const key = snapshotKey(ready.snapshot);
+      let incoming: string | undefined;
+      for (const [path, received] of this.#receivedSnapshots) if (received.stepped && received.key === key) incoming = path;
+      assert(incoming !== undefined, `no received bytes for snapshot ${key}`);
       snapshots.adopt(incoming, ready.snapshot);
-      for (const [key, path] of this.#receivedSnapshots) if (path === incoming || Number(key.split('/')[0]) <= ready.snapshot.index) this.#receivedSnapshots.delete(key);
+      this.#receivedSnapshots.delete(incoming);
+    }
+    // Every snapshot the core saw before this Ready and did not hand out in it was refused or
+    // superseded: it can never be adopted.
+    for (const [path, received] of this.#receivedSnapshots) {
+      if (!received.stepped) continue;
+      snapshots.discard(path);
+      this.#receivedSnapshots.delete(path);
     }
     // A change of the commit index alone is not worth an fsync: the commit index may be lost
     // (the core restarts from what the state machine applied), term and vote may not.
@@ -529,6 +559,16 @@ export class RaftNode {
     if (error === null) waiter.resolve(waiter.index);
     else waiter.reject(error);
   }
+}
+
+/** Received snapshots waiting for the core at once; more are dropped (the leader sends again). */
+export const receivedSnapshotsMax = 4;
+
+interface ReceivedSnapshot {
+  /** `index/term` of the snapshot the file holds. */
+  readonly key: string;
+  /** The core has seen its message: the next Ready adopts or drops it. */
+  stepped: boolean;
 }
 
 function snapshotKey(meta: { index: number; term: number }): string {

@@ -38,6 +38,11 @@ export class SnapshotFiles {
     return target;
   }
 
+  /** Deletes received bytes that will never be adopted. */
+  discard(path: string): void {
+    rmSync(path, { force: true });
+  }
+
   exists(meta: Pick<SnapshotMeta, 'index' | 'term'>): boolean {
     return existsSync(this.pathFor(meta));
   }

@@ -9,14 +9,23 @@ import { Hono } from 'hono';
 import type { Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
-import type { InstallSnapshotMessage, Message } from '../raft/types.ts';
+import { stopOnAssertion } from '../../../shared/assert.ts';
+import type { InstallSnapshotMessage, Message, NodeId } from '../raft/types.ts';
 import { fsyncPath } from '../durability/fsync.ts';
+import { addressProblem, describeIssues, membershipProblem, messageBatchSchema, messageSchema, snapshotMessageSchema } from './message-schema.ts';
+
+/** One line of `POST /raft/stream`. */
+const streamMessageSchema = messageSchema.refine((m) => m.type !== 'InstallSnapshot', 'InstallSnapshot goes to /raft/snapshot with its bytes');
 
 /** Carries the InstallSnapshot message (base64url JSON) while the body carries the bytes. */
 export const RAFT_MESSAGE_HEADER = 'x-dfs-raft-message';
 export const MESSAGES_BODY_BYTES_MAX = 64 * 1024 * 1024;
 
 export interface RaftRoutesOptions {
+  /** This node: every message must be addressed to it. */
+  readonly selfId: NodeId;
+  /** Whether `id` is a member of the cluster: senders and snapshot voters must be. */
+  readonly isMember: (id: NodeId) => boolean;
   /**
    * Hands one message to the Raft driver; called in the order the sender queued them. For an
    * InstallSnapshot, `snapshotPath` is the file (complete and fsync'd) that holds its bytes.
@@ -26,6 +35,11 @@ export interface RaftRoutesOptions {
   readonly snapshotSink: (
     message: InstallSnapshotMessage,
   ) => { path: string } | Promise<{ path: string }>;
+  /**
+   * Why a snapshot's received bytes (complete and fsync'd at `path`) cannot be restored, or null
+   * when they can. A refused snapshot is deleted and answered 400: the leader sends it again.
+   */
+  readonly snapshotProblem: (path: string, message: InstallSnapshotMessage) => string | null;
   readonly messagesBodyBytesMax?: number;
 }
 
@@ -33,45 +47,17 @@ function fail(c: Context, status: ContentfulStatusCode, code: string, message: s
   return c.json({ error: { code, message } }, status);
 }
 
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-// Minimal: enough that the driver can route and term-check; the core judges the rest.
-function isMessage(value: unknown): value is Message {
-  return (
-    isRecord(value) &&
-    typeof value.type === 'string' &&
-    typeof value.from === 'string' &&
-    typeof value.to === 'string' &&
-    typeof value.term === 'number' &&
-    Number.isFinite(value.term)
-  );
-}
-
-function isSnapshotMessage(value: unknown): value is InstallSnapshotMessage {
-  if (!isMessage(value) || value.type !== 'InstallSnapshot') return false;
-  const s: unknown = (value as { snapshot?: unknown }).snapshot;
-  return (
-    isRecord(s) &&
-    typeof s.index === 'number' &&
-    typeof s.term === 'number' &&
-    isRecord(s.membership) &&
-    Array.isArray(s.membership.voters) &&
-    s.membership.voters.every((v) => typeof v === 'string')
-  );
-}
-
-function streamLineProblem(line: string): string | null {
+/** The message on one line of a stream, or why it is refused. */
+function parseStreamLine(line: string, selfId: NodeId, isMember: (id: NodeId) => boolean): Message | string {
   let value: unknown;
   try {
     value = JSON.parse(line);
   } catch {
     return 'not JSON';
   }
-  if (!isMessage(value)) return 'lacks string type/from/to or numeric term';
-  if (value.type === 'InstallSnapshot') return 'InstallSnapshot goes to /raft/snapshot with its bytes';
-  return null;
+  const parsed = streamMessageSchema.safeParse(value);
+  if (!parsed.success) return `bad message: ${describeIssues(parsed.error)}`;
+  return addressProblem(parsed.data, selfId, isMember) ?? parsed.data;
 }
 
 export function encodeMessageHeader(message: Message): string {
@@ -88,10 +74,14 @@ function decodeMessageHeader(value: string | undefined): unknown {
 }
 
 export function raftRoutes(options: RaftRoutesOptions): Hono {
-  const { deliver, snapshotSink } = options;
+  const { deliver, snapshotSink, snapshotProblem, selfId, isMember } = options;
   const app = new Hono();
 
-  app.onError((err, c) => fail(c, 500, 'internal', err.message));
+  app.onError((err, c) => {
+    // A broken invariant in the driver or core (reached through deliver) stops the node.
+    stopOnAssertion(err, `${c.req.method} ${c.req.path}`);
+    return fail(c, 500, 'internal', err.message);
+  });
 
   app.post(
     '/raft/messages',
@@ -106,20 +96,15 @@ export function raftRoutes(options: RaftRoutesOptions): Hono {
       } catch {
         return fail(c, 400, 'bad_request', 'body is not JSON');
       }
-      if (!isRecord(body) || !Array.isArray(body.messages)) {
-        return fail(c, 400, 'bad_request', 'body must be {"messages": [...]}');
-      }
-      const messages: unknown[] = body.messages;
-      // Validate the whole batch before delivering any of it: all or nothing.
+      // The whole batch is checked before any of it is delivered: all or nothing.
+      const parsed = messageBatchSchema.safeParse(body);
+      if (!parsed.success) return fail(c, 400, 'bad_request', `bad message batch: ${describeIssues(parsed.error)}`);
+      const { messages } = parsed.data;
       for (const [i, m] of messages.entries()) {
-        if (!isMessage(m)) {
-          return fail(c, 400, 'bad_request', `messages[${i}] lacks string type/from/to or numeric term`);
-        }
-        if (m.type === 'InstallSnapshot') {
-          return fail(c, 400, 'bad_request', 'InstallSnapshot goes to /raft/snapshot with its bytes');
-        }
+        const problem = addressProblem(m, selfId, isMember);
+        if (problem !== null) return fail(c, 400, 'bad_request', `messages.${i}: ${problem}`);
       }
-      for (const m of messages as Message[]) deliver(m);
+      for (const m of messages) deliver(m);
       return c.body(null, 204);
     },
   );
@@ -141,9 +126,9 @@ export function raftRoutes(options: RaftRoutesOptions): Hono {
         const line = pending.slice(0, newline);
         pending = pending.slice(newline + 1);
         lineNumber++;
-        const problem = streamLineProblem(line);
-        if (problem !== null) return fail(c, 400, 'bad_request', `line ${lineNumber}: ${problem}`);
-        deliver(JSON.parse(line) as Message);
+        const message = parseStreamLine(line, selfId, isMember);
+        if (typeof message === 'string') return fail(c, 400, 'bad_request', `line ${lineNumber}: ${message}`);
+        deliver(message);
       }
       if (pending.length > lineBytesMax) return fail(c, 413, 'too_large', `line ${lineNumber + 1} exceeds ${lineBytesMax} characters`);
     }
@@ -152,10 +137,13 @@ export function raftRoutes(options: RaftRoutesOptions): Hono {
   });
 
   app.post('/raft/snapshot', async (c) => {
-    const message = decodeMessageHeader(c.req.header(RAFT_MESSAGE_HEADER));
-    if (!isSnapshotMessage(message)) {
-      return fail(c, 400, 'bad_request', `header ${RAFT_MESSAGE_HEADER} must hold an InstallSnapshot message`);
+    const parsed = snapshotMessageSchema.safeParse(decodeMessageHeader(c.req.header(RAFT_MESSAGE_HEADER)));
+    if (!parsed.success) {
+      return fail(c, 400, 'bad_request', `header ${RAFT_MESSAGE_HEADER} must hold an InstallSnapshot message: ${describeIssues(parsed.error)}`);
     }
+    const message = parsed.data;
+    const misfit = addressProblem(message, selfId, isMember) ?? membershipProblem(message, isMember);
+    if (misfit !== null) return fail(c, 400, 'bad_request', misfit);
     const { path } = await snapshotSink(message);
     const body = c.req.raw.body;
     // Streamed straight to disk with backpressure: a snapshot may be far larger than memory.
@@ -172,6 +160,17 @@ export function raftRoutes(options: RaftRoutesOptions): Hono {
       if (sourceFailed) return fail(c, 400, 'incomplete_body', `snapshot body ended early: ${text}`);
       if ((err as NodeJS.ErrnoException).code === 'ENOSPC') return fail(c, 507, 'out_of_disk', text);
       return fail(c, 500, 'internal', `writing the snapshot failed: ${text}`);
+    }
+    let problem: string | null;
+    try {
+      problem = snapshotProblem(path, message);
+    } catch (err) {
+      await rm(path, { force: true });
+      throw err;
+    }
+    if (problem !== null) {
+      await rm(path, { force: true });
+      return fail(c, 400, 'bad_snapshot', `snapshot ${message.snapshot.index}/${message.snapshot.term} refused: ${problem}`);
     }
     deliver(message, path);
     return c.body(null, 204);
