@@ -225,6 +225,27 @@ describe('cluster transport', () => {
     assert.equal(((await tooLarge.json()) as { error: { code: string } }).error.code, 'too_large');
   });
 
+  it('ends a message stream at its first bad line with 400: what came before is delivered, nothing after', async () => {
+    const before = b.delivered.length;
+    const auth = { 'x-dfs-cluster-secret': SECRET, 'content-type': 'application/x-ndjson' };
+    const lines = [
+      JSON.stringify(heartbeat('a', 'b', 1)),
+      // The black-box run's killer: a term no integer can hold, indexes of the wrong type.
+      '{"type":"Vote","from":"a","to":"b","term":1e308,"lastIndex":{},"lastTerm":[]}',
+      JSON.stringify(heartbeat('a', 'b', 2)),
+    ];
+    const res = await fetch(`${b.url}/raft/stream`, { method: 'POST', body: lines.join('\n') + '\n', headers: auth });
+    assert.equal(res.status, 400);
+    const json = (await res.json()) as { error: { code: string; message: string } };
+    assert.equal(json.error.code, 'bad_request');
+    assert.match(json.error.message, /^line 2: /);
+    assert.deepEqual(b.delivered.slice(before).map((m) => (m as HeartbeatMessage).seq), [1]);
+    const cut = await fetch(`${b.url}/raft/stream`, { method: 'POST', body: JSON.stringify(heartbeat('a', 'b', 3)).slice(0, 20), headers: auth });
+    assert.equal(cut.status, 400);
+    await cut.body?.cancel();
+    assert.equal(b.delivered.length, before + 1);
+  });
+
   it('streams a 200 MiB snapshot byte-exact without buffering it', async () => {
     const ta = transport('a', { b: b.url });
     const size = 200 * MiB;
