@@ -2,7 +2,9 @@
 // next to what the machine allows measured in the same run (shared machines drift; ratios within
 // one run hold), prints a table and writes bench/results.json (machine, date, commit, settings,
 // figures). Sections: upload, download, peak_rss, small_writes, small_reads (one cluster),
-// failover, scale, raft. --quick shrinks every size for a smoke run of a minute or two; the full
+// failover, scale, raft. With an `etcd` binary on PATH, small_writes, small_reads and failover
+// also measure a 3-member etcd under the same load (key `etcd`) and set each of our figures next
+// to etcd's (key `versus_etcd`, ratio ours / etcd's); without one those ratios are null and say why. --quick shrinks every size for a smoke run of a minute or two; the full
 // run stays under 15 minutes on 2 cores. --only runs some sections and writes
 // bench/results.partial.tmp instead (results.json always holds a complete run).
 import { execSync } from 'node:child_process';
@@ -11,6 +13,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { measureFailoverPause } from '../gateway/bench/failover-bench.ts';
 import { benchDataPath } from './bench/data-path-bench.ts';
+import { benchEtcdPuts, benchEtcdRanges, measureEtcdFailover } from './bench/etcd-bench.ts';
+import { EtcdCluster, findEtcd } from './bench/etcd-cluster.ts';
+import { compareWithEtcd, comparisonMarkdown } from './bench/versus-etcd.ts';
+import type { EtcdResults } from './bench/versus-etcd.ts';
 import type { DataPathResults } from './bench/data-path-bench.ts';
 import { errorText, GiB, loadAverage, MiB, round, Table } from './bench/common.ts';
 import { benchProposeToCommit } from './bench/raft-cluster-bench.ts';
@@ -26,6 +32,7 @@ if (only !== null) {
   for (const key of only) if (!(sectionKeys as readonly string[]).includes(key)) throw new Error(`--only: no section "${key}" (sections: ${sectionKeys.join(', ')})`);
 }
 const wants = (...keys: string[]) => only === null || keys.some((k) => only.has(k));
+const wantsEtcd = wants('small_writes', 'small_reads', 'failover');
 
 const settings = {
   quick,
@@ -36,6 +43,7 @@ const settings = {
   failover: { kills: quick ? 2 : 5 },
   scale: { files: quick ? 2_000 : 100_000, content_every: 20, setup_concurrency: 128, list_tries: quick ? 5 : 20, restart_signals: quick ? ['SIGTERM'] : ['SIGTERM', 'SIGKILL'], catch_up_timeout_s: quick ? 120 : 300, stall_s: quick ? 10 : 30 },
   raft: { seconds: quick ? 1 : 5 },
+  etcd: 'when on PATH: 3 members as shipped (heartbeat 100 ms, election 1000 ms), the small_writes, small_reads and failover sizes above',
   node_settings: 'as shipped (tick 50 ms, 4 MiB chunks, snapshot every 10000 entries), one gateway, all on 127.0.0.1',
 };
 
@@ -149,6 +157,42 @@ if (wants('upload', 'download', 'small_writes', 'small_reads', 'peak_rss')) {
     results[key] = value;
   }
 }
+
+// etcd under the same load, right after our small-file sections (nothing else running), then its
+// failover right after ours. A fresh cluster for each, data under the scratch folder.
+const etcdFound = wantsEtcd ? findEtcd() : null;
+const etcd: EtcdResults = etcdFound === null
+  ? { available: false, reason: 'etcd not installed (apt-get install etcd-server)' }
+  : { available: true, binary: etcdFound.binary, version: etcdFound.version, members: 3, settings: 'as shipped (heartbeat 100 ms, election 1000 ms, snapshot every 100,000 entries), all on 127.0.0.1, data under bench/scratch/', api: 'v3 HTTP/JSON gateway (grpc-gateway), base64 keys and values' };
+if (etcdFound === null && wantsEtcd) table.row('etcd', 'not measured', 'etcd not installed', 'apt-get install etcd-server');
+if (etcd.available && wants('small_writes', 'small_reads')) {
+  const started = await section('etcd', async () => {
+    const cluster = await EtcdCluster.start(etcdFound!.binary, path.join(scratch, 'etcd'));
+    try {
+      etcd.api_prefix = cluster.apiPrefix;
+      for (const [part, wanted, run] of [
+        ['puts', wants('small_writes'), () => benchEtcdPuts(cluster, { seconds: settings.small_writes.seconds, concurrency: settings.small_writes.concurrency }, table)],
+        ['range', wants('small_reads'), () => benchEtcdRanges(cluster, { seconds: settings.small_reads.seconds, keys: settings.small_reads.files, concurrency: settings.small_reads.concurrency }, table)],
+      ] as const) {
+        if (!wanted) continue;
+        try {
+          etcd[part] = await run();
+        } catch (err) {
+          etcd[part] = { error: errorText(err) };
+          failures.push(`etcd ${part}: ${errorText(err)}`);
+          table.row('etcd', `${part} failed`, errorText(err).slice(0, 200));
+        }
+      }
+    } finally {
+      await cluster.stop();
+    }
+  });
+  // The cluster did not start: every part it was for failed with that.
+  if (started !== undefined && 'error' in started) {
+    if (wants('small_writes')) etcd.puts = started;
+    if (wants('small_reads')) etcd.range = started;
+  }
+}
 if (wants('failover')) {
   results.failover = await section('failover', async () => {
     const r = await measureFailoverPause({ kills: settings.failover.kills });
@@ -163,6 +207,17 @@ if (wants('failover')) {
       what: 'SIGKILL of the leader while 4 clients write 1-4 KiB files through the gateway: from the kill to the first write acknowledged after the process is gone',
     };
   });
+  if (etcd.available) {
+    const failover = await section('etcd failover', () => measureEtcdFailover(etcdFound!.binary, path.join(scratch, 'etcd-failover'), { kills: settings.failover.kills }, table));
+    etcd.failover = failover;
+  }
+}
+if (wantsEtcd) {
+  results.etcd = etcd;
+  results.versus_etcd = {
+    ratio_is: 'ours / etcd\'s, both measured in this run: for writes and reads of writes or reads per second (tail_ratio: of the p99 latency); for the failover of the p50 pause (tail_ratio: of the longest). A null ratio says why it is absent.',
+    comparisons: compareWithEtcd(results, etcd),
+  };
 }
 if (wants('scale')) {
   results.scale = await section('scale', () =>
@@ -190,13 +245,14 @@ const output = {
   settings,
   seconds: round((performance.now() - runStarted) / 1000, 1),
   section_load: sectionLoad,
-  ...Object.fromEntries(sectionKeys.filter((k) => k in results).map((k) => [k, results[k]])),
+  ...Object.fromEntries([...sectionKeys, 'etcd', 'versus_etcd'].filter((k) => k in results).map((k) => [k, results[k]])),
   table: table.rows,
 };
 const target = only === null ? 'bench/results.json' : 'bench/results.partial.tmp';
 fs.mkdirSync('bench', { recursive: true });
 fs.writeFileSync(target, JSON.stringify(output, null, 2) + '\n');
 console.log(`\n${table.markdown()}\n`);
+if (wantsEtcd) console.log(`Side by side with etcd (same run):\n\n${comparisonMarkdown((results.versus_etcd as { comparisons: Parameters<typeof comparisonMarkdown>[0] }).comparisons)}\n`);
 console.log(`wrote ${target} (${quick ? 'quick' : 'full'} run, ${output.seconds} s, load average at the end ${output.machine.load_average_at_end.join(' ')})`);
 if (failures.length > 0) {
   console.error(`bench: ${failures.length} section(s) failed:\n  ${failures.join('\n  ')}`);
