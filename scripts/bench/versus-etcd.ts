@@ -64,8 +64,8 @@ function failoverFigures(section: unknown, who: string): Lookup {
 function compare(load: string, oursIs: string, etcdIs: string, ours: Lookup, etcd: Lookup, failover = false): Comparison {
   const base = { load, ours_is: oursIs, etcd_is: etcdIs, ours: 'figures' in ours ? ours.figures : null, etcd: 'figures' in etcd ? etcd.figures : null };
   if (!('figures' in ours) || !('figures' in etcd)) {
-    // etcd's reason first: "etcd not installed" says more than anything about our side.
-    const absent = 'absent' in etcd ? etcd.absent : (ours as { absent: string }).absent;
+    // etcd's reason first: "etcd not installed" says the most.
+    const absent = [etcd, ours].flatMap((side) => ('absent' in side ? [side.absent] : [])).join('; ');
     return { ...base, ratio: null, tail_ratio: null, absent };
   }
   const o = ours.figures;
@@ -128,7 +128,7 @@ export function comparisonMarkdown(comparisons: Record<string, Comparison>): str
       : failover
         ? `p50 ${c.ratio}×, max ${c.tail_ratio ?? '—'}×`
         : `${c.ratio}× (p99 ${c.tail_ratio ?? '—'}×)`;
-    lines.push(`| ${escape(c.load)} | ${escape(c.ours_is)} | ${escape(figuresText(c.ours, failover))} | ${escape(`${figuresText(c.etcd, failover)} (${c.etcd_is})`)} | ${escape(ratioText)} |`);
+    lines.push(`| ${escape(c.load)} | ${escape(c.ours_is)} | ${escape(figuresText(c.ours, failover))} | ${escape(c.etcd === null ? '—' : `${figuresText(c.etcd, failover)} (${c.etcd_is})`)} | ${escape(ratioText)} |`);
   }
   return lines.join('\n');
 }
