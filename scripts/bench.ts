@@ -147,11 +147,13 @@ if (wants('upload', 'download', 'small_writes', 'small_reads', 'peak_rss')) {
         smallReadSeconds: settings.small_reads.seconds,
         readFiles: settings.small_reads.files,
         dir: scratch,
+        parts: new Set((['upload', 'download', 'small_writes', 'small_reads'] as const).filter((k) => wants(k) || (k === 'upload' && wants('peak_rss')))),
       },
       table,
     ),
   );
   for (const key of ['upload', 'download', 'small_writes', 'small_reads', 'peak_rss'] as const) {
+    if (!('error' in data) && !(key in data)) continue; // not asked for
     const value = 'error' in data ? data : (data as DataPathResults)[key];
     if (value !== null && typeof value === 'object' && 'error' in value && !('error' in data)) failures.push(`${key}: ${(value as { error: string }).error}`);
     results[key] = value;

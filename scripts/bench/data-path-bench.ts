@@ -32,14 +32,17 @@ export interface DataPathSettings {
   readonly readFiles: number;
   /** Scratch directory on the repository's disk (the baseline server writes its copies here). */
   readonly dir: string;
+  /** The parts to run (peak_rss comes with upload; download needs the uploaded file). */
+  readonly parts: ReadonlySet<'upload' | 'download' | 'small_writes' | 'small_reads'>;
 }
 
+/** A key per part that ran (upload brings peak_rss). */
 export interface DataPathResults {
-  upload: unknown;
-  download: unknown;
-  peak_rss: unknown;
-  small_writes: unknown;
-  small_reads: unknown;
+  upload?: unknown;
+  download?: unknown;
+  peak_rss?: unknown;
+  small_writes?: unknown;
+  small_reads?: unknown;
 }
 
 /** Node settings as shipped, except the test harness's fast tick, put back to the default. */
@@ -111,42 +114,51 @@ interface UploadedFile {
 }
 
 export async function benchDataPath(settings: DataPathSettings, table: Table): Promise<DataPathResults> {
-  const results: DataPathResults = { upload: null, download: null, peak_rss: null, small_writes: null, small_reads: null };
+  const results: DataPathResults = {};
+  const parts = settings.parts;
   const cluster = await GatewayCluster.start({ storage: { flags: defaultNodeFlags } });
   let baseline: BaselineServer | null = null;
   try {
-    baseline = await startBaselineServer(path.join(settings.dir, 'baseline'));
-    let uploaded: UploadedFile | null = null;
-    try {
-      const up = await benchUpload(cluster, baseline, settings, table);
-      results.upload = up.upload;
-      results.peak_rss = up.peakRss;
-      uploaded = up.file;
-    } catch (err) {
-      results.upload = { error: errorText(err) };
-      results.peak_rss = { error: `upload failed: ${errorText(err)}` };
-      table.row('upload', 'failed', errorText(err));
+    if (parts.has('upload') || parts.has('download')) {
+      baseline = await startBaselineServer(path.join(settings.dir, 'baseline'));
+      let uploaded: UploadedFile | null = null;
+      try {
+        const up = await benchUpload(cluster, baseline, settings, table);
+        results.upload = up.upload;
+        results.peak_rss = up.peakRss;
+        uploaded = up.file;
+      } catch (err) {
+        results.upload = { error: errorText(err) };
+        results.peak_rss = { error: `upload failed: ${errorText(err)}` };
+        table.row('upload', 'failed', errorText(err));
+      }
+      if (parts.has('download')) {
+        try {
+          if (uploaded === null) throw new Error('no uploaded file to download');
+          results.download = await benchDownload(cluster, baseline, uploaded, settings, table);
+        } catch (err) {
+          results.download = { error: errorText(err) };
+          table.row('download', 'failed', errorText(err));
+        }
+      }
+      await baseline.stop();
+      baseline = null;
     }
-    try {
-      if (uploaded === null) throw new Error('no uploaded file to download');
-      results.download = await benchDownload(cluster, baseline, uploaded, settings, table);
-    } catch (err) {
-      results.download = { error: errorText(err) };
-      table.row('download', 'failed', errorText(err));
+    if (parts.has('small_writes')) {
+      try {
+        results.small_writes = await benchSmallWrites(cluster, settings, table);
+      } catch (err) {
+        results.small_writes = { error: errorText(err) };
+        table.row('small_writes', 'failed', errorText(err));
+      }
     }
-    await baseline.stop();
-    baseline = null;
-    try {
-      results.small_writes = await benchSmallWrites(cluster, settings, table);
-    } catch (err) {
-      results.small_writes = { error: errorText(err) };
-      table.row('small_writes', 'failed', errorText(err));
-    }
-    try {
-      results.small_reads = await benchSmallReads(cluster, settings, table);
-    } catch (err) {
-      results.small_reads = { error: errorText(err) };
-      table.row('small_reads', 'failed', errorText(err));
+    if (parts.has('small_reads')) {
+      try {
+        results.small_reads = await benchSmallReads(cluster, settings, table);
+      } catch (err) {
+        results.small_reads = { error: errorText(err) };
+        table.row('small_reads', 'failed', errorText(err));
+      }
     }
   } finally {
     await baseline?.stop();
