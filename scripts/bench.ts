@@ -4,8 +4,9 @@
 // figures). Sections: upload, download, peak_rss, small_writes, small_reads (one cluster),
 // failover, scale, raft. With an `etcd` binary on PATH, small_writes, small_reads and failover
 // also measure a 3-member etcd under the same load (key `etcd`) and set each of our figures next
-// to etcd's (key `versus_etcd`, ratio ours / etcd's); without one those ratios are null and say why. --quick shrinks every size for a smoke run of a minute or two; the full
-// run stays under 15 minutes on 2 cores. --only runs some sections and writes
+// to etcd's (key `versus_etcd`, ratio ours / etcd's); without one those ratios are null and say
+// why. --quick shrinks every size for a smoke run of a minute or two; the full run stays under
+// 15 minutes on 2 cores. --only runs some sections and writes
 // bench/results.partial.tmp instead (results.json always holds a complete run).
 import { execSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -13,8 +14,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { measureFailoverPause } from '../gateway/bench/failover-bench.ts';
 import { benchDataPath } from './bench/data-path-bench.ts';
-import { benchEtcdPuts, benchEtcdRanges, measureEtcdFailover } from './bench/etcd-bench.ts';
-import { EtcdCluster, findEtcd } from './bench/etcd-cluster.ts';
+import { benchEtcdSmallFiles, measureEtcdFailover } from './bench/etcd-bench.ts';
+import { etcdSettingsText, findEtcd } from './bench/etcd-cluster.ts';
 import { compareWithEtcd, comparisonMarkdown } from './bench/versus-etcd.ts';
 import type { EtcdResults } from './bench/versus-etcd.ts';
 import type { DataPathResults } from './bench/data-path-bench.ts';
@@ -43,7 +44,7 @@ const settings = {
   failover: { kills: quick ? 2 : 5 },
   scale: { files: quick ? 2_000 : 100_000, content_every: 20, setup_concurrency: 128, list_tries: quick ? 5 : 20, restart_signals: quick ? ['SIGTERM'] : ['SIGTERM', 'SIGKILL'], catch_up_timeout_s: quick ? 120 : 300, stall_s: quick ? 10 : 30 },
   raft: { seconds: quick ? 1 : 5 },
-  etcd: 'when on PATH: 3 members as shipped (heartbeat 100 ms, election 1000 ms), the small_writes, small_reads and failover sizes above',
+  etcd: `when on PATH: ${etcdSettingsText}; the small_writes, small_reads and failover sizes above`,
   node_settings: 'as shipped (tick 50 ms, 4 MiB chunks, snapshot every 10000 entries), one gateway, all on 127.0.0.1',
 };
 
@@ -165,35 +166,23 @@ if (wants('upload', 'download', 'small_writes', 'small_reads', 'peak_rss')) {
 const etcdFound = wantsEtcd ? findEtcd() : null;
 const etcd: EtcdResults = etcdFound === null
   ? { available: false, reason: 'etcd not installed (apt-get install etcd-server)' }
-  : { available: true, binary: etcdFound.binary, version: etcdFound.version, members: 3, settings: 'as shipped (heartbeat 100 ms, election 1000 ms, snapshot every 100,000 entries), all on 127.0.0.1, data under bench/scratch/', api: 'v3 HTTP/JSON gateway (grpc-gateway), base64 keys and values' };
+  : { available: true, binary: etcdFound.binary, version: etcdFound.version, settings: etcdSettingsText, api: 'v3 HTTP/JSON gateway, base64 keys and values' };
 if (etcdFound === null && wantsEtcd) table.row('etcd', 'not measured', 'etcd not installed', 'apt-get install etcd-server');
 if (etcd.available && wants('small_writes', 'small_reads')) {
-  const started = await section('etcd', async () => {
-    const cluster = await EtcdCluster.start(etcdFound!.binary, path.join(scratch, 'etcd'));
-    try {
-      etcd.api_prefix = cluster.apiPrefix;
-      for (const [part, wanted, run] of [
-        ['puts', wants('small_writes'), () => benchEtcdPuts(cluster, { seconds: settings.small_writes.seconds, concurrency: settings.small_writes.concurrency }, table)],
-        ['range', wants('small_reads'), () => benchEtcdRanges(cluster, { seconds: settings.small_reads.seconds, keys: settings.small_reads.files, concurrency: settings.small_reads.concurrency }, table)],
-      ] as const) {
-        if (!wanted) continue;
-        try {
-          etcd[part] = await run();
-        } catch (err) {
-          etcd[part] = { error: errorText(err) };
-          failures.push(`etcd ${part}: ${errorText(err)}`);
-          table.row('etcd', `${part} failed`, errorText(err).slice(0, 200));
-        }
-      }
-    } finally {
-      await cluster.stop();
-    }
-  });
-  // The cluster did not start: every part it was for failed with that.
-  if (started !== undefined && 'error' in started) {
-    if (wants('small_writes')) etcd.puts = started;
-    if (wants('small_reads')) etcd.range = started;
+  const plan = {
+    ...(wants('small_writes') ? { puts: { seconds: settings.small_writes.seconds, concurrency: settings.small_writes.concurrency } } : {}),
+    ...(wants('small_reads') ? { range: { seconds: settings.small_reads.seconds, keys: settings.small_reads.files, concurrency: settings.small_reads.concurrency } } : {}),
+  };
+  const got = await section('etcd', () => benchEtcdSmallFiles(etcdFound!.binary, path.join(scratch, 'etcd'), plan, table));
+  for (const part of ['puts', 'range'] as const) {
+    if (!(part in plan)) continue;
+    // A cluster that did not start fails every part it was for.
+    const value = 'error' in got ? got : got[part];
+    etcd[part] = value;
+    if ('error' in got) continue; // section() counted it already
+    if (value !== null && typeof value === 'object' && 'error' in value) failures.push(`etcd ${part}: ${(value as { error: string }).error}`);
   }
+  if (!('error' in got)) etcd.api_prefix = got.api_prefix;
 }
 if (wants('failover')) {
   results.failover = await section('failover', async () => {

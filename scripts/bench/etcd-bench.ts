@@ -113,6 +113,37 @@ export async function benchEtcdRanges(cluster: EtcdCluster, settings: { seconds:
   };
 }
 
+export interface EtcdSmallFilePlan {
+  readonly puts?: { seconds: number; concurrency: readonly number[] };
+  readonly range?: { seconds: number; keys: number; concurrency: number };
+}
+
+/**
+ * A fresh cluster under `dir` for the puts, then the range reads, of `plan`; stopped and removed
+ * after. A part that fails is `{ error }` (the others still run); a cluster that does not start
+ * throws.
+ */
+export async function benchEtcdSmallFiles(binary: string, dir: string, plan: EtcdSmallFilePlan, table: Table) {
+  const cluster = await EtcdCluster.start(binary, dir);
+  const out: { api_prefix: string; puts?: unknown; range?: unknown } = { api_prefix: cluster.apiPrefix };
+  try {
+    const runs = { puts: plan.puts && (() => benchEtcdPuts(cluster, plan.puts!, table)), range: plan.range && (() => benchEtcdRanges(cluster, plan.range!, table)) };
+    for (const part of ['puts', 'range'] as const) {
+      const run = runs[part];
+      if (run === undefined) continue;
+      try {
+        out[part] = await run();
+      } catch (err) {
+        out[part] = { error: errorText(err) };
+        table.row('etcd', `${part} failed`, errorText(err).slice(0, 200));
+      }
+    }
+  } finally {
+    await cluster.stop();
+  }
+  return out;
+}
+
 /** Waits until every member follows one leader and the restarted one has caught up with it. */
 async function waitSettled(cluster: EtcdCluster): Promise<number> {
   const deadline = performance.now() + 60_000;

@@ -11,6 +11,8 @@ import { freePorts } from '../../test/support/cluster.ts';
 import { sleep } from './common.ts';
 
 const memberCount = 3;
+/** How the members run, for bench/results.json. */
+export const etcdSettingsText = 'as shipped (heartbeat 100 ms, election 1000 ms, snapshot every 100,000 entries), 3 members on 127.0.0.1, data under bench/scratch/';
 /** How long a member may take from spawn to a cluster with a leader everyone follows. */
 const startTimeoutMs = 30_000;
 /** SIGTERM, then SIGKILL after this long. */
