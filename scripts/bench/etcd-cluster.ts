@@ -31,8 +31,14 @@ export function findEtcd(): { binary: string; version: string } | null {
     } catch {
       continue;
     }
-    const out = execFileSync(binary, ['--version'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-    const version = /etcd Version:\s*(\S+)/.exec(out)?.[1] ?? out.trim().split('\n')[0];
+    // A binary that cannot tell its version is still tried: starting the cluster says what is wrong.
+    let version: string;
+    try {
+      const out = execFileSync(binary, ['--version'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+      version = /etcd Version:\s*(\S+)/.exec(out)?.[1] ?? out.trim().split('\n')[0];
+    } catch (err) {
+      version = `unknown (etcd --version failed: ${err instanceof Error ? err.message.split('\n')[0] : String(err)})`;
+    }
     return { binary, version };
   }
   return null;
