@@ -2,8 +2,11 @@
 // next to what the machine allows measured in the same run (shared machines drift; ratios within
 // one run hold), prints a table and writes bench/results.json (machine, date, commit, settings,
 // figures). Sections: upload, download, peak_rss, small_writes, small_reads (one cluster),
-// failover, scale, raft. --quick shrinks every size for a smoke run of a minute or two; the full
-// run stays under 15 minutes on 2 cores. --only runs some sections and writes
+// failover, scale, raft. With an `etcd` binary on PATH, small_writes, small_reads and failover
+// also measure a 3-member etcd under the same load (key `etcd`) and set each of our figures next
+// to etcd's (key `versus_etcd`, ratio ours / etcd's); without one those ratios are null and say
+// why. --quick shrinks every size for a smoke run of a minute or two; the full run stays under
+// 15 minutes on 2 cores. --only runs some sections and writes
 // bench/results.partial.tmp instead (results.json always holds a complete run).
 import { execSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -11,6 +14,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { measureFailoverPause } from '../gateway/bench/failover-bench.ts';
 import { benchDataPath } from './bench/data-path-bench.ts';
+import { benchEtcdSmallFiles, measureEtcdFailover } from './bench/etcd-bench.ts';
+import { etcdSettingsText, findEtcd } from './bench/etcd-cluster.ts';
+import { compareWithEtcd, comparisonMarkdown } from './bench/versus-etcd.ts';
+import type { EtcdResults } from './bench/versus-etcd.ts';
 import type { DataPathResults } from './bench/data-path-bench.ts';
 import { errorText, GiB, loadAverage, MiB, round, Table } from './bench/common.ts';
 import { benchProposeToCommit } from './bench/raft-cluster-bench.ts';
@@ -26,6 +33,7 @@ if (only !== null) {
   for (const key of only) if (!(sectionKeys as readonly string[]).includes(key)) throw new Error(`--only: no section "${key}" (sections: ${sectionKeys.join(', ')})`);
 }
 const wants = (...keys: string[]) => only === null || keys.some((k) => only.has(k));
+const wantsEtcd = wants('small_writes', 'small_reads', 'failover');
 
 const settings = {
   quick,
@@ -36,6 +44,7 @@ const settings = {
   failover: { kills: quick ? 2 : 5 },
   scale: { files: quick ? 2_000 : 100_000, content_every: 20, setup_concurrency: 128, list_tries: quick ? 5 : 20, restart_signals: quick ? ['SIGTERM'] : ['SIGTERM', 'SIGKILL'], catch_up_timeout_s: quick ? 120 : 300, stall_s: quick ? 10 : 30 },
   raft: { seconds: quick ? 1 : 5 },
+  etcd: `when on PATH: ${etcdSettingsText}; the small_writes, small_reads and failover sizes above`,
   node_settings: 'as shipped (tick 50 ms, 4 MiB chunks, snapshot every 10000 entries), one gateway, all on 127.0.0.1',
 };
 
@@ -139,15 +148,41 @@ if (wants('upload', 'download', 'small_writes', 'small_reads', 'peak_rss')) {
         smallReadSeconds: settings.small_reads.seconds,
         readFiles: settings.small_reads.files,
         dir: scratch,
+        parts: new Set((['upload', 'download', 'small_writes', 'small_reads'] as const).filter((k) => wants(k) || (k === 'upload' && wants('peak_rss')))),
       },
       table,
     ),
   );
   for (const key of ['upload', 'download', 'small_writes', 'small_reads', 'peak_rss'] as const) {
+    if (!('error' in data) && !(key in data)) continue; // not asked for
     const value = 'error' in data ? data : (data as DataPathResults)[key];
     if (value !== null && typeof value === 'object' && 'error' in value && !('error' in data)) failures.push(`${key}: ${(value as { error: string }).error}`);
     results[key] = value;
   }
+}
+
+// etcd under the same load, right after our small-file sections (nothing else running), then its
+// failover right after ours. A fresh cluster for each, data under the scratch folder.
+const etcdFound = wantsEtcd ? findEtcd() : null;
+const etcd: EtcdResults = etcdFound === null
+  ? { available: false, reason: 'etcd not installed (apt-get install etcd-server)' }
+  : { available: true, binary: etcdFound.binary, version: etcdFound.version, settings: etcdSettingsText, api: 'v3 HTTP/JSON gateway, base64 keys and values' };
+if (etcdFound === null && wantsEtcd) table.row('etcd', 'not measured', 'etcd not installed', 'apt-get install etcd-server');
+if (etcd.available && wants('small_writes', 'small_reads')) {
+  const plan = {
+    ...(wants('small_writes') ? { puts: { seconds: settings.small_writes.seconds, concurrency: settings.small_writes.concurrency } } : {}),
+    ...(wants('small_reads') ? { range: { seconds: settings.small_reads.seconds, keys: settings.small_reads.files, concurrency: settings.small_reads.concurrency } } : {}),
+  };
+  const got = await section('etcd', () => benchEtcdSmallFiles(etcdFound!.binary, path.join(scratch, 'etcd'), plan, table));
+  for (const part of ['puts', 'range'] as const) {
+    if (!(part in plan)) continue;
+    // A cluster that did not start fails every part it was for.
+    const value = 'error' in got ? got : got[part];
+    etcd[part] = value;
+    if ('error' in got) continue; // section() counted it already
+    if (value !== null && typeof value === 'object' && 'error' in value) failures.push(`etcd ${part}: ${(value as { error: string }).error}`);
+  }
+  if (!('error' in got)) etcd.api_prefix = got.api_prefix;
 }
 if (wants('failover')) {
   results.failover = await section('failover', async () => {
@@ -163,6 +198,17 @@ if (wants('failover')) {
       what: 'SIGKILL of the leader while 4 clients write 1-4 KiB files through the gateway: from the kill to the first write acknowledged after the process is gone',
     };
   });
+  if (etcd.available) {
+    const failover = await section('etcd failover', () => measureEtcdFailover(etcdFound!.binary, path.join(scratch, 'etcd-failover'), { kills: settings.failover.kills }, table));
+    etcd.failover = failover;
+  }
+}
+if (wantsEtcd) {
+  results.etcd = etcd;
+  results.versus_etcd = {
+    ratio_is: 'ours / etcd\'s, both measured in this run: for writes and reads of writes or reads per second (tail_ratio: of the p99 latency); for the failover of the p50 pause (tail_ratio: of the longest). A null ratio says why it is absent.',
+    comparisons: compareWithEtcd(results, etcd),
+  };
 }
 if (wants('scale')) {
   results.scale = await section('scale', () =>
@@ -190,13 +236,14 @@ const output = {
   settings,
   seconds: round((performance.now() - runStarted) / 1000, 1),
   section_load: sectionLoad,
-  ...Object.fromEntries(sectionKeys.filter((k) => k in results).map((k) => [k, results[k]])),
+  ...Object.fromEntries([...sectionKeys, 'etcd', 'versus_etcd'].filter((k) => k in results).map((k) => [k, results[k]])),
   table: table.rows,
 };
 const target = only === null ? 'bench/results.json' : 'bench/results.partial.tmp';
 fs.mkdirSync('bench', { recursive: true });
 fs.writeFileSync(target, JSON.stringify(output, null, 2) + '\n');
 console.log(`\n${table.markdown()}\n`);
+if (wantsEtcd) console.log(`Side by side with etcd (same run):\n\n${comparisonMarkdown((results.versus_etcd as { comparisons: Parameters<typeof comparisonMarkdown>[0] }).comparisons)}\n`);
 console.log(`wrote ${target} (${quick ? 'quick' : 'full'} run, ${output.seconds} s, load average at the end ${output.machine.load_average_at_end.join(' ')})`);
 if (failures.length > 0) {
   console.error(`bench: ${failures.length} section(s) failed:\n  ${failures.join('\n  ')}`);

@@ -16,7 +16,7 @@ import { startBaselineServer } from './baseline-server.ts';
 import type { BaselineServer } from './baseline-server.ts';
 import { errorText, formatBytes, mbPerSecond, median, ratio, round, waitFor } from './common.ts';
 import type { Table } from './common.ts';
-import { closedLoop, getFile, keepAlivePool, putFile, statsText } from './load.ts';
+import { closedLoop, getFile, keepAlivePool, putFile, statsJson, statsText } from './load.ts';
 import type { LoadStats } from './load.ts';
 import { RssSampler } from './rss-sampler.ts';
 import type { PeakRss } from './rss-sampler.ts';
@@ -32,14 +32,17 @@ export interface DataPathSettings {
   readonly readFiles: number;
   /** Scratch directory on the repository's disk (the baseline server writes its copies here). */
   readonly dir: string;
+  /** The parts to run (peak_rss comes with upload; download needs the uploaded file). */
+  readonly parts: ReadonlySet<'upload' | 'download' | 'small_writes' | 'small_reads'>;
 }
 
+/** A key per part that ran (upload brings peak_rss). */
 export interface DataPathResults {
-  upload: unknown;
-  download: unknown;
-  peak_rss: unknown;
-  small_writes: unknown;
-  small_reads: unknown;
+  upload?: unknown;
+  download?: unknown;
+  peak_rss?: unknown;
+  small_writes?: unknown;
+  small_reads?: unknown;
 }
 
 /** Node settings as shipped, except the test harness's fast tick, put back to the default. */
@@ -111,42 +114,51 @@ interface UploadedFile {
 }
 
 export async function benchDataPath(settings: DataPathSettings, table: Table): Promise<DataPathResults> {
-  const results: DataPathResults = { upload: null, download: null, peak_rss: null, small_writes: null, small_reads: null };
+  const results: DataPathResults = {};
+  const parts = settings.parts;
   const cluster = await GatewayCluster.start({ storage: { flags: defaultNodeFlags } });
   let baseline: BaselineServer | null = null;
   try {
-    baseline = await startBaselineServer(path.join(settings.dir, 'baseline'));
-    let uploaded: UploadedFile | null = null;
-    try {
-      const up = await benchUpload(cluster, baseline, settings, table);
-      results.upload = up.upload;
-      results.peak_rss = up.peakRss;
-      uploaded = up.file;
-    } catch (err) {
-      results.upload = { error: errorText(err) };
-      results.peak_rss = { error: `upload failed: ${errorText(err)}` };
-      table.row('upload', 'failed', errorText(err));
+    if (parts.has('upload') || parts.has('download')) {
+      baseline = await startBaselineServer(path.join(settings.dir, 'baseline'));
+      let uploaded: UploadedFile | null = null;
+      try {
+        const up = await benchUpload(cluster, baseline, settings, table);
+        results.upload = up.upload;
+        results.peak_rss = up.peakRss;
+        uploaded = up.file;
+      } catch (err) {
+        results.upload = { error: errorText(err) };
+        results.peak_rss = { error: `upload failed: ${errorText(err)}` };
+        table.row('upload', 'failed', errorText(err));
+      }
+      if (parts.has('download')) {
+        try {
+          if (uploaded === null) throw new Error('no uploaded file to download');
+          results.download = await benchDownload(cluster, baseline, uploaded, settings, table);
+        } catch (err) {
+          results.download = { error: errorText(err) };
+          table.row('download', 'failed', errorText(err));
+        }
+      }
+      await baseline.stop();
+      baseline = null;
     }
-    try {
-      if (uploaded === null) throw new Error('no uploaded file to download');
-      results.download = await benchDownload(cluster, baseline, uploaded, settings, table);
-    } catch (err) {
-      results.download = { error: errorText(err) };
-      table.row('download', 'failed', errorText(err));
+    if (parts.has('small_writes')) {
+      try {
+        results.small_writes = await benchSmallWrites(cluster, settings, table);
+      } catch (err) {
+        results.small_writes = { error: errorText(err) };
+        table.row('small_writes', 'failed', errorText(err));
+      }
     }
-    await baseline.stop();
-    baseline = null;
-    try {
-      results.small_writes = await benchSmallWrites(cluster, settings, table);
-    } catch (err) {
-      results.small_writes = { error: errorText(err) };
-      table.row('small_writes', 'failed', errorText(err));
-    }
-    try {
-      results.small_reads = await benchSmallReads(cluster, settings, table);
-    } catch (err) {
-      results.small_reads = { error: errorText(err) };
-      table.row('small_reads', 'failed', errorText(err));
+    if (parts.has('small_reads')) {
+      try {
+        results.small_reads = await benchSmallReads(cluster, settings, table);
+      } catch (err) {
+        results.small_reads = { error: errorText(err) };
+        table.row('small_reads', 'failed', errorText(err));
+      }
     }
   } finally {
     await baseline?.stop();
@@ -306,18 +318,6 @@ async function benchDownload(cluster: GatewayCluster, baseline: BaselineServer, 
   };
 }
 
-function statsJson(stats: LoadStats) {
-  return {
-    writes_or_reads_per_second: stats.perSecond,
-    p50_ms: stats.p50Ms,
-    p99_ms: stats.p99Ms,
-    ops: stats.ops,
-    errors: stats.errors,
-    seconds: stats.seconds,
-    ...(stats.firstError !== undefined ? { first_error: stats.firstError } : {}),
-  };
-}
-
 async function writeLoad(origin: string, concurrency: number, seconds: number, prefix: string, bodyBytes: number) {
   const pool = keepAlivePool(origin, concurrency);
   try {
@@ -343,6 +343,7 @@ async function benchSmallWrites(cluster: GatewayCluster, settings: DataPathSetti
   await writeLoad(cluster.url, 16, 0.5, 'sw-warmup-gateway', smallBytes);
   const leader: Record<string, unknown> = {};
   const gateway: Record<string, unknown> = {};
+  const gatewayOfLeader: Record<string, number> = {};
   for (const [i, concurrency] of [1, 16, 64].entries()) {
     const order = i % 2 === 0 ? (['leader', 'gateway'] as const) : (['gateway', 'leader'] as const);
     const got: Partial<Record<'leader' | 'gateway', LoadStats>> = {};
@@ -351,19 +352,24 @@ async function benchSmallWrites(cluster: GatewayCluster, settings: DataPathSetti
     const g = got.gateway!;
     leader[`concurrency_${concurrency}`] = statsJson(l);
     gateway[`concurrency_${concurrency}`] = statsJson(g);
+    gatewayOfLeader[`concurrency_${concurrency}`] = ratio(g.perSecond, l.perSecond);
     table.row('small_writes', `4 KiB, concurrency ${concurrency}, straight to the leader`, statsText(l));
     table.row('small_writes', `4 KiB, concurrency ${concurrency}, through the gateway`, statsText(g), `${ratio(g.perSecond, l.perSecond)}× of straight to the leader`);
   }
   // What the metadata path alone allows: the same writes with no bytes (no chunk to store).
   const empty = await writeLoad(leaderUrl, 64, settings.smallWriteSeconds, 'sw-empty-c64', 0);
   const fourK = (leader.concurrency_64 as { writes_or_reads_per_second: number }).writes_or_reads_per_second;
-  table.row('small_writes', '0 bytes (metadata only), concurrency 64, to the leader', statsText(empty), `4 KiB writes reach ${ratio(fourK, empty.perSecond)}× of this`);
+  table.row('small_writes', '0 bytes (metadata only), concurrency 64, to the leader', statsText(empty), `${ratio(empty.perSecond, fourK)}× of 4 KiB writes at c64 to the leader`);
   return {
     body_bytes: smallBytes,
     seconds_per_measurement: settings.smallWriteSeconds,
     straight_to_leader: leader,
     through_gateway: gateway,
+    /** Writes per second through the gateway / straight to the leader, each concurrency. */
+    gateway_of_straight_to_leader: gatewayOfLeader,
     reference_empty_body_to_leader_concurrency_64: statsJson(empty),
+    /** 0-byte writes per second / 4 KiB writes per second, both at concurrency 64 to the leader. */
+    empty_body_of_4kib_concurrency_64: ratio(empty.perSecond, fourK),
   };
 }
 
@@ -416,7 +422,14 @@ async function benchSmallReads(cluster: GatewayCluster, settings: DataPathSettin
     const one = await read([leaderUrl], consistency);
     const spread = await read(nodeUrls, consistency);
     const gateway = await read([cluster.url], consistency);
-    out[consistency] = { one_node: statsJson(one), spread: statsJson(spread), gateway: statsJson(gateway) };
+    out[consistency] = {
+      one_node: statsJson(one),
+      spread: statsJson(spread),
+      gateway: statsJson(gateway),
+      spread_of_one_node: ratio(spread.perSecond, one.perSecond),
+      gateway_of_spread: ratio(gateway.perSecond, spread.perSecond),
+      gateway_of_one_node: ratio(gateway.perSecond, one.perSecond),
+    };
     table.row('small_reads', `4 KiB, c64, ${consistency}, one node (the leader)`, statsText(one));
     table.row('small_reads', `4 KiB, c64, ${consistency}, spread over the 3 nodes`, statsText(spread), `${ratio(spread.perSecond, one.perSecond)}× of one node`);
     table.row('small_reads', `4 KiB, c64, ${consistency}, through the gateway`, statsText(gateway), `${ratio(gateway.perSecond, spread.perSecond)}× of spread by the client`);

@@ -93,3 +93,16 @@ export function statsText(stats: LoadStats): string {
   const errors = stats.errors > 0 ? `, ${stats.errors} errors` : '';
   return `${stats.perSecond}/s, p50 ${stats.p50Ms} ms, p99 ${stats.p99Ms} ms${errors}`;
 }
+
+/** A measurement as it goes into bench/results.json. */
+export function statsJson(stats: LoadStats) {
+  return {
+    writes_or_reads_per_second: stats.perSecond,
+    p50_ms: stats.p50Ms,
+    p99_ms: stats.p99Ms,
+    ops: stats.ops,
+    errors: stats.errors,
+    seconds: stats.seconds,
+    ...(stats.firstError !== undefined ? { first_error: stats.firstError } : {}),
+  };
+}
