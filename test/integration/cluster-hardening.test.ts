@@ -269,3 +269,42 @@ describe('cluster hardening: a node shutting down with writes in flight', () => 
     assert.equal((await put()).version, 1);
   });
 });
+
+describe('cluster hardening: admin routes', () => {
+  let cluster: StorageCluster;
+  const adminToken = randomBytes(12).toString('hex');
+
+  before(async () => {
+    cluster = await StorageCluster.start({ size: 3, flags: ['--admin-token', adminToken] });
+  });
+  after(async () => {
+    await cluster?.stopAll();
+  });
+
+  it('/admin/metadata-digest needs the cluster secret or the admin token (401 otherwise)', async () => {
+    const url = `${cluster.nodes[1].url}/admin/metadata-digest`;
+    const refused: [string, Record<string, string>][] = [
+      ['no credentials', {}],
+      ['a wrong cluster secret', { 'x-dfs-cluster-secret': 'wrong' }],
+      ['a wrong admin token', { authorization: 'Bearer wrong' }],
+      ['the cluster secret as a bearer token of another scheme', { authorization: `Basic ${adminToken}` }],
+    ];
+    for (const [what, headers] of refused) {
+      const res = await fetch(url, { headers });
+      const text = await res.text();
+      assert.equal(res.status, 401, `${what}: ${text}`);
+      assert.equal((JSON.parse(text) as { error: { code: string } }).error.code, 'unauthorized', what);
+    }
+    for (const [what, headers] of [
+      ['the cluster secret', { 'x-dfs-cluster-secret': cluster.secret }],
+      ['the admin token', { authorization: `Bearer ${adminToken}` }],
+    ] as const) {
+      const res = await fetch(url, { headers });
+      const text = await res.text();
+      assert.equal(res.status, 200, `${what}: ${text}`);
+      const json = JSON.parse(text) as { id: string; applied_index: number; digest: string };
+      assert.equal(json.id, 'n2');
+      assert.match(json.digest, /^[0-9a-f]{64}$/);
+    }
+  });
+});
