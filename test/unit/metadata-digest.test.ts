@@ -54,8 +54,9 @@ describe('metadata digest, yielding', () => {
       assert.deepEqual(metadataDigest(db.sqlite, pageRows), whole, `sync, pages of ${pageRows}`);
     }
     for (const pageRows of [7, 500, 3000]) {
-      assert.deepEqual(await metadataDigestYielding(file, pageRows), whole, `yielding, pages of ${pageRows}`);
+      assert.deepEqual(await metadataDigestYielding(file, pageRows, 0), whole, `yielding, pages of ${pageRows}`);
     }
+    assert.deepEqual(await metadataDigestYielding(file), whole, 'yielding, default pages and turn budget');
   });
 
   it('describes exactly one applied index while entries are applied between its pages', async () => {
@@ -63,7 +64,7 @@ describe('metadata digest, yielding', () => {
     let scanning = true;
     let appliedDuring = 0;
     // Runs up to its first yield here: its read transaction starts at atStart's index.
-    const scan = metadataDigestYielding(file, 100);
+    const scan = metadataDigestYielding(file, 100, 0);
     const writer = (async () => {
       while (scanning) {
         applyOne();

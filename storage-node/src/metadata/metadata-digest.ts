@@ -16,8 +16,10 @@ export interface MetadataDigest {
   readonly versions: number;
 }
 
-/** Rows read per page; one page takes well under a millisecond or two on this machine. */
-export const digestPageRows = 500;
+/** Rows read per page: small, as one version row of a huge file lists thousands of chunks. */
+export const digestPageRows = 64;
+/** Milliseconds of pages read in one event-loop turn before the scan yields. */
+export const digestTurnBudgetMs = 4;
 
 interface Counts {
   files: number;
@@ -80,9 +82,10 @@ export function metadataDigest(sqlite: Database.Database, pageRows = digestPageR
 
 /**
  * The same digest, read from the database file `file` (in WAL mode) on a read-only connection
- * of its own, one page per event-loop turn, all in one read transaction.
+ * of its own, in one read transaction, yielding to the event loop whenever a turn's pages took
+ * `turnBudgetMs` (0: after every page).
  */
-export async function metadataDigestYielding(file: string, pageRows = digestPageRows): Promise<MetadataDigest> {
+export async function metadataDigestYielding(file: string, pageRows = digestPageRows, turnBudgetMs = digestTurnBudgetMs): Promise<MetadataDigest> {
   const reader = new Database(file, { readonly: true, fileMustExist: true });
   try {
     const hash = createHash('sha256');
@@ -90,7 +93,12 @@ export async function metadataDigestYielding(file: string, pageRows = digestPage
     reader.exec('BEGIN');
     // The first read fixes the transaction's view of the WAL: every page below sees this index.
     const applied = appliedIndex(reader);
-    for (const _ of digestPages(reader, hash, counts, pageRows)) await nextTurn();
+    let turnStart = performance.now();
+    for (const _ of digestPages(reader, hash, counts, pageRows)) {
+      if (performance.now() - turnStart < turnBudgetMs) continue;
+      await nextTurn();
+      turnStart = performance.now();
+    }
     reader.exec('COMMIT');
     return { appliedIndex: applied, digest: hash.digest('hex'), ...counts };
   } finally {
