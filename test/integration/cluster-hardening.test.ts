@@ -222,7 +222,9 @@ describe('cluster hardening: a node shutting down with writes in flight', () => 
   let cluster: StorageCluster;
 
   before(async () => {
-    cluster = await StorageCluster.start({ size: 3 });
+    // Election timeout 2 to 4 s (ticks of 20 ms): the leader keeps leading (check-quorum) for a
+    // while after its followers die, long enough to take the write below.
+    cluster = await StorageCluster.start({ size: 3, flags: ['--election-ticks', '100'] });
   });
   after(async () => {
     await cluster?.stopAll();
@@ -238,7 +240,7 @@ describe('cluster hardening: a node shutting down with writes in flight', () => 
     }
     const leaderNode = cluster.node(leaderId);
     // Without its followers the leader cannot commit: the write below waits in Raft.
-    for (const node of cluster.nodes) if (node.id !== leaderId) await cluster.stopNode(node.id, 'SIGKILL');
+    await Promise.all(cluster.nodes.filter((node) => node.id !== leaderId).map((node) => cluster.stopNode(node.id, 'SIGKILL')));
     const key = `shutdown-${randomBytes(6).toString('hex')}`;
     const answer = fetch(`${leaderNode.url}/files/in-flight`, { method: 'PUT', body: '', headers: { 'idempotency-key': key } });
     // Proposed (0 bytes: no chunk to push first), so its entry is in the leader's log.
