@@ -217,3 +217,96 @@ describe('cluster hardening: misbehaving peers', () => {
     await clusterStillServes('refused stale snapshots');
   });
 });
+
+describe('cluster hardening: a node shutting down with writes in flight', () => {
+  let cluster: StorageCluster;
+
+  before(async () => {
+    // Election timeout 2 to 4 s (ticks of 20 ms): the leader keeps leading (check-quorum) for a
+    // while after its followers die, long enough to take the write below.
+    cluster = await StorageCluster.start({ size: 3, flags: ['--election-ticks', '100'] });
+  });
+  after(async () => {
+    await cluster?.stopAll();
+  });
+
+  it('answers 503 outcome_unknown with Retry-After; the same Idempotency-Key then gets the one result', async () => {
+    let leaderId: string | null = null;
+    const deadline = Date.now() + 30_000;
+    while (leaderId === null) {
+      leaderId = (await status(cluster.nodes[0].url)).leader_id;
+      if (Date.now() > deadline) throw new Error('no leader within 30 s');
+      if (leaderId === null) await sleep(100);
+    }
+    const leaderNode = cluster.node(leaderId);
+    // Without its followers the leader cannot commit: the write below waits in Raft.
+    await Promise.all(cluster.nodes.filter((node) => node.id !== leaderId).map((node) => cluster.stopNode(node.id, 'SIGKILL')));
+    const key = `shutdown-${randomBytes(6).toString('hex')}`;
+    const answer = fetch(`${leaderNode.url}/files/in-flight`, { method: 'PUT', body: '', headers: { 'idempotency-key': key } });
+    // Proposed (0 bytes: no chunk to push first), so its entry is in the leader's log.
+    for (const until = Date.now() + 30_000; ; ) {
+      const metrics = await (await fetch(`${leaderNode.url}/metrics`)).text();
+      if (/^dfs_raft_proposals_total\{op="put"\} [1-9]/m.test(metrics)) break;
+      if (Date.now() > until) throw new Error(`the write was not proposed within 30 s:\n${metrics}`);
+      await sleep(50);
+    }
+    const stopped = cluster.stopNode(leaderId, 'SIGTERM');
+    const res = await answer;
+    const text = await res.text();
+    await stopped;
+    assert.equal(res.status, 503, text);
+    assert.equal((JSON.parse(text) as { error: { code: string } }).error.code, 'outcome_unknown', text);
+    assert.ok(res.headers.get('retry-after') !== null, 'no Retry-After');
+
+    for (const node of cluster.nodes) cluster.startNode(node.id);
+    await cluster.waitReady(60_000);
+    const put = async () => {
+      const r = await fetch(`${leaderNode.url}/files/in-flight`, { method: 'PUT', body: '', headers: { 'idempotency-key': key } });
+      const body = await r.text();
+      assert.equal(r.status, 201, body);
+      return JSON.parse(body) as { version: number };
+    };
+    // Whether the first try committed or not, the key makes it happen exactly once.
+    assert.equal((await put()).version, 1);
+    assert.equal((await put()).version, 1);
+  });
+});
+
+describe('cluster hardening: admin routes', () => {
+  let cluster: StorageCluster;
+  const adminToken = randomBytes(12).toString('hex');
+
+  before(async () => {
+    cluster = await StorageCluster.start({ size: 3, flags: ['--admin-token', adminToken] });
+  });
+  after(async () => {
+    await cluster?.stopAll();
+  });
+
+  it('/admin/metadata-digest needs the cluster secret or the admin token (401 otherwise)', async () => {
+    const url = `${cluster.nodes[1].url}/admin/metadata-digest`;
+    const refused: [string, Record<string, string>][] = [
+      ['no credentials', {}],
+      ['a wrong cluster secret', { 'x-dfs-cluster-secret': 'wrong' }],
+      ['a wrong admin token', { authorization: 'Bearer wrong' }],
+      ['the cluster secret as a bearer token of another scheme', { authorization: `Basic ${adminToken}` }],
+    ];
+    for (const [what, headers] of refused) {
+      const res = await fetch(url, { headers });
+      const text = await res.text();
+      assert.equal(res.status, 401, `${what}: ${text}`);
+      assert.equal((JSON.parse(text) as { error: { code: string } }).error.code, 'unauthorized', what);
+    }
+    for (const [what, headers] of [
+      ['the cluster secret', { 'x-dfs-cluster-secret': cluster.secret }],
+      ['the admin token', { authorization: `Bearer ${adminToken}` }],
+    ] as const) {
+      const res = await fetch(url, { headers });
+      const text = await res.text();
+      assert.equal(res.status, 200, `${what}: ${text}`);
+      const json = JSON.parse(text) as { id: string; applied_index: number; digest: string };
+      assert.equal(json.id, 'n2');
+      assert.match(json.digest, /^[0-9a-f]{64}$/);
+    }
+  });
+});

@@ -185,7 +185,7 @@ describe('storage node client API (3 real nodes)', () => {
     for (let attempt = 0; attempt < 100; attempt++) {
       // A linearizable read first, so every node has applied everything written above.
       await Promise.all(urls.map((u) => fetch(`${u}/files?limit=1`).then((r) => r.arrayBuffer())));
-      digests = await Promise.all(urls.map((u) => fetch(`${u}/admin/metadata-digest`).then((r) => r.json() as Promise<Digest>)));
+      digests = await Promise.all(urls.map((u) => fetch(`${u}/admin/metadata-digest`, { headers: { 'x-dfs-cluster-secret': cluster.secret } }).then((r) => r.json() as Promise<Digest>)));
       if (new Set(digests.map((d) => d.applied_index)).size === 1) break;
       await new Promise((resolve) => setTimeout(resolve, 50));
     }

@@ -3,7 +3,7 @@ import type { Context } from 'hono';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { stopOnAssertion } from '../../../shared/assert.ts';
 import { BodyIncompleteError, BodyTooLargeError } from '../blobs/chunker.ts';
-import { NotLeaderError, ProposalLostError, RaftTimeoutError } from '../raft-node/errors.ts';
+import { NotLeaderError, OutcomeUnknownError, ProposalLostError, RaftTimeoutError } from '../raft-node/errors.ts';
 
 export class HttpError extends Error {
   override readonly name = 'HttpError';
@@ -33,6 +33,7 @@ export function onError(err: Error, c: Context): Response {
   if (err instanceof HttpError) return errorResponse(c, err.status, err.code, err.message);
   if (err instanceof NotLeaderError) return errorResponse(c, 503, 'no_leader', err.message);
   if (err instanceof ProposalLostError) return errorResponse(c, 503, 'proposal_lost', err.message);
+  if (err instanceof OutcomeUnknownError) return errorResponse(c, 503, 'outcome_unknown', err.message);
   if (err instanceof RaftTimeoutError) return errorResponse(c, 503, 'timeout', `${err.message} (the outcome is unknown)`);
   if (err instanceof BodyTooLargeError) return errorResponse(c, 413, 'too_large', err.message);
   if (err instanceof BodyIncompleteError) return errorResponse(c, 400, 'incomplete_body', err.message);

@@ -1,6 +1,9 @@
 // `/status`, `/health`, `/ready`.
+import { join } from 'node:path';
 import { Hono } from 'hono';
+import { metadataDigestYielding } from '../metadata/metadata-digest.ts';
 import type { NodeContext } from '../node/node-context.ts';
+import { adminAuth } from '../transport/cluster-auth.ts';
 
 export function nodeStatus(ctx: NodeContext) {
   const status = ctx.raft.status();
@@ -41,9 +44,11 @@ export function statusRoutes(ctx: NodeContext): Hono {
   const app = new Hono();
   app.get('/status', (c) => c.json(nodeStatus(ctx)));
   app.get('/health', (c) => c.json({ ok: true }));
-  // For comparing replicas: equal applied_index must mean equal digest.
-  app.get('/admin/metadata-digest', (c) => {
-    const digest = ctx.metadata.digest();
+  app.use('/admin/*', adminAuth({ clusterSecret: ctx.config.clusterSecret, adminToken: ctx.config.adminToken }));
+  // For comparing replicas: equal applied_index must mean equal digest. Read page by page on a
+  // connection of its own, so a large store never stalls the event loop (and the heartbeats).
+  app.get('/admin/metadata-digest', async (c) => {
+    const digest = await metadataDigestYielding(join(ctx.config.dataDir, 'meta.db'));
     return c.json({ id: ctx.config.id, applied_index: digest.appliedIndex, digest: digest.digest, files: digest.files, versions: digest.versions });
   });
   app.get('/ready', (c) => {

@@ -1,8 +1,13 @@
-// A digest of the replicated metadata, so that replicas can be compared from outside (the chaos
-// suite does): two nodes at the same applied index must give the same digest. Computed on demand
-// in one synchronous read, streaming rows, so it is consistent and its memory does not grow.
+// A digest of the replicated metadata, so that replicas can be compared from outside: two nodes
+// at the same applied index must give the same digest. Rows are read in pages (keyset order), so
+// memory does not grow with the store; the route's version reads them on a connection of its own
+// inside one read transaction, yielding to the event loop between pages: WAL keeps that
+// transaction's view fixed while the node applies entries, so the digest describes exactly one
+// applied index however long the scan takes.
 import { createHash } from 'node:crypto';
-import type Database from 'better-sqlite3';
+import type { Hash } from 'node:crypto';
+import { setImmediate as nextTurn } from 'node:timers/promises';
+import Database from 'better-sqlite3';
 
 export interface MetadataDigest {
   readonly appliedIndex: number;
@@ -11,27 +16,92 @@ export interface MetadataDigest {
   readonly versions: number;
 }
 
-export function metadataDigest(sqlite: Database.Database): MetadataDigest {
+/** Rows read per page: small, as one version row of a huge file lists thousands of chunks. */
+export const digestPageRows = 64;
+/** Milliseconds of pages read in one event-loop turn before the scan yields. */
+export const digestTurnBudgetMs = 4;
+
+interface Counts {
+  files: number;
+  versions: number;
+}
+
+// Each section: the rows in one total order, read from just after the last row of the previous
+// page. The hashed text of a row is its JSON array of columns, prefixed by the section's letter.
+function* digestPages(sqlite: Database.Database, hash: Hash, counts: Counts, pageRows: number): Generator<void, void, undefined> {
+  const filesPage = sqlite.prepare('SELECT name, current_version, last_version FROM files WHERE name > ? ORDER BY name LIMIT ?').raw();
+  let afterName = '';
+  for (;;) {
+    const rows = filesPage.all(afterName, pageRows) as [string, number | null, number][];
+    for (const row of rows) hash.update(`f\0${JSON.stringify(row)}\n`);
+    counts.files += rows.length;
+    if (rows.length < pageRows) break;
+    afterName = rows[rows.length - 1][0];
+    yield;
+  }
+  const versionsPage = sqlite
+    .prepare('SELECT name, version, size, content_type, etag, chunks, chunk_sizes, hlc FROM file_versions WHERE (name, version) > (?, ?) ORDER BY name, version LIMIT ?')
+    .raw();
+  let after: [string, number] = ['', 0];
+  for (;;) {
+    const rows = versionsPage.all(after[0], after[1], pageRows) as [string, number, ...unknown[]][];
+    for (const row of rows) hash.update(`v\0${JSON.stringify(row)}\n`);
+    counts.versions += rows.length;
+    if (rows.length < pageRows) break;
+    const last = rows[rows.length - 1];
+    after = [last[0], last[1]];
+    yield;
+  }
+  // Referenced chunks only: rows at refcount 0 wait for each node's own garbage collector.
+  const chunksPage = sqlite.prepare('SELECT hash, refcount FROM chunk_refs WHERE refcount > 0 AND hash > ? ORDER BY hash LIMIT ?').raw();
+  let afterHash = '';
+  for (;;) {
+    const rows = chunksPage.all(afterHash, pageRows) as [string, number][];
+    for (const row of rows) hash.update(`c\0${JSON.stringify(row)}\n`);
+    if (rows.length < pageRows) break;
+    afterHash = rows[rows.length - 1][0];
+    yield;
+  }
+}
+
+function appliedIndex(sqlite: Database.Database): number {
+  return (sqlite.prepare('SELECT applied_index FROM applied_state').pluck().get() as number | undefined) ?? 0;
+}
+
+/** In one synchronous read on `sqlite` (tests, in-memory stores). */
+export function metadataDigest(sqlite: Database.Database, pageRows = digestPageRows): MetadataDigest {
   const hash = createHash('sha256');
-  let files = 0;
-  let versions = 0;
-  const read = sqlite.transaction(() => {
-    const applied = sqlite.prepare('SELECT applied_index FROM applied_state').pluck().get() as number | undefined;
-    for (const row of sqlite.prepare('SELECT name, current_version, last_version FROM files ORDER BY name').raw().iterate()) {
-      hash.update(`f\0${JSON.stringify(row)}\n`);
-      files++;
+  const counts: Counts = { files: 0, versions: 0 };
+  const applied = sqlite.transaction(() => {
+    const index = appliedIndex(sqlite);
+    for (const _ of digestPages(sqlite, hash, counts, pageRows));
+    return index;
+  })();
+  return { appliedIndex: applied, digest: hash.digest('hex'), ...counts };
+}
+
+/**
+ * The same digest, read from the database file `file` (in WAL mode) on a read-only connection
+ * of its own, in one read transaction, yielding to the event loop whenever a turn's pages took
+ * `turnBudgetMs` (0: after every page).
+ */
+export async function metadataDigestYielding(file: string, pageRows = digestPageRows, turnBudgetMs = digestTurnBudgetMs): Promise<MetadataDigest> {
+  const reader = new Database(file, { readonly: true, fileMustExist: true });
+  try {
+    const hash = createHash('sha256');
+    const counts: Counts = { files: 0, versions: 0 };
+    reader.exec('BEGIN');
+    // The first read fixes the transaction's view of the WAL: every page below sees this index.
+    const applied = appliedIndex(reader);
+    let turnStart = performance.now();
+    for (const _ of digestPages(reader, hash, counts, pageRows)) {
+      if (performance.now() - turnStart < turnBudgetMs) continue;
+      await nextTurn();
+      turnStart = performance.now();
     }
-    const versionRows = sqlite.prepare('SELECT name, version, size, content_type, etag, chunks, chunk_sizes, hlc FROM file_versions ORDER BY name, version');
-    for (const row of versionRows.raw().iterate()) {
-      hash.update(`v\0${JSON.stringify(row)}\n`);
-      versions++;
-    }
-    // Referenced chunks only: rows at refcount 0 wait for each node's own garbage collector.
-    for (const row of sqlite.prepare('SELECT hash, refcount FROM chunk_refs WHERE refcount > 0 ORDER BY hash').raw().iterate()) {
-      hash.update(`c\0${JSON.stringify(row)}\n`);
-    }
-    return applied ?? 0;
-  });
-  const appliedIndex = read();
-  return { appliedIndex, digest: hash.digest('hex'), files, versions };
+    reader.exec('COMMIT');
+    return { appliedIndex: applied, digest: hash.digest('hex'), ...counts };
+  } finally {
+    reader.close();
+  }
 }

@@ -2,6 +2,7 @@
 // lacks: after each apply, after a snapshot restore, at start-up) and garbage collection (on a
 // timer), with their metrics. The metadata state machine and the blob store call in through
 // enqueue hooks wired in storage-node.ts.
+import { stopOnAssertion } from '../../../shared/assert.ts';
 import type { BlobClient } from '../blobs/blob-client.ts';
 import type { BlobStore } from '../blobs/blob-store.ts';
 import { ChunkCollector } from '../chunks/chunk-collector.ts';
@@ -65,7 +66,10 @@ export function chunkMaintenance(options: ChunkMaintenanceOptions): ChunkMainten
       metrics.chunkRepairs.inc({ outcome });
       if (outcome === 'gave_up') console.warn(`node ${config.id}: chunk ${hash} could not be fetched from any peer; a later scan retries`);
     },
-    onScanError: (err) => console.error(`node ${config.id}: repair scan failed:`, err),
+    onScanError: (err) => {
+      stopOnAssertion(err, 'chunk repair scan'); // a broken invariant stops the node
+      console.error(`node ${config.id}: repair scan failed:`, err);
+    },
   });
   const collector = new ChunkCollector({
     blobs,
@@ -85,6 +89,7 @@ export function chunkMaintenance(options: ChunkMaintenanceOptions): ChunkMainten
       metrics.gcRuns.inc({ result: result.ran ? 'ran' : 'skipped' });
     },
     (err) => {
+      stopOnAssertion(err, 'garbage collection'); // a broken invariant stops the node
       metrics.gcRuns.inc({ result: 'failed' });
       console.error(`node ${config.id}: garbage collection failed:`, err);
     },

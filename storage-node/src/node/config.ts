@@ -11,6 +11,7 @@ export const nodeFlagSpecs = {
   dataDir: stringFlag('data-dir', 'DFS_DATA_DIR', 'data directory', '<./data/ID>'),
   peers: stringFlag('peers', 'DFS_PEERS', 'every member, comma-separated id=clientURL=clusterURL'),
   clusterSecret: stringFlag('cluster-secret', 'DFS_CLUSTER_SECRET', 'shared secret of the cluster port'),
+  adminToken: stringFlag('admin-token', 'DFS_ADMIN_TOKEN', 'bearer token for /admin/* on the client port, besides the cluster secret (empty: none)', ''),
   chunkSize: bytesFlag('chunk-size', 'DFS_CHUNK_SIZE', 'chunk size of new files', 4 * 1024 ** 2, 1024, 16 * 1024 ** 2),
   keepVersions: integerFlag('keep-versions', 'DFS_KEEP_VERSIONS', 'versions kept per file', 10, 1, 10_000),
   tickMs: integerFlag('tick-ms', 'DFS_TICK_MS', 'Raft tick length in ms', 50, 1, 10_000),
@@ -38,6 +39,8 @@ export interface NodeConfig {
   readonly dataDir: string;
   readonly peers: ReadonlyMap<string, PeerInfo>;
   readonly clusterSecret: string;
+  /** `Authorization: Bearer` token for admin routes; empty: only the cluster secret opens them. */
+  readonly adminToken: string;
   readonly chunkSize: number;
   readonly keepVersions: number;
   readonly tickMs: number;

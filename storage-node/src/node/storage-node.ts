@@ -53,6 +53,9 @@ function listen(app: Hono, host: string, port: number): Promise<Server> {
 /** The blob store's totals for /metrics walk its directories: at most this often. */
 const blobStatsTtlMs = 30_000;
 
+/** At shutdown, how long the answers to writes failed by raft.stop() get to leave. */
+const answerFlushMs = 200;
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export async function startStorageNode(config: NodeConfig): Promise<RunningNode> {
@@ -203,8 +206,10 @@ export async function startStorageNode(config: NodeConfig): Promise<RunningNode>
       client.closeIdleConnections();
       await sleep(25);
     }
-    client.closeAllConnections();
+    // Writes still waiting on Raft are answered (503 outcome_unknown) before connections close.
     raft.stop();
+    await Promise.race([clientClosed, sleep(answerFlushMs)]);
+    client.closeAllConnections();
     await chunks.stop();
     await Promise.all([cluster.close(), transport.close(), blobClient.close()]);
     store.close();

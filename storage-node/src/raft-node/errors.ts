@@ -19,5 +19,13 @@ export class ProposalLostError extends Error {
 
 /** The outcome is unknown: the proposal may still commit later. */
 export class RaftTimeoutError extends Error {
-  override readonly name = 'RaftTimeoutError';
+  override readonly name: string = 'RaftTimeoutError';
+}
+
+/**
+ * The node stopped while the proposal waited: it may still commit under another leader. The
+ * client should retry with the same Idempotency-Key, which makes the write happen once.
+ */
+export class OutcomeUnknownError extends RaftTimeoutError {
+  override readonly name = 'OutcomeUnknownError';
 }

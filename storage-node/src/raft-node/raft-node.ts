@@ -6,7 +6,7 @@ import { RaftCore } from '../raft/raft-core.ts';
 import type { RaftStatus } from '../raft/raft-core.ts';
 import type { Entry, InstallSnapshotMessage, Message, NodeId, Ready, SoftState } from '../raft/types.ts';
 import type { RaftLogStore } from '../raft-storage/raft-log-store.ts';
-import { NotLeaderError, ProposalLostError, RaftTimeoutError } from './errors.ts';
+import { NotLeaderError, OutcomeUnknownError, ProposalLostError, RaftTimeoutError } from './errors.ts';
 import type { SnapshotFiles } from './snapshot-files.ts';
 import type { StateMachine } from './state-machine.ts';
 
@@ -163,10 +163,13 @@ export class RaftNode {
     this.#stopped = true;
     if (this.#ticker !== null) clearInterval(this.#ticker);
     this.#ticker = null;
+    // Inputs still queued never reached the core: they definitely did not happen.
     const error = new NotLeaderError(null, 'the node is shutting down');
     for (const input of this.#queuedInputs) input.abort(error);
     this.#queuedInputs = [];
-    for (const [index, waiter] of this.#proposals) this.#settleProposal(index, waiter, error);
+    // Proposals in the log may still commit under the next leader.
+    const unknown = new OutcomeUnknownError('the node is shutting down; the write may still be applied: retry with the same Idempotency-Key');
+    for (const [index, waiter] of this.#proposals) this.#settleProposal(index, waiter, unknown);
     for (const waiter of this.#allReadWaiters()) this.#settleRead(waiter, error);
     for (const round of this.#readRounds.values()) clearTimeout(round.timer);
     this.#readRounds.clear();

@@ -28,3 +28,34 @@ export function clusterAuth({ secret }: ClusterAuthOptions): MiddlewareHandler {
     await next();
   };
 }
+
+export interface AdminAuthOptions {
+  /** Peers and operators holding the cluster secret may use admin routes. */
+  readonly clusterSecret: string;
+  /** Sent as `Authorization: Bearer <token>`; empty: no admin token is accepted. */
+  readonly adminToken: string;
+}
+
+/**
+ * Guards admin routes on the client port: the cluster secret (in its own header) or the admin
+ * token (`Authorization: Bearer …`). 401 otherwise.
+ */
+export function adminAuth({ clusterSecret, adminToken }: AdminAuthOptions): MiddlewareHandler {
+  if (clusterSecret.length === 0) throw new Error('adminAuth: the cluster secret must not be empty');
+  const expectedSecret = digest(clusterSecret);
+  const expectedToken = adminToken.length === 0 ? null : digest(adminToken);
+  return async (c, next) => {
+    const secret = c.req.header(CLUSTER_SECRET_HEADER);
+    const bearer = /^Bearer (.+)$/.exec(c.req.header('authorization') ?? '')?.[1];
+    const bySecret = secret !== undefined && timingSafeEqual(digest(secret), expectedSecret);
+    const byToken = expectedToken !== null && bearer !== undefined && timingSafeEqual(digest(bearer), expectedToken);
+    if (!bySecret && !byToken) {
+      c.header('WWW-Authenticate', 'Bearer realm="dfs-admin"');
+      return c.json(
+        { error: { code: 'unauthorized', message: `admin routes need the cluster secret (${CLUSTER_SECRET_HEADER}) or the admin token (Authorization: Bearer)` } },
+        401,
+      );
+    }
+    await next();
+  };
+}
