@@ -16,6 +16,8 @@ export interface GatewayClusterOptions {
   readonly gateways?: number;
   /** Extra flags for every gateway. */
   readonly gatewayFlags?: readonly string[];
+  /** Extra environment variables for every gateway. */
+  readonly gatewayEnv?: Readonly<Record<string, string>>;
 }
 
 export interface GatewayHandle {
@@ -83,7 +85,8 @@ export class GatewayCluster {
       ...(this.#options.gatewayFlags ?? []),
     ];
     const verbose = process.env.DFS_TEST_VERBOSE !== undefined;
-    const child = spawn(process.execPath, args, { cwd: repoRoot, stdio: ['ignore', verbose ? 'inherit' : 'ignore', verbose ? 'inherit' : 'pipe'] });
+    const env = { ...process.env, ...this.#options.gatewayEnv };
+    const child = spawn(process.execPath, args, { cwd: repoRoot, env, stdio: ['ignore', verbose ? 'inherit' : 'ignore', verbose ? 'inherit' : 'pipe'] });
     if (!verbose) child.stderr?.on('data', (d: Buffer) => process.stderr.write(`[${id}] ${d.toString()}`));
     gateway.child = child;
     live.add(child);

@@ -16,6 +16,8 @@ export interface StorageClusterOptions {
   /** Extra flags for every node (e.g. ['--chunk-size', '64KiB']). */
   readonly flags?: readonly string[];
   readonly verbose?: boolean;
+  /** Extra environment variables for every node. */
+  readonly env?: Readonly<Record<string, string>>;
 }
 
 export interface StorageNodeHandle {
@@ -74,7 +76,8 @@ export class StorageCluster {
       ...(this.#options.flags ?? []),
     ];
     const verbose = this.#options.verbose === true || process.env.DFS_TEST_VERBOSE !== undefined;
-    const child = spawn(process.execPath, args, { cwd: repoRoot, stdio: ['ignore', verbose ? 'inherit' : 'ignore', verbose ? 'inherit' : 'pipe'] });
+    const env = { ...process.env, ...this.#options.env };
+    const child = spawn(process.execPath, args, { cwd: repoRoot, env, stdio: ['ignore', verbose ? 'inherit' : 'ignore', verbose ? 'inherit' : 'pipe'] });
     if (!verbose) child.stderr?.on('data', (d: Buffer) => process.stderr.write(`[${id}] ${d.toString()}`));
     node.child = child;
     child.on('exit', () => {

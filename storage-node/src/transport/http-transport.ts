@@ -21,6 +21,8 @@ export interface HttpTransportOptions {
   readonly batchBytesMax?: number;
   /** A snapshot transfer is aborted after this long without progress (sending or awaiting 204). */
   readonly snapshotIdleTimeoutMs?: number;
+  /** TLS options for https:// peers (the CA their certificates are verified against). */
+  readonly connect?: { readonly ca?: Buffer };
   /** A message batch to this peer was lost (network error, timeout or non-204 answer). */
   readonly onUnreachable?: (peerId: NodeId, error: unknown) => void;
 }
@@ -54,6 +56,7 @@ export class HttpTransport {
   private readonly batchBytesMax: number;
   private readonly snapshotIdleTimeoutMs: number;
   private readonly onUnreachable: ((peerId: NodeId, error: unknown) => void) | undefined;
+  private readonly connect: { readonly ca?: Buffer };
   private readonly peers = new Map<NodeId, Peer>();
   private readonly closingPools = new Set<Promise<void>>();
   private readonly snapshotAborts = new Set<AbortController>();
@@ -75,6 +78,7 @@ export class HttpTransport {
     this.batchBytesMax = options.batchBytesMax ?? 16 * 1024 * 1024;
     this.snapshotIdleTimeoutMs = options.snapshotIdleTimeoutMs ?? 30_000;
     this.onUnreachable = options.onUnreachable;
+    this.connect = options.connect ?? {};
     assert(this.queueMessagesMax >= 1, 'queueMessagesMax must be at least 1');
     this.setPeers(options.peers);
   }
@@ -207,7 +211,7 @@ export class HttpTransport {
     // A few connections so a long snapshot upload never blocks the message stream.
     return new Pool(new URL(url).origin, {
       connections: 4,
-      connect: { timeout: this.requestTimeoutMs },
+      connect: { ...this.connect, timeout: this.requestTimeoutMs },
     });
   }
 
