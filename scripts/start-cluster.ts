@@ -44,7 +44,9 @@ const nodes = Array.from({ length: flags.nodes }, (_, i) => ({
   clusterPort: flags.baseClusterPort + i,
   dataDir: resolve(flags.dataDir, `n${i + 1}`),
 }));
-const peers = nodes.map((n) => `${n.id}=http://${host}:${n.clientPort}=http://${host}:${n.clusterPort}`).join(',');
+// With DFS_TLS_CERT/DFS_TLS_KEY (and DFS_TLS_CA), which the children inherit, every port is HTTPS.
+const scheme = process.env.DFS_TLS_CERT !== undefined ? 'https' : 'http';
+const peers = nodes.map((n) => `${n.id}=${scheme}://${host}:${n.clientPort}=${scheme}://${host}:${n.clusterPort}`).join(',');
 const secret = process.env.DFS_CLUSTER_SECRET ?? randomBytes(32).toString('hex');
 const childEnv = { ...process.env, DFS_CLUSTER_SECRET: secret };
 
@@ -100,22 +102,23 @@ for (const n of nodes) {
     console.log(`[launcher] node ${n.id} exited (${how}); the other nodes and the gateway keep running. Start it again from the repo root with:\n  ${restartCommand(args)}`);
   });
 }
-const gatewayUrl = `http://${host}:${flags.gatewayPort}`;
-start('gateway', 'gateway/src/main.ts', ['--id', 'gw', '--host', host, '--port', String(flags.gatewayPort), '--nodes', nodes.map((n) => `http://${host}:${n.clientPort}`).join(',')], (how) => {
+const gatewayUrl = `${scheme}://${host}:${flags.gatewayPort}`;
+start('gateway', 'gateway/src/main.ts', ['--id', 'gw', '--host', host, '--port', String(flags.gatewayPort), '--nodes', nodes.map((n) => `${scheme}://${host}:${n.clientPort}`).join(',')], (how) => {
   console.log(`[launcher] the gateway exited (${how}); the nodes keep running. Restart the cluster with npm start to get it back.`);
 });
 
-const [first, second = first, third = second] = nodes.map((n) => `http://${host}:${n.clientPort}`);
+const curl = scheme === 'https' ? `curl --cacert ${shellQuote(process.env.DFS_TLS_CA ?? '<your CA file>')}` : 'curl';
+const [first, second = first, third = second] = nodes.map((n) => `${scheme}://${host}:${n.clientPort}`);
 console.log(`Raft DFS local cluster
-${nodes.map((n) => `  ${n.id}: client API http://${host}:${n.clientPort}  cluster port ${n.clusterPort}  data ${n.dataDir}`).join('\n')}
+${nodes.map((n) => `  ${n.id}: client API ${scheme}://${host}:${n.clientPort}  cluster port ${n.clusterPort}  data ${n.dataDir}`).join('\n')}
   gateway: ${gatewayUrl} (one URL for clients: writes go to the leader, reads to the replicas)
 
 Quick start:
-  curl -s ${first}/status
-  curl -s -X POST --data-binary 'hello' ${first}/upload/my-first-file.txt
-  curl -s ${second}/files
-  curl -s ${third}/upload/my-first-file.txt
-  curl -s ${gatewayUrl}/status
+  ${curl} -s ${first}/status
+  ${curl} -s -X POST --data-binary 'hello' ${first}/upload/my-first-file.txt
+  ${curl} -s ${second}/files
+  ${curl} -s ${third}/upload/my-first-file.txt
+  ${curl} -s ${gatewayUrl}/status
 
 A node that exits leaves the rest running; the launcher prints the command that restarts it.
 Ctrl-C stops the cluster.`);
