@@ -110,16 +110,19 @@ describe('idle timeouts, not whole-transfer limits', () => {
     }
   });
 
-  it('an upload that stalls is cut once no byte moved for the idle timeout, and stores nothing', async () => {
+  it('an upload that stalls is cut once no byte moved for the idle timeout, and stores nothing', async (t) => {
     const [direct, viaGateway] = await Promise.all([stalledUpload(node, 'stalled/node'), stalledUpload(cluster.url, 'stalled/gateway')]);
     for (const { answer, closedAfterMs } of [direct, viaGateway]) {
-      assert.ok(answer.status === 0 || answer.status === 408 || answer.status === 400, `cut: status ${answer.status} ${answer.body}`);
+      t.diagnostic(`stalled upload closed after ${Math.round(closedAfterMs)} ms (status ${answer.status})`);
+      // Closed without an answer, or an error from whichever hop noticed first (a follower whose
+      // forward the leader cut answers 503): never a success.
+      assert.ok(answer.status === 0 || answer.status >= 400, `cut: status ${answer.status} ${answer.body}`);
       assert.ok(closedAfterMs < cutDeadlineMs, `cut after ${closedAfterMs} ms`);
     }
     for (const name of ['stalled/node', 'stalled/gateway']) assert.equal((await fetch(`${cluster.url}/files/${name}`)).status, 404);
   });
 
-  it('a download read slowly succeeds however long it takes; one whose reader stalls is cut', async () => {
+  it('a download read slowly succeeds however long it takes; one whose reader stalls is cut', async (t) => {
     const [slowDirect, slowViaGateway, stalledDirect, stalledViaGateway] = await Promise.all([
       pacedDownload(node, 'big', { stallMs: 0, bytesPerTick: 512 * 1024, tickMs: 100 }),
       pacedDownload(cluster.url, 'big', { stallMs: 0, bytesPerTick: 512 * 1024, tickMs: 100 }),
@@ -127,6 +130,7 @@ describe('idle timeouts, not whole-transfer limits', () => {
       pacedDownload(cluster.url, 'big', { stallMs: 4 * idleTimeoutMs, bytesPerTick: 64 * 1024 ** 2, tickMs: 1 }),
     ]);
     for (const slow of [slowDirect, slowViaGateway]) {
+      t.diagnostic(`slow download took ${Math.round(slow.closedAfterMs)} ms`);
       assert.ok(slow.closedAfterMs > idleTimeoutMs, `the slow download took ${slow.closedAfterMs} ms: longer than the idle timeout`);
       assert.equal(sha256(body(slow.headerAndBody)), sha256(big), 'the slow download is whole');
     }
@@ -137,7 +141,7 @@ describe('idle timeouts, not whole-transfer limits', () => {
     }
   });
 
-  it('headers that trickle in are cut by the headers timeout', async () => {
+  it('headers that trickle in are cut by the headers timeout', async (t) => {
     const trickle = async (origin: string) => {
       const { hostname, port } = new URL(origin);
       const socket = connect(Number(port), hostname);
@@ -156,6 +160,7 @@ describe('idle timeouts, not whole-transfer limits', () => {
       return { answer, closedAfterMs: performance.now() - started };
     };
     for (const { answer, closedAfterMs } of await Promise.all([trickle(node), trickle(cluster.url)])) {
+      t.diagnostic(`trickled headers cut after ${Math.round(closedAfterMs)} ms: ${answer.slice(0, 30) || 'closed'}`);
       assert.ok(closedAfterMs < cutDeadlineMs, `closed after ${closedAfterMs} ms`);
       assert.ok(answer === '' || answer.startsWith('HTTP/1.1 408'), answer.slice(0, 100));
     }
