@@ -1,74 +1,147 @@
-// `npm start`: a local 3-node cluster (client API on 8081-8083, cluster ports 3030-3032, data under
-// ./data/n1..n3) and the gateway on 8080. Ctrl-C stops every child (by PID) and exits once they are gone.
+// `npm start`: a local cluster of N storage nodes (default 3; client API on 8081…, cluster ports
+// 3030…, data under ./data/n1…) and the gateway on 8080. A node that exits leaves the others and
+// the gateway running: the launcher says which one and prints the command that starts it again.
+// Ctrl-C (SIGINT/SIGTERM) stops every child by PID and exits once they are all gone.
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { resolve } from 'node:path';
 import { createInterface } from 'node:readline';
+import { ConfigError, helpText, integerFlag, parseFlags, stringFlag } from '../shared/flags.ts';
 
-const host = '127.0.0.1';
-const nodes = [1, 2, 3].map((i) => ({ id: `n${i}`, clientPort: 8080 + i, clusterPort: 3029 + i, dataDir: `./data/n${i}` }));
-const peers = nodes.map((n) => `${n.id}=http://${host}:${n.clientPort}=http://${host}:${n.clusterPort}`).join(',');
+/** Children still running this long after the stop signal are killed. */
+const stopGraceMs = 10_000;
+const nodesMax = 9;
+
+const launcherFlagSpecs = {
+  nodes: integerFlag('nodes', 'DFS_START_NODES', 'storage nodes to start', 3, 1, nodesMax),
+  host: stringFlag('host', 'DFS_START_HOST', 'address every listener binds to', '127.0.0.1'),
+  baseClientPort: integerFlag('base-client-port', 'DFS_START_BASE_CLIENT_PORT', 'client port of n1; n2 gets the next, …', 8081, 1, 65535 - nodesMax),
+  baseClusterPort: integerFlag('base-cluster-port', 'DFS_START_BASE_CLUSTER_PORT', 'cluster port of n1; n2 gets the next, …', 3030, 1, 65535 - nodesMax),
+  gatewayPort: integerFlag('gateway-port', 'DFS_START_GATEWAY_PORT', 'the gateway\'s port', 8080, 1, 65535),
+  dataDir: stringFlag('data-dir', 'DFS_START_DATA_DIR', 'each node keeps its data in DIR/<id>', './data'),
+};
+
+function parseLauncherFlags(argv: readonly string[]) {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    console.log(helpText('Raft DFS local cluster\n\n  npm start -- --nodes 5', launcherFlagSpecs));
+    process.exit(0);
+  }
+  try {
+    return parseFlags(launcherFlagSpecs, argv, process.env);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    process.stderr.write(`start-cluster: ${err.message}\n`);
+    process.exit(2);
+  }
+}
+
+const flags = parseLauncherFlags(process.argv.slice(2));
+const { host } = flags;
+const nodes = Array.from({ length: flags.nodes }, (_, i) => ({
+  id: `n${i + 1}`,
+  clientPort: flags.baseClientPort + i,
+  clusterPort: flags.baseClusterPort + i,
+  dataDir: resolve(flags.dataDir, `n${i + 1}`),
+}));
+// With DFS_TLS_CERT/DFS_TLS_KEY (and DFS_TLS_CA), which the children inherit, every port is HTTPS.
+const scheme = process.env.DFS_TLS_CERT !== undefined ? 'https' : 'http';
+const peers = nodes.map((n) => `${n.id}=${scheme}://${host}:${n.clientPort}=${scheme}://${host}:${n.clusterPort}`).join(',');
 const secret = process.env.DFS_CLUSTER_SECRET ?? randomBytes(32).toString('hex');
+const childEnv = { ...process.env, DFS_CLUSTER_SECRET: secret };
+
+/** A word as a POSIX shell reads it back unchanged. */
+function shellQuote(word: string): string {
+  return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replaceAll("'", `'\\''`)}'`;
+}
+
+/**
+ * The command that starts a node again by hand, from the repo root, exactly as the launcher
+ * started it: the same flags, and every DFS_ setting of this environment (the secret included).
+ */
+function restartCommand(args: readonly string[]): string {
+  const settings = Object.entries(childEnv)
+    .filter(([key, value]) => key.startsWith('DFS_') && value !== undefined)
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([key, value]) => `${key}=${shellQuote(value!)}`);
+  return [...settings, 'npm', 'run', 'node', '--', ...args.map(shellQuote)].join(' ');
+}
 
 const children = new Map<string, ChildProcess>();
+let stopping = false;
 
 function pipe(name: string, stream: NodeJS.ReadableStream, out: NodeJS.WritableStream): void {
   createInterface({ input: stream }).on('line', (line) => out.write(`[${name}] ${line}\n`));
 }
 
-function start(name: string, script: string, args: string[]): void {
-  const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, DFS_CLUSTER_SECRET: secret },
-  });
+function start(name: string, script: string, args: readonly string[], onExit: (how: string) => void): void {
+  const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: childEnv });
   children.set(name, child);
+  console.log(`[launcher] ${name} started (pid ${child.pid})`);
   pipe(name, child.stdout!, process.stdout);
   pipe(name, child.stderr!, process.stderr);
   child.on('exit', (code, signal) => {
     children.delete(name);
-    console.log(`[${name}] exited (${signal ?? `code ${code}`})`);
-    if (!stopping) stopAll('a node exited');
-    if (children.size === 0) process.exit(stoppedCleanly ? 0 : 1);
+    const how = signal ?? `code ${code}`;
+    if (stopping) console.log(`[launcher] ${name} stopped (${how})`);
+    else onExit(how);
+    if (children.size === 0) {
+      if (!stopping) console.log('[launcher] every process has exited');
+      process.exit(stopping ? 0 : 1);
+    }
   });
 }
 
 for (const n of nodes) {
-  start(n.id, 'storage-node/src/main.ts', [
+  const args = [
     '--id', n.id, '--host', host,
     '--client-port', String(n.clientPort), '--cluster-port', String(n.clusterPort),
     '--data-dir', n.dataDir, '--peers', peers,
-  ]);
+  ];
+  start(n.id, 'storage-node/src/main.ts', args, (how) => {
+    console.log(`[launcher] node ${n.id} exited (${how}); the other nodes and the gateway keep running. Start it again from the repo root with:\n  ${restartCommand(args)}`);
+  });
 }
-// The gateway, on :8080, with the nodes' client URLs as seeds.
-start('gateway', 'gateway/src/main.ts', ['--id', 'gw', '--host', host, '--port', '8080', '--nodes', nodes.map((n) => `http://${host}:${n.clientPort}`).join(',')]);
+const gatewayUrl = `${scheme}://${host}:${flags.gatewayPort}`;
+start('gateway', 'gateway/src/main.ts', ['--id', 'gw', '--host', host, '--port', String(flags.gatewayPort), '--nodes', nodes.map((n) => `${scheme}://${host}:${n.clientPort}`).join(',')], (how) => {
+  console.log(`[launcher] the gateway exited (${how}); the nodes keep running. Restart the cluster with npm start to get it back.`);
+});
 
+const curl = scheme === 'https' ? `curl --cacert ${shellQuote(process.env.DFS_TLS_CA ?? '<your CA file>')}` : 'curl';
+const [first, second = first, third = second] = nodes.map((n) => `${scheme}://${host}:${n.clientPort}`);
 console.log(`Raft DFS local cluster
-${nodes.map((n) => `  ${n.id}: client API http://${host}:${n.clientPort}  cluster port ${n.clusterPort}  data ${n.dataDir}`).join('\n')}
-  gateway: http://${host}:8080 (one URL for clients: writes go to the leader, reads to the replicas)
+${nodes.map((n) => `  ${n.id}: client API ${scheme}://${host}:${n.clientPort}  cluster port ${n.clusterPort}  data ${n.dataDir}`).join('\n')}
+  gateway: ${gatewayUrl} (one URL for clients: writes go to the leader, reads to the replicas)
 
 Quick start:
-  curl -s http://${host}:8081/status
-  curl -s -X POST --data-binary 'hello' http://${host}:8081/upload/my-first-file.txt
-  curl -s http://${host}:8082/files
-  curl -s http://${host}:8083/upload/my-first-file.txt
-  curl -s http://${host}:8080/status
+  ${curl} -s ${first}/status
+  ${curl} -s -X POST --data-binary 'hello' ${first}/upload/my-first-file.txt
+  ${curl} -s ${second}/files
+  ${curl} -s ${third}/upload/my-first-file.txt
+  ${curl} -s ${gatewayUrl}/status
 
+A node that exits leaves the rest running; the launcher prints the command that restarts it.
 Ctrl-C stops the cluster.`);
 
-let stopping = false;
-let stoppedCleanly = true;
-function stopAll(reason: string): void {
+function signal(child: ChildProcess, name: NodeJS.Signals): void {
+  if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
+  try {
+    process.kill(child.pid, name);
+  } catch {
+    // Exited between the check and the signal: its exit event follows.
+  }
+}
+
+function stopAll(): void {
   if (stopping) return;
   stopping = true;
-  if (reason !== 'signal') {
-    stoppedCleanly = false;
-    console.log(`stopping the cluster: ${reason}`);
-  }
-  for (const child of children.values()) if (child.pid !== undefined) process.kill(child.pid, 'SIGTERM');
+  console.log('[launcher] stopping the cluster');
+  for (const child of children.values()) signal(child, 'SIGTERM');
   // A child that hangs is killed after a grace period.
   setTimeout(() => {
-    for (const child of children.values()) if (child.pid !== undefined) process.kill(child.pid, 'SIGKILL');
-  }, 10_000).unref();
+    for (const child of children.values()) signal(child, 'SIGKILL');
+  }, stopGraceMs).unref();
+  if (children.size === 0) process.exit(0);
 }
-process.on('SIGINT', () => stopAll('signal'));
-process.on('SIGTERM', () => stopAll('signal'));
+process.on('SIGINT', stopAll);
+process.on('SIGTERM', stopAll);

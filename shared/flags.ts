@@ -29,6 +29,20 @@ export function stringFlag(flag: string, env: string, description: string, defau
   };
 }
 
+/** A setting that may be absent (null), e.g. a file that turns a feature on. */
+export function optionalStringFlag(flag: string, env: string, description: string): FlagSpec<string | null> {
+  return {
+    flag,
+    env,
+    description,
+    defaultValue: null,
+    parse: (raw) => {
+      if (raw.length === 0) throw new ConfigError(`--${flag} must not be empty`);
+      return raw;
+    },
+  };
+}
+
 export function integerFlag(flag: string, env: string, description: string, defaultValue: number | undefined, min: number, max: number): FlagSpec<number> {
   return {
     flag,
@@ -94,7 +108,7 @@ export function parseFlags<S extends Specs>(specs: S, argv: readonly string[], e
 export function helpText(title: string, specs: Specs): string {
   const lines = [title, '', 'Every flag can also be set by its environment variable.', ''];
   for (const spec of Object.values(specs)) {
-    const fallback = spec.defaultValue === undefined ? 'required' : `default ${JSON.stringify(spec.defaultValue)}`;
+    const fallback = spec.defaultValue === undefined ? 'required' : spec.defaultValue === null ? 'optional' : `default ${JSON.stringify(spec.defaultValue)}`;
     lines.push(`  --${spec.flag.padEnd(22)} ${spec.env.padEnd(26)} ${spec.description} (${fallback})`);
   }
   return lines.join('\n');

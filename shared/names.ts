@@ -62,3 +62,43 @@ export function validateName(name: unknown): NameCheck {
 export function isValidName(name: unknown): name is string {
   return validateName(name).ok;
 }
+
+// Names in request targets. Nodes and gateway judge a name from the raw request target, before
+// anything resolves `.`/`..` segments (plain or percent-encoded), with these same functions.
+
+/** The routes whose path after the prefix is a file name. */
+const fileRoute = /^\/(?:files|upload)\/(.*)$/s;
+/** The scheme and authority of an absolute-form target (`http://host:port/path`). */
+const absoluteFormPrefix = /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*/i;
+
+/** Path and query of a raw request target as sent (an absolute-form target loses its origin, a fragment is cut). */
+export function originForm(target: string): string {
+  const withoutOrigin = target.replace(absoluteFormPrefix, '');
+  const path = withoutOrigin.replace(/#.*$/s, '');
+  return path.startsWith('/') ? path : `/${path}`;
+}
+
+/** The path of a raw request target as sent: nothing decoded, no segment resolved. */
+export function targetPath(target: string): string {
+  return originForm(target).replace(/\?.*$/s, '');
+}
+
+export type PathName = { readonly ok: true; readonly name: string } | { readonly ok: false; readonly reason: string };
+
+/** Whether a raw path is `/files/<name>` or `/upload/<name>` (any name, even a bad one). */
+export function isFileRoute(rawPath: string): boolean {
+  return fileRoute.test(rawPath);
+}
+
+/** The decoded name of a raw file-route path, judged by the rules; a path that is no file route has an empty name. */
+export function nameInPath(rawPath: string): PathName {
+  const encoded = fileRoute.exec(rawPath)?.[1] ?? '';
+  let name: string;
+  try {
+    name = decodeURIComponent(encoded);
+  } catch {
+    return { ok: false, reason: 'the name is not valid percent-encoded UTF-8' };
+  }
+  const check = validateName(name);
+  return check.ok ? { ok: true, name } : check;
+}

@@ -1,5 +1,6 @@
 // The gateway's settings: every one a flag and an environment variable, validated at start.
-import { bytesFlag, ConfigError, helpText, integerFlag, parseFlags, stringFlag } from '../../shared/flags.ts';
+import { bytesFlag, ConfigError, helpText, integerFlag, optionalStringFlag, parseFlags, stringFlag } from '../../shared/flags.ts';
+import type { TlsIdentity } from '../../shared/http-listener.ts';
 
 export const gatewayFlagSpecs = {
   id: stringFlag('id', 'DFS_GATEWAY_ID', 'this gateway id (in X-DFS-Gateway and /status)', '<gw-PORT>'),
@@ -16,6 +17,11 @@ export const gatewayFlagSpecs = {
   readTimeoutMs: integerFlag('read-timeout', 'DFS_GATEWAY_READ_TIMEOUT_MS', 'how long a node may take to start answering a read (ms)', 12_000, 100, 3_600_000),
   bodyTimeoutMs: integerFlag('body-timeout', 'DFS_GATEWAY_BODY_TIMEOUT_MS', 'longest pause inside a response body from a node (ms)', 60_000, 100, 3_600_000),
   connectionsPerNode: integerFlag('connections-per-node', 'DFS_GATEWAY_CONNECTIONS_PER_NODE', 'keep-alive connections to each node', 256, 1, 65_536),
+  idleTimeoutMs: integerFlag('idle-timeout', 'DFS_GATEWAY_IDLE_TIMEOUT_MS', 'a client connection with no byte moving for this long is closed; no limit on a whole transfer (ms)', 60_000, 100, 3_600_000),
+  headersTimeoutMs: integerFlag('headers-timeout', 'DFS_GATEWAY_HEADERS_TIMEOUT_MS', 'a client request\'s headers must arrive within this, else 408 (ms)', 60_000, 100, 3_600_000),
+  tlsCert: optionalStringFlag('tls-cert', 'DFS_TLS_CERT', 'PEM certificate (chain) file: the gateway speaks HTTPS (with --tls-key)'),
+  tlsKey: optionalStringFlag('tls-key', 'DFS_TLS_KEY', 'PEM private key file of --tls-cert'),
+  tlsCa: optionalStringFlag('tls-ca', 'DFS_TLS_CA', 'PEM CA file the nodes\' certificates are verified against (default: the system CAs)'),
 };
 
 export interface GatewayConfig {
@@ -34,6 +40,12 @@ export interface GatewayConfig {
   readonly readTimeoutMs: number;
   readonly bodyTimeoutMs: number;
   readonly connectionsPerNode: number;
+  readonly idleTimeoutMs: number;
+  readonly headersTimeoutMs: number;
+  /** HTTPS for clients when set. */
+  readonly tls: TlsIdentity | null;
+  /** PEM CA file that the nodes' certificates must chain to; null: the system CAs. */
+  readonly tlsCa: string | null;
 }
 
 export const gatewayHelp = (): string =>
@@ -56,5 +68,8 @@ export function parseGatewayConfig(argv: readonly string[], env: NodeJS.ProcessE
   const nodes = [...new Set(flags.nodes.split(',').map((s) => s.trim()).filter((s) => s !== '').map((s) => parseOrigin(s, 'nodes')))];
   if (nodes.length === 0) throw new ConfigError('--nodes lists no node');
   const id = flags.id === '<gw-PORT>' ? `gw-${flags.port}` : flags.id;
-  return { ...flags, id, nodes };
+  const { tlsCert, tlsKey, ...rest } = flags;
+  if ((tlsCert === null) !== (tlsKey === null)) throw new ConfigError('--tls-cert and --tls-key go together');
+  const tls = tlsCert !== null && tlsKey !== null ? { certPath: tlsCert, keyPath: tlsKey } : null;
+  return { ...rest, id, nodes, tls };
 }

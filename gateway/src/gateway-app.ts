@@ -1,12 +1,13 @@
 // The gateway's HTTP API: its own status routes, then every other request proxied — reads to a
 // replica, everything else to the leader — so clients see the nodes' API at one URL.
 import { Hono } from 'hono';
+import type { Context } from 'hono';
 import type { ClusterView } from './cluster-view.ts';
 import type { GatewayConfig } from './config.ts';
 import { onError } from './errors.ts';
 import type { GatewayMetrics } from './gateway-metrics.ts';
 import { readProxy } from './read-proxy.ts';
-import { routeLabel } from './request-name.ts';
+import { isResolvedPath, routeLabel } from './request-name.ts';
 import { statusRoutes } from './status-routes.ts';
 import type { Upstreams } from './upstream.ts';
 import { writeProxy } from './write-proxy.ts';
@@ -29,10 +30,17 @@ export function gatewayApp(deps: GatewayDeps): Hono {
     deps.metrics.requestSeconds.observe({ route, method: c.req.method }, (performance.now() - started) / 1000);
     deps.metrics.requests.inc({ route, method: c.req.method, status: String(c.res.status), node: c.res.headers.get('x-dfs-node') ?? 'gateway' });
   });
-  app.route('/', statusRoutes(deps));
   const read = readProxy(deps);
   const write = writeProxy(deps);
-  app.all('*', (c) => (c.req.method === 'GET' || c.req.method === 'HEAD' ? read(c) : write(c)));
+  const proxy = (c: Context) => (c.req.method === 'GET' || c.req.method === 'HEAD' ? read(c) : write(c));
+  // A target whose dot segments were resolved (`/files/../status`) is never one of the gateway's
+  // own routes: it goes to a node as sent, and is judged there as on every node.
+  app.use('*', async function rawTargetOnly(c, next) {
+    if (isResolvedPath(c)) return proxy(c);
+    await next();
+  });
+  app.route('/', statusRoutes(deps));
+  app.all('*', proxy);
   app.onError(onError);
   return app;
 }

@@ -1,7 +1,8 @@
 // Assembles one gateway: upstream pools, the cluster view (polling), metrics, the HTTP server.
 // Stateless: everything it knows it learns again from the nodes after a restart.
 import type { Server } from 'node:http';
-import { serve } from '@hono/node-server';
+import { listen } from '../../shared/http-listener.ts';
+import { peerConnectOptions } from '../../shared/tls-client.ts';
 import { ClusterView } from './cluster-view.ts';
 import type { GatewayConfig } from './config.ts';
 import { gatewayApp } from './gateway-app.ts';
@@ -18,17 +19,18 @@ export interface RunningGateway {
 const stopGraceMs = 5000;
 
 export async function startGateway(config: GatewayConfig): Promise<RunningGateway> {
-  const upstreams = new Upstreams({ connectionsPerNode: config.connectionsPerNode });
+  const upstreams = new Upstreams({ connectionsPerNode: config.connectionsPerNode, connect: peerConnectOptions(config.tlsCa) });
   const view = new ClusterView(config, upstreams);
   const metrics = new GatewayMetrics(view);
   const app = gatewayApp({ config, view, upstreams, metrics, startedAtMs: Date.now() });
   view.start();
-  const server = await new Promise<Server>((resolve, reject) => {
-    const s = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, () => {
-      s.off('error', reject);
-      resolve(s as Server);
-    }) as Server;
-    s.once('error', reject);
+  const server: Server = await listen({
+    app,
+    host: config.host,
+    port: config.port,
+    tls: config.tls,
+    idleTimeoutMs: config.idleTimeoutMs,
+    headersTimeoutMs: config.headersTimeoutMs,
   });
   // Clients' idle keep-alive connections outlive a node's (5 s) so pooled clients rarely race a close.
   server.keepAliveTimeout = 65_000;

@@ -8,5 +8,5 @@ await runProgram({
   help: gatewayHelp,
   parse: parseGatewayConfig,
   start: startGateway,
-  describe: (config, gateway) => `gateway ${config.id}: listening on http://${config.host}:${gateway.port}, seeds ${config.nodes.join(', ')}`,
+  describe: (config, gateway) => `gateway ${config.id}: listening on ${config.tls === null ? 'http' : 'https'}://${config.host}:${gateway.port}, seeds ${config.nodes.join(', ')}`,
 });

@@ -9,6 +9,7 @@ import type { Dispatcher } from 'undici';
 import { GatewayError } from './errors.ts';
 import { upstreamRequestHeaders } from './headers.ts';
 import { isRefusal, passOn, refusalText } from './proxy-response.ts';
+import { rawTarget } from './request-name.ts';
 import { describeUpstreamError } from './upstream.ts';
 import type { ProxyDeps } from './write-proxy.ts';
 
@@ -20,6 +21,8 @@ export function readProxy(deps: ProxyDeps) {
 
   return async function proxyRead(c: Context): Promise<Response> {
     const url = new URL(c.req.url);
+    // The node gets the target as sent: it judges the name in it (a read has no body to spare).
+    const rawPathAndQuery = rawTarget(c);
     const method = c.req.method as Dispatcher.HttpMethod;
     const headers = upstreamRequestHeaders(c.req.raw.headers);
     const consistency = (url.searchParams.get('consistency') ?? headers['x-consistency'] ?? 'linearizable').toLowerCase();
@@ -45,7 +48,7 @@ export function readProxy(deps: ProxyDeps) {
       try {
         response = await upstreams.request(target.url, {
           method,
-          path: url.pathname + url.search,
+          path: rawPathAndQuery,
           headers,
           body: null,
           headersTimeoutMs: config.readTimeoutMs,

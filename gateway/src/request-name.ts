@@ -1,21 +1,35 @@
-// The file name in a request path, checked as the nodes check it (same codes, same messages), so
-// a write with a bad name is answered here without sending its body to the leader.
-import { validateName } from '../../shared/names.ts';
+// The request target as the client sent it, and the file name in it, judged exactly as the nodes
+// judge it (shared/names.ts: same rules, same codes, same messages), so a write with a bad name
+// is answered here without sending its body to the leader. The Request that @hono/node-server
+// builds has dot segments resolved (`/files/a/../b` is `/files/b` there, `%2E%2E` too): neither
+// the check nor the path sent to a node may come from it.
+import type { Context } from 'hono';
+import { isFileRoute, nameInPath, originForm, targetPath } from '../../shared/names.ts';
 import { GatewayError } from './errors.ts';
 
-const fileRoute = /^\/(?:files|upload)\/(.*)$/s;
+/** Path and query exactly as the client sent them: what goes to the node. */
+export function rawTarget(c: Context): string {
+  const target = (c.env as { incoming?: { url?: unknown } } | undefined)?.incoming?.url;
+  if (typeof target === 'string' && target !== '') return originForm(target);
+  const url = new URL(c.req.url);
+  return url.pathname + url.search;
+}
 
-/** Throws the node's 400 when `pathname` is a file route with a bad name; other paths pass. */
-export function checkFileName(pathname: string): void {
-  const match = fileRoute.exec(pathname);
-  if (match === null) return;
-  let name: string;
-  try {
-    name = decodeURIComponent(match[1]);
-  } catch {
-    throw new GatewayError(400, 'bad_name', 'the name is not valid percent-encoded UTF-8');
-  }
-  const check = validateName(name);
+/** The path as the client sent it, nothing decoded or resolved. */
+export function rawPath(c: Context): string {
+  return targetPath(rawTarget(c));
+}
+
+/** Whether resolving dot segments changed the path: then it is not one of the gateway's own routes. */
+export function isResolvedPath(c: Context): boolean {
+  return rawPath(c) !== new URL(c.req.url).pathname;
+}
+
+/** Throws the node's 400 when the raw path is a file route with a bad name; other paths pass. */
+export function checkFileName(c: Context): void {
+  const path = rawPath(c);
+  if (!isFileRoute(path)) return;
+  const check = nameInPath(path);
   if (!check.ok) throw new GatewayError(400, 'bad_name', check.reason);
 }
 

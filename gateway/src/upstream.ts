@@ -10,15 +10,20 @@ export interface UpstreamRequest {
   readonly path: string;
   readonly headers: Record<string, string>;
   readonly body: AsyncIterable<Uint8Array> | Uint8Array | null;
-  /** Time allowed for the answer's headers once the request is sent. */
+  /**
+   * Time allowed for the answer's headers once the request's body is sent: an idle timer, since
+   * undici holds it while the body is still being written and restarts it at each stall.
+   */
   readonly headersTimeoutMs: number;
-  /** Longest pause between two pieces of the answer's body. */
+  /** Longest pause between two pieces of the answer's body (an idle timer, not a total). */
   readonly bodyTimeoutMs: number;
   readonly signal?: AbortSignal;
 }
 
 export interface UpstreamOptions {
   readonly connectionsPerNode: number;
+  /** TLS options for https:// nodes (the CA their certificates are verified against). */
+  readonly connect?: { readonly ca?: Buffer };
 }
 
 /** Connections kept for /status polls of one node. */
@@ -44,7 +49,7 @@ export class Upstreams {
   #pool(map: Map<string, Pool>, origin: string, connections: number): Pool {
     let pool = map.get(origin);
     if (pool === undefined) {
-      pool = new Pool(origin, { connections, keepAliveTimeout: keepAliveTimeoutMs, keepAliveMaxTimeout: keepAliveTimeoutMs });
+      pool = new Pool(origin, { connections, keepAliveTimeout: keepAliveTimeoutMs, keepAliveMaxTimeout: keepAliveTimeoutMs, connect: { ...this.#options.connect } });
       map.set(origin, pool);
     }
     return pool;

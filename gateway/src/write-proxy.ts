@@ -14,7 +14,7 @@ import type { GatewayMetrics } from './gateway-metrics.ts';
 import { upstreamRequestHeaders } from './headers.ts';
 import { HeldBody } from './held-body.ts';
 import { isRefusal, passOn, refusalText } from './proxy-response.ts';
-import { checkFileName } from './request-name.ts';
+import { checkFileName, rawTarget } from './request-name.ts';
 import { describeUpstreamError } from './upstream.ts';
 import type { UpstreamRequest, Upstreams } from './upstream.ts';
 
@@ -59,8 +59,8 @@ export function writeProxy(deps: ProxyDeps) {
   }
 
   return async function proxyWrite(c: Context): Promise<Response> {
-    const url = new URL(c.req.url);
-    checkFileName(url.pathname);
+    checkFileName(c);
+    const target = rawTarget(c);
     const method = c.req.method as Dispatcher.HttpMethod;
     const headers = upstreamRequestHeaders(c.req.raw.headers);
     const idempotencyKey = headers['idempotency-key'] ?? `gw-${randomUUID()}`;
@@ -91,7 +91,7 @@ export function writeProxy(deps: ProxyDeps) {
       try {
         response = await attempt(leader, {
           method,
-          path: url.pathname + url.search,
+          path: target,
           headers,
           body: held === null ? null : readFirst ? held.whole() : held.stream(),
           headersTimeoutMs: config.writeTimeoutMs,

@@ -10,5 +10,5 @@ await runProgram({
   parse: parseNodeConfig,
   start: startStorageNode,
   describe: (config, node) =>
-    `node ${config.id}: client API on http://${config.host}:${node.clientPort}, cluster port ${node.clusterPort}, data in ${config.dataDir}`,
+    `node ${config.id}: client API on ${config.tls === null ? 'http' : 'https'}://${config.host}:${node.clientPort}, cluster port ${node.clusterPort}, data in ${config.dataDir}`,
 });

@@ -16,6 +16,8 @@ export interface GatewayClusterOptions {
   readonly gateways?: number;
   /** Extra flags for every gateway. */
   readonly gatewayFlags?: readonly string[];
+  /** Extra environment variables for every gateway. */
+  readonly gatewayEnv?: Readonly<Record<string, string>>;
 }
 
 export interface GatewayHandle {
@@ -53,7 +55,7 @@ export class GatewayCluster {
     cluster.#trackNodes();
     try {
       const ports = await freePorts(options.gateways ?? 1);
-      ports.forEach((port, i) => cluster.gateways.push({ id: `gw${i + 1}`, port, url: `http://127.0.0.1:${port}`, child: null }));
+      ports.forEach((port, i) => cluster.gateways.push({ id: `gw${i + 1}`, port, url: `${storage.scheme}://127.0.0.1:${port}`, child: null }));
       for (const gateway of cluster.gateways) cluster.startGateway(gateway.id);
       for (const gateway of cluster.gateways) await cluster.waitGatewayReady(gateway.id);
     } catch (err) {
@@ -77,13 +79,17 @@ export class GatewayCluster {
   /** Seeds: the first node only, so the rest must be learned from its /status. */
   startGateway(id: string, seeds: readonly string[] = [this.storage.nodes[0].url]): void {
     const gateway = this.gateway(id);
+    const tls = this.#options.storage?.tls;
     const args = [
       '--import', 'tsx', 'gateway/src/main.ts',
       '--id', id, '--host', '127.0.0.1', '--port', String(gateway.port), '--nodes', seeds.join(','),
+      // With TLS the gateway serves HTTPS with the nodes' test certificate and trusts their CA.
+      ...(tls === undefined ? [] : ['--tls-cert', tls.certPath, '--tls-key', tls.keyPath, '--tls-ca', tls.caPath]),
       ...(this.#options.gatewayFlags ?? []),
     ];
     const verbose = process.env.DFS_TEST_VERBOSE !== undefined;
-    const child = spawn(process.execPath, args, { cwd: repoRoot, stdio: ['ignore', verbose ? 'inherit' : 'ignore', verbose ? 'inherit' : 'pipe'] });
+    const env = { ...process.env, ...this.#options.gatewayEnv };
+    const child = spawn(process.execPath, args, { cwd: repoRoot, env, stdio: ['ignore', verbose ? 'inherit' : 'ignore', verbose ? 'inherit' : 'pipe'] });
     if (!verbose) child.stderr?.on('data', (d: Buffer) => process.stderr.write(`[${id}] ${d.toString()}`));
     gateway.child = child;
     live.add(child);
@@ -99,7 +105,7 @@ export class GatewayCluster {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       if (gateway.child === null) throw new Error(`gateway ${id} exited`);
-      const ok = await fetch(`${gateway.url}/ready`).then((r) => r.ok, () => false);
+      const ok = await this.storage.fetch(`${gateway.url}/ready`).then((r) => r.ok, () => false);
       if (ok) return;
       if (Date.now() > deadline) throw new Error(`gateway ${id} not ready in ${timeoutMs} ms`);
       await sleep(50);
@@ -119,7 +125,7 @@ export class GatewayCluster {
   /** /status of every running node that answers. */
   async nodeStatuses(): Promise<NodeStatusAnswer[]> {
     const all = await Promise.all(this.storage.nodes.filter((n) => n.child !== null).map((n) =>
-      fetch(`${n.url}/status`, { signal: AbortSignal.timeout(1000) }).then((r) => r.json() as Promise<NodeStatusAnswer>, () => null)));
+      this.storage.fetch(`${n.url}/status`, { signal: AbortSignal.timeout(1000) }).then((r) => r.json() as Promise<NodeStatusAnswer>, () => null)));
     return all.filter((s): s is NodeStatusAnswer => s !== null);
   }
 

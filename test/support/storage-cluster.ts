@@ -3,10 +3,11 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { Agent, fetch as undiciFetch } from 'undici';
 import { freePorts, sleep } from './cluster.ts';
 
 const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
@@ -16,6 +17,24 @@ export interface StorageClusterOptions {
   /** Extra flags for every node (e.g. ['--chunk-size', '64KiB']). */
   readonly flags?: readonly string[];
   readonly verbose?: boolean;
+  /** Extra environment variables for every node. */
+  readonly env?: Readonly<Record<string, string>>;
+  /** HTTPS on every port with this certificate (for 127.0.0.1), peers verified against the CA. */
+  readonly tls?: TestTls;
+}
+
+/** PEM files of a test certificate and the CA that signed it. */
+export interface TestTls {
+  readonly certPath: string;
+  readonly keyPath: string;
+  readonly caPath: string;
+}
+
+/** fetch that trusts the test CA when there is one (global fetch otherwise). */
+export function fetchTrusting(tls: TestTls | undefined): typeof fetch {
+  if (tls === undefined) return fetch;
+  const dispatcher = new Agent({ connect: { ca: readFileSync(tls.caPath) } });
+  return ((url: string, init?: RequestInit) => undiciFetch(url, { ...(init as object), dispatcher })) as unknown as typeof fetch;
 }
 
 export interface StorageNodeHandle {
@@ -32,9 +51,15 @@ export class StorageCluster {
   readonly secret = randomBytes(16).toString('hex');
   readonly #options: StorageClusterOptions;
   #peers = '';
+  /** http or https, as the nodes serve. */
+  readonly scheme: 'http' | 'https';
+  /** fetch that trusts the nodes' certificates. */
+  readonly fetch: typeof fetch;
 
   private constructor(options: StorageClusterOptions) {
     this.#options = options;
+    this.scheme = options.tls === undefined ? 'http' : 'https';
+    this.fetch = fetchTrusting(options.tls);
     this.dir = mkdtempSync(join(tmpdir(), 'dfs-storage-'));
   }
 
@@ -44,9 +69,9 @@ export class StorageCluster {
     const ports = await freePorts(size * 2);
     for (let i = 0; i < size; i++) {
       const id = `n${i + 1}`;
-      cluster.nodes.push({ id, url: `http://127.0.0.1:${ports[2 * i]}`, clusterPort: ports[2 * i + 1], dataDir: join(cluster.dir, id), child: null });
+      cluster.nodes.push({ id, url: `${cluster.scheme}://127.0.0.1:${ports[2 * i]}`, clusterPort: ports[2 * i + 1], dataDir: join(cluster.dir, id), child: null });
     }
-    cluster.#peers = cluster.nodes.map((n) => `${n.id}=${n.url}=http://127.0.0.1:${n.clusterPort}`).join(',');
+    cluster.#peers = cluster.nodes.map((n) => `${n.id}=${n.url}=${cluster.scheme}://127.0.0.1:${n.clusterPort}`).join(',');
     try {
       for (const node of cluster.nodes) cluster.startNode(node.id);
       await cluster.waitReady();
@@ -71,10 +96,12 @@ export class StorageCluster {
       '--client-port', String(new URL(node.url).port), '--cluster-port', String(node.clusterPort),
       '--data-dir', node.dataDir, '--peers', this.#peers, '--cluster-secret', this.secret,
       '--tick-ms', '20',
+      ...(this.#options.tls === undefined ? [] : ['--tls-cert', this.#options.tls.certPath, '--tls-key', this.#options.tls.keyPath, '--tls-ca', this.#options.tls.caPath]),
       ...(this.#options.flags ?? []),
     ];
     const verbose = this.#options.verbose === true || process.env.DFS_TEST_VERBOSE !== undefined;
-    const child = spawn(process.execPath, args, { cwd: repoRoot, stdio: ['ignore', verbose ? 'inherit' : 'ignore', verbose ? 'inherit' : 'pipe'] });
+    const env = { ...process.env, ...this.#options.env };
+    const child = spawn(process.execPath, args, { cwd: repoRoot, env, stdio: ['ignore', verbose ? 'inherit' : 'ignore', verbose ? 'inherit' : 'pipe'] });
     if (!verbose) child.stderr?.on('data', (d: Buffer) => process.stderr.write(`[${id}] ${d.toString()}`));
     node.child = child;
     child.on('exit', () => {
@@ -88,7 +115,7 @@ export class StorageCluster {
     for (const node of this.nodes) {
       for (;;) {
         if (node.child === null) throw new Error(`node ${node.id} exited`);
-        const ok = await fetch(`${node.url}/ready`).then((r) => r.ok, () => false);
+        const ok = await this.fetch(`${node.url}/ready`).then((r) => r.ok, () => false);
         if (ok) break;
         if (Date.now() > deadline) throw new Error(`node ${node.id} not ready in ${timeoutMs} ms`);
         await sleep(100);

@@ -1,6 +1,6 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { isValidName, nameBytesMax, validateName } from '../../shared/names.ts';
+import { isValidName, nameBytesMax, nameInPath, originForm, targetPath, validateName } from '../../shared/names.ts';
 
 function reasonFor(name: unknown): string {
   const check = validateName(name);
@@ -70,5 +70,24 @@ describe('file names (DESIGN.md "Names")', () => {
     for (const value of [undefined, null, 42, ['a']]) assert.match(reasonFor(value), /must be a string/);
     assert.equal(isValidName(42), false);
     assert.equal(isValidName('ok'), true);
+  });
+});
+
+describe('names in raw request targets (shared by nodes and gateway)', () => {
+  test('keeps the target as sent: no dot segment resolved, nothing decoded', () => {
+    assert.equal(originForm('/files/a/%2E%2E/b?versions'), '/files/a/%2E%2E/b?versions');
+    assert.equal(targetPath('/files/a/../b?x=1#frag'), '/files/a/../b');
+    assert.equal(targetPath('http://example.com:8080/files/a/./b?x'), '/files/a/./b');
+  });
+
+  test('judges the decoded name: percent-encoded dots and slashes included', () => {
+    assert.deepEqual(nameInPath('/files/dir/a%20b'), { ok: true, name: 'dir/a b' });
+    for (const path of ['/files/a/%2E%2E/b', '/files/a%2F..%2Fb', '/upload/./b', '/files/a/../../etc/passwd']) {
+      const check = nameInPath(path);
+      assert.equal(check.ok, false, path);
+      assert.match(check.ok ? '' : check.reason, /segment/, path);
+    }
+    assert.deepEqual(nameInPath('/files/%E0%A4%A'), { ok: false, reason: 'the name is not valid percent-encoded UTF-8' });
+    assert.deepEqual(nameInPath('/other'), { ok: false, reason: 'the name is empty' });
   });
 });

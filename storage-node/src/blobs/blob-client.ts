@@ -16,6 +16,8 @@ export interface BlobClientOptions {
   readonly connectionsPerPeer?: number;
   /** Largest chunk a peer may send back. */
   readonly chunkBytesMax?: number;
+  /** TLS options for https:// peers (the CA their certificates are verified against). */
+  readonly connect?: { readonly ca?: Buffer };
 }
 
 /** A peer answered, but not with what was asked. */
@@ -40,6 +42,7 @@ export class BlobClient {
   readonly #requestTimeoutMs: number;
   readonly #connectionsPerPeer: number;
   readonly #chunkBytesMax: number;
+  readonly #connect: { readonly ca?: Buffer };
   readonly #peers = new Map<string, Peer>();
   readonly #closing = new Set<Promise<void>>();
   #closed = false;
@@ -49,6 +52,7 @@ export class BlobClient {
     this.#requestTimeoutMs = options.requestTimeoutMs ?? 30_000;
     this.#connectionsPerPeer = options.connectionsPerPeer ?? 8;
     this.#chunkBytesMax = options.chunkBytesMax ?? CHUNK_BYTES_MAX_DEFAULT;
+    this.#connect = options.connect ?? {};
     assert(this.#connectionsPerPeer >= 1, 'connectionsPerPeer must be at least 1');
     this.setPeers(options.peers);
   }
@@ -65,7 +69,7 @@ export class BlobClient {
       if (this.#peers.has(id)) continue;
       const pool = new Pool(new URL(url).origin, {
         connections: this.#connectionsPerPeer,
-        connect: { timeout: this.#requestTimeoutMs },
+        connect: { ...this.#connect, timeout: this.#requestTimeoutMs },
       });
       this.#peers.set(id, { url, pool });
     }

@@ -11,6 +11,7 @@ import type { NodeContext } from '../node/node-context.ts';
 import type { PeerInfo } from '../node/config.ts';
 import { HttpError } from './errors.ts';
 import { rawPath } from './request-parts.ts';
+import { peerAgent } from '../../../shared/tls-client.ts';
 import { toWebStream } from '../../../shared/web-stream.ts';
 
 /** The ids of the nodes that forwarded the request so far, comma-separated, in order. */
@@ -56,8 +57,11 @@ export async function forwardToLeader(ctx: NodeContext, c: Context): Promise<Res
       method: c.req.method as 'PUT',
       headers,
       body: body === null ? null : Readable.fromWeb(body as WebReadableStream<Uint8Array>),
+      // Idle timers, not totals: undici's headers timer waits while the body still moves, and
+      // its body timer is the longest pause inside the answer.
       headersTimeout: ctx.config.requestTimeoutMs * 2,
-      bodyTimeout: ctx.config.requestTimeoutMs * 2,
+      bodyTimeout: ctx.config.idleTimeoutMs,
+      dispatcher: peerAgent(ctx.config.tlsCa),
     });
   } catch (err) {
     throw new HttpError(503, 'leader_unreachable', `could not forward to the leader ${leader.id}: ${(err as Error).message}`);

@@ -1,6 +1,6 @@
 // Reading the parts of a client request: the file name in the path, preconditions, consistency.
 import type { Context } from 'hono';
-import { validateName } from '../../../shared/names.ts';
+import { nameInPath, targetPath } from '../../../shared/names.ts';
 import { contentTypeLengthMax, requestIdLengthMax } from '../metadata/commands.ts';
 import type { Precondition } from '../metadata/commands.ts';
 import type { NodeContext } from '../node/node-context.ts';
@@ -13,23 +13,15 @@ import { HttpError } from './errors.ts';
  */
 export function rawPath(c: Context): string {
   const target = (c.env as { incoming?: { url?: unknown } } | undefined)?.incoming?.url;
-  if (typeof target === 'string' && target.startsWith('/')) return target.replace(/[?#].*$/s, '');
+  if (typeof target === 'string' && target !== '') return targetPath(target);
   return new URL(c.req.url).pathname;
 }
 
-/** The validated name after `/files/` or `/upload/`. */
+/** The validated name after `/files/` or `/upload/` (judged as the gateway judges it: shared/names.ts). */
 export function fileName(c: Context): string {
-  const path = rawPath(c);
-  const match = /^\/(?:files|upload)\/(.*)$/s.exec(path);
-  let name: string;
-  try {
-    name = decodeURIComponent(match?.[1] ?? '');
-  } catch {
-    throw new HttpError(400, 'bad_name', 'the name is not valid percent-encoded UTF-8');
-  }
-  const check = validateName(name);
+  const check = nameInPath(rawPath(c));
   if (!check.ok) throw new HttpError(400, 'bad_name', check.reason);
-  return name;
+  return check.name;
 }
 
 export function writePrecondition(c: Context): Precondition | undefined {

@@ -1,5 +1,6 @@
 // The storage node's settings: every one a flag and an environment variable, validated at start.
-import { bytesFlag, ConfigError, helpText, integerFlag, parseFlags, stringFlag } from '../../../shared/flags.ts';
+import { bytesFlag, ConfigError, helpText, integerFlag, optionalStringFlag, parseFlags, stringFlag } from '../../../shared/flags.ts';
+import type { TlsIdentity } from '../../../shared/http-listener.ts';
 import { gcGraceMsDefault, gcIntervalMsDefault } from '../chunks/chunk-collector.ts';
 import { repairConcurrencyDefault } from '../chunks/chunk-repairer.ts';
 
@@ -23,6 +24,11 @@ export const nodeFlagSpecs = {
   gcIntervalMs: integerFlag('gc-interval-ms', 'DFS_GC_INTERVAL_MS', 'time between garbage collection passes', gcIntervalMsDefault, 50, 24 * 3_600_000),
   repairConcurrency: integerFlag('repair-concurrency', 'DFS_REPAIR_CONCURRENCY', 'chunks fetched from peers at once by background repair', repairConcurrencyDefault, 1, 64),
   uploadWindowChunks: integerFlag('upload-window-chunks', 'DFS_UPLOAD_WINDOW_CHUNKS', 'chunks of one upload being pushed to replicas at once', 4, 1, 64),
+  idleTimeoutMs: integerFlag('idle-timeout-ms', 'DFS_IDLE_TIMEOUT_MS', 'a connection (client or cluster port) with no byte moving for this long is closed; no limit on a whole transfer', 60_000, 100, 3_600_000),
+  headersTimeoutMs: integerFlag('headers-timeout-ms', 'DFS_HEADERS_TIMEOUT_MS', 'a request\'s headers must arrive within this (else 408)', 60_000, 100, 3_600_000),
+  tlsCert: optionalStringFlag('tls-cert', 'DFS_TLS_CERT', 'PEM certificate (chain) file: both ports speak HTTPS (with --tls-key)'),
+  tlsKey: optionalStringFlag('tls-key', 'DFS_TLS_KEY', 'PEM private key file of --tls-cert'),
+  tlsCa: optionalStringFlag('tls-ca', 'DFS_TLS_CA', 'PEM CA file peers\' certificates are verified against (default: the system CAs)'),
 };
 
 export interface PeerInfo {
@@ -52,6 +58,12 @@ export interface NodeConfig {
   readonly gcIntervalMs: number;
   readonly repairConcurrency: number;
   readonly uploadWindowChunks: number;
+  readonly idleTimeoutMs: number;
+  readonly headersTimeoutMs: number;
+  /** HTTPS on both ports when set; peers' URLs are https:// then. */
+  readonly tls: TlsIdentity | null;
+  /** PEM CA file that peers' certificates must chain to; null: the system CAs. */
+  readonly tlsCa: string | null;
 }
 
 export const nodeHelp = (): string =>
@@ -85,5 +97,17 @@ export function parseNodeConfig(argv: readonly string[], env: NodeJS.ProcessEnv)
   const peers = parsePeers(flags.peers);
   if (!peers.has(flags.id)) throw new ConfigError(`--peers must include this node ("${flags.id}")`);
   const dataDir = flags.dataDir === '<./data/ID>' ? `./data/${flags.id}` : flags.dataDir;
-  return { ...flags, dataDir, peers };
+  const { tlsCert, tlsKey, ...rest } = flags;
+  const tls = tlsIdentity(tlsCert, tlsKey);
+  // Every node of a TLS cluster serves HTTPS, so every peer URL must say so.
+  const plain = [...peers.values()].flatMap((p) => [p.clientUrl, p.clusterUrl]).filter((url) => url.startsWith('http:'));
+  if (tls !== null && plain.length > 0) throw new ConfigError(`--peers: with --tls-cert every URL is https://, not ${plain[0]}`);
+  return { ...rest, dataDir, peers, tls };
+}
+
+/** The listener identity from --tls-cert/--tls-key: both or neither. */
+export function tlsIdentity(certPath: string | null, keyPath: string | null): TlsIdentity | null {
+  if (certPath === null && keyPath === null) return null;
+  if (certPath === null || keyPath === null) throw new ConfigError('--tls-cert and --tls-key go together');
+  return { certPath, keyPath };
 }

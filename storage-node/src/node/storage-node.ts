@@ -1,12 +1,12 @@
 // Assembles one storage node: meta.db (Raft log + metadata), blob store, cluster port, Raft,
 // client API, chunk repair and garbage collection, metrics. stop() is the graceful shutdown.
 import { randomInt } from 'node:crypto';
-import type { Server } from 'node:http';
 import { join } from 'node:path';
-import { serve } from '@hono/node-server';
 import { Hono } from 'hono';
 import { stopOnAssertion } from '../../../shared/assert.ts';
 import { HybridLogicalClock } from '../../../shared/hlc.ts';
+import { listen } from '../../../shared/http-listener.ts';
+import { peerConnectOptions } from '../../../shared/tls-client.ts';
 import { BlobClient } from '../blobs/blob-client.ts';
 import { blobRoutes } from '../blobs/blob-routes.ts';
 import { BlobStore } from '../blobs/blob-store.ts';
@@ -38,16 +38,6 @@ export interface RunningNode {
   readonly clientPort: number;
   readonly clusterPort: number;
   stop(): Promise<void>;
-}
-
-function listen(app: Hono, host: string, port: number): Promise<Server> {
-  return new Promise<Server>((resolve, reject) => {
-    const server = serve({ fetch: app.fetch, port, hostname: host }, () => {
-      server.off('error', reject);
-      resolve(server);
-    }) as Server;
-    server.once('error', reject);
-  });
 }
 
 /** The blob store's totals for /metrics walk its directories: at most this often. */
@@ -86,6 +76,7 @@ export async function startStorageNode(config: NodeConfig): Promise<RunningNode>
     peers: new Map([...clusterUrls].filter(([id]) => id !== config.id)),
     requestTimeoutMs: config.requestTimeoutMs * 3,
     chunkBytesMax: blobs.chunkBytesMax,
+    connect: peerConnectOptions(config.tlsCa),
   });
   let raftRef: RaftNode | undefined;
   const chunks = chunkMaintenance({
@@ -106,6 +97,7 @@ export async function startStorageNode(config: NodeConfig): Promise<RunningNode>
     selfId: config.id,
     secret: config.clusterSecret,
     peers: clusterUrls,
+    connect: peerConnectOptions(config.tlsCa),
     onUnreachable: (peer, error) => {
       raftRef?.reportUnreachable(peer);
       // A refused connection means the peer's process is gone: if it led, elect at once.
@@ -178,8 +170,9 @@ export async function startStorageNode(config: NodeConfig): Promise<RunningNode>
   clusterApp.route('/', blobRoutes({ store: blobs, onPush: (hash) => guard.notePush(hash) }));
 
   raft.start();
-  const cluster: ClusterServer = await startClusterServer({ host: config.host, port: config.clusterPort, app: clusterApp });
-  const client = await listen(clientApp(ctx), config.host, config.clientPort);
+  const timeouts = { idleTimeoutMs: config.idleTimeoutMs, headersTimeoutMs: config.headersTimeoutMs };
+  const cluster: ClusterServer = await startClusterServer({ host: config.host, port: config.clusterPort, app: clusterApp, tls: config.tls, ...timeouts });
+  const client = await listen({ app: clientApp(ctx), host: config.host, port: config.clientPort, tls: config.tls, ...timeouts });
   const clientPort = (client.address() as { port: number }).port;
   chunks.start();
 

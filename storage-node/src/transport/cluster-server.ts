@@ -1,8 +1,13 @@
 // Runs the cluster-port Hono app (Raft routes now, blob routes later) on its own listener.
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { serve } from '@hono/node-server';
 import type { Hono } from 'hono';
+import { listen } from '../../../shared/http-listener.ts';
+import type { TlsIdentity } from '../../../shared/http-listener.ts';
+
+/** Snapshot and blob transfers may take long; a peer that stalls this long is cut off. */
+const idleTimeoutMsDefault = 60_000;
+const headersTimeoutMsDefault = 60_000;
 
 export interface ClusterServerOptions {
   readonly host?: string;
@@ -11,6 +16,11 @@ export interface ClusterServerOptions {
   readonly app: Hono;
   /** Connections still busy this long after close() are cut. */
   readonly closeGraceMs?: number;
+  /** A connection with no byte moving for this long is closed (no limit on a whole request). */
+  readonly idleTimeoutMs?: number;
+  readonly headersTimeoutMs?: number;
+  /** HTTPS with this identity; plain HTTP when null or absent. */
+  readonly tls?: TlsIdentity | null;
 }
 
 export interface ClusterServer {
@@ -18,19 +28,17 @@ export interface ClusterServer {
   close(): Promise<void>;
 }
 
-export function startClusterServer(options: ClusterServerOptions): Promise<ClusterServer> {
+export async function startClusterServer(options: ClusterServerOptions): Promise<ClusterServer> {
   const { host = '127.0.0.1', port, app, closeGraceMs = 2000 } = options;
-  return new Promise((resolve, reject) => {
-    const server = serve({ fetch: app.fetch, port, hostname: host }, (info: AddressInfo) => {
-      server.off('error', reject);
-      resolve({ port: info.port, close: () => closeServer(server, closeGraceMs) });
-    }) as Server;
-    server.once('error', reject);
-    // Snapshot and blob uploads can outlast Node's 300 s whole-request limit; a stalled peer
-    // is still cut off by the idle timeout.
-    server.requestTimeout = 0;
-    server.setTimeout(60_000, (socket) => socket.destroy());
+  const server: Server = await listen({
+    app,
+    host,
+    port,
+    tls: options.tls ?? null,
+    idleTimeoutMs: options.idleTimeoutMs ?? idleTimeoutMsDefault,
+    headersTimeoutMs: options.headersTimeoutMs ?? headersTimeoutMsDefault,
   });
+  return { port: (server.address() as AddressInfo).port, close: () => closeServer(server, closeGraceMs) };
 }
 
 function closeServer(server: Server, graceMs: number): Promise<void> {

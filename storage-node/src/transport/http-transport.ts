@@ -33,6 +33,8 @@ export interface HttpTransportOptions {
   readonly heardFromAgoMs?: (peerId: NodeId) => number | undefined;
   /** A snapshot transfer is aborted after this long without progress (sending or awaiting 204). */
   readonly snapshotIdleTimeoutMs?: number;
+  /** TLS options for https:// peers (the CA their certificates are verified against). */
+  readonly connect?: { readonly ca?: Buffer };
   /** Messages to this peer were lost (the stream broke or could not be opened). */
   readonly onUnreachable?: (peerId: NodeId, error: unknown) => void;
   /** Seconds a batch waited in the queue before its stream took it (for /metrics). */
@@ -99,6 +101,7 @@ export class HttpTransport {
   private readonly streamLifetimeMs: number;
   private readonly silentPeerResetMs: number;
   private readonly heardFromAgoMs: ((peerId: NodeId) => number | undefined) | undefined;
+  private readonly connect: { readonly ca?: Buffer };
   private readonly peers = new Map<NodeId, Peer>();
   private readonly closingPools = new Set<Promise<void>>();
   private readonly snapshotAborts = new Set<AbortController>();
@@ -124,6 +127,7 @@ export class HttpTransport {
     this.streamLifetimeMs = options.streamLifetimeMs ?? 30_000;
     this.silentPeerResetMs = options.silentPeerResetMs ?? 3_000;
     this.heardFromAgoMs = options.heardFromAgoMs;
+    this.connect = options.connect ?? {};
     assert(this.queueMessagesMax >= 1, 'queueMessagesMax must be at least 1');
     this.setPeers(options.peers);
   }
@@ -260,7 +264,7 @@ export class HttpTransport {
     // A few connections so a long snapshot upload never blocks the message stream.
     return new Pool(new URL(url).origin, {
       connections: 4,
-      connect: { timeout: this.requestTimeoutMs },
+      connect: { ...this.connect, timeout: this.requestTimeoutMs },
     });
   }
 

@@ -1,0 +1,57 @@
+// The HTTP(S) listeners of nodes and gateway. Files may take hours to move (up to 64 GiB), so no
+// limit applies to a whole request: a connection is cut when no byte moved for the idle timeout
+// (a stalled client or a reader that stopped reading), and a request whose headers do not arrive
+// within the headers timeout is answered 408. With TLS files the listener speaks HTTPS.
+import { readFileSync } from 'node:fs';
+import type { Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import { serve } from '@hono/node-server';
+import type { Hono } from 'hono';
+
+/** How often Node checks connections against the headers timeout. */
+const connectionsCheckingIntervalMs = 1000;
+
+export interface ListenerTimeouts {
+  /** A connection with no byte moving either way for this long is closed. */
+  readonly idleTimeoutMs: number;
+  /** The request line and headers must arrive within this. */
+  readonly headersTimeoutMs: number;
+}
+
+/** PEM paths of this listener's certificate (chain) and private key. */
+export interface TlsIdentity {
+  readonly certPath: string;
+  readonly keyPath: string;
+}
+
+export interface ListenOptions extends ListenerTimeouts {
+  readonly app: Hono;
+  readonly host: string;
+  /** 0 picks a free port. */
+  readonly port: number;
+  /** HTTPS with this identity; plain HTTP when null. */
+  readonly tls: TlsIdentity | null;
+}
+
+export function listen(options: ListenOptions): Promise<Server> {
+  const serverOptions = {
+    // No whole-request limit (Node's default is 300 s): the idle timeout below replaces it.
+    requestTimeout: 0,
+    headersTimeout: options.headersTimeoutMs,
+    connectionsCheckingInterval: connectionsCheckingIntervalMs,
+    ...(options.tls === null ? {} : { cert: readFileSync(options.tls.certPath), key: readFileSync(options.tls.keyPath) }),
+  };
+  return new Promise<Server>((resolve, reject) => {
+    const server = serve({
+      fetch: options.app.fetch,
+      port: options.port,
+      hostname: options.host,
+      ...(options.tls === null ? { serverOptions } : { createServer: createHttpsServer, serverOptions }),
+    }, () => {
+      server.off('error', reject);
+      resolve(server);
+    }) as Server;
+    server.once('error', reject);
+    server.setTimeout(options.idleTimeoutMs, (socket) => socket.destroy());
+  });
+}
