@@ -30,6 +30,10 @@ export function metadataDigest(sqlite: Database.Database): MetadataDigest {
     for (const row of sqlite.prepare('SELECT hash, refcount FROM chunk_refs WHERE refcount > 0 ORDER BY hash').raw().iterate()) {
       hash.update(`c\0${JSON.stringify(row)}\n`);
     }
+    // Inline content by hash: its reference count and length (the hash names the bytes).
+    for (const row of sqlite.prepare('SELECT hash, refcount, length(content) FROM inline_contents ORDER BY hash').raw().iterate()) {
+      hash.update(`i\0${JSON.stringify(row)}\n`);
+    }
     return applied ?? 0;
   });
   const appliedIndex = read();
