@@ -2,8 +2,8 @@
 // first failure ends the upload, finish() waits for every majority, stragglers are bounded.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { ReplicationWindow } from '../../storage-node/src/http/replication-window.ts';
-import type { Replication } from '../../storage-node/src/http/replicate-chunk.ts';
+import { ReplicationWindow } from '../../storage-node/src/files/replication-window.ts';
+import type { Replication } from '../../storage-node/src/files/replicate-chunk.ts';
 
 interface Pending {
   readonly hash: string;

@@ -1,6 +1,7 @@
 // The client API of one node: one sub-app per resource, one error format, `X-DFS-Node` on every
 // answer, every request counted and timed for /metrics.
 import { Hono } from 'hono';
+import { FileService } from '../files/file-service.ts';
 import { httpMetrics } from '../metrics/http-metrics.ts';
 import { metricsRoutes } from '../metrics/metrics-routes.ts';
 import type { NodeContext } from '../node/node-context.ts';
@@ -28,7 +29,7 @@ export function clientApp(ctx: NodeContext): Hono {
   app.route('/', statusRoutes(ctx));
   app.route('/', metricsRoutes(ctx.metrics));
   app.route('/', listRoutes(ctx));
-  app.route('/', fileRoutes(ctx));
+  app.route('/', fileRoutes(ctx, new FileService(ctx)));
   app.notFound((c) => errorResponse(c, 404, 'not_found', `no route ${c.req.method} ${c.req.path}`));
   app.onError(onError);
   return app;

@@ -2,6 +2,8 @@
 import type { Context } from 'hono';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { BodyIncompleteError, BodyTooLargeError } from '../blobs/chunker.ts';
+import { FileError } from '../files/file-errors.ts';
+import type { FileErrorCode } from '../files/file-errors.ts';
 import { NotLeaderError, ProposalLostError, RaftTimeoutError } from '../raft-node/errors.ts';
 
 export class HttpError extends Error {
@@ -15,6 +17,19 @@ export class HttpError extends Error {
   }
 }
 
+/** The status of each file service error. */
+const fileErrorStatus: Record<FileErrorCode, ContentfulStatusCode> = {
+  not_found: 404,
+  precondition_failed: 412,
+  idempotency_key_mismatch: 422,
+  replication_failed: 503,
+  upload_too_slow: 503,
+  busy: 503,
+  chunk_unavailable: 503,
+  corrupt_content: 503,
+  internal: 500,
+};
+
 export function errorResponse(c: Context, status: ContentfulStatusCode, code: string, message: string): Response {
   if (status === 503) c.header('Retry-After', '1');
   return c.json({ error: { code, message } }, status);
@@ -27,6 +42,7 @@ function isOutOfDisk(err: unknown): boolean {
 
 export function onError(err: Error, c: Context): Response {
   if (err instanceof HttpError) return errorResponse(c, err.status, err.code, err.message);
+  if (err instanceof FileError) return errorResponse(c, fileErrorStatus[err.code], err.code, err.message);
   if (err instanceof NotLeaderError) return errorResponse(c, 503, 'no_leader', err.message);
   if (err instanceof ProposalLostError) return errorResponse(c, 503, 'proposal_lost', err.message);
   if (err instanceof RaftTimeoutError) return errorResponse(c, 503, 'timeout', `${err.message} (the outcome is unknown)`);

@@ -2,6 +2,10 @@
 import { bytesFlag, ConfigError, helpText, integerFlag, parseFlags, stringFlag } from '../../../shared/flags.ts';
 import { gcGraceMsDefault, gcIntervalMsDefault } from '../chunks/chunk-collector.ts';
 import { repairConcurrencyDefault } from '../chunks/chunk-repairer.ts';
+import { uploadMemoryBytesMaxDefault } from '../files/upload-memory.ts';
+import { inlineContentBytesMax } from '../metadata/commands.ts';
+
+export const inlineMaxDefault = 64 * 1024;
 
 export const nodeFlagSpecs = {
   id: stringFlag('id', 'DFS_NODE_ID', 'this node id (must appear in --peers)'),
@@ -22,6 +26,8 @@ export const nodeFlagSpecs = {
   gcIntervalMs: integerFlag('gc-interval-ms', 'DFS_GC_INTERVAL_MS', 'time between garbage collection passes', gcIntervalMsDefault, 50, 24 * 3_600_000),
   repairConcurrency: integerFlag('repair-concurrency', 'DFS_REPAIR_CONCURRENCY', 'chunks fetched from peers at once by background repair', repairConcurrencyDefault, 1, 64),
   uploadWindowChunks: integerFlag('upload-window-chunks', 'DFS_UPLOAD_WINDOW_CHUNKS', 'chunks of one upload being pushed to replicas at once', 4, 1, 64),
+  inlineMax: bytesFlag('inline-max', 'DFS_INLINE_MAX', 'bodies up to this size travel in their Raft entry and live in meta.db, not in chunks (0: never)', inlineMaxDefault, 0, inlineContentBytesMax),
+  uploadMemoryMax: bytesFlag('upload-memory-max', 'DFS_UPLOAD_MEMORY_MAX', 'memory all uploads on this node may hold at once; past it new uploads get 503 busy', uploadMemoryBytesMaxDefault, 1024, Number.MAX_SAFE_INTEGER),
 };
 
 export interface PeerInfo {
@@ -49,6 +55,8 @@ export interface NodeConfig {
   readonly gcIntervalMs: number;
   readonly repairConcurrency: number;
   readonly uploadWindowChunks: number;
+  readonly inlineMax: number;
+  readonly uploadMemoryMax: number;
 }
 
 export const nodeHelp = (): string =>
@@ -82,5 +90,9 @@ export function parseNodeConfig(argv: readonly string[], env: NodeJS.ProcessEnv)
   const peers = parsePeers(flags.peers);
   if (!peers.has(flags.id)) throw new ConfigError(`--peers must include this node ("${flags.id}")`);
   const dataDir = flags.dataDir === '<./data/ID>' ? `./data/${flags.id}` : flags.dataDir;
+  // An upload must be able to hold at least one chunk buffer, or one small body and a byte.
+  if (flags.uploadMemoryMax < flags.chunkSize || flags.uploadMemoryMax <= flags.inlineMax) {
+    throw new ConfigError(`--upload-memory-max (${flags.uploadMemoryMax}) must be at least --chunk-size (${flags.chunkSize}) and more than --inline-max (${flags.inlineMax})`);
+  }
   return { ...flags, dataDir, peers };
 }

@@ -12,6 +12,7 @@ import { BlobStore } from '../blobs/blob-store.ts';
 import { openDatabase } from '../db/open-database.ts';
 import { ChunkGuard } from '../chunks/chunk-guard.ts';
 import type { ChunkRepairer } from '../chunks/chunk-repairer.ts';
+import { UploadMemoryBudget } from '../files/upload-memory.ts';
 import { clientApp } from '../http/client-app.ts';
 import { MetadataStateMachine } from '../metadata/metadata-state-machine.ts';
 import { cached } from '../metrics/cached.ts';
@@ -124,6 +125,7 @@ export async function startStorageNode(config: NodeConfig): Promise<RunningNode>
   });
   raftRef = raft;
   const blobStats = cached(blobStatsTtlMs, () => blobs.stats());
+  const uploadMemory = new UploadMemoryBudget(config.uploadMemoryMax);
   metrics.observe({
     raftStatus: () => raft.status(),
     appliedIndex: () => metadata.appliedIndex(),
@@ -131,6 +133,7 @@ export async function startStorageNode(config: NodeConfig): Promise<RunningNode>
     blobStats,
     repairQueue: () => chunks.repairer.stats(),
     gcProtected: () => ({ uploads: guard.heldCount, pushes: guard.pushedCount }),
+    uploadMemory: () => ({ bytesInUse: uploadMemory.bytesInUse, bytesMax: uploadMemory.bytesMax }),
   });
   const ctx: NodeContext = {
     config,
@@ -143,6 +146,7 @@ export async function startStorageNode(config: NodeConfig): Promise<RunningNode>
     metrics,
     chunkGuard: guard,
     repairer: chunks.repairer,
+    uploadMemory,
   };
 
   const clusterApp = new Hono();
