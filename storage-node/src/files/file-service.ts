@@ -6,7 +6,7 @@
 import { BodyIncompleteError, BodyTooLargeError, chunkBufferBytes, chunkStream } from '../blobs/chunker.ts';
 import { sha256Hex } from '../metadata/commands.ts';
 import type { FileJson, Precondition } from '../metadata/commands.ts';
-import type { FileRecord } from '../metadata/file-record.ts';
+import type { FileListPage, FileRecord } from '../metadata/file-record.ts';
 import type { NodeContext } from '../node/node-context.ts';
 import { RaftTimeoutError } from '../raft-node/errors.ts';
 import { readBodyPrefix } from './body-prefix.ts';
@@ -45,6 +45,11 @@ export class FileService {
   /** The current version, or version `version` while it is kept; null when there is none. */
   find(name: string, version?: number): FileRecord | null {
     return this.#ctx.metadata.getFile(name, version);
+  }
+
+  /** Live files in name order: those starting with `prefix`, after the `after` cursor. */
+  list(query: { prefix: string; after: string | null; limit: number }): FileListPage {
+    return this.#ctx.metadata.listFiles(query);
   }
 
   /** The kept versions, newest first. */

@@ -28,8 +28,9 @@ export function clientApp(ctx: NodeContext): Hono {
   });
   app.route('/', statusRoutes(ctx));
   app.route('/', metricsRoutes(ctx.metrics));
-  app.route('/', listRoutes(ctx));
-  app.route('/', fileRoutes(ctx, new FileService(ctx)));
+  const files = new FileService(ctx);
+  app.route('/', listRoutes(ctx, files));
+  app.route('/', fileRoutes(ctx, files));
   app.notFound((c) => errorResponse(c, 404, 'not_found', `no route ${c.req.method} ${c.req.path}`));
   app.onError(onError);
   return app;
