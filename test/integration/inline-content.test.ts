@@ -41,14 +41,16 @@ interface Answer {
   body: Buffer;
 }
 
-/** One request, its whole answer; a 503 (an election under way) is retried when `retry`. */
+/** One request, its whole answer; a 503 (an election under way) is retried when `retry` (reads: by default). */
 async function call(url: string, options: { method?: string; body?: Buffer | string | AsyncIterable<Uint8Array>; headers?: Record<string, string>; retry?: boolean } = {}): Promise<Answer> {
   const deadline = Date.now() + 30_000;
   for (;;) {
     const sent = options.body === undefined || typeof options.body === 'string' || Buffer.isBuffer(options.body) ? options.body : Readable.from(options.body);
     const res = await request(url, { method: (options.method ?? 'GET') as 'GET', body: sent, headers: options.headers, headersTimeout: 30_000, bodyTimeout: 30_000 });
     const body = Buffer.from(await res.body.arrayBuffer());
-    if (res.statusCode !== 503 || options.retry !== true || Date.now() > deadline) return { status: res.statusCode, headers: res.headers, body };
+    // Reads are always retried on a 503 (an election on a loaded machine); writes when asked.
+    const retry = options.retry ?? ['GET', 'HEAD'].includes(options.method ?? 'GET');
+    if (res.statusCode !== 503 || !retry || Date.now() > deadline) return { status: res.statusCode, headers: res.headers, body };
     await sleep(200);
   }
 }
