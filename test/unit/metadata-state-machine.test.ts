@@ -6,7 +6,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
+import { drizzle } from 'drizzle-orm/better-sqlite3';
+import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
 import { encodeHlc } from '../../shared/hlc.ts';
 import { openDatabase } from '../../storage-node/src/db/open-database.ts';
 import type { OpenedDatabase } from '../../storage-node/src/db/open-database.ts';
@@ -61,6 +64,8 @@ const hlcAt = (index: number) => encodeHlc({ wallMs: baseMs + index * 1000, logi
 
 interface PutOptions {
   readonly content?: string;
+  /** Carry the content inline (base64 in the entry) instead of as chunks. */
+  readonly inline?: boolean;
   readonly chunks?: readonly string[];
   readonly precondition?: Precondition;
   readonly requestId?: string;
@@ -72,6 +77,22 @@ class Log {
 
   put(name: string, options: PutOptions = {}): Entry {
     const content = options.content ?? `content of ${name} at ${this.next}`;
+    if (options.inline === true) {
+      return this.entry(
+        encodeCommand({
+          op: 'put',
+          name,
+          size: Buffer.byteLength(content),
+          contentType: 'text/plain',
+          etag: sha256(content),
+          chunks: [],
+          inline: Buffer.from(content).toString('base64'),
+          hlc: hlcAt(this.next),
+          ...(options.precondition ? { precondition: options.precondition } : {}),
+          ...(options.requestId ? { requestId: options.requestId } : {}),
+        }),
+      );
+    }
     // Chunk "bytes" are the chunk names; sizes add up to the content length by construction.
     const chunks = options.chunks ?? [content];
     const command: PutCommand = {
@@ -406,14 +427,14 @@ describe('metadata state machine: requestId de-duplication', () => {
   test('requestIds are forgotten after the window of applied indexes, whatever the batching', () => {
     const log = new Log();
     const entries = [
-      log.put('f', { requestId: 'old' }), // index 1
+      log.put('f', { content: 'same', requestId: 'old' }), // index 1
       log.noop(),
       log.noop(),
       log.noop(),
       log.noop(),
-      log.put('f', { requestId: 'old' }), // index 6: within 1 + 5, de-duplicated
-      log.put('f', { requestId: 'old' }), // index 7: out of the window, applied anew
-      log.put('f', { requestId: 'old' }), // index 8: de-duplicated against index 7
+      log.put('f', { content: 'same', requestId: 'old' }), // index 6: within 1 + 5, de-duplicated
+      log.put('f', { content: 'same', requestId: 'old' }), // index 7: out of the window, applied anew
+      log.put('f', { content: 'same', requestId: 'old' }), // index 8: de-duplicated against index 7
     ];
     const versions = [1, 1, 2, 2];
     // One batch, one entry at a time, and uneven batches: the same answers.
@@ -429,14 +450,198 @@ describe('metadata state machine: requestId de-duplication', () => {
   });
 });
 
+describe('metadata state machine: inline content', () => {
+  const inlineRows = (node: Node) =>
+    node.database.sqlite.prepare('SELECT hash, refcount, content FROM inline_contents ORDER BY hash').all() as { hash: string; refcount: number; content: Buffer }[];
+
+  test('inline content is stored once by hash, counted per kept version, and deleted with its last version', () => {
+    const node = openNode({ keepVersions: 2 });
+    const log = new Log();
+    const a = applyOne(node.sm, log.put('a', { content: 'shared bytes', inline: true }));
+    assert.ok(a.ok);
+    assert.deepEqual(a.file.chunks, []);
+    assert.equal(a.file.etag, sha256('shared bytes'));
+    assert.equal(a.file.size, 12);
+    applyOne(node.sm, log.put('b', { content: 'shared bytes', inline: true }));
+    assert.deepEqual(inlineRows(node).map((row) => [row.hash, row.refcount, row.content.toString()]), [[sha256('shared bytes'), 2, 'shared bytes']]);
+    assert.equal(node.sm.inlineContent(sha256('shared bytes'))?.toString(), 'shared bytes');
+    assert.deepEqual(node.sm.getFile('b')?.chunks, []);
+    assert.deepEqual(node.sm.stats(), { files: 2, bytes: 24 });
+    // No chunk references at all.
+    assert.deepEqual(node.sm.referencedChunks(), []);
+
+    // Delete one: still there for the other. Delete both: gone.
+    applyOne(node.sm, log.delete('a'));
+    assert.equal(node.sm.inlineRefcount(sha256('shared bytes')), 1);
+    assert.equal(node.sm.inlineContent(sha256('shared bytes'))?.toString(), 'shared bytes');
+    applyOne(node.sm, log.delete('b'));
+    assert.equal(node.sm.inlineRefcount(sha256('shared bytes')), 0);
+    assert.equal(node.sm.inlineContent(sha256('shared bytes')), null);
+    assert.deepEqual(inlineRows(node), []);
+
+    // Versions: pruning the last version that refers to a content deletes it; a chunked version in between is fine.
+    applyOne(node.sm, log.put('v', { content: 'one', inline: true }));
+    applyOne(node.sm, log.put('v', { chunks: ['big'] }));
+    assert.equal(node.sm.getFile('v', 1)?.size, 3);
+    assert.equal(node.sm.inlineRefcount(sha256('one')), 1);
+    applyOne(node.sm, log.put('v', { content: 'two', inline: true }));
+    assert.equal(node.sm.getFile('v', 1), null);
+    assert.equal(node.sm.inlineRefcount(sha256('one')), 0);
+    applyOne(node.sm, log.put('v', { content: 'two', inline: true })); // same content twice in kept versions
+    assert.equal(node.sm.inlineRefcount(sha256('two')), 2);
+    assertConsistent(node);
+
+    // A retried inline put (same key) counts once.
+    applyOne(node.sm, log.put('r', { content: 'retried', inline: true, requestId: 'R' }));
+    applyOne(node.sm, log.put('r', { content: 'retried', inline: true, requestId: 'R' }));
+    assert.equal(node.sm.inlineRefcount(sha256('retried')), 1);
+  });
+
+  test('snapshots carry inline content and the digest covers it', () => {
+    const source = openNode();
+    const log = new Log();
+    source.sm.apply([log.put('x', { content: 'tiny', inline: true }), log.put('y', { content: 'tiny', inline: true }), log.put('z', { chunks: ['c'] })]);
+    const file = path.join(tempDir(), 'inline.snap');
+    source.sm.writeSnapshot(file);
+    const target = openNode();
+    target.sm.restoreSnapshot(file, { index: source.sm.appliedIndex(), term: 1, membership: { voters: ['a'] } });
+    assert.equal(target.sm.inlineContent(sha256('tiny'))?.toString(), 'tiny');
+    assert.equal(target.sm.inlineRefcount(sha256('tiny')), 2);
+    assert.deepEqual(target.sm.digest(), source.sm.digest());
+    // Both go on alike: deleting both names deletes the content on each.
+    const next = [log.delete('x'), log.delete('y')];
+    assert.deepEqual(target.sm.apply(next), source.sm.apply(next));
+    assert.equal(target.sm.inlineContent(sha256('tiny')), null);
+    assert.deepEqual(target.sm.digest(), source.sm.digest());
+
+    const other = openNode();
+    other.sm.apply([log.put('x', { content: 'tinY', inline: true }), log.put('y', { content: 'tiny', inline: true }), log.put('z', { chunks: ['c'] })].map((e, i) => ({ ...e, index: i + 1 })));
+    const same = openNode();
+    same.sm.apply([log.put('x', { content: 'tiny', inline: true }), log.put('y', { content: 'tiny', inline: true }), log.put('z', { chunks: ['c'] })].map((e, i) => ({ ...e, index: i + 1 })));
+    assert.notEqual(other.sm.digest().digest, same.sm.digest().digest);
+  });
+
+  test('a snapshot in the previous format (1: no inline table, no fingerprints) still restores', () => {
+    const source = openNode();
+    const log = new Log();
+    source.sm.apply([log.put('a', { chunks: ['x'] }), log.put('b', { requestId: 'old-key', content: 'b' })]);
+    const file = path.join(tempDir(), 'format1.snap');
+    source.sm.writeSnapshot(file);
+    const old = new Database(file);
+    old.exec('DROP TABLE inline_contents; ALTER TABLE client_requests DROP COLUMN fingerprint');
+    old.pragma('user_version = 1');
+    old.close();
+    const target = openNode();
+    target.sm.restoreSnapshot(file, { index: source.sm.appliedIndex(), term: 1, membership: { voters: ['a'] } });
+    assert.deepEqual(observe(target.sm), observe(source.sm));
+    // The old key has no fingerprint there: matched by the key alone, as before.
+    const retried = applyOne(target.sm, log.put('other', { requestId: 'old-key' }));
+    assert.equal(retried.ok && retried.file.name, 'b');
+  });
+
+  test('malformed inline content is an assertion failure', () => {
+    const content = Buffer.from('hello');
+    const good = { op: 'put', name: 'a', size: 5, contentType: 'text/plain', etag: sha256('hello'), chunks: [], inline: content.toString('base64'), hlc: hlcAt(1) };
+    assert.deepEqual(decodeCommand(encodeCommand(good as PutCommand)), good);
+    const bad: Record<string, unknown>[] = [
+      { ...good, etag: sha256('other') },
+      { ...good, size: 4 },
+      { ...good, inline: 'aGVsbG8' }, // not canonical (no padding)
+      { ...good, inline: '' , size: 0, etag: sha256('') },
+      { ...good, chunks: [sha256('hello')] },
+      { ...good, chunkSizes: [] },
+      { ...good, inline: 5 },
+    ];
+    for (const value of bad) assert.throws(() => decodeCommand(JSON.stringify(value)), /malformed metadata entry/, JSON.stringify(value));
+  });
+
+  test('a meta.db written before inline content (migration 0002) stays readable after the upgrade', () => {
+    const dir = tempDir();
+    // The migrations folder as it was: journal and SQL up to 0002.
+    const real = fileURLToPath(new URL('../../storage-node/drizzle', import.meta.url));
+    const old = path.join(dir, 'drizzle');
+    fs.mkdirSync(path.join(old, 'meta'), { recursive: true });
+    const journal = JSON.parse(fs.readFileSync(path.join(real, 'meta/_journal.json'), 'utf8')) as { entries: { idx: number; tag: string }[] };
+    journal.entries = journal.entries.filter((entry) => entry.idx <= 2);
+    fs.writeFileSync(path.join(old, 'meta/_journal.json'), JSON.stringify(journal));
+    for (const entry of journal.entries) fs.copyFileSync(path.join(real, `${entry.tag}.sql`), path.join(old, `${entry.tag}.sql`));
+    const file = path.join(dir, 'meta.db');
+    const sqlite = new Database(file);
+    migrate(drizzle(sqlite), { migrationsFolder: old });
+    // What the previous version wrote: a file, its chunk, a remembered request.
+    sqlite.exec(`
+      INSERT INTO applied_state (id, applied_index, live_files, live_bytes, last_hlc) VALUES (1, 2, 1, 3, '${hlcAt(2)}');
+      INSERT INTO files (name, current_version, last_version) VALUES ('old', 1, 1);
+      INSERT INTO file_versions (name, version, size, content_type, etag, chunks, chunk_sizes, hlc, modified_ms)
+        VALUES ('old', 1, 3, 'text/plain', '${sha256('abc')}', '["${sha256('abc')}"]', '[3]', '${hlcAt(1)}', ${baseMs + 1000});
+      INSERT INTO chunk_refs (hash, refcount, size, zero_since_ms) VALUES ('${sha256('abc')}', 1, 3, NULL);
+      INSERT INTO client_requests (request_id, result, applied_index, applied_wall_ms) VALUES ('k', '{"ok":false,"code":"not_found","message":"m"}', 2, ${baseMs + 2000});
+    `);
+    sqlite.close();
+
+    const database = openDatabase(file); // runs 0003
+    const sm = new MetadataStateMachine(database);
+    assert.equal(sm.getFile('old')?.etag, sha256('abc'));
+    assert.deepEqual(sm.getFile('old')?.chunks, [sha256('abc')]);
+    assert.equal(sm.appliedIndex(), 2);
+    const log = new Log();
+    log.next = 3;
+    // The old request is still remembered (by key alone); new content can go inline.
+    assert.deepEqual(applyOne(sm, log.delete('anything', { requestId: 'k' })), { ok: false, code: 'not_found', message: 'm' });
+    assert.ok(applyOne(sm, log.put('new', { content: 'inline now', inline: true })).ok);
+    assert.equal(sm.inlineContent(sha256('inline now'))?.toString(), 'inline now');
+    database.sqlite.close();
+  });
+});
+
+describe('metadata state machine: Idempotency-Key fingerprints', () => {
+  test('the same key for a different request is refused and changes nothing; the same request again gets the first answer', () => {
+    const node = openNode();
+    const log = new Log();
+    const first = applyOne(node.sm, log.put('f', { content: 'v1', requestId: 'K' }));
+    assert.ok(first.ok);
+    const before = observe(node.sm);
+    const different = [
+      log.put('g', { content: 'v1', requestId: 'K' }), // another name
+      log.put('f', { content: 'v2', requestId: 'K' }), // other content
+      log.put('f', { content: 'v1', requestId: 'K', precondition: { ifNoneMatch: '*' } }), // other preconditions
+      log.delete('f', { requestId: 'K' }), // another op
+    ];
+    for (const entry of different) {
+      const result = applyOne(node.sm, entry);
+      assert.equal(result.ok, false, entry.data);
+      assert.equal(!result.ok && result.code, 'idempotency_key_mismatch', entry.data);
+    }
+    assert.deepEqual(observe(node.sm).files, before.files);
+    assert.equal(node.sm.getFile('g'), null);
+    assert.deepEqual(applyOne(node.sm, log.put('f', { content: 'v1', requestId: 'K' })), first);
+
+    // A delete's key too: the same delete again is its first answer, a put under it is refused.
+    const deleted = applyOne(node.sm, log.delete('f', { requestId: 'D', precondition: { ifMatch: `"${sha256('v1')}"` } }));
+    assert.ok(deleted.ok);
+    const mismatch = applyOne(node.sm, log.delete('f', { requestId: 'D' }));
+    assert.equal(!mismatch.ok && mismatch.code, 'idempotency_key_mismatch');
+    assert.deepEqual(applyOne(node.sm, log.delete('f', { requestId: 'D', precondition: { ifMatch: `"${sha256('v1')}"` } })), deleted);
+    assertConsistent(node);
+  });
+
+  test('a request remembered before fingerprints existed is matched by its key alone', () => {
+    const node = openNode();
+    const log = new Log();
+    const first = applyOne(node.sm, log.put('f', { content: 'old', requestId: 'legacy' }));
+    node.database.sqlite.prepare('UPDATE client_requests SET fingerprint = NULL').run();
+    assert.deepEqual(applyOne(node.sm, log.put('other', { content: 'x', requestId: 'legacy' })), first);
+  });
+});
+
 describe('metadata state machine: request window by time', () => {
   test('a requestId is remembered while the HLC time window lasts, however many entries pass', () => {
     const log = new Log(); // entry i is stamped at base + i seconds
-    const entries: Entry[] = [log.put('f', { requestId: 'slow-retry' })];
+    const entries: Entry[] = [log.put('f', { content: 'same', requestId: 'slow-retry' })];
     for (let i = 0; i < 5; i++) entries.push(log.put(`g${i}`));
-    entries.push(log.put('f', { requestId: 'slow-retry' })); // 6 entries and 6 s later: remembered
+    entries.push(log.put('f', { content: 'same', requestId: 'slow-retry' })); // 6 entries and 6 s later: remembered
     for (let i = 0; i < 5; i++) entries.push(log.put(`h${i}`));
-    entries.push(log.put('f', { requestId: 'slow-retry' })); // 12 s later: forgotten, applied anew
+    entries.push(log.put('f', { content: 'same', requestId: 'slow-retry' })); // 12 s later: forgotten, applied anew
     for (const batchSize of [entries.length, 1, 4]) {
       const node = openNode({ requestWindowEntries: 2, requestWindowMs: 10_000 });
       const results: (MetadataResult | undefined)[] = [];
@@ -587,7 +792,7 @@ describe('metadata state machine: snapshots', () => {
     assert.throws(() => source.sm.writeSnapshot(file), /already exists/);
     const shipped = new Database(file, { readonly: true });
     const tables = shipped.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").pluck().all();
-    assert.deepEqual(tables, ['applied_state', 'chunk_refs', 'client_requests', 'file_versions', 'files']);
+    assert.deepEqual(tables, ['applied_state', 'chunk_refs', 'client_requests', 'file_versions', 'files', 'inline_contents']);
     assert.equal(shipped.pragma('journal_mode', { simple: true }), 'delete');
     shipped.close();
 

@@ -2,8 +2,8 @@
 // first failure ends the upload, finish() waits for every majority, stragglers are bounded.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { ReplicationWindow } from '../../storage-node/src/http/replication-window.ts';
-import type { Replication } from '../../storage-node/src/http/replicate-chunk.ts';
+import { ReplicationWindow } from '../../storage-node/src/files/replication-window.ts';
+import type { Replication } from '../../storage-node/src/files/replicate-chunk.ts';
 
 interface Pending {
   readonly hash: string;
@@ -82,5 +82,25 @@ describe('replication window', () => {
     assert.deepEqual(started.map((p) => p.signal.aborted), [true, false, false, false]);
     window.abort();
     assert.deepEqual(started.map((p) => p.signal.aborted), [true, false, true, true], 'settled pushes are left alone');
+  });
+
+  it('says once when it no longer holds a chunk: after its pushes end, or at once when add rejects', async () => {
+    const { started, replicate } = controlled();
+    const window = new ReplicationWindow(replicate, 1);
+    const released: string[] = [];
+    await window.add('a', data, () => released.push('a'));
+    started[0].majority();
+    await tick();
+    assert.equal(released.length, 0, 'a push still runs');
+    started[0].settle();
+    await tick();
+    assert.deepEqual(released, ['a']);
+    await window.add('b', data, () => released.push('b'));
+    started[1].fail(new Error('replication_failed'));
+    started[1].settle();
+    await tick();
+    await assert.rejects(window.add('c', data, () => released.push('c')), /replication_failed/);
+    assert.deepEqual(released, ['a', 'b', 'c']);
+    assert.equal(started.length, 2, 'c was never started');
   });
 });

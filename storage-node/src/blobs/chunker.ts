@@ -6,6 +6,11 @@ import { assert } from '../../../shared/assert.ts';
 
 export const CHUNK_SIZE_DEFAULT = 4 * 1024 * 1024;
 
+/** The bytes the chunker holds for the chunk it fills, for a body of `expectedLength` (if known). */
+export function chunkBufferBytes(chunkSize: number, expectedLength: number | undefined, receivedBytes = 0): number {
+  return Math.min(chunkSize, expectedLength === undefined ? Infinity : Math.max(0, expectedLength - receivedBytes));
+}
+
 export interface Chunk {
   readonly index: number;
   /** Hex SHA-256 of `data`. */
@@ -28,6 +33,11 @@ export interface ChunkStreamOptions {
   readonly expectedLength?: number;
   /** Size limit of the whole body. */
   readonly sizeMax?: number;
+  /**
+   * Called (and awaited) before each chunk buffer is allocated, with its size: a caller that
+   * bounds memory reserves it here. The buffer is handed over in onChunk.
+   */
+  readonly reserveBuffer?: (bytes: number) => Promise<void>;
 }
 
 /** The body ended (or its connection failed) before the declared length arrived. */
@@ -65,7 +75,7 @@ export async function chunkStream(
   onChunk: (chunk: Chunk) => Promise<void>,
   options: ChunkStreamOptions = {},
 ): Promise<ChunkedBody> {
-  const { expectedLength, sizeMax } = options;
+  const { expectedLength, sizeMax, reserveBuffer } = options;
   assert(Number.isSafeInteger(chunkSize) && chunkSize > 0, 'chunkSize must be a positive integer');
   assert(expectedLength === undefined || (Number.isSafeInteger(expectedLength) && expectedLength >= 0), 'expectedLength must be a non-negative integer');
   assert(sizeMax === undefined || (Number.isSafeInteger(sizeMax) && sizeMax >= 0), 'sizeMax must be a non-negative integer');
@@ -110,8 +120,15 @@ export async function chunkStream(
       }
       let offset = 0;
       while (offset < piece.length) {
-        buffer ??= Buffer.allocUnsafe(chunkSize);
-        const copied = Math.min(piece.length - offset, chunkSize - filled);
+        // With a declared length, the last chunk's buffer is only as large as what remains:
+        // a small file does not cost a whole chunk of memory.
+        if (buffer === null) {
+          const bytes = Math.min(chunkSize, limit - (received - piece.length + offset));
+          await reserveBuffer?.(bytes);
+          buffer = Buffer.allocUnsafe(bytes);
+        }
+        const copied = Math.min(piece.length - offset, buffer.length - filled);
+        assert(copied > 0, 'a chunk buffer is full before its chunk ends');
         buffer.set(piece.subarray(offset, offset + copied), filled);
         filled += copied;
         offset += copied;

@@ -1,7 +1,7 @@
 // The one drizzle schema of a node's meta.db. drizzle-kit generates the migrations in
 // storage-node/drizzle/ from this file; add the state machine's tables here, grouped by owner.
 import { sql } from 'drizzle-orm';
-import { check, index, integer, primaryKey, sqliteTable, text } from 'drizzle-orm/sqlite-core';
+import { blob, check, index, integer, primaryKey, sqliteTable, text } from 'drizzle-orm/sqlite-core';
 import type { EntryType, Membership } from '../raft/types.ts';
 
 // ---- Raft durable state (storage-node/src/raft-storage) ----
@@ -113,6 +113,22 @@ export const chunkRefs = sqliteTable(
 );
 
 /**
+ * Small content kept in meta.db instead of a blob file (up to --inline-max bytes): it arrived
+ * inside the put entry that created its first version. Content-addressed like a chunk (keyed by
+ * the SHA-256 of its bytes, which is also the version's etag) and counted per kept version that
+ * refers to it; the row is deleted at apply time when the count reaches 0, alike on every node.
+ */
+export const inlineContents = sqliteTable(
+  'inline_contents',
+  {
+    hash: text('hash').primaryKey(),
+    content: blob('content', { mode: 'buffer' }).notNull(),
+    refcount: integer('refcount').notNull(),
+  },
+  (t) => [check('inline_contents_refcount', sql`${t.refcount} >= 1`)],
+);
+
+/**
  * The state machine's bookkeeping, one row (id 1), written in the same transaction as every
  * change: the applied index (exactly-once apply), live totals for /status, the latest HLC stamp.
  */
@@ -141,6 +157,11 @@ export const clientRequests = sqliteTable(
     appliedIndex: integer('applied_index').notNull(),
     /** Wall time (ms) of the latest HLC stamp applied when this request was: for the time window. */
     appliedWallMs: integer('applied_wall_ms').notNull().default(0),
+    /**
+     * What the request was (op, name, content hash, preconditions), hashed: the same key with a
+     * different request is refused. Null for rows written before fingerprints existed.
+     */
+    fingerprint: text('fingerprint'),
   },
   (t) => [index('client_requests_by_applied_index').on(t.appliedIndex)],
 );

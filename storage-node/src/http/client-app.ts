@@ -1,6 +1,7 @@
 // The client API of one node: one sub-app per resource, one error format, `X-DFS-Node` on every
 // answer, every request counted and timed for /metrics.
 import { Hono } from 'hono';
+import { FileService } from '../files/file-service.ts';
 import { httpMetrics } from '../metrics/http-metrics.ts';
 import { metricsRoutes } from '../metrics/metrics-routes.ts';
 import type { NodeContext } from '../node/node-context.ts';
@@ -27,8 +28,9 @@ export function clientApp(ctx: NodeContext): Hono {
   });
   app.route('/', statusRoutes(ctx));
   app.route('/', metricsRoutes(ctx.metrics));
-  app.route('/', listRoutes(ctx));
-  app.route('/', fileRoutes(ctx));
+  const files = new FileService(ctx);
+  app.route('/', listRoutes(ctx, files));
+  app.route('/', fileRoutes(ctx, files));
   app.notFound((c) => errorResponse(c, 404, 'not_found', `no route ${c.req.method} ${c.req.path}`));
   app.onError(onError);
   return app;

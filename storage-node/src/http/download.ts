@@ -1,38 +1,15 @@
-// Serving a file's content: headers from the manifest, bytes streamed chunk by chunk in order.
+// Answering a read of a file's content: headers from the version, If-None-Match (304), Range
+// (206, 416); the bytes come from the file service.
 import { Readable } from 'node:stream';
 import type { Context } from 'hono';
+import type { FileService } from '../files/file-service.ts';
 import type { FileRecord } from '../metadata/file-record.ts';
 import { parseEtagList } from '../metadata/preconditions.ts';
 import type { NodeContext } from '../node/node-context.ts';
-import { chunkSizes, loadChunk } from './chunk-source.ts';
 import { parseRange } from './range.ts';
 import { toWebStream } from '../../../shared/web-stream.ts';
 
-async function* byteRange(ctx: NodeContext, record: FileRecord, sizes: number[], start: number, end: number, first: Buffer | null) {
-  let offset = 0;
-  let pending = first;
-  for (let i = 0; i < record.chunks.length; i++) {
-    const chunkStart = offset;
-    const chunkEnd = offset + sizes[i] - 1;
-    offset += sizes[i];
-    if (chunkEnd < start || sizes[i] === 0) continue;
-    if (chunkStart > end) break;
-    const data = pending ?? (await loadChunk(ctx, record.chunks[i]));
-    pending = null;
-    yield data.subarray(Math.max(0, start - chunkStart), Math.min(sizes[i], end - chunkStart + 1));
-  }
-}
-
-function firstChunkIndex(sizes: number[], start: number): number {
-  let offset = 0;
-  for (let i = 0; i < sizes.length; i++) {
-    if (offset + sizes[i] > start) return i;
-    offset += sizes[i];
-  }
-  return -1;
-}
-
-export async function serveContent(ctx: NodeContext, c: Context, record: FileRecord): Promise<Response> {
+export async function serveContent(ctx: NodeContext, files: FileService, c: Context, record: FileRecord): Promise<Response> {
   const etag = `"${record.etag}"`;
   const headers = new Headers({
     ETag: etag,
@@ -61,10 +38,6 @@ export async function serveContent(ctx: NodeContext, c: Context, record: FileRec
   headers.set('Content-Length', String(Math.max(0, end - start + 1)));
   if (c.req.method === 'HEAD') return new Response(null, { status, headers });
   if (record.size === 0) return new Response(null, { status, headers });
-  const sizes = await chunkSizes(ctx, record.chunks, record.chunkSizes);
-  // Load the first chunk before answering, so a chunk no node can give is a 503, not a cut body.
-  const firstIndex = firstChunkIndex(sizes, start);
-  const first = firstIndex < 0 ? null : await loadChunk(ctx, record.chunks[firstIndex]);
-  const stream = Readable.from(byteRange(ctx, record, sizes, start, end, first));
-  return new Response(toWebStream(stream), { status, headers });
+  const bytes = await files.open(record, start, end);
+  return new Response(toWebStream(Readable.from(bytes)), { status, headers });
 }

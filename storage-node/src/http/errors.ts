@@ -4,6 +4,8 @@ import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { stopOnAssertion } from '../../../shared/assert.ts';
 import { BodyIncompleteError, BodyTooLargeError } from '../blobs/chunker.ts';
 import { NotLeaderError, OutcomeUnknownError, ProposalLostError, RaftTimeoutError } from '../raft-node/errors.ts';
+import { FileError } from '../files/file-errors.ts';
+import type { FileErrorCode } from '../files/file-errors.ts';
 
 export class HttpError extends Error {
   override readonly name = 'HttpError';
@@ -15,6 +17,19 @@ export class HttpError extends Error {
     super(message);
   }
 }
+
+/** The status of each file service error. */
+const fileErrorStatus: Record<FileErrorCode, ContentfulStatusCode> = {
+  not_found: 404,
+  precondition_failed: 412,
+  idempotency_key_mismatch: 422,
+  replication_failed: 503,
+  upload_too_slow: 503,
+  busy: 503,
+  chunk_unavailable: 503,
+  corrupt_content: 503,
+  internal: 500,
+};
 
 export function errorResponse(c: Context, status: ContentfulStatusCode, code: string, message: string): Response {
   if (status === 503) c.header('Retry-After', '1');
@@ -31,6 +46,7 @@ export function onError(err: Error, c: Context): Response {
   // it guarded may be half-changed, so answering and serving on would spread the damage.
   stopOnAssertion(err, `${c.req.method} ${c.req.path}`);
   if (err instanceof HttpError) return errorResponse(c, err.status, err.code, err.message);
+  if (err instanceof FileError) return errorResponse(c, fileErrorStatus[err.code], err.code, err.message);
   if (err instanceof NotLeaderError) return errorResponse(c, 503, 'no_leader', err.message);
   if (err instanceof ProposalLostError) return errorResponse(c, 503, 'proposal_lost', err.message);
   if (err instanceof OutcomeUnknownError) return errorResponse(c, 503, 'outcome_unknown', err.message);

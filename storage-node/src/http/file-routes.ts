@@ -1,13 +1,16 @@
-// `/files/<name>` and the original `/upload/<name>`: store, read, delete one file.
+// `/files/<name>` and the original `/upload/<name>`: store, read, delete one file. Each handler
+// parses the request, asks the file service, and shapes the answer.
 import { Hono } from 'hono';
 import type { Context } from 'hono';
+import type { FileService } from '../files/file-service.ts';
 import { isLeader } from '../node/node-context.ts';
 import type { NodeContext } from '../node/node-context.ts';
 import { serveContent } from './download.ts';
 import { HttpError } from './errors.ts';
 import { forwardToLeader } from './forward.ts';
-import { fileName, readConsistency, readConsistently } from './request-parts.ts';
-import { handleDelete, handleUpload } from './upload.ts';
+import { contentLength, contentType, fileName, readConsistency, readConsistently, requestId, writePrecondition } from './request-parts.ts';
+
+const noBytes: AsyncIterable<Uint8Array> = { async *[Symbol.asyncIterator]() {} };
 
 function versionParam(c: Context): number | undefined {
   const text = c.req.query('version');
@@ -17,14 +20,36 @@ function versionParam(c: Context): number | undefined {
   return version;
 }
 
-export function fileRoutes(ctx: NodeContext): Hono {
+function optional<K extends string, V>(key: K, value: V | undefined): { [P in K]?: V } {
+  return (value === undefined ? {} : { [key]: value }) as { [P in K]?: V };
+}
+
+export function fileRoutes(ctx: NodeContext, files: FileService): Hono {
   const app = new Hono();
-  const write = (handler: (ctx: NodeContext, c: Context) => Promise<Response>) => async (c: Context) => {
+  const write = (handler: (c: Context) => Promise<Response>) => async (c: Context) => {
     if (!isLeader(ctx)) {
       fileName(c); // a bad name is a 400 here, without a trip to the leader
       return forwardToLeader(ctx, c);
     }
-    return handler(ctx, c);
+    return handler(c);
+  };
+  const upload = async (c: Context) => {
+    const name = fileName(c);
+    const file = await files.write({
+      name,
+      contentType: contentType(c),
+      body: (c.req.raw.body as AsyncIterable<Uint8Array> | null) ?? noBytes,
+      ...optional('expectedLength', contentLength(c)),
+      ...optional('precondition', writePrecondition(c)),
+      ...optional('requestId', requestId(c)),
+    });
+    c.header('ETag', `"${file.etag}"`);
+    c.header('Location', `/files/${name.split('/').map(encodeURIComponent).join('/')}`);
+    return c.json(file, 201);
+  };
+  const remove = async (c: Context) => {
+    await files.delete({ name: fileName(c), ...optional('precondition', writePrecondition(c)), ...optional('requestId', requestId(c)) });
+    return c.body(null, 204);
   };
   const read = async (c: Context) => {
     const name = fileName(c);
@@ -32,19 +57,17 @@ export function fileRoutes(ctx: NodeContext): Hono {
     const consistency = readConsistency(c);
     if (consistency === 'leader' && !isLeader(ctx)) return forwardToLeader(ctx, c);
     await readConsistently(ctx, c, consistency);
-    if (new URL(c.req.url).searchParams.has('versions')) {
-      return c.json({ name, versions: ctx.metadata.listVersions(name) });
-    }
-    const record = ctx.metadata.getFile(name, version);
+    if (new URL(c.req.url).searchParams.has('versions')) return c.json({ name, versions: files.versions(name) });
+    const record = files.find(name, version);
     if (record === null) {
       throw new HttpError(404, 'not_found', version === undefined ? `no file "${name}"` : `no version ${version} of "${name}"`);
     }
-    return serveContent(ctx, c, record);
+    return serveContent(ctx, files, c, record);
   };
   for (const prefix of ['/files', '/upload']) {
-    app.put(`${prefix}/*`, write(handleUpload));
-    app.post(`${prefix}/*`, write(handleUpload));
-    app.delete(`${prefix}/*`, write(handleDelete));
+    app.put(`${prefix}/*`, write(upload));
+    app.post(`${prefix}/*`, write(upload));
+    app.delete(`${prefix}/*`, write(remove));
     app.get(`${prefix}/*`, read);
     app.on('HEAD', `${prefix}/*`, read);
   }

@@ -1,6 +1,7 @@
 // `GET /files?prefix=&after=&limit=`: names in order, a page at a time.
 import { Hono } from 'hono';
 import type { Context } from 'hono';
+import type { FileService } from '../files/file-service.ts';
 import { listLimitDefault, listLimitMax } from '../metadata/metadata-state-machine.ts';
 import { isLeader } from '../node/node-context.ts';
 import type { NodeContext } from '../node/node-context.ts';
@@ -8,7 +9,7 @@ import { HttpError } from './errors.ts';
 import { forwardToLeader } from './forward.ts';
 import { readConsistency, readConsistently } from './request-parts.ts';
 
-export function listRoutes(ctx: NodeContext): Hono {
+export function listRoutes(ctx: NodeContext, files: FileService): Hono {
   const app = new Hono();
   const list = async (c: Context) => {
     const limitText = c.req.query('limit');
@@ -19,7 +20,7 @@ export function listRoutes(ctx: NodeContext): Hono {
     const consistency = readConsistency(c);
     if (consistency === 'leader' && !isLeader(ctx)) return forwardToLeader(ctx, c);
     await readConsistently(ctx, c, consistency);
-    const page = ctx.metadata.listFiles({ prefix: c.req.query('prefix') ?? '', after: c.req.query('after') ?? null, limit });
+    const page = files.list({ prefix: c.req.query('prefix') ?? '', after: c.req.query('after') ?? null, limit });
     return c.json(page);
   };
   app.get('/files', list);

@@ -1,6 +1,7 @@
 // The metadata state machine's Raft commands (JSON in Entry.data) and their results. A command is
 // validated when it is encoded (on the leader) and again when decoded (on every node): an entry
 // that fails the second check can only come from a bug, so it is an assertion failure.
+import { createHash } from 'node:crypto';
 import { assert } from '../../../shared/assert.ts';
 import { isEncodedHlc } from '../../../shared/hlc.ts';
 import { validateName } from '../../../shared/names.ts';
@@ -18,10 +19,15 @@ export interface PutCommand {
   readonly contentType: string;
   /** Hex SHA-256 of the whole content. */
   readonly etag: string;
-  /** Hex SHA-256 of each chunk, in content order. */
+  /** Hex SHA-256 of each chunk, in content order; empty for inline content. */
   readonly chunks: readonly string[];
   /** Bytes of each chunk, same order; their sum is `size`. */
   readonly chunkSizes?: readonly number[];
+  /**
+   * The whole content, base64, when it is small enough to travel in the entry (--inline-max):
+   * then `chunks` is empty and the content is kept in meta.db under its hash (`etag`).
+   */
+  readonly inline?: string;
   /** The leader's HLC stamp (shared/hlc.ts encoding); it becomes the version's modified time. */
   readonly hlc: string;
   readonly precondition?: Precondition;
@@ -50,7 +56,7 @@ export interface FileJson {
   readonly modified: string;
 }
 
-export type MetadataErrorCode = 'precondition_failed' | 'not_found';
+export type MetadataErrorCode = 'precondition_failed' | 'not_found' | 'idempotency_key_mismatch';
 
 /** What applying a put or delete gave; a delete's `file` is the version it removed. */
 export type MetadataResult =
@@ -62,6 +68,8 @@ export const requestIdLengthMax = 128;
 export const headerValueLengthMax = 8192;
 /** A sanity bound on one entry: 1 TiB of 4 MiB chunks. */
 export const chunksPerFileMax = 262_144;
+/** The most content one put entry may carry inline (the --inline-max flag stays within it). */
+export const inlineContentBytesMax = 1024 * 1024;
 
 const sha256Pattern = /^[0-9a-f]{64}$/;
 
@@ -74,7 +82,7 @@ export function commandProblem(value: unknown): string | null {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return 'not an object';
   const command = value as Record<string, unknown>;
   const common = ['op', 'name', 'hlc', 'precondition', 'requestId'];
-  const allowed = command.op === 'put' ? [...common, 'size', 'contentType', 'etag', 'chunks', 'chunkSizes'] : common;
+  const allowed = command.op === 'put' ? [...common, 'size', 'contentType', 'etag', 'chunks', 'chunkSizes', 'inline'] : common;
   if (command.op !== 'put' && command.op !== 'delete') return `unknown op ${JSON.stringify(command.op)}`;
   for (const key of Object.keys(command)) if (!allowed.includes(key)) return `unexpected field "${key}"`;
   const name = validateName(command.name);
@@ -104,7 +112,7 @@ function preconditionProblem(value: unknown): string | null {
 }
 
 function putProblem(command: Record<string, unknown>): string | null {
-  const { size, contentType, etag, chunks, chunkSizes } = command;
+  const { size, contentType, etag, chunks, chunkSizes, inline } = command;
   if (!Number.isSafeInteger(size) || (size as number) < 0) return 'size must be a non-negative integer';
   if (typeof contentType !== 'string' || contentType.length === 0 || contentType.length > contentTypeLengthMax) {
     return `contentType must be a string of 1 to ${contentTypeLengthMax} characters`;
@@ -112,7 +120,8 @@ function putProblem(command: Record<string, unknown>): string | null {
   if (!isSha256Hex(etag)) return 'etag must be a lowercase hex SHA-256';
   if (!Array.isArray(chunks) || chunks.length > chunksPerFileMax) return 'chunks must be an array of chunk hashes';
   for (const hash of chunks) if (!isSha256Hex(hash)) return `chunk ${JSON.stringify(hash)} is not a lowercase hex SHA-256`;
-  if (chunks.length === 0 && size !== 0) return 'a non-empty file needs chunks';
+  if (inline !== undefined) return inlineProblem(inline, size as number, etag, chunks, chunkSizes);
+  if (chunks.length === 0 && size !== 0) return 'a non-empty file needs chunks or inline content';
   if (chunkSizes !== undefined) {
     if (!Array.isArray(chunkSizes) || chunkSizes.length !== chunks.length) return 'chunkSizes must have one size per chunk';
     let total = 0;
@@ -123,6 +132,41 @@ function putProblem(command: Record<string, unknown>): string | null {
     if (total !== size) return `chunkSizes add up to ${total}, not the size ${String(size)}`;
   }
   return null;
+}
+
+/** Inline content must be canonical base64 of exactly `size` (>= 1) bytes hashing to `etag`. */
+function inlineProblem(inline: unknown, size: number, etag: string, chunks: readonly unknown[], chunkSizes: unknown): string | null {
+  if (chunks.length !== 0 || chunkSizes !== undefined) return 'inline content has no chunks';
+  if (typeof inline !== 'string' || inline.length > Math.ceil(inlineContentBytesMax / 3) * 4) return 'inline must be base64 of at most 1 MiB';
+  const bytes = Buffer.from(inline, 'base64');
+  if (bytes.toString('base64') !== inline) return 'inline is not canonical base64';
+  if (bytes.length === 0 || bytes.length !== size) return `inline content has ${bytes.length} bytes, the size says ${size}`;
+  if (sha256Hex(bytes) !== etag) return 'inline content does not hash to the etag';
+  return null;
+}
+
+export function sha256Hex(bytes: Uint8Array): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}
+
+/**
+ * What an Idempotency-Key stands for: the op, the name, the content hash and the preconditions.
+ * The same key with another fingerprint is a different request (422, idempotency_key_mismatch).
+ */
+export function requestFingerprint(command: MetadataCommand): string {
+  const what = [
+    command.op,
+    command.name,
+    command.op === 'put' ? command.etag : null,
+    command.precondition?.ifMatch ?? null,
+    command.precondition?.ifNoneMatch ?? null,
+  ];
+  return sha256Hex(Buffer.from(JSON.stringify(what)));
+}
+
+/** The inline bytes of a put, or null when its content is in chunks. */
+export function inlineBytes(command: PutCommand): Buffer | null {
+  return command.inline === undefined ? null : Buffer.from(command.inline, 'base64');
 }
 
 /** For the leader: JSON for Entry.data. Throws on an invalid command (the caller's bug). */

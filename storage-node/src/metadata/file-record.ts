@@ -15,6 +15,14 @@ export interface FileRecord {
   readonly modifiedMs: number;
 }
 
+/**
+ * Inline content (kept in meta.db under the etag, not in chunks) is the one case of a non-empty
+ * version without chunks: no column says it, the shape does (old rows all have chunks).
+ */
+export function isInline(record: { readonly size: number; readonly chunks: readonly string[] }): boolean {
+  return record.size > 0 && record.chunks.length === 0;
+}
+
 /** One row of `GET /files`. */
 export interface FileListItem {
   readonly name: string;

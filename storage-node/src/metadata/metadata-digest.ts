@@ -62,6 +62,16 @@ function* digestPages(sqlite: Database.Database, hash: Hash, counts: Counts, pag
     afterHash = rows[rows.length - 1][0];
     yield;
   }
+  // Inline content by hash: its reference count and length (the hash names the bytes).
+  const inlinePage = sqlite.prepare('SELECT hash, refcount, length(content) FROM inline_contents WHERE hash > ? ORDER BY hash LIMIT ?').raw();
+  let afterInline = '';
+  for (;;) {
+    const rows = inlinePage.all(afterInline, pageRows) as [string, number, number][];
+    for (const row of rows) hash.update(`i\0${JSON.stringify(row)}\n`);
+    if (rows.length < pageRows) break;
+    afterInline = rows[rows.length - 1][0];
+    yield;
+  }
 }
 
 function appliedIndex(sqlite: Database.Database): number {

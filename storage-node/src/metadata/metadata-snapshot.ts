@@ -6,15 +6,22 @@ import Database from 'better-sqlite3';
 import { getTableConfig } from 'drizzle-orm/sqlite-core';
 import type { SQLiteTable } from 'drizzle-orm/sqlite-core';
 import { assert } from '../../../shared/assert.ts';
-import { appliedState, chunkRefs, clientRequests, fileVersions, files } from '../db/schema.ts';
+import { appliedState, chunkRefs, clientRequests, fileVersions, files, inlineContents } from '../db/schema.ts';
 import type { SnapshotMeta } from '../raft/types.ts';
 import { appliedStateId } from './metadata-statements.ts';
 import { fsyncPathSync } from '../durability/fsync.ts';
 
-/** In the file's `PRAGMA user_version`: bump when the tables change shape. */
-export const metadataSnapshotFormat = 1;
+/**
+ * In the file's `PRAGMA user_version`: bump when the tables change shape. 2 added
+ * inline_contents and client_requests.fingerprint; a format-1 file (written before) still
+ * restores: what it lacks is restored empty (no inline content existed then, no fingerprints).
+ */
+export const metadataSnapshotFormat = 2;
+const readableSnapshotFormats: readonly number[] = [1, 2];
+/** What a format-1 file lacks, by table: '*' for the whole table, else the columns. */
+const addedInFormat2: Readonly<Record<string, '*' | readonly string[]>> = { inline_contents: '*', client_requests: ['"fingerprint"'] };
 
-const metadataTables: readonly SQLiteTable[] = [files, fileVersions, chunkRefs, appliedState, clientRequests];
+const metadataTables: readonly SQLiteTable[] = [files, fileVersions, chunkRefs, appliedState, clientRequests, inlineContents];
 const attachedAs = 'snapshot';
 
 interface TableCopy {
@@ -105,14 +112,16 @@ export function validateMetadataSnapshot(path: string, meta: Pick<SnapshotMeta, 
   }
   try {
     const format = source.pragma('user_version', { simple: true });
-    if (format !== metadataSnapshotFormat) {
-      throw new InvalidSnapshotError(`snapshot format ${String(format)}, this node reads format ${metadataSnapshotFormat}`);
+    if (!readableSnapshotFormats.includes(format as number)) {
+      throw new InvalidSnapshotError(`snapshot format ${String(format)}, this node reads formats ${readableSnapshotFormats.join(', ')}`);
     }
     const check = source.pragma('quick_check', { simple: true });
     if (check !== 'ok') throw new InvalidSnapshotError(`snapshot file is damaged: ${String(check)}`);
     for (const { name, columns } of tableCopies) {
       const present = new Set((source.pragma(`table_info(${quoted(name)})`) as { name: string }[]).map((column) => `"${column.name}"`));
-      const missing = columns.split(', ').filter((column) => !present.has(column));
+      const absentInOldFormat = format === 1 ? addedInFormat2[name] : undefined;
+      if (absentInOldFormat === '*') continue;
+      const missing = columns.split(', ').filter((column) => !present.has(column) && !(absentInOldFormat ?? []).includes(column));
       if (missing.length > 0) throw new InvalidSnapshotError(`snapshot table ${name} lacks ${missing.join(', ')}`);
     }
     const row = source.prepare('SELECT applied_index FROM applied_state WHERE id = ?').get(appliedStateId) as
@@ -153,6 +162,12 @@ function checkSnapshotFile(path: string, meta: SnapshotMeta): void {
   }
 }
 
+/** The columns the attached snapshot has of `table` (none when an older format lacks the table). */
+function snapshotColumns(sqlite: Database.Database, table: string): Set<string> {
+  const rows = sqlite.prepare(`SELECT name FROM pragma_table_info(?, '${attachedAs}')`).pluck().all(table) as string[];
+  return new Set(rows);
+}
+
 /** Replaces every metadata row with the snapshot's, in one transaction; Raft tables untouched. */
 export function restoreMetadataSnapshot(sqlite: Database.Database, path: string, meta: SnapshotMeta): void {
   checkSnapshotFile(path, meta);
@@ -160,8 +175,13 @@ export function restoreMetadataSnapshot(sqlite: Database.Database, path: string,
     sqlite.transaction(() => {
       for (const { name, columns } of tableCopies) {
         sqlite.prepare(`DELETE FROM main.${quoted(name)}`).run();
-        sqlite.prepare(`INSERT INTO main.${quoted(name)} (${columns}) SELECT ${columns} FROM ${attachedAs}.${quoted(name)}`).run();
+        // Columns an older format lacks take their defaults (null).
+        const present = snapshotColumns(sqlite, name);
+        const shared = columns.split(', ').filter((column) => present.has(column.slice(1, -1))).join(', ');
+        if (shared === '') continue;
+        sqlite.prepare(`INSERT INTO main.${quoted(name)} (${shared}) SELECT ${shared} FROM ${attachedAs}.${quoted(name)}`).run();
       }
     }).immediate();
   });
 }
+

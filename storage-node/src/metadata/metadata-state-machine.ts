@@ -7,9 +7,9 @@ import type { OpenedDatabase } from '../db/open-database.ts';
 import type { Entry, SnapshotMeta } from '../raft/types.ts';
 import type { StateMachine } from '../raft-node/state-machine.ts';
 import type Database from 'better-sqlite3';
-import { decodeCommand, isSha256Hex } from './commands.ts';
+import { decodeCommand, inlineBytes, isSha256Hex, requestFingerprint } from './commands.ts';
 import type { DeleteCommand, FileJson, MetadataCommand, MetadataResult, PutCommand } from './commands.ts';
-import { toFileJson, toFileListItem } from './file-record.ts';
+import { isInline, toFileJson, toFileListItem } from './file-record.ts';
 import type { FileListPage, FileRecord } from './file-record.ts';
 import { restoreMetadataSnapshot, writeMetadataSnapshot } from './metadata-snapshot.ts';
 import { prepareMetadataStatements } from './metadata-statements.ts';
@@ -192,6 +192,16 @@ export class MetadataStateMachine implements StateMachine {
     return this.#readState().lastHlc;
   }
 
+  /** Inline content by its hash (a version's etag), or null when no kept version refers to it. */
+  inlineContent(hash: string): Buffer | null {
+    return this.#statements.inlineContent.get({ hash })?.content ?? null;
+  }
+
+  /** How many kept versions refer to the inline content (0: it is gone). */
+  inlineRefcount(hash: string): number {
+    return this.#statements.inlineRefcount.get({ hash })?.refcount ?? 0;
+  }
+
   /** True while a kept version references the chunk. */
   hasChunkRef(hash: string): boolean {
     return (this.#statements.chunkRef.get({ hash })?.refcount ?? 0) > 0;
@@ -272,6 +282,7 @@ export class MetadataStateMachine implements StateMachine {
     // Fixed-width encoding: string order is time order.
     if (batch.lastHlc === null || command.hlc > batch.lastHlc) batch.lastHlc = command.hlc;
     const { requestId } = command;
+    const fingerprint = requestId === undefined ? null : requestFingerprint(command);
     if (requestId !== undefined) {
       const previous = this.#statements.request.get({ requestId });
       // The window is judged by index and by the latest HLC applied (the same on every node at
@@ -281,11 +292,18 @@ export class MetadataStateMachine implements StateMachine {
       const withinWindow =
         previous !== undefined &&
         (index - previous.appliedIndex <= this.#requestWindowEntries || latestWallMs(batch) - previous.appliedWallMs <= this.#requestWindowMs);
-      if (withinWindow) return JSON.parse(previous.result) as MetadataResult;
+      if (withinWindow) {
+        // A row from before fingerprints existed (null) is matched by its key alone, as it was.
+        if (previous.fingerprint !== null && previous.fingerprint !== fingerprint) {
+          // Not remembered: the key still stands for the first request, which changes nothing.
+          return { ok: false, code: 'idempotency_key_mismatch', message: `Idempotency-Key ${requestId} was used for a different request` };
+        }
+        return JSON.parse(previous.result) as MetadataResult;
+      }
     }
     const result = command.op === 'put' ? this.#put(command, batch) : this.#delete(command, batch);
     if (requestId !== undefined) {
-      this.#statements.upsertRequest.run({ requestId, result: JSON.stringify(result), appliedIndex: index, appliedWallMs: latestWallMs(batch) });
+      this.#statements.upsertRequest.run({ requestId, result: JSON.stringify(result), appliedIndex: index, appliedWallMs: latestWallMs(batch), fingerprint });
     }
     return result;
   }
@@ -326,6 +344,9 @@ export class MetadataStateMachine implements StateMachine {
       this.#statements.addChunkRef.run({ hash, size: record.chunkSizes?.[i] ?? null });
       batch.referencedChunks.add(hash);
     });
+    const inline = inlineBytes(command);
+    if (inline !== null) this.#statements.addInlineRef.run({ hash: record.etag, content: inline });
+    assert((inline !== null) === isInline(record), `${name}: inline content and chunks disagree`);
     this.#statements.upsertCurrentVersion.run({ name, version: record.version });
     if (current === null) batch.liveFiles++;
     batch.liveBytes += record.size - (current?.size ?? 0);
@@ -348,7 +369,7 @@ export class MetadataStateMachine implements StateMachine {
     return { ok: true, file: toFileJson(current) };
   }
 
-  /** Deletes versions <= `version` of `name` and their chunk references. */
+  /** Deletes versions <= `version` of `name`, their chunk references and inline content references. */
   #dropVersionsThrough(name: string, version: number, nowMs: number): void {
     if (version < 1) return;
     const dropped = this.#statements.versionsThrough.all({ name, version });
@@ -357,6 +378,11 @@ export class MetadataStateMachine implements StateMachine {
         assert(isSha256Hex(hash), `${name} v${row.version}: stored chunk ${hash} is not a hash`);
         const updated = this.#statements.dropChunkRef.get({ hash, nowMs });
         assert(updated !== undefined, `${name} v${row.version}: chunk ${hash} has no reference count`);
+      }
+      if (isInline(row)) {
+        // The last reference deletes the content at once: deterministic, alike on every node.
+        const dropped = this.#statements.deleteLastInlineRef.run({ hash: row.etag }).changes + this.#statements.dropInlineRef.run({ hash: row.etag }).changes;
+        assert(dropped === 1, `${name} v${row.version}: inline content ${row.etag} has no reference count`);
       }
     }
     if (dropped.length > 0) this.#statements.deleteVersionsThrough.run({ name, version });

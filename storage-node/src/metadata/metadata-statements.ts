@@ -4,7 +4,7 @@
 import { and, asc, desc, eq, gt, gte, isNotNull, lt, lte, sql } from 'drizzle-orm';
 import type { SQL } from 'drizzle-orm';
 import type { MetaDb } from '../db/open-database.ts';
-import { appliedState, chunkRefs, clientRequests, fileVersions, files } from '../db/schema.ts';
+import { appliedState, chunkRefs, clientRequests, fileVersions, files, inlineContents } from '../db/schema.ts';
 
 /** The single row of applied_state has this id (a CHECK enforces it). */
 export const appliedStateId = 1;
@@ -105,7 +105,7 @@ export function prepareMetadataStatements(db: MetaDb) {
       .prepare(),
     /** Versions at or below `version`: the ones a put prunes. */
     versionsThrough: db
-      .select({ version: fileVersions.version, chunks: fileVersions.chunks })
+      .select({ version: fileVersions.version, size: fileVersions.size, etag: fileVersions.etag, chunks: fileVersions.chunks })
       .from(fileVersions)
       .where(and(eq(fileVersions.name, name), lte(fileVersions.version, version)))
       .prepare(),
@@ -177,9 +177,33 @@ export function prepareMetadataStatements(db: MetaDb) {
       .where(and(eq(chunkRefs.hash, hash), eq(chunkRefs.refcount, 0)))
       .prepare(),
 
+    // ---- inline_contents ----
+    addInlineRef: db
+      .insert(inlineContents)
+      .values({ hash, content: placeholder('content'), refcount: 1 })
+      .onConflictDoUpdate({ target: inlineContents.hash, set: { refcount: sql`${inlineContents.refcount} + 1` } })
+      .prepare(),
+    /** Deletes the row when this was its last reference; otherwise changes nothing (see dropInlineRef). */
+    deleteLastInlineRef: db
+      .delete(inlineContents)
+      .where(and(eq(inlineContents.hash, hash), eq(inlineContents.refcount, 1)))
+      .prepare(),
+    dropInlineRef: db
+      .update(inlineContents)
+      .set({ refcount: sql`${inlineContents.refcount} - 1` })
+      .where(and(eq(inlineContents.hash, hash), gt(inlineContents.refcount, 1)))
+      .prepare(),
+    inlineContent: db.select({ content: inlineContents.content }).from(inlineContents).where(eq(inlineContents.hash, hash)).prepare(),
+    inlineRefcount: db.select({ refcount: inlineContents.refcount }).from(inlineContents).where(eq(inlineContents.hash, hash)).prepare(),
+
     // ---- client_requests ----
     request: db
-      .select({ result: clientRequests.result, appliedIndex: clientRequests.appliedIndex, appliedWallMs: clientRequests.appliedWallMs })
+      .select({
+        result: clientRequests.result,
+        appliedIndex: clientRequests.appliedIndex,
+        appliedWallMs: clientRequests.appliedWallMs,
+        fingerprint: clientRequests.fingerprint,
+      })
       .from(clientRequests)
       .where(eq(clientRequests.requestId, placeholder('requestId')))
       .prepare(),
@@ -190,11 +214,17 @@ export function prepareMetadataStatements(db: MetaDb) {
         result: placeholder('result'),
         appliedIndex: placeholder('appliedIndex'),
         appliedWallMs: placeholder('appliedWallMs'),
+        fingerprint: placeholder('fingerprint'),
       })
       // A row older than the window may linger until the next prune: the new result replaces it.
       .onConflictDoUpdate({
         target: clientRequests.requestId,
-        set: { result: sql`excluded.result`, appliedIndex: sql`excluded.applied_index`, appliedWallMs: sql`excluded.applied_wall_ms` },
+        set: {
+          result: sql`excluded.result`,
+          appliedIndex: sql`excluded.applied_index`,
+          appliedWallMs: sql`excluded.applied_wall_ms`,
+          fingerprint: sql`excluded.fingerprint`,
+        },
       })
       .prepare(),
     pruneRequests: db

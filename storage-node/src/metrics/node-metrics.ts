@@ -24,6 +24,7 @@ export interface MetricSources {
   readonly gcProtected: () => { uploads: number; pushes: number };
   /** Snapshot files received from a leader, waiting for the core's verdict. */
   readonly receivedSnapshots?: () => number;
+  readonly uploadMemory: () => { bytesInUse: number; bytesMax: number };
 }
 
 export type ChunkFetchReason = 'read' | 'repair';
@@ -47,6 +48,7 @@ export class NodeMetrics {
   readonly gcDeletedBytes: Counter;
   readonly httpRequests: Counter<'api' | 'route' | 'method' | 'status'>;
   readonly httpSeconds: Histogram<'api' | 'route' | 'method'>;
+  readonly uploadsRefused: Counter<'reason'>;
 
   constructor() {
     const registers = [this.registry];
@@ -105,6 +107,12 @@ export class NodeMetrics {
       buckets: requestBuckets,
       registers,
     });
+    this.uploadsRefused = new Counter({
+      name: name('uploads_refused_total'),
+      help: 'Uploads refused before reading their body (busy: the upload memory budget was spent)',
+      labelNames: ['reason'],
+      registers,
+    });
     // Zero series, so that dashboards and alerts see them before the first event.
     for (const op of ['put', 'delete']) {
       this.proposals.inc({ op }, 0);
@@ -114,6 +122,7 @@ export class NodeMetrics {
     for (const outcome of ['repaired', 'present', 'unwanted', 'retry', 'gave_up', 'overflow']) this.chunkRepairs.inc({ outcome }, 0);
     for (const result of ['ok', 'failed', 'aborted']) this.chunkPushes.inc({ result }, 0);
     for (const result of ['ran', 'skipped', 'failed']) this.gcRuns.inc({ result }, 0);
+    this.uploadsRefused.inc({ reason: 'busy' }, 0);
     collectDefaultMetrics({ register: this.registry });
   }
 
@@ -149,6 +158,8 @@ export class NodeMetrics {
     if (receivedSnapshots !== undefined) {
       gauge('raft_received_snapshots', 'Snapshots received from a leader and held (with their files) until the core adopts or refuses them', receivedSnapshots);
     }
+    gauge('upload_memory_bytes', 'Bytes of upload memory held now: chunk buffers being filled or pushed, small bodies read whole', () => sources.uploadMemory().bytesInUse);
+    gauge('upload_memory_max_bytes', 'The node-wide upload memory budget (--upload-memory-max)', () => sources.uploadMemory().bytesMax);
     gauge('files', 'Live files', () => sources.fileStats().files);
     gauge('file_bytes', 'Bytes of the current versions of live files', () => sources.fileStats().bytes);
     new Gauge({

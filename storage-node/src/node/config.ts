@@ -3,6 +3,10 @@ import { bytesFlag, ConfigError, helpText, integerFlag, optionalStringFlag, pars
 import type { TlsIdentity } from '../../../shared/http-listener.ts';
 import { gcGraceMsDefault, gcIntervalMsDefault } from '../chunks/chunk-collector.ts';
 import { repairConcurrencyDefault } from '../chunks/chunk-repairer.ts';
+import { uploadMemoryBytesMaxDefault } from '../files/upload-memory.ts';
+import { inlineContentBytesMax } from '../metadata/commands.ts';
+
+export const inlineMaxDefault = 64 * 1024;
 
 export const nodeFlagSpecs = {
   id: stringFlag('id', 'DFS_NODE_ID', 'this node id (must appear in --peers)'),
@@ -29,6 +33,8 @@ export const nodeFlagSpecs = {
   tlsCert: optionalStringFlag('tls-cert', 'DFS_TLS_CERT', 'PEM certificate (chain) file: both ports speak HTTPS (with --tls-key)'),
   tlsKey: optionalStringFlag('tls-key', 'DFS_TLS_KEY', 'PEM private key file of --tls-cert'),
   tlsCa: optionalStringFlag('tls-ca', 'DFS_TLS_CA', 'PEM CA file peers\' certificates are verified against (default: the system CAs)'),
+  inlineMax: bytesFlag('inline-max', 'DFS_INLINE_MAX', 'bodies up to this size travel in their Raft entry and live in meta.db, not in chunks (0: never)', inlineMaxDefault, 0, inlineContentBytesMax),
+  uploadMemoryMax: bytesFlag('upload-memory-max', 'DFS_UPLOAD_MEMORY_MAX', 'memory all uploads on this node may hold at once; past it new uploads get 503 busy', uploadMemoryBytesMaxDefault, 1024, Number.MAX_SAFE_INTEGER),
 };
 
 export interface PeerInfo {
@@ -64,6 +70,8 @@ export interface NodeConfig {
   readonly tls: TlsIdentity | null;
   /** PEM CA file that peers' certificates must chain to; null: the system CAs. */
   readonly tlsCa: string | null;
+  readonly inlineMax: number;
+  readonly uploadMemoryMax: number;
 }
 
 export const nodeHelp = (): string =>
@@ -97,6 +105,10 @@ export function parseNodeConfig(argv: readonly string[], env: NodeJS.ProcessEnv)
   const peers = parsePeers(flags.peers);
   if (!peers.has(flags.id)) throw new ConfigError(`--peers must include this node ("${flags.id}")`);
   const dataDir = flags.dataDir === '<./data/ID>' ? `./data/${flags.id}` : flags.dataDir;
+  // An upload must be able to hold at least one chunk buffer, or one small body and a byte.
+  if (flags.uploadMemoryMax < flags.chunkSize || flags.uploadMemoryMax <= flags.inlineMax) {
+    throw new ConfigError(`--upload-memory-max (${flags.uploadMemoryMax}) must be at least --chunk-size (${flags.chunkSize}) and more than --inline-max (${flags.inlineMax})`);
+  }
   const { tlsCert, tlsKey, ...rest } = flags;
   const tls = tlsIdentity(tlsCert, tlsKey);
   // Every node of a TLS cluster serves HTTPS, so every peer URL must say so.

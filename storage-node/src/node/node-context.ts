@@ -4,6 +4,7 @@ import type { BlobClient } from '../blobs/blob-client.ts';
 import type { BlobStore } from '../blobs/blob-store.ts';
 import type { ChunkGuard } from '../chunks/chunk-guard.ts';
 import type { ChunkRepairer } from '../chunks/chunk-repairer.ts';
+import type { UploadMemoryBudget } from '../files/upload-memory.ts';
 import type { MetadataStateMachine } from '../metadata/metadata-state-machine.ts';
 import type { NodeMetrics } from '../metrics/node-metrics.ts';
 import type { RaftNode } from '../raft-node/raft-node.ts';
@@ -21,6 +22,8 @@ export interface NodeContext {
   readonly chunkGuard: ChunkGuard;
   /** Background fetching of chunks this node lacks. */
   readonly repairer: ChunkRepairer;
+  /** The node-wide bound on memory held by uploads. */
+  readonly uploadMemory: UploadMemoryBudget;
   /** Ids of the other members. */
   readonly otherIds: readonly string[];
 }

@@ -13,6 +13,7 @@ import { BlobStore } from '../blobs/blob-store.ts';
 import { openDatabase } from '../db/open-database.ts';
 import { ChunkGuard } from '../chunks/chunk-guard.ts';
 import type { ChunkRepairer } from '../chunks/chunk-repairer.ts';
+import { UploadMemoryBudget } from '../files/upload-memory.ts';
 import { clientApp } from '../http/client-app.ts';
 import { metadataSnapshotProblem } from '../metadata/metadata-snapshot.ts';
 import { MetadataStateMachine } from '../metadata/metadata-state-machine.ts';
@@ -128,6 +129,7 @@ export async function startStorageNode(config: NodeConfig): Promise<RunningNode>
   });
   raftRef = raft;
   const blobStats = cached(blobStatsTtlMs, () => blobs.stats());
+  const uploadMemory = new UploadMemoryBudget(config.uploadMemoryMax);
   metrics.observe({
     raftStatus: () => raft.status(),
     appliedIndex: () => metadata.appliedIndex(),
@@ -136,6 +138,7 @@ export async function startStorageNode(config: NodeConfig): Promise<RunningNode>
     repairQueue: () => chunks.repairer.stats(),
     gcProtected: () => ({ uploads: guard.heldCount, pushes: guard.pushedCount }),
     receivedSnapshots: () => raft.receivedSnapshotCount(),
+    uploadMemory: () => ({ bytesInUse: uploadMemory.bytesInUse, bytesMax: uploadMemory.bytesMax }),
   });
   const ctx: NodeContext = {
     config,
@@ -148,6 +151,7 @@ export async function startStorageNode(config: NodeConfig): Promise<RunningNode>
     metrics,
     chunkGuard: guard,
     repairer: chunks.repairer,
+    uploadMemory,
   };
 
   const clusterApp = new Hono();

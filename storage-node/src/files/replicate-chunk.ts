@@ -3,7 +3,7 @@
 // durably; it rejects when the local write fails or too many pushes fail for a majority. Slower
 // pushes go on (`settled` resolves when every one is over) unless `stragglers` aborts them.
 import type { NodeContext } from '../node/node-context.ts';
-import { HttpError } from './errors.ts';
+import { FileError } from './file-errors.ts';
 
 export interface Replication {
   readonly majority: Promise<void>;
@@ -37,7 +37,7 @@ export function replicateChunk(ctx: NodeContext, hash: string, data: Buffer, str
         (err: unknown) => {
           errors.push((err as Error).message);
           if (pushes.length - ++failed < peersNeeded) {
-            reject(new HttpError(503, 'replication_failed', `chunk ${hash} reached fewer than ${peersNeeded + 1} of ${total} nodes (${errors.join('; ')})`));
+            reject(new FileError('replication_failed', `chunk ${hash} reached fewer than ${peersNeeded + 1} of ${total} nodes (${errors.join('; ')})`));
           }
         },
       );

@@ -2,7 +2,7 @@
 // peer (verified by BlobClient), stored, then served.
 import { ChunkCorruptError } from '../blobs/blob-store.ts';
 import type { NodeContext } from '../node/node-context.ts';
-import { HttpError } from './errors.ts';
+import { FileError } from './file-errors.ts';
 
 export async function loadChunk(ctx: NodeContext, hash: string): Promise<Buffer> {
   try {
@@ -17,11 +17,11 @@ export async function loadChunk(ctx: NodeContext, hash: string): Promise<Buffer>
     fetched = await ctx.blobClient.fetchFromAny(hash, ctx.otherIds);
   } catch (err) {
     ctx.metrics.chunkFetches.inc({ reason: 'read', result: 'error' });
-    throw new HttpError(503, 'chunk_unavailable', `chunk ${hash} is not here and no peer could be asked: ${(err as Error).message}`);
+    throw new FileError('chunk_unavailable', `chunk ${hash} is not here and no peer could be asked: ${(err as Error).message}`);
   }
   if (fetched === null) {
     ctx.metrics.chunkFetches.inc({ reason: 'read', result: 'missing' });
-    throw new HttpError(503, 'chunk_unavailable', `chunk ${hash} is on no reachable node`);
+    throw new FileError('chunk_unavailable', `chunk ${hash} is on no reachable node`);
   }
   ctx.metrics.chunkFetches.inc({ reason: 'read', result: 'ok' });
   // Keep the copy (the store verifies it again); if that fails, background repair tries later.

@@ -23,12 +23,21 @@ export class ReplicationWindow {
     this.#windowChunks = windowChunks;
   }
 
-  /** Starts replicating a chunk once the window has room. Rejects with the first failure seen. */
-  async add(hash: string, data: Buffer): Promise<void> {
-    this.#throwIfFailed();
-    while (this.#pending.size >= this.#windowChunks) {
-      await Promise.race(this.#pending);
+  /**
+   * Starts replicating a chunk once the window has room. Rejects with the first failure seen.
+   * `onReleased` is called once, when the window no longer holds `data`: its pushes have all
+   * ended, or it was never started (add rejected).
+   */
+  async add(hash: string, data: Buffer, onReleased?: () => void): Promise<void> {
+    try {
       this.#throwIfFailed();
+      while (this.#pending.size >= this.#windowChunks) {
+        await Promise.race(this.#pending);
+        this.#throwIfFailed();
+      }
+    } catch (err) {
+      onReleased?.();
+      throw err;
     }
     const controller = new AbortController();
     const state = { majority: false };
@@ -46,7 +55,10 @@ export class ReplicationWindow {
       },
     );
     this.#pending.add(pending);
-    void settled.then(() => this.#running.delete(controller));
+    void settled.then(() => {
+      this.#running.delete(controller);
+      onReleased?.();
+    });
   }
 
   /** Resolves once a majority holds every chunk added; rejects with the first failure. */

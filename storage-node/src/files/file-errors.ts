@@ -1,0 +1,29 @@
+// What the file service can refuse or fail with, by code; the HTTP layer gives each its status.
+// (Bodies that end early or run too long are the chunker's BodyIncompleteError and BodyTooLargeError.)
+
+export type FileErrorCode =
+  | 'not_found'
+  | 'precondition_failed'
+  | 'idempotency_key_mismatch'
+  /** A chunk reached fewer than a majority of the nodes. */
+  | 'replication_failed'
+  /** The upload took longer than the chunk grace period. */
+  | 'upload_too_slow'
+  /** The node's upload memory budget is spent: retry shortly. */
+  | 'busy'
+  /** A chunk is neither here nor on any reachable node. */
+  | 'chunk_unavailable'
+  /** Stored bytes do not hash to their name. */
+  | 'corrupt_content'
+  /** The state machine gave no result (a bug). */
+  | 'internal';
+
+export class FileError extends Error {
+  override readonly name = 'FileError';
+  constructor(
+    readonly code: FileErrorCode,
+    message: string,
+  ) {
+    super(message);
+  }
+}

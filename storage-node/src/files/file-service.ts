@@ -1,0 +1,210 @@
+// The file service: what happens between a protocol and the storage, start to finish. A write
+// streams the body either into meta.db through the Raft entry (small content, inline) or into
+// chunks replicated to a majority, then proposes the put and waits for it to apply; a read finds
+// the version and streams its bytes (or a range); a delete proposes the delete. Routes only parse
+// requests and shape answers; everything they ask of a file is asked here.
+import { BodyIncompleteError, BodyTooLargeError, chunkBufferBytes, chunkStream } from '../blobs/chunker.ts';
+import { sha256Hex } from '../metadata/commands.ts';
+import type { FileJson, Precondition } from '../metadata/commands.ts';
+import type { FileListPage, FileRecord } from '../metadata/file-record.ts';
+import type { NodeContext } from '../node/node-context.ts';
+import { RaftTimeoutError } from '../raft-node/errors.ts';
+import { readBodyPrefix } from './body-prefix.ts';
+import { openContent } from './content-reader.ts';
+import { FileError } from './file-errors.ts';
+import { proposeCommand, stampHlc } from './propose.ts';
+import { replicateChunk } from './replicate-chunk.ts';
+import { ReplicationWindow } from './replication-window.ts';
+
+export interface WriteRequest {
+  readonly name: string;
+  readonly contentType: string;
+  readonly body: AsyncIterable<Uint8Array>;
+  /** The declared length (Content-Length), when the client sent one. */
+  readonly expectedLength?: number;
+  readonly precondition?: Precondition;
+  /** The Idempotency-Key. */
+  readonly requestId?: string;
+}
+
+export interface DeleteRequest {
+  readonly name: string;
+  readonly precondition?: Precondition;
+  readonly requestId?: string;
+}
+
+export class FileService {
+  readonly #ctx: NodeContext;
+
+  constructor(ctx: NodeContext) {
+    this.#ctx = ctx;
+  }
+
+  // ---- read ----
+
+  /** The current version, or version `version` while it is kept; null when there is none. */
+  find(name: string, version?: number): FileRecord | null {
+    return this.#ctx.metadata.getFile(name, version);
+  }
+
+  /** Live files in name order: those starting with `prefix`, after the `after` cursor. */
+  list(query: { prefix: string; after: string | null; limit: number }): FileListPage {
+    return this.#ctx.metadata.listFiles(query);
+  }
+
+  /** The kept versions, newest first. */
+  versions(name: string): FileJson[] {
+    return this.#ctx.metadata.listVersions(name);
+  }
+
+  /** Bytes `start` to `end` (inclusive) of a version found with find(). */
+  open(record: FileRecord, start: number, end: number): Promise<AsyncIterable<Buffer>> {
+    return openContent(this.#ctx, record, start, end);
+  }
+
+  // ---- write ----
+
+  /** Stores a new version from the body; resolves once its put entry is applied here. */
+  async write(request: WriteRequest): Promise<FileJson> {
+    const { config, uploadMemory } = this.#ctx;
+    const { expectedLength } = request;
+    // Refuse before reading a byte, so the client still listens to the 413.
+    if (expectedLength !== undefined && expectedLength > config.maxFileSize) {
+      throw new BodyTooLargeError(config.maxFileSize, `body of ${expectedLength} bytes exceeds the limit of ${config.maxFileSize}`);
+    }
+    const mayBeInline = config.inlineMax > 0 && (expectedLength === undefined || expectedLength <= config.inlineMax);
+    if (!mayBeInline) return this.#writeChunked(request, request.body, this.#admit(chunkBufferBytes(config.chunkSize, expectedLength)));
+
+    // Read up to one byte past the inline limit: then the body is known to be small, or not.
+    let reserved = this.#admit(expectedLength ?? config.inlineMax + 1);
+    try {
+      const prefix = await readBodyPrefix(request.body, config.inlineMax, expectedLength);
+      if (prefix.ended) {
+        checkWholeLength(prefix.bytes.length, expectedLength, config.maxFileSize);
+        return await this.#writeSmall(request, prefix.bytes);
+      }
+      // Longer than inline: the chunker takes the prefix and the rest, one chunk at a time. It
+      // reserves its own buffers; this upload holds nothing while it may wait for one.
+      uploadMemory.release(reserved);
+      reserved = 0;
+      return await this.#writeChunked(request, prefix.whole, 0);
+    } finally {
+      uploadMemory.release(reserved);
+    }
+  }
+
+  /** Ends a file's history (every kept version); resolves with the version it removed. */
+  async delete(request: DeleteRequest): Promise<FileJson> {
+    const ctx = this.#ctx;
+    const result = await proposeCommand(ctx, {
+      op: 'delete',
+      name: request.name,
+      hlc: stampHlc(ctx),
+      ...(request.precondition !== undefined ? { precondition: request.precondition } : {}),
+      ...(request.requestId !== undefined ? { requestId: request.requestId } : {}),
+    });
+    return result.file;
+  }
+
+  /** Reserves a new upload's first buffer, or refuses it (503 busy) when the node's budget is spent. */
+  #admit(bytes: number): number {
+    const { uploadMemory, metrics } = this.#ctx;
+    if (uploadMemory.tryAcquire(bytes)) return bytes;
+    metrics.uploadsRefused.inc({ reason: 'busy' });
+    throw new FileError('busy', `uploads hold ${uploadMemory.bytesInUse} of the node's ${uploadMemory.bytesMax} bytes of upload memory; retry shortly`);
+  }
+
+  /** A body of at most --inline-max bytes, whole in memory: it travels in the put entry itself. */
+  async #writeSmall(request: WriteRequest, content: Buffer): Promise<FileJson> {
+    const ctx = this.#ctx;
+    const result = await proposeCommand(ctx, {
+      op: 'put',
+      name: request.name,
+      size: content.length,
+      contentType: request.contentType,
+      etag: sha256Hex(content),
+      chunks: [],
+      // An empty file has no content to keep.
+      ...(content.length > 0 ? { inline: content.toString('base64') } : {}),
+      hlc: stampHlc(ctx),
+      ...(request.precondition !== undefined ? { precondition: request.precondition } : {}),
+      ...(request.requestId !== undefined ? { requestId: request.requestId } : {}),
+    });
+    return result.file;
+  }
+
+  /**
+   * Data before metadata: chunks replicated to a majority through a window of pushes, then the
+   * put. `firstReserved` bytes of upload memory are already held for the first chunk buffer.
+   */
+  async #writeChunked(request: WriteRequest, source: AsyncIterable<Uint8Array>, firstReserved: number): Promise<FileJson> {
+    const ctx = this.#ctx;
+    const { config, uploadMemory } = ctx;
+    const startedMs = Date.now();
+    // Upload memory reserved for the chunk buffer being filled (handed to the window with its chunk).
+    let bufferReserved = firstReserved;
+    // The collector leaves this upload's chunks alone until its entry is applied (or it fails).
+    const holds = ctx.chunkGuard.upload();
+    const window = new ReplicationWindow((hash, data, stragglers) => replicateChunk(ctx, hash, data, stragglers), config.uploadWindowChunks);
+    let releaseLater = false;
+    try {
+      const body = await chunkStream(
+        source,
+        config.chunkSize,
+        (chunk) => {
+          holds.hold(chunk.hash);
+          const held = bufferReserved;
+          bufferReserved = 0;
+          return window.add(chunk.hash, chunk.data, () => uploadMemory.release(held));
+        },
+        {
+          expectedLength: request.expectedLength,
+          sizeMax: config.maxFileSize,
+          reserveBuffer: async (bytes) => {
+            if (bufferReserved >= bytes) {
+              uploadMemory.release(bufferReserved - bytes);
+            } else {
+              await uploadMemory.acquire(bytes - bufferReserved);
+            }
+            bufferReserved = bytes;
+          },
+        },
+      );
+      await window.finish();
+      // Replicas protect pushed chunks for the grace period only (they cannot see this upload).
+      if (Date.now() - startedMs >= config.gcGraceMs) {
+        throw new FileError('upload_too_slow', `the upload took longer than the chunk grace period (${config.gcGraceMs} ms); retry it`);
+      }
+      const result = await proposeCommand(ctx, {
+        op: 'put',
+        name: request.name,
+        size: body.size,
+        contentType: request.contentType,
+        etag: body.etag,
+        chunks: body.chunks,
+        chunkSizes: body.chunkSizes,
+        hlc: stampHlc(ctx),
+        ...(request.precondition !== undefined ? { precondition: request.precondition } : {}),
+        ...(request.requestId !== undefined ? { requestId: request.requestId } : {}),
+      });
+      return result.file;
+    } catch (err) {
+      window.abort();
+      // Outcome unknown: the entry may still commit, so keep its chunks safe a while longer.
+      releaseLater = err instanceof RaftTimeoutError;
+      throw err;
+    } finally {
+      uploadMemory.release(bufferReserved);
+      if (releaseLater) setTimeout(() => holds.release(), config.gcGraceMs).unref();
+      else holds.release();
+    }
+  }
+}
+
+/** A whole body read at once must have its declared length and fit the size limit. */
+function checkWholeLength(received: number, expectedLength: number | undefined, sizeMax: number): void {
+  if (received > sizeMax) throw new BodyTooLargeError(sizeMax, `body exceeds the limit of ${sizeMax} bytes`);
+  if (expectedLength === undefined) return;
+  if (received < expectedLength) throw new BodyIncompleteError(received, expectedLength);
+  if (received > expectedLength) throw new BodyTooLargeError(expectedLength, `body is longer than its declared ${expectedLength} bytes`);
+}
