@@ -16,7 +16,9 @@ const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
 /** Flags of every node in a chaos run: small chunks, few versions, frequent snapshots and GC. */
 export const chaosNodeFlags: readonly string[] = [
   '--tick-ms', '50', '--election-ticks', '10',
-  '--chunk-size', '16KiB', '--keep-versions', '3',
+  // Writes up to 4 KiB (most of the workload's) go inline, the larger ones into 16 KiB chunks:
+  // both write paths under the same faults, and chunk faults have chunks to hit.
+  '--chunk-size', '16KiB', '--inline-max', '4KiB', '--keep-versions', '3',
   '--snapshot-entries', '200',
   '--gc-grace-ms', '10000', '--gc-interval-ms', '3000',
   '--request-timeout-ms', '8000',
