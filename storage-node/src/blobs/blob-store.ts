@@ -1,6 +1,15 @@
 // The content-addressed chunk store of one node: immutable files at `<dir>/ab/cd/<sha256>`.
 // Every write is verified, fsync'd and renamed into place; every read is verified before a byte
 // leaves; a chunk that fails verification is moved to `<dir>/quarantine/` and never served.
+//
+// Durability: a chunk counts as stored once its temp file is fsync'd, renamed into `ab/cd/`, and
+// `ab/cd/` fsync'd (the rename is then durable): two fsyncs per new chunk. Temp files live in
+// `<dir>/tmp/`, on the same file system, so the rename is atomic; whatever a crash leaves there
+// was never acknowledged and is dropped at start-up, without walking the fan-out. The 256 `ab/`
+// directories are created and made durable once, when the store is created (a marker file says
+// so); a leaf `ab/cd/` is created the first time a chunk needs it (mkdir + fsync of `ab/`, once
+// per leaf for the life of the store) rather than all 65,536 up front, which on a disk mounted
+// with `discard` costs seconds to create and tens of seconds to delete.
 import { createHash, randomUUID } from 'node:crypto';
 import { mkdir, open, opendir, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
@@ -18,6 +27,15 @@ const EMIT_BYTES = 64 * 1024;
 const VERIFY_READ_BYTES = MiB;
 const HASH_PATTERN = /^[0-9a-f]{64}$/;
 const FANOUT_PATTERN = /^[0-9a-f]{2}$/;
+/** Directories per fan-out level (`ab/`, then `ab/cd/`). */
+const FANOUT_WIDTH = 256;
+/**
+ * Present once the store's own directories (the 256 `ab/`, `quarantine/`) exist and are durable;
+ * written last, so its absence means "finish creating them".
+ */
+export const FANOUT_MARKER = '.fanout-complete';
+/** Directories fsync'd at once when a store opens (the thread pool runs a few at a time anyway). */
+const OPEN_SYNC_CONCURRENCY = 8;
 
 export function isChunkHash(value: unknown): value is string {
   return typeof value === 'string' && HASH_PATTERN.test(value);
@@ -106,8 +124,15 @@ export class BlobStore {
   readonly #onQuarantined: ((hash: string) => void) | undefined;
   /** Serialises install, dedupe check, quarantine and delete of one hash. */
   readonly #locks = new Map<string, Promise<void>>();
-  /** Directories whose entry in their parent this process has fsync'd. */
-  readonly #durableDirs = new Set<string>();
+  /**
+   * Leaf directories (`ab/cd/`, indexed by the hash's first 4 hex digits) known to exist with a
+   * durable entry in `ab/`: found at open (after fsync of `ab/`) or created by this process.
+   */
+  readonly #leafDurable = new Uint8Array(FANOUT_WIDTH * FANOUT_WIDTH);
+  /** Leaves fsync'd by this process: a chunk renamed into them before is durable now. */
+  readonly #leafSynced = new Uint8Array(FANOUT_WIDTH * FANOUT_WIDTH);
+  /** fsyncs of `ab/` for new leaves in progress, so concurrent first writes into a leaf share one. */
+  readonly #leafCreations = new Map<number, Promise<void>>();
   #ready = false;
 
   constructor(dir: string, options: BlobStoreOptions = {}) {
@@ -126,13 +151,48 @@ export class BlobStore {
     return store;
   }
 
-  /** Creates the directories and drops temp files a crash left behind (never renamed, so never acknowledged). */
+  /**
+   * Creates the directories (durably, once: then a marker file) and drops temp files a crash
+   * left behind (never renamed, so never acknowledged). On an existing store, fsyncs each `ab/`
+   * once, so that leaves a killed process created but never synced are durable before use.
+   */
   async init(): Promise<void> {
-    await mkdir(this.dir, { recursive: true });
+    const created = await mkdir(this.dir, { recursive: true });
+    if (created !== undefined) await fsyncNewPath(created, this.dir);
+    // The temp directory's own entry need not be durable: init() recreates it.
     await rm(this.#tmpDir, { recursive: true, force: true });
     await mkdir(this.#tmpDir);
-    await mkdir(this.#quarantineDir, { recursive: true });
+    const marker = join(this.dir, FANOUT_MARKER);
+    let existing: string[];
+    if (await exists(marker)) {
+      existing = fanoutNames();
+    } else {
+      existing = await this.#createFanout();
+      await writeTempFile(marker, async (handle) => writeFully(handle, Buffer.from('the 256 fan-out directories and quarantine/ exist and are durable\n')), 'w');
+      await fsyncPath(this.dir);
+    }
+    await forEachLimited(existing, OPEN_SYNC_CONCURRENCY, async (first) => {
+      const firstDir = join(this.dir, first);
+      try {
+        await fsyncPath(firstDir);
+      } catch (err) {
+        if (isNotFound(err)) return; // removed by hand: made again when a chunk needs it
+        throw err;
+      }
+      for (const second of await fanoutDirs(firstDir)) this.#leafDurable[leafIndex(first + second)] = 1;
+    });
     this.#ready = true;
+  }
+
+  /** The `ab/` directories and quarantine/, durable; returns the `ab/` that were there already. */
+  async #createFanout(): Promise<string[]> {
+    const existing: string[] = [];
+    await forEachLimited(fanoutNames(), OPEN_SYNC_CONCURRENCY, async (first) => {
+      if (!(await mkdirFresh(join(this.dir, first)))) existing.push(first);
+    });
+    await mkdir(this.#quarantineDir, { recursive: true });
+    await fsyncPath(this.dir);
+    return existing;
   }
 
   async has(hash: string): Promise<boolean> {
@@ -172,7 +232,10 @@ export class BlobStore {
     const actual = sha256(data);
     if (actual !== hash) throw new ChunkHashMismatchError(hash, actual);
     return this.#exclusive(hash, async () => {
-      if (await this.#holdsIntact(hash, path)) return false;
+      if (await this.#holdsIntact(hash, path)) {
+        await this.#ensureSynced(hash);
+        return false;
+      }
       const temp = this.#tempPath(hash);
       try {
         await writeTempFile(temp, async (handle) => writeFully(handle, data));
@@ -208,7 +271,10 @@ export class BlobStore {
       const actual = hasher.digest('hex');
       if (actual !== hash) throw new ChunkHashMismatchError(hash, actual);
       return await this.#exclusive(hash, async () => {
-        if (await this.#holdsIntact(hash, path)) return false;
+        if (await this.#holdsIntact(hash, path)) {
+          await this.#ensureSynced(hash);
+          return false;
+        }
         await this.#install(hash, temp);
         return true;
       });
@@ -383,21 +449,48 @@ export class BlobStore {
 
   /** Caller holds the hash's lock; `temp` is fsync'd. Rename, then make the rename durable. */
   async #install(hash: string, temp: string): Promise<void> {
-    const first = join(this.dir, hash.slice(0, 2));
-    const second = join(first, hash.slice(2, 4));
-    await this.#ensureDurableDir(first, this.dir);
-    await this.#ensureDurableDir(second, first);
-    await rename(temp, join(second, hash));
-    await fsyncPath(second);
+    const leaf = leafIndex(hash);
+    const leafDir = dirname(this.#path(hash));
+    if (this.#leafDurable[leaf] === 1) {
+      await rename(temp, join(leafDir, hash));
+      await fsyncPath(leafDir);
+    } else {
+      // A new leaf: its entry in `ab/` and the chunk's entry in it must both be durable before
+      // the chunk counts, in either order, so the two fsyncs run side by side (one journal
+      // commit on ext4) rather than one after the other.
+      const created = await mkdir(leafDir, { recursive: true });
+      // `ab/` itself is made at open; only a store someone tidied by hand lacks it.
+      if (created !== undefined && created !== leafDir) await fsyncPath(this.dir);
+      await rename(temp, join(leafDir, hash));
+      await Promise.all([fsyncPath(leafDir), this.#syncLeafEntry(hash, leaf)]);
+    }
+    this.#leafSynced[leaf] = 1;
   }
 
-  // A new directory's own entry must reach disk too, or a crash could lose the chunk with it.
-  // Existing ones are fsync'd once per process: a crash of an earlier run may have left one unsynced.
-  async #ensureDurableDir(dir: string, parent: string): Promise<void> {
-    if (this.#durableDirs.has(dir)) return;
-    await mkdir(dir, { recursive: true });
-    await fsyncPath(parent);
-    this.#durableDirs.add(dir);
+  /**
+   * Caller holds the hash's lock and found an intact copy. A killed process may have renamed it
+   * without the fsync of its directory, so the directory is fsync'd once per process before any
+   * such copy is reported as stored.
+   */
+  async #ensureSynced(hash: string): Promise<void> {
+    const leaf = leafIndex(hash);
+    if (this.#leafSynced[leaf] === 1) return;
+    await fsyncPath(dirname(this.#path(hash)));
+    this.#leafSynced[leaf] = 1;
+  }
+
+  /** Makes a new leaf's entry in `ab/` durable; concurrent first writes into it share one fsync. */
+  async #syncLeafEntry(hash: string, leaf: number): Promise<void> {
+    let sync = this.#leafCreations.get(leaf);
+    if (sync === undefined) {
+      sync = fsyncPath(join(this.dir, hash.slice(0, 2)))
+        .then(() => {
+          this.#leafDurable[leaf] = 1;
+        })
+        .finally(() => this.#leafCreations.delete(leaf));
+      this.#leafCreations.set(leaf, sync);
+    }
+    await sync;
   }
 }
 
@@ -455,6 +548,53 @@ function isNotFound(err: unknown): boolean {
   return (err as NodeJS.ErrnoException | null)?.code === 'ENOENT';
 }
 
+/** Position of a hash's leaf directory among the 65,536: its first four hex digits. */
+function leafIndex(hash: string): number {
+  return Number.parseInt(hash.slice(0, 4), 16);
+}
+
+/** `00` … `ff`. */
+function fanoutNames(): string[] {
+  return Array.from({ length: FANOUT_WIDTH }, (_, i) => i.toString(16).padStart(2, '0'));
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await stat(path);
+    return true;
+  } catch (err) {
+    if (isNotFound(err)) return false;
+    throw err;
+  }
+}
+
+/** mkdir; false when the directory was there already. */
+async function mkdirFresh(path: string): Promise<boolean> {
+  try {
+    await mkdir(path);
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException | null)?.code === 'EEXIST') return false;
+    throw err;
+  }
+}
+
+/** After `mkdir -p` created `created` … `dir`: fsyncs the parent of each, so every entry is durable. */
+async function fsyncNewPath(created: string, dir: string): Promise<void> {
+  for (let path = dir; ; path = dirname(path)) {
+    await fsyncPath(dirname(path));
+    if (path === created || dirname(path) === path) return;
+  }
+}
+
+async function forEachLimited<T>(items: readonly T[], limit: number, run: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) await run(items[next++] as T);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}
+
 async function fanoutDirs(dir: string): Promise<string[]> {
   try {
     const entries = await readdir(dir, { withFileTypes: true });
@@ -465,9 +605,9 @@ async function fanoutDirs(dir: string): Promise<string[]> {
   }
 }
 
-/** Creates `path` exclusively, lets `fill` write it, and fsyncs it before closing. */
-async function writeTempFile(path: string, fill: (handle: FileHandle) => Promise<void>): Promise<void> {
-  const handle = await open(path, 'wx');
+/** Creates `path` (exclusively unless told otherwise), lets `fill` write it, and fsyncs it before closing. */
+async function writeTempFile(path: string, fill: (handle: FileHandle) => Promise<void>, flags: 'wx' | 'w' = 'wx'): Promise<void> {
+  const handle = await open(path, flags);
   try {
     await fill(handle);
     await handle.sync();
