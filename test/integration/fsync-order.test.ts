@@ -8,13 +8,18 @@
 // Skipped, saying why, when strace is not installed or may not trace.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
+import { spawnSync } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { request } from 'undici';
 import { sleep } from '../support/cluster.ts';
 import { StorageCluster } from '../support/storage-cluster.ts';
 import type { StorageNodeHandle } from '../support/storage-cluster.ts';
-import { describeCall, fdPath, straceUnavailable, SyscallRecorder } from '../support/strace.ts';
+import { describeCall, fdPath, parseStrace, straceUnavailable, SyscallRecorder, tracedSyscalls } from '../support/strace.ts';
 import type { Syscall } from '../support/strace.ts';
 
 const KiB = 1024;
@@ -165,3 +170,50 @@ function walDurable(calls: readonly Syscall[], afterSeq: number, node: string, h
   // Carry the write's position, so callers can look for what followed the write.
   return { ...walSync, enterSeq: walWrite.enterSeq };
 }
+
+const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
+const sha256 = (data: Uint8Array) => createHash('sha256').update(data).digest('hex');
+
+/** Runs test/support/blob-store-writer.ts under strace; its calls, in order. */
+function traceWriter(dir: string, chunks: readonly Buffer[], outputFile: string): Syscall[] {
+  const args = ['-f', '-yy', '-s', '256', '-e', `trace=${tracedSyscalls.join(',')}`, '-o', outputFile];
+  const run = spawnSync('strace', [...args, process.execPath, '--import', 'tsx', 'test/support/blob-store-writer.ts', dir, ...chunks.map((c) => c.toString('hex'))], {
+    cwd: repoRoot,
+    encoding: 'utf8',
+    timeout: 120_000,
+  });
+  assert.equal(run.status, 0, `blob-store-writer under strace: ${run.stderr}`);
+  return parseStrace(readFileSync(outputFile, 'utf8'));
+}
+
+describe('fsync order of the blob store across a restart (strace)', { skip: unavailable ?? false }, () => {
+  it('the first chunk a new process puts into a directory an earlier one made fsyncs that directory\'s entry before it counts', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'dfs-fsync-restart-'));
+    try {
+      const first = Buffer.from('the chunk the first process stores');
+      const leafPrefix = sha256(first).slice(0, 4);
+      // A second chunk for the same ab/cd/ (one in 65,536 tries on average).
+      let second = Buffer.alloc(0);
+      for (let i = 0; !sha256(second).startsWith(leafPrefix); i++) second = Buffer.from(`the chunk the second process stores, try ${i}`);
+      const blobs = join(dir, 'blobs');
+      const runs: [string, Syscall[], Buffer][] = [
+        ['first process', traceWriter(blobs, [first], join(dir, 'first.strace')), first],
+        ['second process', traceWriter(blobs, [second], join(dir, 'second.strace')), second],
+      ];
+      const firstDir = `/blobs/${leafPrefix.slice(0, 2)}`;
+      const leafDir = `${firstDir}/${leafPrefix.slice(2, 4)}`;
+      for (const [writer, calls, chunk] of runs) {
+        const hash = sha256(chunk);
+        const trace = () => relevant(calls, [hash]) + '\n' + calls.filter((c) => isFsync(c) && fdPath(c).endsWith(firstDir)).map(describeCall).join('\n');
+        const stored = calls.find((c) => c.name === 'write' && c.args.includes(`stored ${hash}`));
+        assert.ok(stored !== undefined, `${writer}: never said it stored ${hash}`);
+        const dirSync = chunksDurable(calls, [hash], writer).get(hash);
+        assert.ok(dirSync !== undefined && dirSync.exitSeq < stored.enterSeq, `${writer}: ${leafDir} fsync'd after "stored"; recorded:\n${trace()}`);
+        const entrySync = calls.find((c) => isFsync(c) && fdPath(c).endsWith(firstDir) && c.exitSeq < stored.enterSeq);
+        assert.ok(entrySync !== undefined, `${writer}: ${firstDir} (which holds the entry of ${leafDir}) was not fsync'd before the chunk counted as stored; recorded:\n${trace()}`);
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});

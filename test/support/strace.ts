@@ -27,7 +27,8 @@ export interface Syscall {
   readonly exitSeq: number;
 }
 
-const SYSCALLS = ['openat', 'write', 'writev', 'pwrite64', 'fsync', 'fdatasync', 'rename', 'renameat', 'renameat2'];
+/** The calls worth recording for durability: opens, writes, fsyncs, renames. */
+export const tracedSyscalls = ['openat', 'write', 'writev', 'pwrite64', 'fsync', 'fdatasync', 'rename', 'renameat', 'renameat2'];
 const ATTACH_TIMEOUT_MS = 30_000;
 
 /** strace attached to every thread of one process, writing to `outputFile`. */
@@ -44,7 +45,7 @@ export class SyscallRecorder {
 
   /** Attaches to `pid` (all its threads: libuv's pool does the fsyncs); rejects when it cannot. */
   static async attach(pid: number, outputFile: string): Promise<SyscallRecorder> {
-    const args = ['-f', '-yy', '-s', '4096', '-e', `trace=${SYSCALLS.join(',')}`, '-o', outputFile, '-p', String(pid)];
+    const args = ['-f', '-yy', '-s', '4096', '-e', `trace=${tracedSyscalls.join(',')}`, '-o', outputFile, '-p', String(pid)];
     const recorder = new SyscallRecorder(spawn('strace', args, { stdio: ['ignore', 'ignore', 'pipe'] }), outputFile);
     const deadline = Date.now() + ATTACH_TIMEOUT_MS;
     while (!/attached/.test(recorder.#stderr)) {

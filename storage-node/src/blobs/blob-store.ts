@@ -7,9 +7,11 @@
 // `<dir>/tmp/`, on the same file system, so the rename is atomic; whatever a crash leaves there
 // was never acknowledged and is dropped at start-up, without walking the fan-out. The 256 `ab/`
 // directories are created and made durable once, when the store is created (a marker file says
-// so); a leaf `ab/cd/` is created the first time a chunk needs it (mkdir + fsync of `ab/`, once
-// per leaf for the life of the store) rather than all 65,536 up front, which on a disk mounted
-// with `discard` costs seconds to create and tens of seconds to delete.
+// so; opening an existing store walks nothing). A leaf `ab/cd/` is created the first time a chunk
+// needs it, its entry in `ab/` fsync'd alongside the chunk's directory, rather than all 65,536 up
+// front, which on a disk mounted with `discard` costs seconds to create and tens of seconds to
+// delete. After a restart each `ab/` is fsync'd once, on first use, in case a killed process left
+// a leaf's entry unsynced.
 import { createHash, randomUUID } from 'node:crypto';
 import { mkdir, open, opendir, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
@@ -34,8 +36,8 @@ const FANOUT_WIDTH = 256;
  * written last, so its absence means "finish creating them".
  */
 export const FANOUT_MARKER = '.fanout-complete';
-/** Directories fsync'd at once when a store opens (the thread pool runs a few at a time anyway). */
-const OPEN_SYNC_CONCURRENCY = 8;
+/** Directories made at once when a store is created (the thread pool runs a few at a time anyway). */
+const MKDIR_CONCURRENCY = 8;
 
 export function isChunkHash(value: unknown): value is string {
   return typeof value === 'string' && HASH_PATTERN.test(value);
@@ -125,14 +127,18 @@ export class BlobStore {
   /** Serialises install, dedupe check, quarantine and delete of one hash. */
   readonly #locks = new Map<string, Promise<void>>();
   /**
-   * Leaf directories (`ab/cd/`, indexed by the hash's first 4 hex digits) known to exist with a
-   * durable entry in `ab/`: found at open (after fsync of `ab/`) or created by this process.
+   * Leaf directories (`ab/cd/`, indexed by the hash's first 4 hex digits) this process knows to
+   * exist with a durable entry in `ab/`.
    */
   readonly #leafDurable = new Uint8Array(FANOUT_WIDTH * FANOUT_WIDTH);
+  /** Leaves this process created (so an fsync of `ab/` from before their mkdir does not cover them). */
+  readonly #leafMadeHere = new Uint8Array(FANOUT_WIDTH * FANOUT_WIDTH);
   /** Leaves fsync'd by this process: a chunk renamed into them before is durable now. */
   readonly #leafSynced = new Uint8Array(FANOUT_WIDTH * FANOUT_WIDTH);
-  /** fsyncs of `ab/` for new leaves in progress, so concurrent first writes into a leaf share one. */
-  readonly #leafCreations = new Map<number, Promise<void>>();
+  /** `ab/` fsync'd by this process: every leaf made by an earlier process has a durable entry. */
+  readonly #firstSynced = new Uint8Array(FANOUT_WIDTH);
+  /** Leaves being made durable, so concurrent first writes into one share a mkdir and an fsync. */
+  readonly #leafEntries = new Map<number, LeafEntry>();
   #ready = false;
 
   constructor(dir: string, options: BlobStoreOptions = {}) {
@@ -153,8 +159,7 @@ export class BlobStore {
 
   /**
    * Creates the directories (durably, once: then a marker file) and drops temp files a crash
-   * left behind (never renamed, so never acknowledged). On an existing store, fsyncs each `ab/`
-   * once, so that leaves a killed process created but never synced are durable before use.
+   * left behind (never renamed, so never acknowledged). On an existing store this walks nothing.
    */
   async init(): Promise<void> {
     const created = await mkdir(this.dir, { recursive: true });
@@ -163,36 +168,21 @@ export class BlobStore {
     await rm(this.#tmpDir, { recursive: true, force: true });
     await mkdir(this.#tmpDir);
     const marker = join(this.dir, FANOUT_MARKER);
-    let existing: string[];
-    if (await exists(marker)) {
-      existing = fanoutNames();
-    } else {
-      existing = await this.#createFanout();
+    if (!(await exists(marker))) {
+      await this.#createFanout();
       await writeTempFile(marker, async (handle) => writeFully(handle, Buffer.from('the 256 fan-out directories and quarantine/ exist and are durable\n')), 'w');
       await fsyncPath(this.dir);
     }
-    await forEachLimited(existing, OPEN_SYNC_CONCURRENCY, async (first) => {
-      const firstDir = join(this.dir, first);
-      try {
-        await fsyncPath(firstDir);
-      } catch (err) {
-        if (isNotFound(err)) return; // removed by hand: made again when a chunk needs it
-        throw err;
-      }
-      for (const second of await fanoutDirs(firstDir)) this.#leafDurable[leafIndex(first + second)] = 1;
-    });
     this.#ready = true;
   }
 
-  /** The `ab/` directories and quarantine/, durable; returns the `ab/` that were there already. */
-  async #createFanout(): Promise<string[]> {
-    const existing: string[] = [];
-    await forEachLimited(fanoutNames(), OPEN_SYNC_CONCURRENCY, async (first) => {
-      if (!(await mkdirFresh(join(this.dir, first)))) existing.push(first);
+  /** The `ab/` directories (those missing) and quarantine/, with durable entries. */
+  async #createFanout(): Promise<void> {
+    await forEachLimited(fanoutNames(), MKDIR_CONCURRENCY, async (first) => {
+      await mkdir(join(this.dir, first), { recursive: true });
     });
     await mkdir(this.#quarantineDir, { recursive: true });
     await fsyncPath(this.dir);
-    return existing;
   }
 
   async has(hash: string): Promise<boolean> {
@@ -455,43 +445,69 @@ export class BlobStore {
       await rename(temp, join(leafDir, hash));
       await fsyncPath(leafDir);
     } else {
-      // A new leaf: its entry in `ab/` and the chunk's entry in it must both be durable before
+      // The leaf's entry in `ab/` and the chunk's entry in the leaf must both be durable before
       // the chunk counts, in either order, so the two fsyncs run side by side (one journal
       // commit on ext4) rather than one after the other.
-      const created = await mkdir(leafDir, { recursive: true });
-      // `ab/` itself is made at open; only a store someone tidied by hand lacks it.
-      if (created !== undefined && created !== leafDir) await fsyncPath(this.dir);
+      const entry = this.#leafEntry(hash, leaf);
+      await entry.made;
       await rename(temp, join(leafDir, hash));
-      await Promise.all([fsyncPath(leafDir), this.#syncLeafEntry(hash, leaf)]);
+      await Promise.all([fsyncPath(leafDir), entry.durable]);
     }
     this.#leafSynced[leaf] = 1;
   }
 
   /**
    * Caller holds the hash's lock and found an intact copy. A killed process may have renamed it
-   * without the fsync of its directory, so the directory is fsync'd once per process before any
+   * (or made its directory) without the fsyncs, so those are done once per process before any
    * such copy is reported as stored.
    */
   async #ensureSynced(hash: string): Promise<void> {
     const leaf = leafIndex(hash);
+    if (this.#leafDurable[leaf] === 0) await this.#leafEntry(hash, leaf).durable;
     if (this.#leafSynced[leaf] === 1) return;
     await fsyncPath(dirname(this.#path(hash)));
     this.#leafSynced[leaf] = 1;
   }
 
-  /** Makes a new leaf's entry in `ab/` durable; concurrent first writes into it share one fsync. */
-  async #syncLeafEntry(hash: string, leaf: number): Promise<void> {
-    let sync = this.#leafCreations.get(leaf);
-    if (sync === undefined) {
-      sync = fsyncPath(join(this.dir, hash.slice(0, 2)))
-        .then(() => {
-          this.#leafDurable[leaf] = 1;
-        })
-        .finally(() => this.#leafCreations.delete(leaf));
-      this.#leafCreations.set(leaf, sync);
-    }
-    await sync;
+  /**
+   * Makes a leaf exist (`made`) with a durable entry in `ab/` (`durable`), once per leaf however
+   * many writers ask at once. A leaf an earlier process made is covered by any fsync of `ab/` in
+   * this process, so after a restart each `ab/` is fsync'd once, on first use.
+   */
+  #leafEntry(hash: string, leaf: number): LeafEntry {
+    const pending = this.#leafEntries.get(leaf);
+    if (pending !== undefined) return pending;
+    const first = Number.parseInt(hash.slice(0, 2), 16);
+    const firstDir = join(this.dir, hash.slice(0, 2));
+    const leafDir = join(firstDir, hash.slice(2, 4));
+    const made = mkdir(leafDir, { recursive: true });
+    const durable = made
+      .then(async (created) => {
+        if (created !== undefined) this.#leafMadeHere[leaf] = 1;
+        // `ab/` itself is made when the store is created; only a store tidied by hand lacks it.
+        if (created !== undefined && created !== leafDir) await fsyncPath(this.dir);
+        if (created === undefined && this.#leafMadeHere[leaf] === 0 && this.#firstSynced[first] === 1) return;
+        await fsyncPath(firstDir);
+        this.#firstSynced[first] = 1;
+      })
+      .then(() => {
+        this.#leafDurable[leaf] = 1;
+      })
+      .finally(() => this.#leafEntries.delete(leaf));
+    const madeVoid = made.then(() => undefined);
+    // Each caller waits for what it needs; these only keep a failure from being reported unhandled.
+    durable.catch(() => undefined);
+    madeVoid.catch(() => undefined);
+    const entry: LeafEntry = { made: madeVoid, durable };
+    this.#leafEntries.set(leaf, entry);
+    return entry;
   }
+}
+
+/** A leaf directory being made: `made` once it exists, `durable` once its entry in `ab/` is. */
+interface LeafEntry {
+  readonly made: Promise<void>;
+  readonly durable: Promise<void>;
 }
 
 /** Emits a verified range of one chunk; loading and verifying happen before any byte. */
@@ -564,17 +580,6 @@ async function exists(path: string): Promise<boolean> {
     return true;
   } catch (err) {
     if (isNotFound(err)) return false;
-    throw err;
-  }
-}
-
-/** mkdir; false when the directory was there already. */
-async function mkdirFresh(path: string): Promise<boolean> {
-  try {
-    await mkdir(path);
-    return true;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException | null)?.code === 'EEXIST') return false;
     throw err;
   }
 }
