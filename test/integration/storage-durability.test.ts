@@ -260,17 +260,29 @@ async function waitCaughtUp(cluster: StorageCluster, node: StorageNodeHandle, ti
 
 const blobPath = (node: StorageNodeHandle, hash: string) => join(node.dataDir, 'blobs', hash.slice(0, 2), hash.slice(2, 4), hash);
 
+/**
+ * Background repair may take a while on a loaded machine: waited for with a generous deadline,
+ * and a failure says how far it got and what the node's repair metrics showed.
+ */
+const chunksHeldTimeoutMs = 90_000;
+
 /** DESIGN step 4: a replica fetches the chunks of applied entries it lacks, in the background. */
 async function waitChunksHeld(node: StorageNodeHandle, acked: readonly Attempt[], timeoutMs: number): Promise<void> {
   const hashes = new Set(acked.flatMap((a) => a.file?.chunks ?? []));
-  const deadline = Date.now() + timeoutMs;
+  const started = Date.now();
+  const deadline = started + timeoutMs;
   let missing: string[] = [];
+  const seen: string[] = [];
   for (;;) {
     missing = [...hashes].filter((h) => !existsSync(blobPath(node, h)));
+    if (seen.length === 0 || !seen[seen.length - 1]?.endsWith(` ${missing.length} missing`)) seen.push(`${Date.now() - started} ms: ${missing.length} missing`);
     if (missing.length === 0 || Date.now() > deadline) break;
     await sleep(200);
   }
-  assert.equal(missing.length, 0, `${node.id} still lacks ${missing.length} of ${hashes.size} chunks of acknowledged files ${timeoutMs} ms after catching up`);
+  if (missing.length === 0) return;
+  const metrics = await fetch(`${node.url}/metrics`).then((r) => r.text(), (err: unknown) => `metrics unavailable: ${String(err)}`);
+  const repair = metrics.split('\n').filter((line) => /^dfs_(repair_queue_chunks|chunk_repairs_total|chunk_fetches_total)/.test(line));
+  assert.fail(`${node.id} still lacks ${missing.length} of ${hashes.size} chunks of acknowledged files ${timeoutMs} ms after catching up; progress: ${seen.join(', ')}; repair metrics: ${repair.join('; ')}`);
 }
 
 /** Index of the newest snapshot file in a node's data dir (white box: `<index>-<term>.snap`). */
@@ -462,7 +474,7 @@ describe('uploads cut off mid-body, then kill -9 of the leader during uploads (3
     });
 
     it('the restarted node fetches the chunks it missed, in the background', async () => {
-      await waitChunksHeld(killed, uploads.acked(), 5000);
+      await waitChunksHeld(killed, uploads.acked(), chunksHeldTimeoutMs);
     });
 
     it('the restarted node serves every acknowledged file byte-exact (linearizable and local reads)', async () => {
@@ -545,7 +557,7 @@ describe('kill -9 of the leader; the restarted node catches up through InstallSn
   });
 
   it('the restarted node fetches the chunks it missed, in the background', async () => {
-    await waitChunksHeld(killed, uploads.acked(), 5000);
+    await waitChunksHeld(killed, uploads.acked(), chunksHeldTimeoutMs);
   });
 
   it('the restarted node serves every acknowledged file byte-exact, those written while it was down included', async () => {

@@ -165,7 +165,7 @@ describe('storage node client API (3 real nodes)', () => {
     const leader = cluster.node(status.leader_id);
     await cluster.stopNode(leader.id);
     const others = cluster.nodes.filter((n) => n.id !== leader.id);
-    const deadline = Date.now() + 10_000;
+    const deadline = Date.now() + 30_000;
     let res: Response | null = null;
     while (Date.now() < deadline) {
       res = await fetch(`${others[0].url}/files/my-first-file.txt`).catch(() => null);

@@ -32,7 +32,7 @@ interface Status {
 const chunkPath = (node: StorageNodeHandle, hash: string) => join(node.dataDir, 'blobs', hash.slice(0, 2), hash.slice(2, 4), hash);
 const holds = (node: StorageNodeHandle, hash: string) => existsSync(chunkPath(node, hash)) && sha256(readFileSync(chunkPath(node, hash))) === hash;
 
-async function until(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 15_000): Promise<void> {
+async function until(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 60_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await check())) {
     if (Date.now() > deadline) throw new Error(`timed out waiting: ${what}`);
@@ -65,7 +65,7 @@ describe('storage node chunk repair, GC, metrics (3 real nodes)', () => {
   }
   /** PUT, retried on 503 as a client would (20 ms ticks: a loaded machine may see an election). */
   async function upload(node: StorageNodeHandle, name: string, data: Buffer<ArrayBuffer>): Promise<FileJson> {
-    const deadline = Date.now() + 10_000;
+    const deadline = Date.now() + 30_000;
     for (;;) {
       const res = await fetch(`${node.url}/files/${name}`, { method: 'PUT', body: data });
       if (res.status === 503 && Date.now() < deadline) {

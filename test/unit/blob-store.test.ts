@@ -14,6 +14,7 @@ import {
   ChunkHashMismatchError,
   ChunkNotFoundError,
   ChunkTooLargeError,
+  FANOUT_MARKER,
   InvalidChunkHashError,
 } from '../../storage-node/src/blobs/blob-store.ts';
 
@@ -44,7 +45,7 @@ function pieces(data: Buffer, size = 1000): Readable {
 }
 
 async function filesUnder(dir: string): Promise<string[]> {
-  return (await readdir(dir, { recursive: true, withFileTypes: true })).filter((e) => e.isFile()).map((e) => e.name);
+  return (await readdir(dir, { recursive: true, withFileTypes: true })).filter((e) => e.isFile() && e.name !== FANOUT_MARKER).map((e) => e.name);
 }
 
 describe('BlobStore', () => {
@@ -258,6 +259,41 @@ describe('BlobStore', () => {
     const reopened = await BlobStore.open(dir);
     assert.deepEqual(await readdir(join(dir, 'tmp')), []);
     assert.deepEqual(await reopened.readChunk(hash), data);
+  });
+
+  it('creates the 256 fan-out directories and its marker once, and reopens without redoing it', async () => {
+    const firsts = (await readdir(dir)).filter((name) => /^[0-9a-f]{2}$/.test(name));
+    assert.equal(firsts.length, 256);
+    assert.equal(existsSync(join(dir, FANOUT_MARKER)), true);
+    assert.equal(existsSync(join(dir, 'quarantine')), true);
+    // With the marker present a reopen trusts it: a directory removed by hand stays removed…
+    await rm(join(dir, 'ff'), { recursive: true });
+    const reopened = await BlobStore.open(dir);
+    assert.equal(existsSync(join(dir, 'ff')), false);
+    // …and a chunk that needs it still lands (its directories are made on demand).
+    const data = Buffer.from('a chunk whose hash starts with ff?');
+    let bytes = data;
+    for (let i = 0; !sha256(bytes).startsWith('ff'); i++) bytes = Buffer.concat([data, Buffer.from(String(i))]);
+    assert.equal(await reopened.writeChunk(sha256(bytes), bytes), true);
+    assert.deepEqual(await readFile(chunkPath(dir, sha256(bytes))), bytes);
+  });
+
+  it('opens a store written before the marker existed and keeps its chunks', async () => {
+    const old = join(dir, 'old');
+    const data = randomBytes(5000);
+    const hash = sha256(data);
+    // The earlier layout: only the directories chunks needed, no marker, no quarantine/.
+    await mkdir(join(old, hash.slice(0, 2), hash.slice(2, 4)), { recursive: true });
+    await writeFile(chunkPath(old, hash), data);
+    const store = await BlobStore.open(old);
+    assert.equal(existsSync(join(old, FANOUT_MARKER)), true);
+    assert.deepEqual(await store.readChunk(hash), data);
+    assert.equal(await store.writeChunk(hash, data), false, 'the copy already there counts');
+    const other = randomBytes(5000);
+    assert.equal(await store.writeChunk(sha256(other), other), true);
+    const listed: string[] = [];
+    for await (const listedHash of store.list()) listed.push(listedHash);
+    assert.deepEqual(listed.sort(), [hash, sha256(other)].sort());
   });
 
   it('refuses use before init()', async () => {

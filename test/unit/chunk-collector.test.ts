@@ -43,7 +43,7 @@ describe('chunk collector', () => {
     nowMs = Date.now();
     index = 0;
     caughtUp = true;
-    guard = new ChunkGuard(() => nowMs);
+    guard = new ChunkGuard({ now: () => nowMs, graceMs });
     collector = new ChunkCollector({ blobs, metadata, guard, graceMs, now: () => nowMs, mayCollect: () => caughtUp });
   });
   afterEach(async () => {

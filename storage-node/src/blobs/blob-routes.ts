@@ -13,6 +13,7 @@ import {
   isChunkHash,
 } from './blob-store.ts';
 import type { BlobStore } from './blob-store.ts';
+import type { PushAdmission } from '../chunks/chunk-guard.ts';
 
 export interface BlobRoutesOptions {
   readonly store: BlobStore;
@@ -20,9 +21,10 @@ export interface BlobRoutesOptions {
   readonly chunkBytesMax?: number;
   /**
    * Told of every valid push before its bytes are written: the push may belong to an upload this
-   * node cannot see yet, so the collector must leave the chunk alone for a while.
+   * node cannot see yet, so the collector must leave the chunk alone for a while. A push it does
+   * not admit (too many remembered already) is refused with 503 and Retry-After.
    */
-  readonly onPush?: (hash: string) => void;
+  readonly onPush?: (hash: string) => PushAdmission | void;
 }
 
 function fail(c: Context, status: ContentfulStatusCode, code: string, message: string): Response {
@@ -55,7 +57,11 @@ export function blobRoutes(options: BlobRoutesOptions): Hono {
     if (declared > chunkBytesMax) {
       return fail(c, 413, 'too_large', `chunk of ${declared} bytes exceeds ${chunkBytesMax}`);
     }
-    options.onPush?.(hash);
+    const admission = options.onPush?.(hash);
+    if (admission?.admitted === false) {
+      c.header('Retry-After', String(admission.retryAfterSeconds));
+      return fail(c, 503, 'too_many_pushes', 'this node remembers as many recent pushes as it may; try again later');
+    }
     const body = c.req.raw.body;
     const source = body ? Readable.fromWeb(body as NodeReadableStream<Uint8Array>) : Readable.from([]);
     let sourceFailed = false;

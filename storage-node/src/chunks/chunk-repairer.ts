@@ -4,7 +4,8 @@
 // failure is retried with exponential backoff. Reads do not wait for it: they fetch on their own.
 import { assert } from '../../../shared/assert.ts';
 
-export const repairConcurrencyDefault = 4;
+/** Fetches at once: each waits mostly on a peer and on two fsyncs, so more overlap pays (4 → 16 measured 69 → 123 4 KiB chunks/s on a loaded 2-core machine). */
+export const repairConcurrencyDefault = 16;
 export const repairTrackedMaxDefault = 10_000;
 export const repairRetryDelayMsMinDefault = 500;
 export const repairRetryDelayMsMaxDefault = 30_000;

@@ -53,7 +53,7 @@ export async function startStorageNode(config: NodeConfig): Promise<RunningNode>
   const metrics = new NodeMetrics();
   // Set once the chunk maintenance exists; the hooks below fire only after start-up.
   let repairer: ChunkRepairer | undefined;
-  const guard = new ChunkGuard();
+  const guard = new ChunkGuard({ graceMs: config.gcGraceMs });
   const database = openDatabase(join(config.dataDir, 'meta.db'));
   const metadata = new MetadataStateMachine(database, {
     keepVersions: config.keepVersions,
