@@ -384,7 +384,10 @@ export class RaftNode {
         this.#queuedInputs = [];
         for (const input of inputs) input.run();
       }
-      if (!this.#core.hasReady()) return;
+      if (!this.#core.hasReady()) {
+        this.#oldestInputMs = null; // inputs that changed nothing (a quiet tick) waited for nothing
+        return;
+      }
       const ready = this.#core.ready();
       if (this.#oldestInputMs !== null) {
         this.#stage('ready_wait', this.#oldestInputMs);
