@@ -8,9 +8,8 @@ import type { NodeContext } from '../node/node-context.ts';
 import { serveContent } from './download.ts';
 import { HttpError } from './errors.ts';
 import { forwardToLeader } from './forward.ts';
-import { contentLength, contentType, fileName, readConsistency, readConsistently, requestId, writePrecondition } from './request-parts.ts';
+import { contentLength, contentType, fileName, readConsistency, readConsistently, requestBody, requestId, writePrecondition } from './request-parts.ts';
 
-const noBytes: AsyncIterable<Uint8Array> = { async *[Symbol.asyncIterator]() {} };
 
 function versionParam(c: Context): number | undefined {
   const text = c.req.query('version');
@@ -38,7 +37,7 @@ export function fileRoutes(ctx: NodeContext, files: FileService): Hono {
     const file = await files.write({
       name,
       contentType: contentType(c),
-      body: (c.req.raw.body as AsyncIterable<Uint8Array> | null) ?? noBytes,
+      body: requestBody(c),
       ...optional('expectedLength', contentLength(c)),
       ...optional('precondition', writePrecondition(c)),
       ...optional('requestId', requestId(c)),
