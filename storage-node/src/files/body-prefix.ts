@@ -18,6 +18,12 @@ export async function readBodyPrefix(source: AsyncIterable<Uint8Array>, bytesMax
   let received = 0;
   let ended = false;
   while (received <= bytesMax) {
+    // A declared length that has arrived whole is the end: the HTTP parser delivers no more, and
+    // waiting for the stream's end event costs a turn of the event loop on every small write.
+    if (expectedLength !== undefined && received === expectedLength) {
+      ended = true;
+      break;
+    }
     let next: IteratorResult<Uint8Array>;
     try {
       next = await iterator.next();
