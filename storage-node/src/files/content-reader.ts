@@ -8,17 +8,21 @@ import type { NodeContext } from '../node/node-context.ts';
 import { chunkSizes, loadChunk } from './chunk-source.ts';
 import { FileError } from './file-errors.ts';
 
+/**
+ * A version's bytes: whole in memory when they are small and already there (inline content, so a
+ * protocol can answer with one write), else a stream.
+ */
+export type ContentBytes = Buffer | AsyncIterable<Buffer>;
+
 /** Bytes `start` to `end` (inclusive) of `record`; empty when the file is. */
-export async function openContent(ctx: NodeContext, record: FileRecord, start: number, end: number): Promise<AsyncIterable<Buffer>> {
-  if (record.size === 0 || end < start) return (async function* () {})();
+export async function openContent(ctx: NodeContext, record: FileRecord, start: number, end: number): Promise<ContentBytes> {
+  if (record.size === 0 || end < start) return Buffer.alloc(0);
   if (isInline(record)) {
     // Synchronous from here: the content cannot be dropped between the record and this read.
     const content = ctx.metadata.inlineContent(record.etag);
     if (content === null) throw new FileError('not_found', `version ${record.version} of "${record.name}" was removed while it was read`);
     if (sha256Hex(content) !== record.etag) throw new FileError('corrupt_content', `inline content ${record.etag} does not match its hash`);
-    return (async function* () {
-      yield content.subarray(start, end + 1);
-    })();
+    return content.subarray(start, end + 1);
   }
   const sizes = await chunkSizes(ctx, record.chunks, record.chunkSizes);
   const firstIndex = firstChunkIndex(sizes, start);

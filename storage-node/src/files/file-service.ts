@@ -11,6 +11,7 @@ import type { NodeContext } from '../node/node-context.ts';
 import { RaftTimeoutError } from '../raft-node/errors.ts';
 import { readBodyPrefix } from './body-prefix.ts';
 import { openContent } from './content-reader.ts';
+import type { ContentBytes } from './content-reader.ts';
 import { FileError } from './file-errors.ts';
 import { proposeCommand, stampHlc } from './propose.ts';
 import { replicateChunk } from './replicate-chunk.ts';
@@ -58,7 +59,7 @@ export class FileService {
   }
 
   /** Bytes `start` to `end` (inclusive) of a version found with find(). */
-  open(record: FileRecord, start: number, end: number): Promise<AsyncIterable<Buffer>> {
+  open(record: FileRecord, start: number, end: number): Promise<ContentBytes> {
     return openContent(this.#ctx, record, start, end);
   }
 

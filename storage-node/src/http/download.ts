@@ -39,5 +39,7 @@ export async function serveContent(ctx: NodeContext, files: FileService, c: Cont
   if (c.req.method === 'HEAD') return new Response(null, { status, headers });
   if (record.size === 0) return new Response(null, { status, headers });
   const bytes = await files.open(record, start, end);
+  // Content already in memory goes out with its headers in one write; the rest is streamed.
+  if (Buffer.isBuffer(bytes)) return new Response(new Uint8Array(bytes.buffer as ArrayBuffer, bytes.byteOffset, bytes.byteLength), { status, headers });
   return new Response(toWebStream(Readable.from(bytes)), { status, headers });
 }
