@@ -5,13 +5,14 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import Database from 'better-sqlite3';
 import { request } from 'undici';
 import { sleep } from '../support/cluster.ts';
 import { StorageCluster } from '../support/storage-cluster.ts';
+import { blobPath, nodeStatus, snapshotIndex } from '../support/node-probes.ts';
 import type { StorageNodeHandle } from '../support/storage-cluster.ts';
 
 const KiB = 1024;
@@ -26,14 +27,6 @@ interface FileJson {
   etag: string;
   version: number;
   chunks: string[];
-}
-interface Status {
-  id: string;
-  is_leader: boolean;
-  leader_id: string | null;
-  term: number;
-  commit_index: number;
-  applied_index: number;
 }
 interface Answer {
   status: number;
@@ -57,25 +50,13 @@ async function call(url: string, options: { method?: string; body?: Buffer | str
 
 const json = <T>(answer: Answer): T => JSON.parse(answer.body.toString()) as T;
 
-async function status(node: StorageNodeHandle): Promise<Status | null> {
-  try {
-    const res = await request(`${node.url}/status`, { headersTimeout: 2000, bodyTimeout: 2000 });
-    if (res.statusCode !== 200) {
-      await res.body.dump();
-      return null;
-    }
-    return (await res.body.json()) as Status;
-  } catch {
-    return null;
-  }
-}
 
 async function leaderOf(cluster: StorageCluster, timeoutMs = 30_000): Promise<StorageNodeHandle> {
   const deadline = Date.now() + timeoutMs;
   let seen: unknown = null;
   for (;;) {
     const alive = cluster.nodes.filter((n) => n.child !== null);
-    const statuses = await Promise.all(alive.map(status));
+    const statuses = await Promise.all(alive.map(nodeStatus));
     seen = statuses.map((s) => s && [s.id, s.leader_id, s.term]);
     const leader = statuses.find((s) => s?.is_leader === true);
     if (leader !== undefined && leader !== null && statuses.every((s) => s !== null && s.leader_id === leader.id)) return cluster.node(leader.id);
@@ -90,7 +71,7 @@ async function waitCaughtUp(cluster: StorageCluster, node: StorageNodeHandle, ti
   let last = '';
   for (;;) {
     const leader = await leaderOf(cluster);
-    const [l, own] = await Promise.all([status(leader), status(node)]);
+    const [l, own] = await Promise.all([nodeStatus(leader), nodeStatus(node)]);
     if (l !== null && own !== null) {
       last = `leader ${leader.id} term ${l.term} commit ${l.commit_index}; ${node.id} term ${own.term} applied ${own.applied_index}`;
       if (own.term === l.term && own.leader_id === leader.id && own.applied_index >= l.commit_index) return;
@@ -100,7 +81,6 @@ async function waitCaughtUp(cluster: StorageCluster, node: StorageNodeHandle, ti
   }
 }
 
-const blobPath = (node: StorageNodeHandle, hash: string) => join(node.dataDir, 'blobs', hash.slice(0, 2), hash.slice(2, 4), hash);
 
 /** A node's inline_contents row for `hash` (read-only, beside the running node). */
 function inlineRow(node: StorageNodeHandle, hash: string): { refcount: number; length: number } | null {
@@ -113,11 +93,6 @@ function inlineRow(node: StorageNodeHandle, hash: string): { refcount: number; l
   }
 }
 
-function snapshotIndex(node: StorageNodeHandle): number {
-  const dir = join(node.dataDir, 'snapshots');
-  if (!existsSync(dir)) return 0;
-  return Math.max(0, ...readdirSync(dir).filter((f) => f.endsWith('.snap')).map((f) => Number(f.split('-')[0])));
-}
 
 /** A body sent without Content-Length (chunked transfer encoding), in pieces of `pieceBytes`. */
 async function* streamed(data: Buffer, pieceBytes: number): AsyncGenerator<Uint8Array> {

@@ -11,21 +11,13 @@ import { join } from 'node:path';
 import { request } from 'undici';
 import { sleep } from '../support/cluster.ts';
 import { StorageCluster } from '../support/storage-cluster.ts';
+import { blobPath, nodeStatus, snapshotIndex } from '../support/node-probes.ts';
+import type { NodeStatus } from '../support/node-probes.ts';
 import type { StorageNodeHandle } from '../support/storage-cluster.ts';
 
 const KiB = 1024;
 const sha256 = (data: Uint8Array) => createHash('sha256').update(data).digest('hex');
 
-interface Status {
-  id: string;
-  state: string;
-  is_leader: boolean;
-  leader_id: string | null;
-  term: number;
-  commit_index: number;
-  applied_index: number;
-  nodes: { id: string; match_index: number | null }[];
-}
 interface FileJson {
   name: string;
   size: number;
@@ -54,28 +46,16 @@ async function getJson<T>(url: string): Promise<{ status: number; body: T }> {
   return { status: res.statusCode, body: (await res.body.json()) as T };
 }
 
-async function status(node: StorageNodeHandle): Promise<Status | null> {
-  try {
-    const res = await request(`${node.url}/status`, { headersTimeout: 2000, bodyTimeout: 2000 });
-    if (res.statusCode !== 200) {
-      await res.body.dump();
-      return null;
-    }
-    return (await res.body.json()) as Status;
-  } catch {
-    return null;
-  }
-}
 
 /** The leader that every given live node agrees on. */
 async function agreedLeader(cluster: StorageCluster, among: readonly StorageNodeHandle[], timeoutMs = 20_000): Promise<StorageNodeHandle> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const statuses = await Promise.all(among.map(status));
+    const statuses = await Promise.all(among.map(nodeStatus));
     const leaderId = statuses[0]?.leader_id ?? null;
     if (leaderId !== null && statuses.every((s) => s !== null && s.leader_id === leaderId)) {
       const leader = cluster.node(leaderId);
-      const own = await status(leader);
+      const own = await nodeStatus(leader);
       if (own?.is_leader === true) return leader;
     }
     if (Date.now() > deadline) throw new Error(`no agreed leader among ${among.map((n) => n.id)}: ${JSON.stringify(statuses.map((s) => s && [s.id, s.state, s.leader_id, s.term]))}`);
@@ -242,13 +222,13 @@ async function checkListing(node: StorageNodeHandle, uploads: Uploads): Promise<
 }
 
 /** Polls until `node` has the leader's term and has applied what the leader had committed. */
-async function waitCaughtUp(cluster: StorageCluster, node: StorageNodeHandle, timeoutMs = 30_000): Promise<{ leader: Status; node: Status }> {
+async function waitCaughtUp(cluster: StorageCluster, node: StorageNodeHandle, timeoutMs = 30_000): Promise<{ leader: NodeStatus; node: NodeStatus }> {
   const deadline = Date.now() + timeoutMs;
   let last = '';
   for (;;) {
     const leader = await agreedLeader(cluster, cluster.nodes.filter((n) => n.child !== null), Math.max(1000, deadline - Date.now()));
-    const leaderStatus = await status(leader);
-    const own = await status(node);
+    const leaderStatus = await nodeStatus(leader);
+    const own = await nodeStatus(node);
     if (leaderStatus !== null && own !== null) {
       last = `leader ${leader.id} term ${leaderStatus.term} commit ${leaderStatus.commit_index}; ${node.id} term ${own.term} applied ${own.applied_index}`;
       if (own.term === leaderStatus.term && own.leader_id === leader.id && own.applied_index >= leaderStatus.commit_index) return { leader: leaderStatus, node: own };
@@ -258,7 +238,6 @@ async function waitCaughtUp(cluster: StorageCluster, node: StorageNodeHandle, ti
   }
 }
 
-const blobPath = (node: StorageNodeHandle, hash: string) => join(node.dataDir, 'blobs', hash.slice(0, 2), hash.slice(2, 4), hash);
 
 /**
  * Background repair may take a while on a loaded machine: waited for with a generous deadline,
@@ -285,12 +264,6 @@ async function waitChunksHeld(node: StorageNodeHandle, acked: readonly Attempt[]
   assert.fail(`${node.id} still lacks ${missing.length} of ${hashes.size} chunks of acknowledged files ${timeoutMs} ms after catching up; progress: ${seen.join(', ')}; repair metrics: ${repair.join('; ')}`);
 }
 
-/** Index of the newest snapshot file in a node's data dir (white box: `<index>-<term>.snap`). */
-function snapshotIndex(node: StorageNodeHandle): number {
-  const dir = join(node.dataDir, 'snapshots');
-  if (!existsSync(dir)) return 0;
-  return Math.max(0, ...readdirSync(dir).filter((f) => f.endsWith('.snap')).map((f) => Number(f.split('-')[0])));
-}
 
 async function killAll(cluster: StorageCluster | undefined): Promise<void> {
   if (cluster === undefined) return;
@@ -509,7 +482,7 @@ describe('kill -9 of the leader; the restarted node catches up through InstallSn
     try {
       await uploads.waitAcked((a) => a.length >= 12, 30_000, 'acks before the kill');
       killed = await agreedLeader(cluster, cluster.nodes);
-      const before = await status(killed);
+      const before = await nodeStatus(killed);
       assert.ok(before !== null);
       const killTime = Date.now();
       await cluster.stopNode(killed.id, 'SIGKILL');

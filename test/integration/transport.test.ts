@@ -13,7 +13,7 @@ import type { HeartbeatMessage, InstallSnapshotMessage, Message } from '../../st
 import { clusterAuth } from '../../storage-node/src/transport/cluster-auth.ts';
 import { startClusterServer } from '../../storage-node/src/transport/cluster-server.ts';
 import type { ClusterServer } from '../../storage-node/src/transport/cluster-server.ts';
-import { HttpTransport } from '../../storage-node/src/transport/http-transport.ts';
+import { HttpTransport, isConnectionRefused } from '../../storage-node/src/transport/http-transport.ts';
 import { encodeMessageHeader, raftRoutes } from '../../storage-node/src/transport/raft-routes.ts';
 
 const SECRET = 'test-cluster-secret';
@@ -303,6 +303,19 @@ describe('cluster transport', () => {
     assert.equal(b.snapshotStatuses.at(-1), 400);
     assert.equal(existsSync(b.snapshotPaths.at(-1)!), false);
     assert.equal(b.delivered.length, before);
+  });
+
+  it('after a stream to a peer breaks, finds out that the peer is gone without anything more to send', async () => {
+    // A follower only answers its leader: when the leader dies it has nothing to send it, yet
+    // it must learn (connection refused) that the process is gone, to elect at once.
+    const doomed = await startNode('d', dir);
+    const refusals: string[] = [];
+    const t = transport('a', { d: doomed.url }, { onUnreachable: (id, err) => isConnectionRefused(err) && refusals.push(id) });
+    t.send([heartbeat('a', 'd', 1)]);
+    await waitFor('delivery', () => doomed.delivered.length === 1);
+    await doomed.server.close();
+    await waitFor('a refused connection reported', () => refusals.length > 0);
+    assert.deepEqual(refusals, ['d']);
   });
 
   it('reports a peer that is down without throwing', async () => {

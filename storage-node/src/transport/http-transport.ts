@@ -86,6 +86,16 @@ export function isConnectionRefused(error: unknown): boolean {
   return false;
 }
 
+/** Whether `error` (from undici) says an open connection was cut (the peer may have died). */
+function isConnectionBroken(error: unknown): boolean {
+  const codes = new Set(['UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE']);
+  for (let e = error as { code?: unknown; cause?: unknown } | undefined, depth = 0; e !== undefined && e !== null && depth < 5; depth++) {
+    if (typeof e.code === 'string' && codes.has(e.code)) return true;
+    e = e.cause as typeof e;
+  }
+  return false;
+}
+
 /** After a stream fails, wait this long before opening the next one. */
 const streamRetryDelayMs = 100;
 
@@ -345,6 +355,14 @@ export class HttpTransport {
         peer.queue = [];
         peer.retryAtMs = performance.now() + streamRetryDelayMs;
         this.onUnreachable?.(peer.id, err);
+        // A stream that broke (rather than one never opened) may mean the peer's process died.
+        // We may have nothing more to send it (a follower only answers its leader), so open a
+        // stream again shortly anyway: a refused connection then tells the driver it is gone.
+        if (isConnectionBroken(err)) {
+          setTimeout(() => {
+            if (!peer.removed && !this.closed && peer.stream === null) this.openStream(peer);
+          }, streamRetryDelayMs).unref();
+        }
       })
       .finally(() => {
         clearTimeout(stream.lifetime ?? undefined);
