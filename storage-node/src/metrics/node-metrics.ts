@@ -70,7 +70,7 @@ export class NodeMetrics {
     this.applySeconds = new Histogram({ name: name('raft_apply_duration_seconds'), help: 'Applying one batch of committed entries to the state machine', buckets: applyBuckets, registers });
     this.raftStageSeconds = new Histogram({
       name: name('raft_stage_duration_seconds'),
-      help: 'Time spent in each stage of the Raft path (ready_wait, log_fsync, send, commit, apply, read_index), by the role the node had',
+      help: 'Time spent in each stage of the Raft path (ready_wait, log_fsync, send, commit, read_index; applying: raft_apply_duration_seconds), by the role the node had',
       labelNames: ['stage', 'role'],
       buckets: stageBuckets,
       registers,

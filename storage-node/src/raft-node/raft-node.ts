@@ -35,15 +35,15 @@ export interface RaftNodeOptions {
 }
 
 /**
- * Stages of the Raft path, timed for /metrics:
+ * Stages of the Raft path, timed for /metrics (applying is timed by the state machine's
+ * observer, ObservedStateMachine):
  *  - ready_wait: from an input (proposal, message, read) to the start of the Ready that carries it
  *  - log_fsync: persisting one Ready (log entries, hard state) with its fsync
  *  - send: handing one Ready's messages to the transport
  *  - commit: on the leader, from a proposal to its entry being committed
- *  - apply: applying one batch of committed entries
  *  - read_index: from a read barrier's request to its index being confirmed
  */
-export type RaftStage = 'ready_wait' | 'log_fsync' | 'send' | 'commit' | 'apply' | 'read_index';
+export type RaftStage = 'ready_wait' | 'log_fsync' | 'send' | 'commit' | 'read_index';
 
 interface ProposalWaiter {
   readonly term: number;
@@ -341,16 +341,16 @@ export class RaftNode {
    * the peer is alive and reaches us). On the leader every follower answers each heartbeat, so
    * this is how recently the leader heard from each member. Peers never heard from are absent.
    */
+  lastContactMs(): Map<NodeId, number> {
+    const now = performance.now();
+    return new Map([...this.#lastHeardMs].map(([peer, at]) => [peer, Math.max(0, Math.round(now - at))]));
+  }
   /** Milliseconds since a message from `peer` last arrived; undefined when none ever did. */
   heardFromAgoMs(peer: NodeId): number | undefined {
     const at = this.#lastHeardMs.get(peer);
     return at === undefined ? undefined : performance.now() - at;
   }
 
-  lastContactMs(): Map<NodeId, number> {
-    const now = performance.now();
-    return new Map([...this.#lastHeardMs].map(([peer, at]) => [peer, Math.max(0, Math.round(now - at))]));
-  }
 
   #schedule(): void {
     if (this.#drainScheduled || this.#stopped) return;
@@ -490,19 +490,17 @@ export class RaftNode {
   }
 
   #apply(entries: readonly Entry[]): void {
-    for (const entry of entries) {
-      const waiter = this.#proposals.get(entry.index);
-      if (waiter !== undefined && waiter.term === entry.term) this.#stage('commit', waiter.startedMs);
-    }
-    const applyingMs = performance.now();
+    const committedMs = performance.now();
     const results = this.#options.stateMachine.apply(entries);
-    this.#stage('apply', applyingMs);
     assert(results.length === entries.length, 'state machine returned the wrong number of results');
     for (let i = 0; i < entries.length; i++) {
       const entry = entries[i];
       const waiter = this.#proposals.get(entry.index);
       if (waiter === undefined) continue;
-      if (waiter.term === entry.term) this.#settleProposal(entry.index, waiter, null, results[i]);
+      if (waiter.term === entry.term) {
+        this.#options.onStage?.('commit', (committedMs - waiter.startedMs) / 1000);
+        this.#settleProposal(entry.index, waiter, null, results[i]);
+      }
       else this.#settleProposal(entry.index, waiter, new ProposalLostError('a new leader replaced the proposal'));
     }
   }

@@ -49,15 +49,15 @@ export interface RaftStatus {
   readonly progress: readonly { id: NodeId; match: number; next: number; state: string; recentActive: boolean }[];
 }
 
+/** After its leader's process is known gone, a follower campaigns within this many ticks. */
+const leaderDownCampaignTicksMax = 3;
+
 /**
  * The Raft consensus algorithm as a pure, deterministic state machine (after etcd's raft):
  * inputs are tick(), step(), propose(), readIndex(), transferLeadership() and compact(); outputs
  * come out of ready() in batches the driver persists, sends and applies before advance().
  * No clock, no I/O, no randomness but the injected one: a simulation replays it from a seed.
  */
-/** After its leader's process is known gone, a follower campaigns within this many ticks. */
-const leaderDownCampaignTicksMax = 3;
-
 export class RaftCore {
   readonly id: NodeId;
   readonly #config: RaftConfig;
