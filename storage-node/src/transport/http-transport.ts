@@ -76,24 +76,24 @@ interface PeerStream {
   lifetime: NodeJS.Timeout | null;
 }
 
+/** The error codes in `error`, its causes and (AggregateError) the errors it gathers. */
+function errorCodes(error: unknown, depth = 0): string[] {
+  if (typeof error !== 'object' || error === null || depth > 5) return [];
+  const { code, cause, errors } = error as { code?: unknown; cause?: unknown; errors?: unknown };
+  const inner = Array.isArray(errors) ? errors.flatMap((e) => errorCodes(e, depth + 1)) : [];
+  return [...(typeof code === 'string' ? [code] : []), ...inner, ...errorCodes(cause, depth + 1)];
+}
+
 /** Whether `error` (from undici) says that nothing listens at the peer's address. */
 export function isConnectionRefused(error: unknown): boolean {
-  for (let e = error as { code?: unknown; cause?: unknown; errors?: unknown } | undefined, depth = 0; e !== undefined && e !== null && depth < 5; depth++) {
-    if (e.code === 'ECONNREFUSED') return true;
-    if (Array.isArray(e.errors) && e.errors.some((inner) => isConnectionRefused(inner))) return true;
-    e = e.cause as typeof e;
-  }
-  return false;
+  return errorCodes(error).includes('ECONNREFUSED');
 }
+
+const brokenConnectionCodes = new Set(['UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE']);
 
 /** Whether `error` (from undici) says an open connection was cut (the peer may have died). */
 function isConnectionBroken(error: unknown): boolean {
-  const codes = new Set(['UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE']);
-  for (let e = error as { code?: unknown; cause?: unknown } | undefined, depth = 0; e !== undefined && e !== null && depth < 5; depth++) {
-    if (typeof e.code === 'string' && codes.has(e.code)) return true;
-    e = e.cause as typeof e;
-  }
-  return false;
+  return errorCodes(error).some((code) => brokenConnectionCodes.has(code));
 }
 
 /** After a stream fails, wait this long before opening the next one. */
@@ -313,10 +313,17 @@ export class HttpTransport {
     return ago === undefined || ago > this.silentPeerResetMs;
   }
 
+  /** Ends the peer's open stream, if any (see stopStream). */
   private endStream(peer: Peer, abort: boolean): void {
-    const stream = peer.stream;
-    if (stream === null) return;
-    peer.stream = null;
+    if (peer.stream !== null) this.stopStream(peer, peer.stream, abort);
+  }
+
+  /**
+   * Ends `stream`: its body finishes (after what it is writing) or, with `abort`, the request is
+   * cut; queued messages wait for the peer's next stream.
+   */
+  private stopStream(peer: Peer, stream: PeerStream, abort: boolean): void {
+    if (peer.stream === stream) peer.stream = null;
     stream.ending = true;
     if (abort) stream.abort.abort(new Error('stream replaced'));
     stream.wake?.();
@@ -326,11 +333,7 @@ export class HttpTransport {
     const stream: PeerStream = { wake: null, abort: new AbortController(), openedMs: performance.now(), ending: false, lifetime: null };
     peer.stream = stream;
     // End the stream once it has lived long enough; messages still queued go on the next one.
-    stream.lifetime = setTimeout(() => {
-      if (peer.stream === stream) peer.stream = null;
-      stream.ending = true;
-      stream.wake?.();
-    }, this.streamLifetimeMs).unref();
+    stream.lifetime = setTimeout(() => this.stopStream(peer, stream, false), this.streamLifetimeMs).unref();
     const body = this.streamBody(peer, stream);
     void peer.pool
       .request({
@@ -366,9 +369,7 @@ export class HttpTransport {
       })
       .finally(() => {
         clearTimeout(stream.lifetime ?? undefined);
-        if (peer.stream === stream) peer.stream = null;
-        stream.ending = true;
-        stream.wake?.();
+        this.stopStream(peer, stream, false);
         this.flush(peer);
       });
   }

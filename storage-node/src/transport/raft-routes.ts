@@ -120,16 +120,21 @@ export function raftRoutes(options: RaftRoutesOptions): Hono {
     let pending = '';
     let lineNumber = 0;
     for await (const piece of body as unknown as AsyncIterable<Uint8Array>) {
-      pending += decoder.decode(piece, { stream: true });
+      // Only the new text is searched for line ends: a long line arriving in many pieces is
+      // scanned once, not once per piece.
+      const text = decoder.decode(piece, { stream: true });
+      let lineStart = 0;
       let newline: number;
-      while ((newline = pending.indexOf('\n')) >= 0) {
-        const line = pending.slice(0, newline);
-        pending = pending.slice(newline + 1);
+      while ((newline = text.indexOf('\n', lineStart)) >= 0) {
+        const line = pending + text.slice(lineStart, newline);
+        pending = '';
+        lineStart = newline + 1;
         lineNumber++;
         const message = parseStreamLine(line, selfId, isMember);
         if (typeof message === 'string') return fail(c, 400, 'bad_request', `line ${lineNumber}: ${message}`);
         deliver(message);
       }
+      pending += text.slice(lineStart);
       if (pending.length > lineBytesMax) return fail(c, 413, 'too_large', `line ${lineNumber + 1} exceeds ${lineBytesMax} characters`);
     }
     if (pending.trim() !== '') return fail(c, 400, 'bad_request', `line ${lineNumber + 1} is cut off`);
