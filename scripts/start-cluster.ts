@@ -59,35 +59,48 @@ function shellQuote(word: string): string {
  * The command that starts a node again by hand, from the repo root, exactly as the launcher
  * started it: the same flags, and every DFS_ setting of this environment (the secret included).
  */
-function restartCommand(args: readonly string[]): string {
+function restartCommand(program: 'node' | 'gateway', args: readonly string[]): string {
   const settings = Object.entries(childEnv)
     .filter(([key, value]) => key.startsWith('DFS_') && value !== undefined)
     .sort(([a], [b]) => a.localeCompare(b))
     .map(([key, value]) => `${key}=${shellQuote(value!)}`);
-  return [...settings, 'npm', 'run', 'node', '--', ...args.map(shellQuote)].join(' ');
+  return [...settings, 'npm', 'run', program, '--', ...args.map(shellQuote)].join(' ');
 }
 
 const children = new Map<string, ChildProcess>();
 let stopping = false;
+let startFailed = false;
 
-function pipe(name: string, stream: NodeJS.ReadableStream, out: NodeJS.WritableStream): void {
-  createInterface({ input: stream }).on('line', (line) => out.write(`[${name}] ${line}\n`));
+/** Children that printed their start-up line (listening): only after that may one exit alone. */
+const started = new Set<string>();
+
+function pipe(name: string, stream: NodeJS.ReadableStream, out: NodeJS.WritableStream, onLine: () => void = () => {}): void {
+  createInterface({ input: stream }).on('line', (line) => {
+    onLine();
+    out.write(`[${name}] ${line}\n`);
+  });
 }
 
 function start(name: string, script: string, args: readonly string[], onExit: (how: string) => void): void {
   const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: childEnv });
   children.set(name, child);
   console.log(`[launcher] ${name} started (pid ${child.pid})`);
-  pipe(name, child.stdout!, process.stdout);
+  // Our programs print one line on stdout once they listen; errors before that go to stderr.
+  pipe(name, child.stdout!, process.stdout, () => started.add(name));
   pipe(name, child.stderr!, process.stderr);
   child.on('exit', (code, signal) => {
     children.delete(name);
     const how = signal ?? `code ${code}`;
     if (stopping) console.log(`[launcher] ${name} stopped (${how})`);
-    else onExit(how);
+    else if (!started.has(name)) {
+      // A port in use, a bad setting: the cluster the banner describes would not be there.
+      console.log(`[launcher] ${name} failed to start (${how}); see its messages above`);
+      stopAll();
+      startFailed = true;
+    } else onExit(how);
     if (children.size === 0) {
       if (!stopping) console.log('[launcher] every process has exited');
-      process.exit(stopping ? 0 : 1);
+      process.exit(stopping && !startFailed ? 0 : 1);
     }
   });
 }
@@ -99,12 +112,13 @@ for (const n of nodes) {
     '--data-dir', n.dataDir, '--peers', peers,
   ];
   start(n.id, 'storage-node/src/main.ts', args, (how) => {
-    console.log(`[launcher] node ${n.id} exited (${how}); the other nodes and the gateway keep running. Start it again from the repo root with:\n  ${restartCommand(args)}`);
+    console.log(`[launcher] node ${n.id} exited (${how}); the other nodes and the gateway keep running. Start it again from the repo root with:\n  ${restartCommand('node', args)}`);
   });
 }
 const gatewayUrl = `${scheme}://${host}:${flags.gatewayPort}`;
-start('gateway', 'gateway/src/main.ts', ['--id', 'gw', '--host', host, '--port', String(flags.gatewayPort), '--nodes', nodes.map((n) => `${scheme}://${host}:${n.clientPort}`).join(',')], (how) => {
-  console.log(`[launcher] the gateway exited (${how}); the nodes keep running. Restart the cluster with npm start to get it back.`);
+const gatewayArgs = ['--id', 'gw', '--host', host, '--port', String(flags.gatewayPort), '--nodes', nodes.map((n) => `${scheme}://${host}:${n.clientPort}`).join(',')];
+start('gateway', 'gateway/src/main.ts', gatewayArgs, (how) => {
+  console.log(`[launcher] the gateway exited (${how}); the nodes keep running. Start it again from the repo root with:\n  ${restartCommand('gateway', gatewayArgs)}`);
 });
 
 const curl = scheme === 'https' ? `curl --cacert ${shellQuote(process.env.DFS_TLS_CA ?? '<your CA file>')}` : 'curl';
@@ -112,6 +126,7 @@ const [first, second = first, third = second] = nodes.map((n) => `${scheme}://${
 console.log(`Raft DFS local cluster
 ${nodes.map((n) => `  ${n.id}: client API ${scheme}://${host}:${n.clientPort}  cluster port ${n.clusterPort}  data ${n.dataDir}`).join('\n')}
   gateway: ${gatewayUrl} (one URL for clients: writes go to the leader, reads to the replicas)
+  cluster secret (cluster ports; admin routes take it as X-DFS-Cluster-Secret): ${secret}
 
 Quick start:
   ${curl} -s ${first}/status

@@ -83,6 +83,30 @@ describe('npm start (scripts/start-cluster.ts)', () => {
     }
   });
 
+  it('stops everything and exits 1 when a process cannot start (its port is taken)', async () => {
+    const ports = await freeRange(2 * nodeCount + 1);
+    const gatewayPort = ports + 2 * nodeCount;
+    const blocker = createServer();
+    await new Promise<void>((resolve) => blocker.listen(gatewayPort, '127.0.0.1', resolve));
+    cleanups.push(() => blocker.close());
+    const dataDir = mkdtempSync(join(tmpdir(), 'dfs-launcher-'));
+    cleanups.push(() => rmSync(dataDir, { recursive: true, force: true }));
+    const run = launch([
+      '--nodes', String(nodeCount), '--base-client-port', String(ports), '--base-cluster-port', String(ports + nodeCount),
+      '--gateway-port', String(gatewayPort), '--data-dir', dataDir,
+    ]);
+    const pids = [...run.output().matchAll(/\[launcher\] (\S+) started \(pid (\d+)\)/g)].map((m) => Number(m[2]));
+    cleanups.push(() => {
+      for (const pid of [run.child.pid, ...pids]) if (pid !== undefined && isRunning(pid)) process.kill(pid, 'SIGKILL');
+    });
+    const code = await run.exited;
+    assert.equal(code, 1, run.output());
+    assert.match(run.output(), /gateway failed to start/);
+    const children = [...run.output().matchAll(/\[launcher\] (\S+) started \(pid (\d+)\)/g)].map((m) => Number(m[2]));
+    assert.equal(children.length, nodeCount + 1, run.output());
+    await waitFor('every child gone', 30_000, () => children.every((pid) => !isRunning(pid)), () => children.filter(isRunning).join(', '));
+  });
+
   it('keeps the cluster up when a node is killed, restarts it with the printed command, stops everything on SIGINT', async () => {
     const baseClient = await freeRange(nodeCount);
     const baseCluster = await freeRange(nodeCount);
