@@ -68,6 +68,11 @@ export function parseGatewayConfig(argv: readonly string[], env: NodeJS.ProcessE
   const nodes = [...new Set(flags.nodes.split(',').map((s) => s.trim()).filter((s) => s !== '').map((s) => parseOrigin(s, 'nodes')))];
   if (nodes.length === 0) throw new ConfigError('--nodes lists no node');
   const id = flags.id === '<gw-PORT>' ? `gw-${flags.port}` : flags.id;
+  // The idle timer also runs while a request waits for a leader or a node's answer.
+  const waitMaxMs = Math.max(flags.failoverTimeoutMs, flags.writeTimeoutMs, flags.readTimeoutMs);
+  if (flags.idleTimeoutMs <= waitMaxMs) {
+    throw new ConfigError(`--idle-timeout (${flags.idleTimeoutMs}) must exceed --failover-timeout, --write-timeout and --read-timeout (${waitMaxMs}): a request waiting for them moves no bytes`);
+  }
   const { tlsCert, tlsKey, ...rest } = flags;
   if ((tlsCert === null) !== (tlsKey === null)) throw new ConfigError('--tls-cert and --tls-key go together');
   const tls = tlsCert !== null && tlsKey !== null ? { certPath: tlsCert, keyPath: tlsKey } : null;

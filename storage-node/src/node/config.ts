@@ -106,6 +106,10 @@ export function parseNodeConfig(argv: readonly string[], env: NodeJS.ProcessEnv)
   if (!peers.has(flags.id)) throw new ConfigError(`--peers must include this node ("${flags.id}")`);
   const dataDir = flags.dataDir === '<./data/ID>' ? `./data/${flags.id}` : flags.dataDir;
   // An upload must be able to hold at least one chunk buffer, or one small body and a byte.
+  // The idle timer also runs while a request waits for its commit with no byte moving.
+  if (flags.idleTimeoutMs <= flags.requestTimeoutMs) {
+    throw new ConfigError(`--idle-timeout-ms (${flags.idleTimeoutMs}) must exceed --request-timeout-ms (${flags.requestTimeoutMs}): a request waiting for its commit moves no bytes`);
+  }
   if (flags.uploadMemoryMax < flags.chunkSize || flags.uploadMemoryMax <= flags.inlineMax) {
     throw new ConfigError(`--upload-memory-max (${flags.uploadMemoryMax}) must be at least --chunk-size (${flags.chunkSize}) and more than --inline-max (${flags.inlineMax})`);
   }
