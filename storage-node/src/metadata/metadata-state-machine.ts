@@ -197,10 +197,6 @@ export class MetadataStateMachine implements StateMachine {
     return this.#statements.inlineContent.get({ hash })?.content ?? null;
   }
 
-  /** How many kept versions refer to the inline content (0: it is gone). */
-  inlineRefcount(hash: string): number {
-    return this.#statements.inlineRefcount.get({ hash })?.refcount ?? 0;
-  }
 
   /** True while a kept version references the chunk. */
   hasChunkRef(hash: string): boolean {

@@ -194,7 +194,6 @@ export function prepareMetadataStatements(db: MetaDb) {
       .where(and(eq(inlineContents.hash, hash), gt(inlineContents.refcount, 1)))
       .prepare(),
     inlineContent: db.select({ content: inlineContents.content }).from(inlineContents).where(eq(inlineContents.hash, hash)).prepare(),
-    inlineRefcount: db.select({ refcount: inlineContents.refcount }).from(inlineContents).where(eq(inlineContents.hash, hash)).prepare(),
 
     // ---- client_requests ----
     request: db
