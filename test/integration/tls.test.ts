@@ -5,11 +5,13 @@
 // whole from every node; a client that does not trust the CA is refused.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { request as undiciRequest } from 'undici';
+import { peerAgent } from '../../shared/tls-client.ts';
 import { GatewayCluster } from '../support/gateway-cluster.ts';
 import type { TestTls } from '../support/storage-cluster.ts';
 
@@ -37,7 +39,9 @@ async function failure(request: Promise<Response>): Promise<string> {
   }
 }
 
-describe('TLS on every port, peers verified against --tls-ca', () => {
+const opensslMissing = spawnSync('openssl', ['version']).error !== undefined;
+
+describe('TLS on every port, peers verified against --tls-ca', { skip: opensslMissing ? 'openssl is not installed (Debian: apt-get install openssl): it makes the test certificates' : false }, () => {
   let dir: string;
   let cluster: GatewayCluster;
   let trusted: typeof fetch;
@@ -72,11 +76,28 @@ describe('TLS on every port, peers verified against --tls-ca', () => {
     }
   });
 
+  it("the cluster's clients trust the --tls-ca they are given and nothing else", async () => {
+    // What every cluster client (transport, chunk pushes, forwards, the gateway) connects with.
+    const other = join(dir, 'other');
+    mkdirSync(other);
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', join(other, 'ca.key'), '-out', join(other, 'ca.pem'), '-days', '2', '-subj', '/CN=another CA'], { stdio: 'ignore' });
+    const node = cluster.storage.nodes[0];
+    const withOwnCa = await undiciRequest(`${node.url}/health`, { dispatcher: peerAgent(join(dir, 'ca.pem')) });
+    assert.equal(withOwnCa.statusCode, 200);
+    await withOwnCa.body.dump();
+    const refused = await undiciRequest(`${node.url}/health`, { dispatcher: peerAgent(join(other, 'ca.pem')) }).then(
+      (res) => `answered ${res.statusCode}`,
+      (err: unknown) => String((err as { code?: string }).code ?? err),
+    );
+    assert.match(refused, /SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_VERIFY_LEAF_SIGNATURE|UNABLE_TO_GET_ISSUER_CERT/);
+  });
+
   it('refuses a client that does not trust the CA, and plain HTTP', async () => {
     const node = cluster.storage.nodes[0];
     for (const url of [`${cluster.url}/status`, `${node.url}/status`, `https://127.0.0.1:${node.clusterPort}/raft/messages`]) {
       assert.match(await failure(fetch(url)), /SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_VERIFY_LEAF_SIGNATURE|UNABLE_TO_GET_ISSUER_CERT/, url);
-      assert.notEqual(await failure(fetch(url.replace('https:', 'http:'))), 'answered 200', `plain HTTP to ${url}`);
+      // Plain HTTP to a TLS port gets no HTTP answer at all, not even an error page.
+      assert.doesNotMatch(await failure(fetch(url.replace('https:', 'http:'))), /^answered /, `plain HTTP to ${url}`);
     }
     // The cluster port speaks TLS too (and still wants the secret).
     const cluster401 = await trusted(`https://127.0.0.1:${node.clusterPort}/raft/messages`, { method: 'POST', body: '[]' });
