@@ -12,6 +12,7 @@
 // front, which on a disk mounted with `discard` costs seconds to create and tens of seconds to
 // delete. After a restart each `ab/` is fsync'd once, on first use, in case a killed process left
 // a leaf's entry unsynced.
+import { sha256Hex } from '../../../shared/sha256.ts';
 import { createHash, randomUUID } from 'node:crypto';
 import { mkdir, open, opendir, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
@@ -219,7 +220,7 @@ export class BlobStore {
   async writeChunk(hash: string, data: Buffer): Promise<boolean> {
     const path = this.#path(hash);
     if (data.length > this.chunkBytesMax) throw new ChunkTooLargeError(this.chunkBytesMax);
-    const actual = sha256(data);
+    const actual = sha256Hex(data);
     if (actual !== hash) throw new ChunkHashMismatchError(hash, actual);
     return this.#exclusive(hash, async () => {
       if (await this.#holdsIntact(hash, path)) {
@@ -298,7 +299,7 @@ export class BlobStore {
     } finally {
       await handle.close();
     }
-    if (sha256(data) !== hash) {
+    if (sha256Hex(data) !== hash) {
       await this.#exclusive(hash, () => this.#quarantine(hash, path, inode));
       throw new ChunkCorruptError(hash);
     }
@@ -554,10 +555,6 @@ class VerifiedChunkStream extends Readable {
     this.#data = undefined;
     callback(error);
   }
-}
-
-function sha256(data: Uint8Array): string {
-  return createHash('sha256').update(data).digest('hex');
 }
 
 function isNotFound(err: unknown): boolean {

@@ -1,7 +1,7 @@
 // A version's bytes, or a range of them: inline content from meta.db, chunks from the blob store
 // (or a peer), in order. The first piece is loaded before the stream is handed back, so content
 // no node can give is an error before any header is sent, not a cut body.
-import { sha256Hex } from '../metadata/commands.ts';
+import { sha256Hex } from '../../../shared/sha256.ts';
 import { isInline } from '../metadata/file-record.ts';
 import type { FileRecord } from '../metadata/file-record.ts';
 import type { NodeContext } from '../node/node-context.ts';

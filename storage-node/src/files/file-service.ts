@@ -4,7 +4,7 @@
 // the version and streams its bytes (or a range); a delete proposes the delete. Routes only parse
 // requests and shape answers; everything they ask of a file is asked here.
 import { BodyIncompleteError, BodyTooLargeError, chunkBufferBytes, chunkStream } from '../blobs/chunker.ts';
-import { sha256Hex } from '../metadata/commands.ts';
+import { sha256Hex } from '../../../shared/sha256.ts';
 import type { FileJson, Precondition } from '../metadata/commands.ts';
 import type { FileListPage, FileRecord } from '../metadata/file-record.ts';
 import type { NodeContext } from '../node/node-context.ts';

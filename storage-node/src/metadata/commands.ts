@@ -1,7 +1,7 @@
 // The metadata state machine's Raft commands (JSON in Entry.data) and their results. A command is
 // validated when it is encoded (on the leader) and again when decoded (on every node): an entry
 // that fails the second check can only come from a bug, so it is an assertion failure.
-import { createHash } from 'node:crypto';
+import { sha256Hex } from '../../../shared/sha256.ts';
 import { assert } from '../../../shared/assert.ts';
 import { isEncodedHlc } from '../../../shared/hlc.ts';
 import { validateName } from '../../../shared/names.ts';
@@ -143,10 +143,6 @@ function inlineProblem(inline: unknown, size: number, etag: string, chunks: read
   if (bytes.length === 0 || bytes.length !== size) return `inline content has ${bytes.length} bytes, the size says ${size}`;
   if (sha256Hex(bytes) !== etag) return 'inline content does not hash to the etag';
   return null;
-}
-
-export function sha256Hex(bytes: Uint8Array): string {
-  return createHash('sha256').update(bytes).digest('hex');
 }
 
 /**
