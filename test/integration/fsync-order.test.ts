@@ -161,10 +161,11 @@ function chunksDurable(calls: readonly Syscall[], hashes: readonly string[], nod
   return durable;
 }
 
-/** The entry is proposed once the chunks are stored: the first WAL write after that, and its fsync. */
+/** The entry is proposed once the chunks are stored: its WAL write after that, and that write's fsync. */
 function walDurable(calls: readonly Syscall[], afterSeq: number, node: string, hashes: readonly string[]): Syscall {
-  const walWrite = calls.find((c) => isWrite(c) && fdPath(c).endsWith('meta.db-wal') && c.enterSeq > afterSeq);
-  assert.ok(walWrite !== undefined, `${node}: no write to meta.db-wal after the chunks were stored; recorded:\n${relevant(calls, hashes)}`);
+  // The write that carries this entry (its data holds the file's name), not any WAL write.
+  const walWrite = calls.find((c) => isWrite(c) && fdPath(c).endsWith('meta.db-wal') && c.args.includes(FILE_NAME) && c.enterSeq > afterSeq);
+  assert.ok(walWrite !== undefined, `${node}: no write of the entry for ${FILE_NAME} to meta.db-wal after the chunks were stored; recorded:\n${relevant(calls, hashes)}`);
   const walSync = calls.find((c) => isFsync(c) && fdPath(c).endsWith('meta.db-wal') && c.enterSeq > walWrite.exitSeq);
   assert.ok(walSync !== undefined, `${node}: the WAL write ${describeCall(walWrite)} was never fsync'd; recorded:\n${relevant(calls, hashes)}`);
   // Carry the write's position, so callers can look for what followed the write.
