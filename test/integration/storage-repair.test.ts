@@ -12,6 +12,7 @@ import { mkdir, rm, utimes, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { sleep } from '../support/cluster.ts';
 import { StorageCluster } from '../support/storage-cluster.ts';
+import { blobPath } from '../support/node-probes.ts';
 import type { StorageNodeHandle } from '../support/storage-cluster.ts';
 
 const chunkSize = 64 * 1024;
@@ -29,8 +30,7 @@ interface Status {
   nodes: { id: string; last_contact: number | null }[];
 }
 
-const chunkPath = (node: StorageNodeHandle, hash: string) => join(node.dataDir, 'blobs', hash.slice(0, 2), hash.slice(2, 4), hash);
-const holds = (node: StorageNodeHandle, hash: string) => existsSync(chunkPath(node, hash)) && sha256(readFileSync(chunkPath(node, hash))) === hash;
+const holds = (node: StorageNodeHandle, hash: string) => existsSync(blobPath(node, hash)) && sha256(readFileSync(blobPath(node, hash))) === hash;
 
 async function until(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 60_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -127,7 +127,7 @@ describe('storage node chunk repair, GC, metrics (3 real nodes)', () => {
     const file = await upload(leader, 'repair/deleted.bin', data);
     const [follower] = followers;
     await until('the follower holds every chunk', () => file.chunks.every((h) => holds(follower, h)));
-    await rm(chunkPath(follower, file.chunks[1]));
+    await rm(blobPath(follower, file.chunks[1]));
     const res = await readVia(follower, 'repair/deleted.bin');
     assert.equal(res.status, 200);
     assert.equal(res.headers.get('x-dfs-node'), follower.id);
@@ -141,7 +141,7 @@ describe('storage node chunk repair, GC, metrics (3 real nodes)', () => {
     const file = await upload(leader, 'repair/corrupt.bin', data);
     const follower = followers[1];
     await until('the follower holds every chunk', () => file.chunks.every((h) => holds(follower, h)));
-    const bad = chunkPath(follower, file.chunks[0]);
+    const bad = blobPath(follower, file.chunks[0]);
     await writeFile(bad, randomBytes(chunkSize)); // same size, other bytes
     const res = await readVia(follower, 'repair/corrupt.bin');
     assert.equal(res.status, 200);
@@ -163,7 +163,7 @@ describe('storage node chunk repair, GC, metrics (3 real nodes)', () => {
     await until('the follower holds every chunk', () => file.chunks.every((h) => holds(follower, h)));
     await cluster.stopNode(follower.id);
     try {
-      await rm(chunkPath(follower, file.chunks[0]));
+      await rm(blobPath(follower, file.chunks[0]));
     } finally {
       cluster.startNode(follower.id);
     }
@@ -180,7 +180,7 @@ describe('storage node chunk repair, GC, metrics (3 real nodes)', () => {
     try {
       // More entries than --snapshot-entries: the leader compacts, the node catches up by snapshot.
       for (let i = 0; i < 8; i++) files.push(await upload(leader, `missed/${i}.bin`, randomBytes(chunkSize + 1000 * i)));
-      assert.ok(files.flatMap((f) => f.chunks).every((h) => !existsSync(chunkPath(down, h))), 'no push reached the stopped node');
+      assert.ok(files.flatMap((f) => f.chunks).every((h) => !existsSync(blobPath(down, h))), 'no push reached the stopped node');
     } finally {
       cluster.startNode(down.id);
     }
@@ -197,19 +197,19 @@ describe('storage node chunk repair, GC, metrics (3 real nodes)', () => {
     const orphanData = randomBytes(1000);
     const orphan = sha256(orphanData);
     const orphanNode = cluster.nodes[0];
-    await mkdir(dirname(chunkPath(orphanNode, orphan)), { recursive: true });
-    await writeFile(chunkPath(orphanNode, orphan), orphanData);
+    await mkdir(dirname(blobPath(orphanNode, orphan)), { recursive: true });
+    await writeFile(blobPath(orphanNode, orphan), orphanData);
     const old = (Date.now() - 10 * graceMs) / 1000;
-    await utimes(chunkPath(orphanNode, orphan), old, old);
+    await utimes(blobPath(orphanNode, orphan), old, old);
     await until('every node holds every chunk', () => cluster.nodes.every((n) => [...doomed.chunks, ...kept.chunks].every((h) => holds(n, h))));
 
     const beforeDelete = Date.now(); // the delete's HLC stamp is later (same machine, same clock)
     const del = await fetch(`${leader.url}/files/gc/doomed.bin`, { method: 'DELETE' });
     assert.equal(del.status, 204);
-    await until('the deleted file\'s chunks are collected on every node', () => cluster.nodes.every((n) => doomed.chunks.every((h) => !existsSync(chunkPath(n, h)))));
+    await until('the deleted file\'s chunks are collected on every node', () => cluster.nodes.every((n) => doomed.chunks.every((h) => !existsSync(blobPath(n, h)))));
     const collectedAfterMs = Date.now() - beforeDelete;
     assert.ok(collectedAfterMs >= graceMs, `collected ${collectedAfterMs} ms after the delete, before the grace period`);
-    await until('the orphan is collected', () => !existsSync(chunkPath(orphanNode, orphan)));
+    await until('the orphan is collected', () => !existsSync(blobPath(orphanNode, orphan)));
     await sleep(3 * 200);
     for (const node of cluster.nodes) {
       assert.ok(kept.chunks.every((h) => holds(node, h)), `${node.id} still holds the kept file's chunks`);

@@ -6,6 +6,7 @@ import type { ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { freePorts, sleep } from './cluster.ts';
 import { StorageCluster } from './storage-cluster.ts';
+import type { NodeStatus } from './node-probes.ts';
 import type { StorageClusterOptions } from './storage-cluster.ts';
 
 const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
@@ -25,15 +26,6 @@ export interface GatewayHandle {
   readonly port: number;
   readonly url: string;
   child: ChildProcess | null;
-}
-
-export interface NodeStatusAnswer {
-  id: string;
-  is_leader: boolean;
-  leader_id: string | null;
-  term: number;
-  applied_index: number;
-  commit_index: number;
 }
 
 const live = new Set<ChildProcess>();
@@ -123,10 +115,10 @@ export class GatewayCluster {
   }
 
   /** /status of every running node that answers. */
-  async nodeStatuses(): Promise<NodeStatusAnswer[]> {
+  async nodeStatuses(): Promise<NodeStatus[]> {
     const all = await Promise.all(this.storage.nodes.filter((n) => n.child !== null).map((n) =>
-      this.storage.fetch(`${n.url}/status`, { signal: AbortSignal.timeout(1000) }).then((r) => r.json() as Promise<NodeStatusAnswer>, () => null)));
-    return all.filter((s): s is NodeStatusAnswer => s !== null);
+      this.storage.fetch(`${n.url}/status`, { signal: AbortSignal.timeout(1000) }).then((r) => r.json() as Promise<NodeStatus>, () => null)));
+    return all.filter((s): s is NodeStatus => s !== null);
   }
 
   /** The id of the leader every running node agrees on. */

@@ -16,7 +16,7 @@ export interface NodeStatus {
   nodes: { id: string; match_index: number | null }[];
 }
 
-/** The node's /status, or null while it does not answer (down, starting, busy). */
+/** The node's /status, or null while it does not answer (down, starting, busy). Plain HTTP only. */
 export async function nodeStatus(node: StorageNodeHandle): Promise<NodeStatus | null> {
   try {
     const res = await request(`${node.url}/status`, { headersTimeout: 2000, bodyTimeout: 2000 });
