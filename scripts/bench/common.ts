@@ -34,6 +34,20 @@ export function percentile(sorted: readonly number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((sorted.length * p) / 100) - 1))];
 }
 
+/**
+ * A failover pause: milliseconds from the kill to the first acknowledged write received after
+ * the killed process was seen to exit (so never one the old leader sent). `acks` fills as the
+ * writers go; past `giveUpMs` it throws with `failure()`.
+ */
+export async function pauseToFirstAck(acks: readonly number[], killedAt: number, exitedAt: number, giveUpMs: number, failure: () => string): Promise<number> {
+  for (;;) {
+    const next = acks.find((ackedAt) => ackedAt >= exitedAt);
+    if (next !== undefined) return Math.round(next - killedAt);
+    if (performance.now() - killedAt > giveUpMs) throw new Error(failure());
+    await sleep(2);
+  }
+}
+
 /** The middle value (the mean of the two middle ones for an even count). */
 export function median(values: readonly number[]): number {
   const sorted = [...values].sort((a, b) => a - b);

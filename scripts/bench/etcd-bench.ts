@@ -7,7 +7,7 @@
 //             after the process is gone (like our failover section)
 import { randomBytes } from 'node:crypto';
 import type { Pool } from 'undici';
-import { errorText, percentile, sleep } from './common.ts';
+import { errorText, pauseToFirstAck, percentile, sleep } from './common.ts';
 import type { Table } from './common.ts';
 import { EtcdCluster } from './etcd-cluster.ts';
 import { closedLoop, keepAlivePool, statsJson, statsText } from './load.ts';
@@ -193,15 +193,9 @@ export async function measureEtcdFailover(binary: string, dir: string, settings:
       const killedAt = performance.now();
       await cluster.kill(leader, 'SIGKILL');
       const exitedAt = performance.now();
-      for (;;) {
-        const next = acks.find((ackedAt) => ackedAt >= exitedAt);
-        if (next !== undefined) {
-          pausesMs.push(Math.round(next - killedAt));
-          break;
-        }
-        if (performance.now() - killedAt > failoverGiveUpMs) throw new Error(`etcd: no put succeeded within ${failoverGiveUpMs / 1000} s of the kill (${failedAttempts} failed attempts, first: ${firstError})`);
-        await sleep(2);
-      }
+      pausesMs.push(
+        await pauseToFirstAck(acks, killedAt, exitedAt, failoverGiveUpMs, () => `etcd: no put succeeded within ${failoverGiveUpMs / 1000} s of the kill (${failedAttempts} failed attempts, first: ${firstError})`),
+      );
       cluster.restart(leader);
     }
   } finally {
