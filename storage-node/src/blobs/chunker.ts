@@ -6,7 +6,10 @@ import { assert } from '../../../shared/assert.ts';
 
 export const CHUNK_SIZE_DEFAULT = 4 * 1024 * 1024;
 
-/** The bytes the chunker holds for the chunk it fills, for a body of `expectedLength` (if known). */
+/**
+ * The bytes the chunker holds for the chunk it fills next: a whole chunk, or only what remains of
+ * a body of known length (`expectedLength`, when known) after `receivedBytes`.
+ */
 export function chunkBufferBytes(chunkSize: number, expectedLength: number | undefined, receivedBytes = 0): number {
   return Math.min(chunkSize, expectedLength === undefined ? Infinity : Math.max(0, expectedLength - receivedBytes));
 }
@@ -123,7 +126,7 @@ export async function chunkStream(
         // With a declared length, the last chunk's buffer is only as large as what remains:
         // a small file does not cost a whole chunk of memory.
         if (buffer === null) {
-          const bytes = Math.min(chunkSize, limit - (received - piece.length + offset));
+          const bytes = chunkBufferBytes(chunkSize, limit, received - piece.length + offset);
           await reserveBuffer?.(bytes);
           buffer = Buffer.allocUnsafe(bytes);
         }
