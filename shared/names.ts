@@ -83,6 +83,18 @@ export function targetPath(target: string): string {
   return originForm(target).replace(/\?.*$/s, '');
 }
 
+/**
+ * Path and query exactly as the client sent them. `env` is the server's per-request environment:
+ * under @hono/node-server it holds the Node request, whose `url` is the raw target; the web
+ * Request's URL (`requestUrl`) has dot segments resolved and is only the fallback.
+ */
+export function rawRequestTarget(env: unknown, requestUrl: string): string {
+  const target = (env as { incoming?: { url?: unknown } } | undefined)?.incoming?.url;
+  if (typeof target === 'string' && target !== '') return originForm(target);
+  const url = new URL(requestUrl);
+  return url.pathname + url.search;
+}
+
 export type PathName = { readonly ok: true; readonly name: string } | { readonly ok: false; readonly reason: string };
 
 /** Whether a raw path is `/files/<name>` or `/upload/<name>` (any name, even a bad one). */

@@ -4,15 +4,12 @@
 // builds has dot segments resolved (`/files/a/../b` is `/files/b` there, `%2E%2E` too): neither
 // the check nor the path sent to a node may come from it.
 import type { Context } from 'hono';
-import { isFileRoute, nameInPath, originForm, targetPath } from '../../shared/names.ts';
+import { isFileRoute, nameInPath, rawRequestTarget, targetPath } from '../../shared/names.ts';
 import { GatewayError } from './errors.ts';
 
 /** Path and query exactly as the client sent them: what goes to the node. */
 export function rawTarget(c: Context): string {
-  const target = (c.env as { incoming?: { url?: unknown } } | undefined)?.incoming?.url;
-  if (typeof target === 'string' && target !== '') return originForm(target);
-  const url = new URL(c.req.url);
-  return url.pathname + url.search;
+  return rawRequestTarget(c.env, c.req.url);
 }
 
 /** The path as the client sent it, nothing decoded or resolved. */

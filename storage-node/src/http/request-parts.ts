@@ -1,7 +1,7 @@
 // Reading the parts of a client request: the file name in the path, preconditions, consistency.
 import type { IncomingMessage } from 'node:http';
 import type { Context } from 'hono';
-import { nameInPath, targetPath } from '../../../shared/names.ts';
+import { nameInPath, rawRequestTarget, targetPath } from '../../../shared/names.ts';
 import { contentTypeLengthMax, requestIdLengthMax } from '../metadata/commands.ts';
 import type { Precondition } from '../metadata/commands.ts';
 import type { NodeContext } from '../node/node-context.ts';
@@ -13,9 +13,7 @@ import { HttpError } from './errors.ts';
  * the rules forbid through as another name; the raw request target still has them.
  */
 export function rawPath(c: Context): string {
-  const target = (c.env as { incoming?: { url?: unknown } } | undefined)?.incoming?.url;
-  if (typeof target === 'string' && target !== '') return targetPath(target);
-  return new URL(c.req.url).pathname;
+  return targetPath(rawRequestTarget(c.env, c.req.url));
 }
 
 /** The validated name after `/files/` or `/upload/` (judged as the gateway judges it: shared/names.ts). */
