@@ -7,6 +7,7 @@ import type { Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import { serve } from '@hono/node-server';
 import type { Hono } from 'hono';
+import { ConfigError } from './flags.ts';
 
 /** How often Node checks connections against the headers timeout. */
 const connectionsCheckingIntervalMs = 1000;
@@ -22,6 +23,13 @@ export interface ListenerTimeouts {
 export interface TlsIdentity {
   readonly certPath: string;
   readonly keyPath: string;
+}
+
+/** The listener identity from --tls-cert/--tls-key (node and gateway alike): both or neither. */
+export function tlsIdentity(certPath: string | null, keyPath: string | null): TlsIdentity | null {
+  if (certPath === null && keyPath === null) return null;
+  if (certPath === null || keyPath === null) throw new ConfigError('--tls-cert and --tls-key go together');
+  return { certPath, keyPath };
 }
 
 export interface ListenOptions extends ListenerTimeouts {

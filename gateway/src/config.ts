@@ -1,6 +1,7 @@
 // The gateway's settings: every one a flag and an environment variable, validated at start.
 import { bytesFlag, ConfigError, helpText, integerFlag, optionalStringFlag, parseFlags, stringFlag } from '../../shared/flags.ts';
 import type { TlsIdentity } from '../../shared/http-listener.ts';
+import { tlsIdentity } from '../../shared/http-listener.ts';
 
 export const gatewayFlagSpecs = {
   id: stringFlag('id', 'DFS_GATEWAY_ID', 'this gateway id (in X-DFS-Gateway and /status)', '<gw-PORT>'),
@@ -74,7 +75,6 @@ export function parseGatewayConfig(argv: readonly string[], env: NodeJS.ProcessE
     throw new ConfigError(`--idle-timeout (${flags.idleTimeoutMs}) must exceed --failover-timeout, --write-timeout and --read-timeout (${waitMaxMs}): a request waiting for them moves no bytes`);
   }
   const { tlsCert, tlsKey, ...rest } = flags;
-  if ((tlsCert === null) !== (tlsKey === null)) throw new ConfigError('--tls-cert and --tls-key go together');
-  const tls = tlsCert !== null && tlsKey !== null ? { certPath: tlsCert, keyPath: tlsKey } : null;
+  const tls = tlsIdentity(tlsCert, tlsKey);
   return { ...rest, id, nodes, tls };
 }

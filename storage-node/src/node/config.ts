@@ -1,6 +1,7 @@
 // The storage node's settings: every one a flag and an environment variable, validated at start.
 import { bytesFlag, ConfigError, helpText, integerFlag, optionalStringFlag, parseFlags, stringFlag } from '../../../shared/flags.ts';
 import type { TlsIdentity } from '../../../shared/http-listener.ts';
+import { tlsIdentity } from '../../../shared/http-listener.ts';
 import { gcGraceMsDefault, gcIntervalMsDefault } from '../chunks/chunk-collector.ts';
 import { repairConcurrencyDefault } from '../chunks/chunk-repairer.ts';
 import { uploadMemoryBytesMaxDefault } from '../files/upload-memory.ts';
@@ -121,9 +122,3 @@ export function parseNodeConfig(argv: readonly string[], env: NodeJS.ProcessEnv)
   return { ...rest, dataDir, peers, tls };
 }
 
-/** The listener identity from --tls-cert/--tls-key: both or neither. */
-export function tlsIdentity(certPath: string | null, keyPath: string | null): TlsIdentity | null {
-  if (certPath === null && keyPath === null) return null;
-  if (certPath === null || keyPath === null) throw new ConfigError('--tls-cert and --tls-key go together');
-  return { certPath, keyPath };
-}

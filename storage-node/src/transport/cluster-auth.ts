@@ -14,12 +14,17 @@ function digest(value: string): Buffer {
   return createHash('sha256').update(value, 'utf8').digest();
 }
 
+/** Whether a header value given by a client is `expected` (compared in constant time). */
+function matcher(expected: string): (given: string | undefined) => boolean {
+  const expectedDigest = digest(expected);
+  return (given) => given !== undefined && timingSafeEqual(digest(given), expectedDigest);
+}
+
 export function clusterAuth({ secret }: ClusterAuthOptions): MiddlewareHandler {
   if (secret.length === 0) throw new Error('clusterAuth: the cluster secret must not be empty');
-  const expected = digest(secret);
+  const isSecret = matcher(secret);
   return async (c, next) => {
-    const given = c.req.header(CLUSTER_SECRET_HEADER);
-    if (given === undefined || !timingSafeEqual(digest(given), expected)) {
+    if (!isSecret(c.req.header(CLUSTER_SECRET_HEADER))) {
       return c.json(
         { error: { code: 'unauthorized', message: 'missing or wrong cluster secret' } },
         401,
@@ -42,14 +47,11 @@ export interface AdminAuthOptions {
  */
 export function adminAuth({ clusterSecret, adminToken }: AdminAuthOptions): MiddlewareHandler {
   if (clusterSecret.length === 0) throw new Error('adminAuth: the cluster secret must not be empty');
-  const expectedSecret = digest(clusterSecret);
-  const expectedToken = adminToken.length === 0 ? null : digest(adminToken);
+  const isSecret = matcher(clusterSecret);
+  const isToken = adminToken.length === 0 ? () => false : matcher(adminToken);
   return async (c, next) => {
-    const secret = c.req.header(CLUSTER_SECRET_HEADER);
     const bearer = /^Bearer (.+)$/.exec(c.req.header('authorization') ?? '')?.[1];
-    const bySecret = secret !== undefined && timingSafeEqual(digest(secret), expectedSecret);
-    const byToken = expectedToken !== null && bearer !== undefined && timingSafeEqual(digest(bearer), expectedToken);
-    if (!bySecret && !byToken) {
+    if (!isSecret(c.req.header(CLUSTER_SECRET_HEADER)) && !isToken(bearer)) {
       c.header('WWW-Authenticate', 'Bearer realm="dfs-admin"');
       return c.json(
         { error: { code: 'unauthorized', message: `admin routes need the cluster secret (${CLUSTER_SECRET_HEADER}) or the admin token (Authorization: Bearer)` } },
