@@ -79,6 +79,18 @@ function startWriters(url: () => string, options: { concurrency: number; prefix:
 }
 
 /** Every acknowledged file exists exactly once (one version) with its bytes. */
+/** Until the gateway reports every node healthy (it has polled them since their restarts). */
+async function gatewaySeesAllNodes(url: string, nodeIds: readonly string[], timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let metrics = '';
+  for (;;) {
+    metrics = await fetch(`${url}/metrics`).then((r) => r.text(), () => '');
+    if (nodeIds.every((id) => new RegExp(`dfs_gateway_node_healthy\\{node="${id}",url="[^"]+"\\} 1`).test(metrics))) return;
+    if (Date.now() > deadline) throw new Error(`the gateway did not see ${nodeIds.join(', ')} healthy in ${timeoutMs} ms:\n${metrics.split('\n').filter((l) => l.startsWith('dfs_gateway_node_healthy')).join('\n')}`);
+    await sleep(50);
+  }
+}
+
 async function checkAcked(url: string, acked: ReadonlyMap<string, string>): Promise<void> {
   const names = [...acked.keys()];
   for (let i = 0; i < names.length; i += 16) {
@@ -389,7 +401,7 @@ describe('gateway (3 real nodes, 2 gateways)', () => {
 
   it('a small body still arriving when the leader dies is replayed to the next leader', async () => {
     await cluster.waitForLeader();
-    await sleep(300); // the gateway has polled the restarted nodes
+    await gatewaySeesAllNodes(gw, ['n1', 'n2', 'n3']);
     const data = randomBytes(160 * 1024);
     const { socket, answer } = await rawRequest(gw, `PUT /files/slow-small.bin HTTP/1.1\r\nHost: x\r\nContent-Length: ${data.length}\r\n\r\n`);
     try {
@@ -412,7 +424,7 @@ describe('gateway (3 real nodes, 2 gateways)', () => {
 
   it('a body over the retry buffer cut by a leader crash gets 503 with Retry-After; no file', async () => {
     await cluster.waitForLeader();
-    await sleep(300);
+    await gatewaySeesAllNodes(gw, ['n1', 'n2', 'n3']);
     const length = 4 * retryBufferBytes;
     const { socket, answer } = await rawRequest(gw, `PUT /files/cut-large.bin HTTP/1.1\r\nHost: x\r\nContent-Length: ${length}\r\n\r\n`);
     try {
