@@ -19,6 +19,12 @@ export class DurableStorage {
   previousSnapshot: StoredSnapshot | null = null;
   entries: Entry[] = [];
 
+  /** Is `entry` durable here (in the stored log, or inside the stored snapshot)? */
+  holds(entry: Entry): boolean {
+    if (entry.index <= this.snapshotIndex()) return true;
+    return this.entries.some((e) => e.index === entry.index && e.term === entry.term);
+  }
+
   snapshotIndex(): number {
     return this.snapshot?.meta.index ?? 0;
   }

@@ -3,7 +3,9 @@
 //  (b) log matching: same index and term => identical logs up to there;
 //  (c) leader completeness: an entry committed in term T is in the log of every leader of a term > T;
 //  (d) state machine safety: no two nodes apply different entries at the same index (and
-//      snapshots of the same index hold the same state).
+//      snapshots of the same index hold the same state);
+//  and, checked in simulation.ts, committed durability: when an entry is first applied, a
+//  quorum holds it in durable storage (what survives any minority of crashes).
 import type { Entry, NodeId, Role, SnapshotMeta } from '../../storage-node/src/raft/types.ts';
 import { formatEntry } from './format.ts';
 
@@ -75,6 +77,11 @@ export class SafetyChecks {
 
   committedEntry(index: number): Entry | undefined {
     return this.committed.get(index)?.entry;
+  }
+
+  /** Has any node applied index `index` yet? */
+  isCommitted(index: number): boolean {
+    return this.committed.has(index);
   }
 
   applied(node: NodeId, entry: Entry): void {

@@ -6,12 +6,14 @@ import { defaultRaftConfig, type UnsafeRules } from '../../storage-node/src/raft
 import { RaftCore } from '../../storage-node/src/raft/raft-core.ts';
 import type {
   Entry,
+  HardState,
   Message,
   NodeId,
   ProposeResult,
   Ready,
   SnapshotMeta,
 } from '../../storage-node/src/raft/types.ts';
+import { assert } from '../../shared/assert.ts';
 import { DurableStorage } from './durable-storage.ts';
 import { formatEntries, formatEntry } from './format.ts';
 import { KvStore, decodeCommand, type KvResult } from './kv-model.ts';
@@ -49,6 +51,8 @@ export interface SimNodeOptions {
   /** The stream the cores' randomInt draws from (one derived stream per incarnation). */
   readonly rng: Prng;
   readonly unsafe?: UnsafeRules;
+  /** Chance per tick that the background sync of a leader's writes finishes. */
+  readonly backgroundSyncChance: number;
 }
 
 export class SimNode {
@@ -62,6 +66,16 @@ export class SimNode {
   crashPlan: CrashPoint | null = null;
   private pendingSnapshots = new Map<string, string>();
   private pendingReads: { requestId: string; index: number }[] = [];
+  /**
+   * A leader's appends written but not yet synced (the driver's background sync): lost in a
+   * crash, made durable in order, all at once, at a random later tick or before any synchronous
+   * persist (a later fsync of the same log file makes every earlier write durable).
+   */
+  private unsynced: { entries: readonly Entry[]; hardState: HardState | null }[] = [];
+  /** Entries synced while a Ready was outstanding: the core hears after advance(). */
+  private syncedUnreported: Entry | null = null;
+  /** Decides which leader Readies are synced in the background, and when syncs finish. */
+  private syncRng: Prng | null = null;
 
   constructor(
     private readonly options: SimNodeOptions,
@@ -78,6 +92,7 @@ export class SimNode {
   start(): void {
     const initial = this.storage.initialState(this.options.voters);
     const rng = this.options.rng.derive(`${this.id}#${this.incarnation}`);
+    this.syncRng = this.options.rng.derive(`${this.id}#sync#${this.incarnation}`);
     this.incarnation++;
     this.core = new RaftCore(
       {
@@ -108,6 +123,8 @@ export class SimNode {
     this.trace(`CRASH (${reason}) durable: term=${this.storage.hardState.term} log..${this.storage.lastIndex()}`);
     this.core = null;
     this.crashPlan = null;
+    this.unsynced = [];
+    this.syncedUnreported = null;
     this.kv = new KvStore();
     this.applied = 0;
     this.pendingSnapshots.clear();
@@ -134,8 +151,30 @@ export class SimNode {
 
   tick(): void {
     if (this.core === null) return;
+    // A background sync finishes at a random tick: the core counts the entries as durable.
+    if (this.unsynced.length > 0 && this.syncRng!.int(1_000_000) < this.options.backgroundSyncChance * 1_000_000) {
+      const last = this.syncUnsynced();
+      this.core.entriesDurable(last.index, last.term);
+    }
     this.core.tick();
     this.drain();
+  }
+
+  /** Makes the background writes durable, in order; returns the last entry written. */
+  private syncUnsynced(): Entry {
+    let last: Entry | null = null;
+    for (const write of this.unsynced) {
+      if (write.entries.length > 0) {
+        const problem = this.storage.persistEntries(write.entries);
+        if (problem !== null) this.hooks.violation(this, 'driver-contract', `${this.id}: Ready.entries ${problem}`);
+        last = write.entries[write.entries.length - 1];
+      }
+      if (write.hardState !== null) this.storage.persistHardState(write.hardState);
+    }
+    this.unsynced = [];
+    assert(last !== null, 'background writes without entries');
+    this.trace(`sync background writes through ${last.index}`);
+    return last;
   }
 
   propose(data: string): ProposeResult | null {
@@ -180,6 +219,24 @@ export class SimNode {
       this.trace(`role=${s.role} term=${s.term} leader=${s.leaderId}`);
     }
     if (this.crashPlan === 'beforePersist') return this.crashMidReady('before persisting a Ready');
+    // Nothing reached the core since it made the Ready: its role now is the role then.
+    const roleAtReady = core.status().role;
+    const durable = this.storage.hardState;
+    const background =
+      rd.entries.length > 0 &&
+      rd.snapshot === null &&
+      roleAtReady === 'leader' &&
+      (rd.hardState === null || (rd.hardState.term === durable.term && rd.hardState.vote === durable.vote)) &&
+      this.syncRng!.int(2) === 0;
+    if (background) return this.handleInBackground(core, rd);
+    // What this Ready persists is synced, and so the background writes before it with it; a
+    // change of the commit index alone is only written, like RaftNode's driver does.
+    const termOrVoteChanged = rd.hardState !== null && (rd.hardState.term !== durable.term || rd.hardState.vote !== durable.vote);
+    if (this.unsynced.length > 0) {
+      if (rd.entries.length > 0 || rd.snapshot !== null || termOrVoteChanged) this.syncedUnreported = this.syncUnsynced();
+      else if (rd.hardState !== null) this.unsynced.push({ entries: [], hardState: rd.hardState });
+    }
+    const persistHardState = rd.hardState !== null && this.unsynced.length === 0;
 
     // 1. Persist snapshot, entries, hard state.
     let snapshotData: string | null = null;
@@ -201,7 +258,7 @@ export class SimNode {
       if (problem !== null) this.hooks.violation(this, 'driver-contract', `${this.id}: Ready.entries ${problem}`);
       this.trace(`persist entries ${formatEntries(rd.entries)}`);
     }
-    if (rd.hardState !== null) {
+    if (persistHardState && rd.hardState !== null) {
       this.storage.persistHardState(rd.hardState);
       const h = rd.hardState;
       this.trace(`persist hardState term=${h.term} vote=${h.vote} commit=${h.commit}`);
@@ -247,8 +304,37 @@ export class SimNode {
 
     // 4. Advance, then maybe capture a snapshot.
     core.advance(rd);
+    this.reportSynced(core);
     this.maybeCapture(core);
     return true;
+  }
+
+  /**
+   * A leader's Ready whose entries are only written (RaftNode's driver does this): they are
+   * synced later, while the node sends, applies and advances now.
+   */
+  private handleInBackground(core: RaftCore, rd: Ready): boolean {
+    this.unsynced.push({ entries: rd.entries, hardState: rd.hardState });
+    this.trace(`write entries ${formatEntries(rd.entries)} (synced in the background)`);
+    if (this.crashPlan === 'afterPersist') return this.crashMidReady('after writing, before the background sync');
+    for (const m of rd.messages) this.hooks.send(this, m, m.type === 'InstallSnapshot' ? this.storage.snapshotData(m.snapshot) : null);
+    if (this.crashPlan === 'afterSend') return this.crashMidReady('after sending, before applying');
+    for (const entry of rd.committed) this.apply(entry);
+    for (const rs of rd.readStates) this.pendingReads.push({ requestId: rs.requestId, index: rs.index });
+    for (const id of rd.failedReads) this.hooks.readFailed(this, id);
+    this.serveReads();
+    if (this.crashPlan === 'afterApply') return this.crashMidReady('after applying, before advance');
+    core.advanceBeforeDurable(rd);
+    this.reportSynced(core);
+    this.maybeCapture(core);
+    return true;
+  }
+
+  private reportSynced(core: RaftCore): void {
+    if (this.syncedUnreported === null) return;
+    const last = this.syncedUnreported;
+    this.syncedUnreported = null;
+    core.entriesDurable(last.index, last.term);
   }
 
   private apply(entry: Entry): void {
@@ -277,6 +363,8 @@ export class SimNode {
 
   private maybeCapture(core: RaftCore): void {
     if (this.applied - this.storage.snapshotIndex() < this.options.snapshotEvery) return;
+    // A leader may apply entries its background sync has not finished: capture once it has.
+    if (this.applied > core.status().durableIndex) return;
     const index = this.applied;
     const data = this.kv.serialize(index);
     const meta = core.compact(index);

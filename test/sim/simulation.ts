@@ -13,7 +13,7 @@ import type { UnsafeRules } from '../../storage-node/src/raft/config.ts';
 import type { NodeId } from '../../storage-node/src/raft/types.ts';
 import { Clients, type ClientOptions } from './clients.ts';
 import { FaultSchedule, randomFaultSettings, type FaultContext, type FaultSettings } from './faults.ts';
-import { formatMessage } from './format.ts';
+import { formatEntry, formatMessage } from './format.ts';
 import { LivenessProbe } from './liveness.ts';
 import { Network } from './network.ts';
 import { Prng } from './prng.ts';
@@ -38,6 +38,8 @@ export interface SimulationOptions {
   readonly appendBatchBytesMax?: number;
   /** Stop at the first violation (used by the "checks can fail" tests). */
   readonly stopOnViolation?: boolean;
+  /** Chance per tick that a leader's background log sync finishes (default 1/3). */
+  readonly backgroundSyncChance?: number;
 }
 
 export interface SimulationStats {
@@ -113,6 +115,16 @@ export function runSimulation(options: SimulationOptions): SimulationResult {
       network.send(now, message, snapshotData);
     },
     applied(node, entry, result) {
+      if (!checks.isCommitted(entry.index)) {
+        const holders = [...nodes.values()].filter((n) => n.storage.holds(entry));
+        if (holders.length < Math.floor(ids.length / 2) + 1) {
+          checks.report(
+            'committed-durability',
+            [node.id],
+            `${formatEntry(entry)} applied by ${node.id} while durable only on [${holders.map((n) => n.id).join(',')}] of ${ids.length} nodes`,
+          );
+        }
+      }
       checks.applied(node.id, entry);
       clients.onApplied(node, entry, result);
     },
@@ -136,7 +148,7 @@ export function runSimulation(options: SimulationOptions): SimulationResult {
   const snapshotRng = root.derive('snapshot-every');
   const nodes = new Map<NodeId, SimNode>();
   for (const id of ids) {
-    const options_ = { id, voters: ids, electionTicks, heartbeatTicks, appendBatchBytesMax, snapshotEvery: snapshotRng.range(20, 100), rng: coreRng, unsafe: options.unsafe };
+    const options_ = { id, voters: ids, electionTicks, heartbeatTicks, appendBatchBytesMax, snapshotEvery: snapshotRng.range(20, 100), rng: coreRng, unsafe: options.unsafe, backgroundSyncChance: options.backgroundSyncChance ?? 1 / 3 };
     nodes.set(id, new SimNode(options_, hooks));
   }
   const leaders = (): SimNode[] =>

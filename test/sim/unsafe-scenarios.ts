@@ -73,6 +73,14 @@ export const UNSAFE_SCENARIOS: Record<UnsafeRule, UnsafeScenario> = {
     caughtBy: ['log-matching', 'leader-completeness', 'state-machine-safety', 'linearizability'],
     seeds: 100,
   },
+  // A leader commits with its own unsynced entries and one follower, then crashes and loses
+  // them; a node that never had them wins with the restarted leader's vote and overwrites the
+  // follower's copy. Slow background syncs keep that window open for many ticks.
+  countUnsyncedOwnLog: {
+    options: { ...leaderChurn, backgroundSyncChance: 0.02 },
+    caughtBy: ['committed-durability', ...SAFETY],
+    seeds: 300,
+  },
 };
 
 export const UNSAFE_RULES = Object.keys(UNSAFE_SCENARIOS) as UnsafeRule[];

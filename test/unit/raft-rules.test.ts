@@ -240,6 +240,61 @@ describe('Raft rules (figure 2): leaders commit', () => {
     assert.equal(leader.status().commit, proposal.index);
   });
 
+  it('a leader whose own write is still syncing commits with a quorum of followers, and counts itself only once durable (§10.2.1)', () => {
+    const ack = (leader: ReturnType<typeof makeCore>, from: string, matchIndex: number) =>
+      leader.step({ type: 'AppendEntriesResponse', from, to: 'a', term: leader.status().term, success: true, matchIndex, rejectedIndex: 0, conflictIndex: 0, conflictTerm: 0 });
+    const leader = makeCore({ term: 1 });
+    electLeader(leader);
+    drainMessages(leader);
+    // Both followers hold the no-op: they leave probing, so each proposal goes out at once.
+    ack(leader, 'b', 1);
+    ack(leader, 'c', 1);
+    drainMessages(leader);
+    const proposal = leader.propose('x');
+    assert.ok(proposal.ok);
+    const ready = leader.ready();
+    assert.deepEqual(ready.entries.map((e) => e.index), [proposal.index]);
+    assert.equal(ofType(ready.messages, 'AppendEntries').length, 2, 'the appends leave with the Ready, before the sync');
+    leader.advanceBeforeDurable(ready);
+    assert.equal(leader.hasReady(), false, 'entries being synced are not handed out again');
+    assert.equal(leader.status().durableIndex, proposal.index - 1);
+    ack(leader, 'b', proposal.index);
+    assert.equal(leader.status().commit, proposal.index - 1, 'one follower and an unsynced leader are no quorum');
+    leader.entriesDurable(proposal.index, proposal.term);
+    assert.equal(leader.status().commit, proposal.index, 'the synced leader and one follower are');
+    assert.equal(leader.status().durableIndex, proposal.index);
+
+    const second = leader.propose('y');
+    assert.ok(second.ok);
+    drainReadies(leader); // the commit of 'x' goes out; 'y' is written with it
+    const again = leader.propose('z');
+    assert.ok(again.ok);
+    const zReady = leader.ready();
+    leader.advanceBeforeDurable(zReady);
+    ack(leader, 'b', again.index);
+    ack(leader, 'c', again.index);
+    assert.equal(leader.status().commit, again.index, 'two followers commit without the leader');
+    assert.equal(leader.status().durableIndex, second.index);
+  });
+
+  it('a sync report for entries a conflicting write replaced changes nothing; only a leader may advance before durable', () => {
+    const leader = makeCore({ term: 1 });
+    electLeader(leader);
+    drainMessages(leader);
+    const proposal = leader.propose('x');
+    assert.ok(proposal.ok);
+    leader.advanceBeforeDurable(leader.ready());
+    // A new leader of term 9 replaces the entry at that index.
+    leader.step({ type: 'AppendEntries', from: 'b', to: 'a', term: 9, prevLogIndex: proposal.index - 1, prevLogTerm: proposal.term, entries: [{ index: proposal.index, term: 9, type: 'noop', data: '' }], commit: 0 });
+    const followerReady = leader.ready();
+    assert.throws(() => leader.advanceBeforeDurable(followerReady), /made as follower|new term or vote/);
+    leader.advance(followerReady);
+    assert.equal(leader.status().durableIndex, proposal.index, 'the new entry is durable with its Ready');
+    leader.entriesDurable(proposal.index, proposal.term); // the old write's sync ends late
+    assert.equal(leader.status().durableIndex, proposal.index);
+    assert.equal(leader.status().lastLogTerm, 9);
+  });
+
   it('does not commit an entry of an earlier term by counting replicas (figure 8, §5.4.2)', () => {
     // a holds an entry of term 2 it never committed; as leader of term 4 it must not commit it
     // just because b also holds it: only its own no-op of term 4 can carry it.

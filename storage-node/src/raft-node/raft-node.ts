@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { assert } from '../../../shared/assert.ts';
+import { AssertionError, assert, failStop } from '../../../shared/assert.ts';
 import type { RaftConfig } from '../raft/config.ts';
 import { RaftCore } from '../raft/raft-core.ts';
 import type { RaftStatus } from '../raft/raft-core.ts';
@@ -38,7 +38,7 @@ export interface RaftNodeOptions {
  * Stages of the Raft path, timed for /metrics (applying is timed by the state machine's
  * observer, ObservedStateMachine):
  *  - ready_wait: from an input (proposal, message, read) to the start of the Ready that carries it
- *  - log_fsync: persisting one Ready (log entries, hard state) with its fsync
+ *  - log_fsync: persisting one Ready (log entries, hard state), from the write until its fsync ends
  *  - send: handing one Ready's messages to the transport
  *  - commit: on the leader, from a proposal to its entry being committed
  *  - read_index: from a read barrier's request to its index being confirmed
@@ -76,7 +76,7 @@ interface ReadRound {
  * Runs a RaftCore with real time, disk and network. All I/O of the core goes through one loop,
  * #drain(), which handles each Ready in the order Raft's safety needs:
  *
- *   persist (fsync) → send → apply → advance
+ *   persist (write, then fsync off the event loop) → send → apply → advance
  *
  * Messages may promise what was just persisted (a vote, an appended entry), so they leave only
  * after the fsync; entries are applied only once committed, which the core decides. Work that
@@ -108,8 +108,8 @@ export class RaftNode {
   #oldestInputMs: number | null = null;
   #stopped = false;
   /**
-   * Set while a leader's Ready waits one event-loop turn between sending and persisting (see
-   * #drain). The core must not be touched meanwhile, so inputs queue here and run after advance().
+   * Set while a Ready waits for its fsync (see #drain). The core must not be touched meanwhile,
+   * so inputs queue here and run after advance().
    */
   #readyInFlight = false;
   #queuedInputs: { run: () => void; abort: (error: Error) => void }[] = [];
@@ -393,29 +393,53 @@ export class RaftNode {
         this.#stage('ready_wait', this.#oldestInputMs);
         this.#oldestInputMs = null;
       }
-      // A leader may send its appends before its own log is durable, so that its fsync and the
-      // followers' overlap (dissertation §10.2.1): it counts itself towards a commit only after
-      // advance(). Not when the Ready also changes term or vote: those must be durable first.
-      // The fsync blocks the event loop, so it waits one turn for the requests to leave.
+      // A leader's appends leave before its own log is durable, and it goes on while the sync
+      // runs: its fsync overlaps the followers' (dissertation §10.2.1), and it counts itself
+      // towards a commit only once the sync is done (entriesDurable). Not when the Ready also
+      // changes term or vote: those must be durable before anything that follows from them.
       // (The role as of this Ready, without building a full status on every batch.)
-      if (ready.entries.length > 0 && (ready.softState ?? this.#softState).role === 'leader' && this.#termAndVoteUnchanged(ready)) {
+      const leaderAppend =
+        ready.entries.length > 0 && ready.snapshot === null && (ready.softState ?? this.#softState).role === 'leader' && this.#termAndVoteUnchanged(ready);
+      if (leaderAppend) {
         this.#send(ready.messages);
-        this.#readyInFlight = true;
-        setImmediate(() => {
-          this.#readyInFlight = false;
-          if (this.#stopped) return;
-          this.#handleReady(ready, true);
-          this.#drain();
-        });
-        return;
+        const durable = this.#persist(ready);
+        assert(durable !== null, 'a Ready with entries persisted nothing');
+        const last = ready.entries[ready.entries.length - 1];
+        const savingMs = performance.now();
+        durable.then(() => {
+          this.#stage('log_fsync', savingMs);
+          this.#input(() => this.#core.entriesDurable(last.index, last.term));
+        }, logSyncFailed);
+        this.#finishReady(ready, { sent: true, durable: false });
+        continue;
       }
-      this.#handleReady(ready, false);
+      const durable = this.#persist(ready);
+      if (durable === null) {
+        this.#finishReady(ready, { sent: false, durable: true });
+        continue;
+      }
+      // Anything else waits for its sync (a follower's acknowledgement promises its log is
+      // durable); meanwhile the event loop serves requests and inputs queue for the next Ready.
+      this.#readyInFlight = true;
+      const savingMs = performance.now();
+      durable.then(() => {
+        this.#stage('log_fsync', savingMs);
+        this.#readyInFlight = false;
+        if (this.#stopped) return;
+        this.#finishReady(ready, { sent: false, durable: true });
+        this.#drain();
+      }, logSyncFailed);
+      return;
     }
   }
 
-  #handleReady(ready: Ready, sent: boolean): void {
-    const { store, stateMachine, snapshots } = this.#options;
-    // 1. Persist: snapshot file into place, then log, snapshot meta and hard state in one fsync'd transaction.
+  /**
+   * Step 1 of a Ready: the received snapshot file into place, then log, snapshot meta and hard
+   * state written in one transaction. Returns the promise of their fsync, or null when nothing
+   * needed writing.
+   */
+  #persist(ready: Ready): Promise<void> | null {
+    const { store, snapshots } = this.#options;
     if (ready.snapshot !== null) {
       const key = snapshotKey(ready.snapshot);
       let incoming: string | undefined;
@@ -434,17 +458,25 @@ export class RaftNode {
     // A change of the commit index alone is not worth an fsync: the commit index may be lost
     // (the core restarts from what the state machine applied), term and vote may not.
     const onlyCommitMoved = ready.snapshot === null && ready.entries.length === 0 && this.#termAndVoteUnchanged(ready);
-    if (!onlyCommitMoved && (ready.snapshot !== null || ready.entries.length > 0 || ready.hardState !== null)) {
-      const savingMs = performance.now();
-      store.save({ hardState: ready.hardState, entries: ready.entries, snapshot: ready.snapshot });
-      this.#stage('log_fsync', savingMs);
-      if (ready.hardState !== null) {
-        this.#durableTerm = ready.hardState.term;
-        this.#durableVote = ready.hardState.vote;
-      }
+    if (onlyCommitMoved || (ready.snapshot === null && ready.entries.length === 0 && ready.hardState === null)) return null;
+    const durable = store.save({ hardState: ready.hardState, entries: ready.entries, snapshot: ready.snapshot });
+    if (ready.hardState !== null) {
+      // Written now, durable when `durable` resolves; nothing reads these before that but the
+      // next Ready, which runs only after it.
+      this.#durableTerm = ready.hardState.term;
+      this.#durableVote = ready.hardState.vote;
     }
+    return durable;
+  }
+
+  /**
+   * Steps 2 to 4 of a Ready: send (unless sent already), apply, advance. Once what it persisted
+   * is durable, or, for a leader's appends, once written (see #drain).
+   */
+  #finishReady(ready: Ready, how: { sent: boolean; durable: boolean }): void {
+    const { stateMachine, snapshots } = this.#options;
     // 2. Send: now everything the messages promise is durable.
-    if (!sent) this.#send(ready.messages);
+    if (!how.sent) this.#send(ready.messages);
     // 3. Apply.
     if (ready.snapshot !== null) {
       stateMachine.restoreSnapshot(snapshots.pathFor(ready.snapshot), ready.snapshot);
@@ -462,7 +494,8 @@ export class RaftNode {
     }
     if (ready.softState !== null) this.#softState = ready.softState;
     // 4. Advance.
-    this.#core.advance(ready);
+    if (how.durable) this.#core.advance(ready);
+    else this.#core.advanceBeforeDurable(ready);
     this.#releaseReads();
     this.#startReadRound();
     this.#maybeSnapshot();
@@ -521,7 +554,10 @@ export class RaftNode {
   #maybeSnapshot(): void {
     const applied = this.#options.stateMachine.appliedIndex();
     if (applied - this.#lastSnapshotIndex < this.#options.snapshotEntriesThreshold) return;
-    if (applied < this.#core.status().firstIndex) return;
+    const status = this.#core.status();
+    if (applied < status.firstIndex) return;
+    // A leader may apply entries its own sync has not finished: snapshot once it has.
+    if (applied > status.durableIndex) return;
     const { snapshots, store, stateMachine } = this.#options;
     const path = snapshots.incomingPath({ index: applied, term: 0 });
     stateMachine.writeSnapshot(path);
@@ -563,6 +599,11 @@ export class RaftNode {
     if (error === null) waiter.resolve(waiter.index);
     else waiter.reject(error);
   }
+}
+
+/** The Raft log may or may not be on disk: nothing can be promised from here on. */
+function logSyncFailed(error: unknown): never {
+  failStop(new AssertionError(`Raft log fsync failed: ${error instanceof Error ? error.message : String(error)}`), 'raft log');
 }
 
 /** Received snapshots waiting for the core at once; more are dropped (the leader sends again). */

@@ -47,7 +47,7 @@ export class MemoryRaftLogStore implements RaftLogStore {
     hardState: HardState | null;
     entries: readonly Entry[];
     snapshot: SnapshotMeta | null;
-  }): void {
+  }): Promise<void> {
     this.assertOpen();
     // Check everything first and mutate only after: that is this twin's transaction.
     let snapshotIndex = this.disk.snapshot?.index ?? 0;
@@ -68,6 +68,7 @@ export class MemoryRaftLogStore implements RaftLogStore {
       for (const entry of batch.entries) this.disk.entries.push(copyEntry(entry));
     }
     if (batch.hardState !== null) this.disk.hardState = { ...batch.hardState };
+    return Promise.resolve();
   }
 
   compact(snapshot: SnapshotMeta): void {

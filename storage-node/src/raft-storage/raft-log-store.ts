@@ -14,22 +14,24 @@ import {
   assertLoadedLog,
   assertSnapshotAdvances,
 } from './log-invariants.ts';
+import { WalSync } from './wal-sync.ts';
 
 export interface RaftLogStore {
   /** What the core restarts from (applied is NOT stored here: the state machine owns it). */
   load(): { hardState: HardState; snapshot: SnapshotMeta | null; entries: Entry[] };
   /**
-   * One transaction, durable (fsync'd) when it returns. Order inside: snapshot (if any: a
-   * snapshot installed from the leader replaces the WHOLE log, so every entry is deleted), then
-   * entries (every stored entry with index >= entries[0].index is deleted, then they are
-   * inserted), then hardState (if any). A batch that violates the log's shape throws and
-   * leaves nothing behind.
+   * One transaction, written when save returns and durable (fsync'd) when the promise resolves;
+   * what a later save wrote is never durable before what an earlier one wrote. Order inside:
+   * snapshot (if any: a snapshot installed from the leader replaces the WHOLE log, so every
+   * entry is deleted), then entries (every stored entry with index >= entries[0].index is
+   * deleted, then they are inserted), then hardState (if any). A batch that violates the log's
+   * shape throws (synchronously) and leaves nothing behind.
    */
   save(batch: {
     hardState: HardState | null;
     entries: readonly Entry[];
     snapshot: SnapshotMeta | null;
-  }): void;
+  }): Promise<void>;
   /**
    * Log compaction after the application captured a snapshot at `snapshot.index`: record the
    * meta, delete entries with index <= snapshot.index. Durable on return.
@@ -55,6 +57,8 @@ export class SqliteRaftLogStore implements RaftLogStore {
   }
 
   private readonly sqlite: Database.Database;
+  /** Syncs the WAL off the event loop (null for an in-memory database: nothing to sync). */
+  private readonly wal: WalSync | null;
   private closed = false;
 
   // Everything is prepared once, here: drizzle's prepared queries, except for the one statement
@@ -77,6 +81,7 @@ export class SqliteRaftLogStore implements RaftLogStore {
   ) {
     const { sqlite, db } = database;
     this.sqlite = sqlite;
+    this.wal = WalSync.open(sqlite);
     const index = sql.placeholder('index');
     this.statements = {
       hardState: db
@@ -139,7 +144,8 @@ export class SqliteRaftLogStore implements RaftLogStore {
     );
 
     // better-sqlite3 transactions are synchronous: BEGIN IMMEDIATE, the callback, COMMIT (or
-    // ROLLBACK if it throws). With synchronous = FULL the COMMIT fsyncs the WAL before returning.
+    // ROLLBACK if it throws). save() commits with synchronous = NORMAL (no fsync in COMMIT) and
+    // syncs the WAL itself, on the thread pool; compact() commits with FULL.
     this.saveTransaction = sqlite.transaction((batch: Parameters<RaftLogStore['save']>[0]) => {
       let snapshotIndex = this.snapshotIndex();
       if (batch.snapshot !== null) {
@@ -187,10 +193,20 @@ export class SqliteRaftLogStore implements RaftLogStore {
     hardState: HardState | null;
     entries: readonly Entry[];
     snapshot: SnapshotMeta | null;
-  }): void {
+  }): Promise<void> {
     this.assertOpen();
-    if (batch.hardState === null && batch.entries.length === 0 && batch.snapshot === null) return;
-    this.saveTransaction(batch);
+    if (batch.hardState === null && batch.entries.length === 0 && batch.snapshot === null) return Promise.resolve();
+    if (this.wal === null) {
+      this.saveTransaction(batch);
+      return Promise.resolve();
+    }
+    this.sqlite.pragma('synchronous = NORMAL');
+    try {
+      this.saveTransaction(batch);
+    } finally {
+      this.sqlite.pragma('synchronous = FULL');
+    }
+    return this.wal.sync();
   }
 
   compact(snapshot: SnapshotMeta): void {
@@ -201,6 +217,7 @@ export class SqliteRaftLogStore implements RaftLogStore {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    this.wal?.close();
     if (this.ownsConnection) this.sqlite.close();
   }
 

@@ -13,6 +13,8 @@ export interface UnsafeRules {
   readonly readIndexWithoutHeartbeat?: boolean;
   /** Let a follower accept entries without checking prevLogIndex/prevLogTerm (§5.3). */
   readonly appendWithoutLogMatch?: boolean;
+  /** Let a leader count its own entries towards a commit before they are durable (§10.2.1). */
+  readonly countUnsyncedOwnLog?: boolean;
 }
 
 export interface RaftConfig {

@@ -39,6 +39,8 @@ export interface RaftStatus {
   readonly applied: number;
   readonly firstIndex: number;
   readonly lastIndex: number;
+  /** The log is durable through here (it lags lastIndex while a leader's write is synced). */
+  readonly durableIndex: number;
   readonly lastLogTerm: number;
   readonly snapshot: SnapshotMeta | null;
   readonly membership: Membership;
@@ -95,6 +97,8 @@ export class RaftCore {
   #persistedHardState: HardState;
   #reportedSoftState: SoftState | null = null;
   #outstanding: Ready | null = null;
+  /** The role when the outstanding Ready was made. */
+  #outstandingRole: Role | null = null;
 
   constructor(config: RaftConfig, initial: RaftInitialState) {
     assert(config.heartbeatTicks > 0 && config.heartbeatTicks < config.electionTicks, 'heartbeatTicks must be in (0, electionTicks)');
@@ -254,7 +258,7 @@ export class RaftCore {
       this.#appendsPending ||
       this.#messages.length > 0 ||
       this.#log.unstableSnapshot !== null ||
-      this.#log.stableIndex < this.#log.lastIndex ||
+      this.#log.writtenIndex < this.#log.lastIndex ||
       this.#hardStateChanged() ||
       this.#hasCommittedToApply() ||
       this.#readStates.length > 0 ||
@@ -274,7 +278,7 @@ export class RaftCore {
     const softState = this.#softStateChanged() ? this.#softState() : null;
     const ready: Ready = {
       hardState,
-      entries: this.#log.unstableEntries(),
+      entries: this.#log.takeUnwrittenEntries(),
       snapshot,
       messages: this.#messages,
       committed:
@@ -289,20 +293,61 @@ export class RaftCore {
     this.#readStates = [];
     this.#failedReads = [];
     this.#outstanding = ready;
+    this.#outstandingRole = this.#role;
     return ready;
   }
 
   /** The driver persisted, sent and applied `ready`. */
   advance(ready: Ready): void {
-    assert(this.#outstanding === ready, 'advance() with a Ready that is not the outstanding one');
-    this.#outstanding = null;
-    if (ready.snapshot !== null) {
-      this.#log.markSnapshotStable(ready.snapshot);
-      this.#applied = Math.max(this.#applied, ready.snapshot.index);
-    }
+    this.#finishReady(ready);
     if (ready.entries.length > 0) {
       const last = ready.entries[ready.entries.length - 1];
       if (this.#log.term(last.index) === last.term) this.#log.markStable(last.index);
+    }
+    // The leader counts its own log towards a quorum only once it is durable.
+    if (this.#role === 'leader' && ready.entries.length > 0 && this.#maybeCommit()) this.#broadcastCommit();
+  }
+
+  /**
+   * Like advance(), for a leader's Ready whose entries are written but not yet durable (the
+   * driver syncs them in the background, then reports entriesDurable()). Only a leader's Ready
+   * that changes neither term nor vote qualifies: its messages promise nothing about its own
+   * disk, so they may leave before the sync, and a quorum of followers may commit the entries
+   * before the leader's own copy is durable (dissertation §10.2.1).
+   */
+  advanceBeforeDurable(ready: Ready): void {
+    assert(this.#outstanding === ready, 'advanceBeforeDurable() with a Ready that is not the outstanding one');
+    assert(this.#outstandingRole === 'leader', `advanceBeforeDurable() on a Ready made as ${this.#outstandingRole}`);
+    assert(ready.snapshot === null, 'advanceBeforeDurable() with a snapshot to persist');
+    const persisted = this.#persistedHardState;
+    assert(
+      ready.hardState === null || (ready.hardState.term === persisted.term && ready.hardState.vote === persisted.vote),
+      'advanceBeforeDurable() with a new term or vote to persist',
+    );
+    this.#finishReady(ready);
+    if (this.#config.unsafe?.countUnsyncedOwnLog && ready.entries.length > 0) {
+      this.#log.markStable(ready.entries[ready.entries.length - 1].index);
+      if (this.#maybeCommit()) this.#broadcastCommit();
+    }
+  }
+
+  /** The driver made the log durable through `index`, which had term `term` when written. */
+  entriesDurable(index: number, term: number): void {
+    this.#assertNoReadyOutstanding('entriesDurable');
+    // A write overtaken by a conflicting one (the entry at `index` now has another term) is moot.
+    if (index <= this.#log.stableIndex || index > this.#log.writtenIndex || this.#log.term(index) !== term) return;
+    this.#log.markStable(index);
+    if (this.#role === 'leader' && this.#maybeCommit()) this.#broadcastCommit();
+  }
+
+  /** What advance() and advanceBeforeDurable() share: everything but the log's durability. */
+  #finishReady(ready: Ready): void {
+    assert(this.#outstanding === ready, 'advance() with a Ready that is not the outstanding one');
+    this.#outstanding = null;
+    this.#outstandingRole = null;
+    if (ready.snapshot !== null) {
+      this.#log.markSnapshotStable(ready.snapshot);
+      this.#applied = Math.max(this.#applied, ready.snapshot.index);
     }
     if (ready.hardState !== null) this.#persistedHardState = ready.hardState;
     if (ready.softState !== null) this.#reportedSoftState = ready.softState;
@@ -311,8 +356,6 @@ export class RaftCore {
       assert(last.index > this.#applied, `applied went backwards: ${last.index} after ${this.#applied}`);
       this.#applied = last.index;
     }
-    // The leader counts its own log towards a quorum only once it is durable.
-    if (this.#role === 'leader' && ready.entries.length > 0 && this.#maybeCommit()) this.#broadcastCommit();
   }
 
   status(): RaftStatus {
@@ -326,6 +369,7 @@ export class RaftCore {
       applied: this.#applied,
       firstIndex: this.#log.firstIndex,
       lastIndex: this.#log.lastIndex,
+      durableIndex: this.#log.stableIndex,
       lastLogTerm: this.#log.lastTerm,
       snapshot: this.#log.snapshot,
       membership: this.#membership,

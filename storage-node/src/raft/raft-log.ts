@@ -12,6 +12,11 @@ export class RaftLog {
   #entries: Entry[];
   /** The highest index the driver has made durable. */
   #stableIndex: number;
+  /**
+   * The highest index handed to the driver to write (stableIndex <= writtenIndex <= lastIndex):
+   * entries between the two are being made durable, so no later Ready hands them out again.
+   */
+  #writtenIndex: number;
   /** A snapshot received from a leader that replaced the log and is not yet durable. */
   #unstableSnapshot: SnapshotMeta | null = null;
 
@@ -25,6 +30,7 @@ export class RaftLog {
       );
     }
     this.#stableIndex = this.lastIndex;
+    this.#writtenIndex = this.lastIndex;
   }
 
   get snapshot(): SnapshotMeta | null {
@@ -47,6 +53,9 @@ export class RaftLog {
   }
   get stableIndex(): number {
     return this.#stableIndex;
+  }
+  get writtenIndex(): number {
+    return this.#writtenIndex;
   }
   get unstableSnapshot(): SnapshotMeta | null {
     return this.#unstableSnapshot;
@@ -79,10 +88,12 @@ export class RaftLog {
     return out;
   }
 
-  /** All entries not yet durable, in order. */
-  unstableEntries(): Entry[] {
-    if (this.#stableIndex >= this.lastIndex) return [];
-    return this.#entries.slice(this.#stableIndex + 1 - this.firstIndex);
+  /** All entries not yet handed to the driver to write, in order; they count as handed out now. */
+  takeUnwrittenEntries(): Entry[] {
+    if (this.#writtenIndex >= this.lastIndex) return [];
+    const entries = this.#entries.slice(this.#writtenIndex + 1 - this.firstIndex);
+    this.#writtenIndex = this.lastIndex;
+    return entries;
   }
 
   /** Appends `entries`, which must follow on from the log (the leader's own proposals). */
@@ -117,11 +128,12 @@ export class RaftLog {
   #truncateFrom(index: number): void {
     this.#entries.length = index - this.firstIndex;
     if (this.#stableIndex >= index) this.#stableIndex = index - 1;
+    if (this.#writtenIndex >= index) this.#writtenIndex = index - 1;
   }
 
   /** The driver made entries through `index` durable. */
   markStable(index: number): void {
-    assert(index <= this.lastIndex, `stable index ${index} past the last index ${this.lastIndex}`);
+    assert(index <= this.#writtenIndex, `stable index ${index} past the written index ${this.#writtenIndex}`);
     if (index > this.#stableIndex) this.#stableIndex = index;
   }
 
@@ -140,6 +152,7 @@ export class RaftLog {
     this.#snapshot = meta;
     this.#unstableSnapshot = meta;
     this.#stableIndex = meta.index;
+    this.#writtenIndex = meta.index;
   }
 
   markSnapshotStable(meta: SnapshotMeta): void {
