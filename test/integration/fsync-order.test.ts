@@ -3,8 +3,9 @@
 // strace. For each chunk, on both: bytes written to a temp file, the temp file fsync'd, then
 // renamed into `ab/cd/`, then `ab/cd/` fsync'd, all before the answer (the client's 201 on the
 // leader, the push's 201 on the follower). For the Raft entry: written to meta.db-wal and the
-// WAL fsync'd before the leader answers the client and before the follower acknowledges the
-// append. (The leader may send its appends before its own fsync, as Raft allows: thesis 10.2.1.)
+// WAL fsync'd before the follower acknowledges the append, and durable on a quorum (the
+// leader's own fsync'd WAL, or its followers' acknowledgements) before the leader answers. (The
+// leader may send its appends, and commit, before its own fsync, as Raft allows: thesis 10.2.1.)
 // Skipped, saying why, when strace is not installed or may not trace.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -99,12 +100,16 @@ describe('fsync order on a real node (strace)', { skip: unavailable ?? false }, 
     let leaderCalls: Syscall[] = [];
     let followerCalls: Syscall[] = [];
     let file: { chunks: string[] };
+    let entryIndex = 0;
     try {
       const body = randomBytes(BODY_BYTES);
       const res = await request(`${leader.url}/files/${FILE_NAME}`, { method: 'PUT', body, headersTimeout: 60_000, bodyTimeout: 60_000 });
       const text = await res.body.text();
       assert.equal(res.statusCode, 201, text);
       file = JSON.parse(text) as { chunks: string[] };
+      // Nothing else is written meanwhile: the entry's index is what the leader has applied.
+      const status = (await (await fetch(`${leader.url}/status`)).json()) as { applied_index: number };
+      entryIndex = status.applied_index;
       // The follower appends the entry on its own time: wait until it has acknowledged it.
       await waitApplied(follower);
     } finally {
@@ -119,8 +124,23 @@ describe('fsync order on a real node (strace)', { skip: unavailable ?? false }, 
     for (const [hash, dirSync] of leaderDurable) {
       assert.ok(dirSync.exitSeq < answer.enterSeq, `leader, chunk ${hash}: the directory fsync ${describeCall(dirSync)} returned after the answer ${describeCall(answer)}`);
     }
+    // The entry is durable on a quorum before the 201: the leader's own WAL fsync'd, or
+    // acknowledged by followers (each only after its own fsync, checked below for one of them).
+    // A leader may commit before its own sync ends, on its followers' copies (thesis 10.2.1).
     const leaderWal = walDurable(leaderCalls, Math.max(...[...leaderDurable.values()].map((c) => c.exitSeq)), 'leader', file.chunks);
-    assert.ok(leaderWal.exitSeq < answer.enterSeq, `leader: the WAL fsync ${describeCall(leaderWal)} returned after the answer ${describeCall(answer)}`);
+    const ownCopy = leaderWal.exitSeq < answer.enterSeq ? ['leader'] : [];
+    const acked = new Set(
+      leaderCalls
+        .filter((c) => c.name === 'read' && c.enterSeq > leaderWal.enterSeq && c.exitSeq < answer.enterSeq)
+        .flatMap((c) => appendAcks(c.args, entryIndex)),
+    );
+    // A leader alone is no quorum: at least one acknowledgement always comes first.
+    assert.ok(acked.size >= 1, `leader: answered ${describeCall(answer)} before any follower acknowledged entry ${entryIndex}`);
+    const copies = [...ownCopy, ...acked];
+    assert.ok(
+      copies.length >= 2,
+      `leader: answered ${describeCall(answer)} with entry ${entryIndex} durable only on [${copies.join(', ')}] (its WAL fsync ${describeCall(leaderWal)}); a quorum of 3 is 2`,
+    );
 
     // Follower: a push is answered 201 only once a chunk is durable (the n-th 201 after the n-th
     // directory fsync), and the entry is in its fsync'd WAL before it acknowledges the append.
@@ -170,6 +190,22 @@ function walDurable(calls: readonly Syscall[], afterSeq: number, node: string, h
   assert.ok(walSync !== undefined, `${node}: the WAL write ${describeCall(walWrite)} was never fsync'd; recorded:\n${relevant(calls, hashes)}`);
   // Carry the write's position, so callers can look for what followed the write.
   return { ...walSync, enterSeq: walWrite.enterSeq };
+}
+
+/**
+ * The followers whose successful AppendEntriesResponse, matching at least `index`, is among the
+ * bytes of one read. strace escapes them: each message is a line of JSON, `\n` between lines
+ * and `\"` around strings.
+ */
+function appendAcks(readArgs: string, index: number): string[] {
+  const from: string[] = [];
+  for (const line of readArgs.split('\\n')) {
+    if (!line.includes('\\"type\\":\\"AppendEntriesResponse\\"')) continue;
+    const sender = /\\"from\\":\\"([^\\]+)\\"/.exec(line)?.[1];
+    const match = Number(/\\"matchIndex\\":(\d+)/.exec(line)?.[1] ?? -1);
+    if (sender !== undefined && line.includes('\\"success\\":true') && match >= index) from.push(sender);
+  }
+  return from;
 }
 
 const repoRoot = fileURLToPath(new URL('../..', import.meta.url));

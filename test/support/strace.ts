@@ -27,8 +27,8 @@ export interface Syscall {
   readonly exitSeq: number;
 }
 
-/** The calls worth recording for durability: opens, writes, fsyncs, renames. */
-export const tracedSyscalls = ['openat', 'write', 'writev', 'pwrite64', 'fsync', 'fdatasync', 'rename', 'renameat', 'renameat2'];
+/** The calls worth recording for durability: opens, writes, fsyncs, renames, and reads (what arrived). */
+export const tracedSyscalls = ['openat', 'read', 'write', 'writev', 'pwrite64', 'fsync', 'fdatasync', 'rename', 'renameat', 'renameat2'];
 const ATTACH_TIMEOUT_MS = 30_000;
 
 /** strace attached to every thread of one process, writing to `outputFile`. */

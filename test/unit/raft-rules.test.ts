@@ -254,7 +254,7 @@ describe('Raft rules (figure 2): leaders commit', () => {
     assert.ok(proposal.ok);
     const ready = leader.ready();
     assert.deepEqual(ready.entries.map((e) => e.index), [proposal.index]);
-    assert.equal(ofType(ready.messages, 'AppendEntries').length, 2, 'the appends leave with the Ready, before the sync');
+    assert.equal(ofType([...ready.messages], 'AppendEntries').length, 2, 'the appends leave with the Ready, before the sync');
     leader.advanceBeforeDurable(ready);
     assert.equal(leader.hasReady(), false, 'entries being synced are not handed out again');
     assert.equal(leader.status().durableIndex, proposal.index - 1);
