@@ -15,6 +15,7 @@ export const s3ErrorStatus = {
   InvalidArgument: 400,
   InvalidBucketName: 400,
   InvalidDigest: 400,
+  InvalidLocationConstraint: 400,
   InvalidRange: 416,
   InvalidRequest: 400,
   KeyTooLongError: 400,
