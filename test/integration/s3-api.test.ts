@@ -56,6 +56,40 @@ function native(path: string, init?: RequestInit): Promise<Response> {
   return fetch(`${cluster.url}${path}`, init);
 }
 
+function bytesOf(data: string | ArrayBuffer | ArrayBufferView): string | Uint8Array {
+  if (typeof data === 'string') return data;
+  return ArrayBuffer.isView(data) ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength) : new Uint8Array(data);
+}
+
+/** node:crypto as the signer's hash (what @smithy/hash-node does). */
+class NodeSha256 {
+  #hash: Hash | Hmac;
+  constructor(secret?: string | ArrayBuffer | ArrayBufferView) {
+    this.#hash = secret === undefined ? createHash('sha256') : createHmac('sha256', bytesOf(secret));
+  }
+  update(data: string | ArrayBuffer | ArrayBufferView): void {
+    this.#hash.update(bytesOf(data));
+  }
+  async digest(): Promise<Uint8Array> {
+    return new Uint8Array(this.#hash.digest());
+  }
+  reset(): void {}
+}
+
+
+/** A request signed by the SDK's signer with the root key, sent as given (so the test can tamper with it). */
+async function signed(method: string, path: string, headers: Record<string, string>, payloadHash: string): Promise<{ url: string; headers: Record<string, string> }> {
+  const url = new URL(`${endpoint}${path}`);
+  const real = new SignatureV4({ credentials: { accessKeyId, secretAccessKey }, region, service: 's3', sha256: NodeSha256, uriEscapePath: false });
+  const request = await real.sign({
+    method, protocol: 'http:', hostname: url.hostname, port: Number(url.port), path: url.pathname, query: {},
+    headers: { host: url.host, 'x-amz-content-sha256': payloadHash, ...headers },
+  } as never);
+  const out = { ...(request as unknown as { headers: Record<string, string> }).headers };
+  delete out.host;
+  return { url: url.toString(), headers: out };
+}
+
 async function portOpen(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = connect(port, '127.0.0.1', () => {
@@ -94,7 +128,7 @@ describe('S3 API', () => {
     await s3.send(new CreateBucketCommand({ Bucket: 'photos' }));
     await s3.send(new HeadBucketCommand({ Bucket: 'photos' }));
     const location = await s3.send(new GetBucketLocationCommand({ Bucket: 'photos' }));
-    assert.ok(location.LocationConstraint === undefined || location.LocationConstraint === '' || location.LocationConstraint === null);
+    assert.ok([undefined, null, ''].includes(location.LocationConstraint as string | undefined), String(location.LocationConstraint));
     assert.deepEqual((await s3.send(new ListBucketsCommand({}))).Buckets?.map((b) => b.Name), ['photos']);
     assert.deepEqual(await s3Failure(s3.send(new CreateBucketCommand({ Bucket: 'photos' }))), { name: 'BucketAlreadyOwnedByYou', status: 409 });
     assert.equal((await s3Failure(s3.send(new HeadBucketCommand({ Bucket: 'nothing-here' })))).status, 404);
@@ -180,5 +214,159 @@ describe('S3 API', () => {
     // If-Match that holds wins over If-Unmodified-Since that does not (RFC 9110, as S3 does).
     assert.equal((await body(await get({ IfMatch: etag, IfUnmodifiedSince: past }))).toString(), 'conditional');
     assert.equal((await s3Failure(s3.send(new HeadObjectCommand({ Bucket: 'photos', Key: 'cond.txt', IfMatch: '"0000"' })))).status, 412);
+  });
+
+  it('listing: V2 with prefix, delimiter, max-keys, continuation, start-after, encoding-type=url; V1 with marker', async () => {
+    await s3.send(new CreateBucketCommand({ Bucket: 'listing' }));
+    const keys = ['a.txt', 'dir/1', 'dir/2', 'dir/sub/3', 'e f+g.txt', 'other/x', 'other/y', 'z'];
+    for (const key of keys) await s3.send(new PutObjectCommand({ Bucket: 'listing', Key: key, Body: key }));
+    await native('/files/listing-not-a-bucket-file', { method: 'PUT', body: 'outside' }); // shares the prefix "listing"
+
+    const all = await s3.send(new ListObjectsV2Command({ Bucket: 'listing' }));
+    assert.deepEqual(all.Contents?.map((o) => o.Key), keys);
+    assert.equal(all.KeyCount, keys.length);
+    assert.equal(all.IsTruncated, false);
+    assert.equal(all.Contents?.[0].Size, 'a.txt'.length);
+    assert.equal(all.Contents?.[0].ETag, `"${createHash('sha256').update('a.txt').digest('hex')}"`);
+
+    const top = await s3.send(new ListObjectsV2Command({ Bucket: 'listing', Delimiter: '/' }));
+    assert.deepEqual(top.Contents?.map((o) => o.Key), ['a.txt', 'e f+g.txt', 'z']);
+    assert.deepEqual(top.CommonPrefixes?.map((p) => p.Prefix), ['dir/', 'other/']);
+    const inDir = await s3.send(new ListObjectsV2Command({ Bucket: 'listing', Prefix: 'dir/', Delimiter: '/' }));
+    assert.deepEqual(inDir.Contents?.map((o) => o.Key), ['dir/1', 'dir/2']);
+    assert.deepEqual(inDir.CommonPrefixes?.map((p) => p.Prefix), ['dir/sub/']);
+
+    // Pages of 2 (keys and common prefixes count alike), followed by their tokens.
+    const pages: string[][] = [];
+    let token: string | undefined;
+    do {
+      const page = await s3.send(new ListObjectsV2Command({ Bucket: 'listing', Delimiter: '/', MaxKeys: 2, ContinuationToken: token }));
+      pages.push([...(page.Contents ?? []).map((o) => o.Key!), ...(page.CommonPrefixes ?? []).map((p) => p.Prefix!)].sort());
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+      assert.ok(pages.length < 10);
+    } while (token !== undefined);
+    assert.deepEqual(pages, [['a.txt', 'dir/'], ['e f+g.txt', 'other/'], ['z']]);
+
+    const afterDir = await s3.send(new ListObjectsV2Command({ Bucket: 'listing', StartAfter: 'dir/2' }));
+    assert.deepEqual(afterDir.Contents?.map((o) => o.Key), ['dir/sub/3', 'e f+g.txt', 'other/x', 'other/y', 'z']);
+    const encoded = await s3.send(new ListObjectsV2Command({ Bucket: 'listing', Prefix: 'e ', EncodingType: 'url' }));
+    assert.deepEqual(encoded.Contents?.map((o) => decodeURIComponent(o.Key!)), ['e f+g.txt']);
+    assert.notEqual(encoded.Contents?.[0].Key, 'e f+g.txt', 'the key comes URL-encoded');
+    assert.deepEqual((await s3.send(new ListObjectsV2Command({ Bucket: 'listing', MaxKeys: 0 }))).KeyCount, 0);
+    assert.deepEqual(await s3Failure(s3.send(new ListObjectsV2Command({ Bucket: 'listing', ContinuationToken: '%%%' }))), { name: 'InvalidArgument', status: 400 });
+
+    const v1 = await s3.send(new ListObjectsCommand({ Bucket: 'listing', MaxKeys: 3 }));
+    assert.deepEqual(v1.Contents?.map((o) => o.Key), ['a.txt', 'dir/1', 'dir/2']);
+    assert.equal(v1.IsTruncated, true);
+    const v1next = await s3.send(new ListObjectsCommand({ Bucket: 'listing', Marker: 'dir/2', Delimiter: '/' }));
+    assert.deepEqual(v1next.Contents?.map((o) => o.Key), ['e f+g.txt', 'z']);
+    assert.deepEqual(v1next.CommonPrefixes?.map((p) => p.Prefix), ['other/']);
+    const v1cut = await s3.send(new ListObjectsCommand({ Bucket: 'listing', Delimiter: '/', MaxKeys: 2 }));
+    assert.equal(v1cut.NextMarker, 'dir/');
+    const v1rest = await s3.send(new ListObjectsCommand({ Bucket: 'listing', Delimiter: '/', Marker: v1cut.NextMarker }));
+    assert.deepEqual(v1rest.Contents?.map((o) => o.Key), ['e f+g.txt', 'z']);
+    assert.deepEqual(v1rest.CommonPrefixes?.map((p) => p.Prefix), ['other/']);
+  });
+
+  it('presigned GET and PUT work; an expired one is refused', async () => {
+    const put = await getSignedUrl(s3, new PutObjectCommand({ Bucket: 'photos', Key: 'presigned/up.txt' }), { expiresIn: 60 });
+    const uploaded = await fetch(put, { method: 'PUT', body: 'sent with a presigned URL' });
+    assert.equal(uploaded.status, 200, await uploaded.text());
+    const get = await getSignedUrl(s3, new GetObjectCommand({ Bucket: 'photos', Key: 'presigned/up.txt' }), { expiresIn: 60 });
+    const fetched = await fetch(get);
+    assert.equal(fetched.status, 200);
+    assert.equal(await fetched.text(), 'sent with a presigned URL');
+    const expired = await getSignedUrl(s3, new GetObjectCommand({ Bucket: 'photos', Key: 'presigned/up.txt' }), { expiresIn: 1, signingDate: new Date(Date.now() - 10_000) });
+    const refused = await fetch(expired);
+    assert.equal(refused.status, 403);
+    assert.match(await refused.text(), /<Code>AccessDenied<\/Code>[\s\S]*Request has expired/);
+    const expiredPut = await getSignedUrl(s3, new PutObjectCommand({ Bucket: 'photos', Key: 'presigned/late.txt' }), { expiresIn: 1, signingDate: new Date(Date.now() - 10_000) });
+    assert.equal((await fetch(expiredPut, { method: 'PUT', body: 'late' })).status, 403);
+    assert.equal((await native('/files/photos/presigned/late.txt')).status, 404);
+  });
+
+  it('the native API and S3 see the same files', async () => {
+    const written = await native('/files/photos/from-native.txt', { method: 'PUT', body: 'native bytes', headers: { 'content-type': 'text/x-native' } });
+    assert.equal(written.status, 201);
+    const got = await s3.send(new GetObjectCommand({ Bucket: 'photos', Key: 'from-native.txt' }));
+    assert.equal((await body(got)).toString(), 'native bytes');
+    assert.equal(got.ContentType, 'text/x-native');
+    await s3.send(new PutObjectCommand({ Bucket: 'photos', Key: 'from-s3/file.bin', Body: 'S3 bytes' }));
+    const read = await native('/files/photos/from-s3/file.bin');
+    assert.equal(read.status, 200);
+    assert.equal(await read.text(), 'S3 bytes');
+    const listed = await (await native('/files?prefix=photos/from-')).json() as { files: { name: string }[] };
+    assert.deepEqual(listed.files.map((f) => f.name), ['photos/from-native.txt', 'photos/from-s3/file.bin']);
+  });
+
+  it('refuses a wrong secret, a tampered signature, a tampered body, a bad checksum: nothing is stored', async () => {
+    const wrong = client('not-the-secret');
+    assert.deepEqual(await s3Failure(wrong.send(new PutObjectCommand({ Bucket: 'photos', Key: 'refused/wrong-secret', Body: 'x' }))), { name: 'SignatureDoesNotMatch', status: 403 });
+    wrong.destroy();
+    const stranger = new S3Client({ endpoint, region, forcePathStyle: true, credentials: { accessKeyId: 'SOMEONEELSE', secretAccessKey }, maxAttempts: 1 });
+    assert.deepEqual(await s3Failure(stranger.send(new ListBucketsCommand({}))), { name: 'InvalidAccessKeyId', status: 403 });
+    stranger.destroy();
+
+    const content = randomBytes(300 * 1024); // past the gateway's read-first size: streamed to the leader
+    const hash = createHash('sha256').update(content).digest('hex');
+    const good = await signed('PUT', '/photos/refused/tampered', {}, hash);
+    const tamperedSignature = { ...good.headers, authorization: good.headers.authorization.replace(/Signature=(.)/, (_, c: string) => `Signature=${c === '0' ? '1' : '0'}`) };
+    const bySignature = await fetch(good.url, { method: 'PUT', headers: tamperedSignature, body: content });
+    assert.equal(bySignature.status, 403);
+    assert.match(await bySignature.text(), /<Code>SignatureDoesNotMatch<\/Code>/);
+    const changed = Buffer.from(content);
+    changed[changed.length - 1] ^= 1;
+    const byBody = await fetch(good.url, { method: 'PUT', headers: good.headers, body: changed });
+    assert.equal(byBody.status, 400);
+    assert.match(await byBody.text(), /<Code>XAmzContentSHA256Mismatch<\/Code>/);
+    const badCrc = await signed('PUT', '/photos/refused/bad-crc', { 'x-amz-checksum-crc32': 'AAAAAA==' }, 'UNSIGNED-PAYLOAD');
+    const byChecksum = await fetch(badCrc.url, { method: 'PUT', headers: badCrc.headers, body: content });
+    assert.equal(byChecksum.status, 400);
+    assert.match(await byChecksum.text(), /<Code>BadDigest<\/Code>/);
+    // The same request, untouched, is accepted: the refusals above came from the tampering.
+    assert.equal((await fetch(good.url, { method: 'PUT', headers: good.headers, body: content })).status, 200);
+    assert.equal((await native('/files/photos/refused/tampered')).status, 200);
+    await native('/files/photos/refused/tampered', { method: 'DELETE' });
+    const stored = await (await native('/files?prefix=photos/refused/')).json() as { files: unknown[] };
+    assert.deepEqual(stored.files, [], 'no refused write left a file');
+  });
+
+  it('a streaming-signed upload (STREAMING-AWS4-HMAC-SHA256-PAYLOAD): stored when every chunk signature holds, refused when one does not', async () => {
+    const content = randomBytes(150 * 1024);
+    const chunkBytes = 64 * 1024;
+    async function upload(key: string, tamperChunk: number | null): Promise<Response> {
+      const chunks: Buffer[] = [];
+      for (let i = 0; i < content.length; i += chunkBytes) chunks.push(content.subarray(i, i + chunkBytes));
+      chunks.push(Buffer.alloc(0));
+      const encodedLength = chunks.reduce((sum, c) => sum + c.length.toString(16).length + ';chunk-signature='.length + 64 + 4 + c.length, 0) + 0;
+      const date = new Date();
+      const request = await signed('PUT', `/photos/${key}`, {
+        'content-encoding': 'aws-chunked', 'x-amz-decoded-content-length': String(content.length), 'content-length': String(encodedLength),
+        'x-amz-date': date.toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, ''),
+      }, 'STREAMING-AWS4-HMAC-SHA256-PAYLOAD');
+      const amzDate = request.headers['x-amz-date'];
+      const scope = `${amzDate.slice(0, 8)}/${region}/s3/aws4_request`;
+      let previous = /Signature=([0-9a-f]{64})/.exec(request.headers.authorization)![1];
+      const parts: Buffer[] = [];
+      for (const [i, chunk] of chunks.entries()) {
+        const stringToSign = ['AWS4-HMAC-SHA256-PAYLOAD', amzDate, scope, previous, createHash('sha256').update('').digest('hex'), createHash('sha256').update(chunk).digest('hex')].join('\n');
+        const signature = await new SignatureV4({ credentials: { accessKeyId, secretAccessKey }, region, service: 's3', sha256: NodeSha256 }).sign(stringToSign, { signingDate: date });
+        const data = i === tamperChunk ? Buffer.from(chunk).fill(7, 0, 1) : chunk;
+        parts.push(Buffer.from(`${chunk.length.toString(16)};chunk-signature=${signature}\r\n`), data, Buffer.from('\r\n'));
+        previous = signature;
+      }
+      const wire = Buffer.concat(parts);
+      assert.equal(wire.length, encodedLength);
+      // fetch sets Content-Length itself (the same value, which the signature covers).
+      const { 'content-length': _length, ...headers } = request.headers;
+      return fetch(request.url, { method: 'PUT', headers, body: wire });
+    }
+    const stored = await upload('streaming/signed.bin', null);
+    assert.equal(stored.status, 200, await stored.text());
+    assert.deepEqual(await body(await s3.send(new GetObjectCommand({ Bucket: 'photos', Key: 'streaming/signed.bin' }))), content);
+    const refused = await upload('streaming/tampered.bin', 1);
+    assert.equal(refused.status, 403);
+    assert.match(await refused.text(), /<Code>SignatureDoesNotMatch<\/Code>/);
+    assert.equal((await native('/files/photos/streaming/tampered.bin')).status, 404);
   });
 });
