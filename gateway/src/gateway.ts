@@ -47,7 +47,15 @@ export async function startGateway(config: GatewayConfig): Promise<RunningGatewa
     const { rootKey } = config.s3;
     const s3Server = await listen({
       // The S3 layer calls the native API through this gateway's own proxy, in process.
-      app: s3App({ region: config.s3.region, keys: { secretFor: (id) => (id === rootKey.accessKeyId ? rootKey.secretAccessKey : null) }, native: new NativeClient((request) => app.fetch(request)) }),
+      app: s3App({
+        region: config.s3.region,
+        keys: { secretFor: (id) => (id === rootKey.accessKeyId ? rootKey.secretAccessKey : null) },
+        native: new NativeClient((request) => app.fetch(request)),
+        onAnswered: (operation, status, seconds) => {
+          metrics.s3Requests.inc({ operation, status: String(status) });
+          metrics.s3RequestSeconds.observe({ operation }, seconds);
+        },
+      }),
       host: config.host,
       port: config.s3.port,
       tls: config.tls,

@@ -196,6 +196,12 @@ describe('S3 API', () => {
       () => s3.send(new ListObjectsV2Command({ Bucket: 'no-bucket' })),
     ]) assert.deepEqual(await s3Failure(send()), { name: 'NoSuchBucket', status: 404 });
     assert.equal((await native('/files/no-bucket/k')).status, 404);
+    // What the gateway's PutObject relies on: the node refuses, when the put is applied, a write
+    // whose bucket is gone (so a DeleteBucket between its check and its write cannot be lost).
+    const refused = await native('/files/no-bucket/k', { method: 'PUT', body: 'x', headers: { 'x-dfs-require-bucket': 'no-bucket' } });
+    assert.equal(refused.status, 404);
+    assert.equal(((await refused.json()) as { error: { code: string } }).error.code, 'no_such_bucket');
+    assert.equal((await native('/files/photos/needs-bucket', { method: 'PUT', body: 'x', headers: { 'x-dfs-require-bucket': 'photos' } })).status, 201);
   });
 
   it('conditional reads: If-Match, If-None-Match, If-Modified-Since, If-Unmodified-Since', async () => {
@@ -297,6 +303,8 @@ describe('S3 API', () => {
     assert.equal(await read.text(), 'S3 bytes');
     const listed = await (await native('/files?prefix=photos/from-')).json() as { files: { name: string }[] };
     assert.deepEqual(listed.files.map((f) => f.name), ['photos/from-native.txt', 'photos/from-s3/file.bin']);
+    const metrics = await (await native('/metrics')).text();
+    assert.match(metrics, /dfs_gateway_s3_requests_total\{operation="PutObject",status="200"\} [1-9]/);
   });
 
   it('refuses a wrong secret, a tampered signature, a tampered body, a bad checksum: nothing is stored', async () => {

@@ -40,8 +40,11 @@ class Log {
   remove(name: string): Entry {
     return this.entry({ op: 'deleteBucket', name });
   }
-  put(name: string, content = name): Entry {
-    return this.entry({ op: 'put', name, size: content.length, contentType: 'text/plain', etag: sha256(content), chunks: [], inline: Buffer.from(content).toString('base64') } as Omit<ReplicatedCommand, 'hlc'>);
+  put(name: string, content = name, bucket?: string): Entry {
+    return this.entry({
+      op: 'put', name, size: content.length, contentType: 'text/plain', etag: sha256(content), chunks: [], inline: Buffer.from(content).toString('base64'),
+      ...(bucket !== undefined ? { bucket } : {}),
+    } as Omit<ReplicatedCommand, 'hlc'>);
   }
   deleteFile(name: string): Entry {
     return this.entry({ op: 'delete', name });
@@ -90,6 +93,22 @@ describe('bucket records', () => {
     assert.equal(sm.getBucket('photos'), null);
     assert.equal(codeOf(applyOne(sm, log.remove('photos'))), 'no_such_bucket');
     assert.notEqual(sm.getBucket('photos2'), null);
+  });
+
+  test('a put that needs its bucket is refused, when applied, once the bucket is gone (S3 PutObject against DeleteBucket)', () => {
+    const sm = machine();
+    const log = new Log();
+    assert.equal(codeOf(applyOne(sm, log.put('photos/a', 'a', 'photos'))), 'no_such_bucket');
+    assert.equal(sm.getFile('photos/a'), null, 'nothing stored');
+    applyOne(sm, log.create('photos'));
+    assert.equal(codeOf(applyOne(sm, log.put('photos/a', 'a', 'photos'))), 'ok');
+    applyOne(sm, log.deleteFile('photos/a'));
+    // The S3 gateway checked the bucket before it wrote; a delete committed in between wins.
+    applyOne(sm, log.remove('photos'));
+    assert.equal(codeOf(applyOne(sm, log.put('photos/b', 'b', 'photos'))), 'no_such_bucket');
+    assert.equal(sm.getFile('photos/b'), null);
+    assert.equal(sm.stats().files, 0);
+    assert.throws(() => log.put('other/b', 'b', 'photos'), /invalid metadata command/);
   });
 
   test('a create sent twice under one Idempotency-Key is applied once', () => {

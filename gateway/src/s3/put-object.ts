@@ -39,7 +39,8 @@ export async function putObject(call: S3Call, bucket: string, key: string): Prom
   } else {
     body = readableOf(verified.stream());
   }
-  const headers = { ...conditions, 'content-type': contentTypeOf(call.headers), 'content-length': String(plan.length) };
+  // The node refuses the put if the bucket is gone by the time it is applied (a DeleteBucket in between).
+  const headers = { ...conditions, 'content-type': contentTypeOf(call.headers), 'content-length': String(plan.length), 'x-dfs-require-bucket': bucket };
   let response: Response;
   try {
     response = await call.native.request('PUT', filePath(name), { headers, body, signal: call.signal });
@@ -53,6 +54,10 @@ export async function putObject(call: S3Call, bucket: string, key: string): Prom
   if (response.status === 412) {
     await discard(response);
     throw new S3Error('PreconditionFailed', 'At least one of the pre-conditions you specified did not hold', { Condition: Object.keys(conditions).join(', ') });
+  }
+  if (response.status === 404) {
+    await discard(response);
+    throw noSuchBucket(bucket);
   }
   if (response.status !== 201) throw await unexpectedAnswer(response, `storing ${name}`);
   const file = (await response.json()) as FileJson;

@@ -33,6 +33,11 @@ export interface PutCommand {
   readonly hlc: string;
   readonly precondition?: Precondition;
   readonly requestId?: string;
+  /**
+   * An S3 bucket that must exist when the entry is applied (S3 PutObject), else the put is
+   * refused with no_such_bucket: a DeleteBucket and a PutObject are ordered by the log.
+   */
+  readonly bucket?: string;
 }
 
 export interface DeleteCommand {
@@ -95,7 +100,7 @@ export interface FileJson {
   readonly modified: string;
 }
 
-export type MetadataErrorCode = 'precondition_failed' | 'not_found' | 'idempotency_key_mismatch';
+export type MetadataErrorCode = 'precondition_failed' | 'not_found' | 'idempotency_key_mismatch' | 'no_such_bucket';
 
 /** What applying a put or delete gave; a delete's `file` is the version it removed. */
 export type MetadataResult =
@@ -122,7 +127,7 @@ export function commandProblem(value: unknown): string | null {
   const command = value as Record<string, unknown>;
   if (command.op === 'createBucket' || command.op === 'deleteBucket') return bucketCommandProblem(command);
   const common = ['op', 'name', 'hlc', 'precondition', 'requestId'];
-  const allowed = command.op === 'put' ? [...common, 'size', 'contentType', 'etag', 'chunks', 'chunkSizes', 'inline'] : common;
+  const allowed = command.op === 'put' ? [...common, 'size', 'contentType', 'etag', 'chunks', 'chunkSizes', 'inline', 'bucket'] : common;
   if (command.op !== 'put' && command.op !== 'delete') return `unknown op ${JSON.stringify(command.op)}`;
   for (const key of Object.keys(command)) if (!allowed.includes(key)) return `unexpected field "${key}"`;
   const name = validateName(command.name);
@@ -166,7 +171,12 @@ function preconditionProblem(value: unknown): string | null {
 }
 
 function putProblem(command: Record<string, unknown>): string | null {
-  const { size, contentType, etag, chunks, chunkSizes, inline } = command;
+  const { size, contentType, etag, chunks, chunkSizes, inline, bucket } = command;
+  if (bucket !== undefined) {
+    const problem = bucketNameProblem(bucket);
+    if (problem !== null) return `bucket: ${problem}`;
+    if (!(command.name as string).startsWith(`${bucket as string}/`)) return 'a put that needs a bucket must name a file in it';
+  }
   if (!Number.isSafeInteger(size) || (size as number) < 0) return 'size must be a non-negative integer';
   if (typeof contentType !== 'string' || contentType.length === 0 || contentType.length > contentTypeLengthMax) {
     return `contentType must be a string of 1 to ${contentTypeLengthMax} characters`;

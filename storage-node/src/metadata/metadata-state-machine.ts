@@ -328,6 +328,9 @@ export class MetadataStateMachine implements StateMachine {
     const { name } = command;
     const file = this.#current(name);
     const current = file?.current ?? null;
+    if (command.bucket !== undefined && this.#statements.bucket.get({ name: command.bucket }) === undefined) {
+      return { ok: false, code: 'no_such_bucket', message: `${name}: no bucket ${command.bucket}` };
+    }
     const failure = preconditionFailure(command.precondition, current?.etag ?? null);
     if (failure !== null) return { ok: false, code: 'precondition_failed', message: `${name}: ${failure}` };
 
