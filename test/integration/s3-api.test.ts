@@ -8,7 +8,7 @@ import { connect } from 'node:net';
 import { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import {
-  CreateBucketCommand, DeleteBucketCommand, DeleteObjectCommand, GetBucketLocationCommand, GetObjectCommand, HeadBucketCommand,
+  CopyObjectCommand, CreateBucketCommand, CreateMultipartUploadCommand, DeleteBucketCommand, DeleteObjectCommand, GetBucketLocationCommand, GetObjectCommand, HeadBucketCommand,
   HeadObjectCommand, ListBucketsCommand, ListObjectsCommand, ListObjectsV2Command, PutObjectCommand, S3Client, S3ServiceException,
 } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
@@ -141,6 +141,10 @@ describe('S3 API', () => {
     await s3.send(new DeleteBucketCommand({ Bucket: 'scratch' }));
     assert.deepEqual(await s3Failure(s3.send(new DeleteBucketCommand({ Bucket: 'scratch' }))), { name: 'NoSuchBucket', status: 404 });
     assert.deepEqual((await s3.send(new ListBucketsCommand({}))).Buckets?.map((b) => b.Name), ['photos']);
+    // Operations of later steps are refused as such, never taken for another operation.
+    assert.deepEqual(await s3Failure(s3.send(new CopyObjectCommand({ Bucket: 'photos', Key: 'copy', CopySource: 'photos/x' }))), { name: 'NotImplemented', status: 501 });
+    assert.deepEqual(await s3Failure(s3.send(new CreateMultipartUploadCommand({ Bucket: 'photos', Key: 'big' }))), { name: 'NotImplemented', status: 501 });
+    assert.equal((await native('/files/photos/copy')).status, 404);
   });
 
   it('objects: put (string, multi-chunk buffer, stream with the CRC32 trailer), get, range, head, delete', async () => {

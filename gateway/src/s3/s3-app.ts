@@ -31,11 +31,6 @@ export interface S3AppDeps {
 
 const noBody: AsyncIterable<Uint8Array> = { async *[Symbol.asyncIterator]() {} };
 
-/** After a refusal, at most this much of the rest of the body is read so that the client hears the answer. */
-const refusedBodyDrainBytesMax = 8 * 1024 * 1024;
-/** … and for at most this long. */
-const refusedBodyDrainMs = 5_000;
-
 function incomingOf(c: Context): IncomingMessage | undefined {
   return (c.env as { incoming?: IncomingMessage } | undefined)?.incoming;
 }
@@ -43,39 +38,12 @@ function incomingOf(c: Context): IncomingMessage | undefined {
 /**
  * The client's body: the Node request itself under @hono/node-server (no web-stream wrapper).
  * A check that stops reading it early must not destroy it (and the socket with it): the client
- * is still owed the error document.
+ * is still owed the error document, and Node's server drops the rest of the body after it.
  */
 function clientBody(c: Context): AsyncIterable<Uint8Array> {
   const incoming = incomingOf(c);
   if (incoming !== undefined) return { [Symbol.asyncIterator]: () => incoming.iterator({ destroyOnReturn: false }) };
   return (c.req.raw.body as AsyncIterable<Uint8Array> | null) ?? noBody;
-}
-
-/** Reads and drops what is left of a refused request's body, within bounds; false when some is left. */
-async function drainBody(incoming: IncomingMessage | undefined): Promise<boolean> {
-  if (incoming === undefined || incoming.complete) return true;
-  if (incoming.destroyed) return false;
-  return await new Promise<boolean>((resolve) => {
-    let bytes = 0;
-    const finish = (whole: boolean) => {
-      clearTimeout(timer);
-      incoming.off('data', onData);
-      incoming.off('end', onEnd);
-      incoming.off('error', onEnd);
-      if (!whole) incoming.pause();
-      resolve(whole);
-    };
-    const onData = (piece: Buffer) => {
-      bytes += piece.length;
-      if (bytes > refusedBodyDrainBytesMax) finish(false);
-    };
-    const onEnd = () => finish(incoming.complete);
-    const timer = setTimeout(() => finish(false), refusedBodyDrainMs);
-    incoming.on('data', onData);
-    incoming.once('end', onEnd);
-    incoming.once('error', onEnd);
-    incoming.resume();
-  });
 }
 
 function handle(endpoint: Endpoint, call: S3Call): Promise<Response> {
@@ -131,8 +99,6 @@ export function s3App(deps: S3AppDeps): Hono {
       if (!(err instanceof S3Error)) console.error(`gateway S3: ${method} ${rawPath}:`, err);
       const error = err instanceof S3Error ? err : new S3Error('InternalError', 'We encountered an internal error. Please try again.');
       response = errorResponse(error, method, rawPath, requestId);
-      // The rest of a refused body is read (within bounds) so the client gets the answer, not a reset.
-      if (!(await drainBody(incomingOf(c)))) response.headers.set('Connection', 'close');
     }
     response.headers.set('x-amz-request-id', requestId);
     response.headers.set('x-amz-id-2', requestId);
