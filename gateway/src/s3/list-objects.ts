@@ -54,10 +54,6 @@ function pastPrefix(bucket: string, prefix: string): string {
   return prefix + highestCharacter.repeat(Math.max(1, Math.ceil(room / 4) + 1));
 }
 
-function byteCompare(a: string, b: string): number {
-  return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
-}
-
 async function collect(call: S3Call, request: ListRequest): Promise<ListOutcome> {
   const { bucket, prefix, delimiter, maxKeys } = request;
   const contents: NativeFile[] = [];
@@ -82,8 +78,9 @@ async function collect(call: S3Call, request: ListRequest): Promise<ListOutcome>
         continue;
       }
       const common = key.slice(0, at + delimiter!.length);
-      // Listed already (in this answer, or before the marker it starts after): skip past it.
-      if (common === commonPrefixes[commonPrefixes.length - 1] || byteCompare(common, request.after) <= 0) {
+      // Listed already: in this answer, or it is the marker itself (V1's NextMarker names a common
+      // prefix). A marker inside a common prefix still lists it, for the keys after the marker.
+      if (common === commonPrefixes[commonPrefixes.length - 1] || common === request.after) {
         cursor = pastPrefix(bucket, common);
         continue;
       }
