@@ -30,6 +30,9 @@ export async function putObject(call: S3Call, bucket: string, key: string): Prom
   const name = objectName(bucket, key);
   const plan = planBody(call.headers, call.payload);
   const conditions = writeConditions(call.headers);
+  // The node refuses the put if the bucket is gone by the time it is applied (a DeleteBucket in between).
+  const headers = { ...conditions, 'content-type': contentTypeOf(call.headers), 'content-length': String(plan.length), 'x-dfs-require-bucket': bucket };
+  // Checked first as well, so that a body for a missing bucket is not streamed to the leader for nothing.
   if (!(await bucketExists(call, bucket))) throw noSuchBucket(bucket);
   const verified = new VerifiedBody(call.body, plan);
   let body: ReadableStream<Uint8Array> | null = null;
@@ -39,8 +42,6 @@ export async function putObject(call: S3Call, bucket: string, key: string): Prom
   } else {
     body = readableOf(verified.stream());
   }
-  // The node refuses the put if the bucket is gone by the time it is applied (a DeleteBucket in between).
-  const headers = { ...conditions, 'content-type': contentTypeOf(call.headers), 'content-length': String(plan.length), 'x-dfs-require-bucket': bucket };
   let response: Response;
   try {
     response = await call.native.request('PUT', filePath(name), { headers, body, signal: call.signal });

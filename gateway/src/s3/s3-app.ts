@@ -91,7 +91,7 @@ export function s3App(deps: S3AppDeps): Hono {
       const endpoint = route(method, rawPath, query, headers);
       operation = endpoint.op;
       response = await handle(endpoint, {
-        method, headers, query, body: clientBody(c), payload: verified.payload, accessKeyId: verified.accessKeyId,
+        method, headers, query, body: clientBody(c), payload: verified.payload,
         region: deps.region, native: deps.native, signal: c.req.raw.signal,
       });
     } catch (err) {

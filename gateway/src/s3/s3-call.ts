@@ -13,7 +13,6 @@ export interface S3Call {
   readonly body: AsyncIterable<Uint8Array>;
   /** How the body is signed, from the verified signature. */
   readonly payload: PayloadSigning;
-  readonly accessKeyId: string;
   readonly region: string;
   readonly native: NativeClient;
   /** Aborted when the client goes away. */
