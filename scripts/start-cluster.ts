@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { ConfigError, helpText, integerFlag, parseFlags, stringFlag } from '../shared/flags.ts';
+import { s3Credentials } from './s3-credentials.ts';
 
 /** Children still running this long after the stop signal are killed. */
 const stopGraceMs = 10_000;
@@ -19,6 +20,8 @@ const launcherFlagSpecs = {
   baseClientPort: integerFlag('base-client-port', 'DFS_START_BASE_CLIENT_PORT', 'client port of n1; n2 gets the next, …', 8081, 1, 65535 - nodesMax),
   baseClusterPort: integerFlag('base-cluster-port', 'DFS_START_BASE_CLUSTER_PORT', 'cluster port of n1; n2 gets the next, …', 3030, 1, 65535 - nodesMax),
   gatewayPort: integerFlag('gateway-port', 'DFS_START_GATEWAY_PORT', 'the gateway\'s port', 8080, 1, 65535),
+  s3Port: integerFlag('s3-port', 'DFS_S3_PORT', 'the gateway\'s S3 API port (0: off)', 9000, 0, 65535),
+  s3Region: stringFlag('s3-region', 'DFS_S3_REGION', 'the region S3 clients sign for', 'us-east-1'),
   dataDir: stringFlag('data-dir', 'DFS_START_DATA_DIR', 'each node keeps its data in DIR/<id>', './data'),
 };
 
@@ -48,7 +51,20 @@ const nodes = Array.from({ length: flags.nodes }, (_, i) => ({
 const scheme = process.env.DFS_TLS_CERT !== undefined ? 'https' : 'http';
 const peers = nodes.map((n) => `${n.id}=${scheme}://${host}:${n.clientPort}=${scheme}://${host}:${n.clusterPort}`).join(',');
 const secret = process.env.DFS_CLUSTER_SECRET ?? randomBytes(32).toString('hex');
-const childEnv = { ...process.env, DFS_CLUSTER_SECRET: secret };
+const childEnv: NodeJS.ProcessEnv = { ...process.env, DFS_CLUSTER_SECRET: secret };
+// The S3 root key goes to the gateway only (in its environment: a flag would show in ps).
+delete childEnv.DFS_S3_ACCESS_KEY_ID;
+delete childEnv.DFS_S3_SECRET_ACCESS_KEY;
+let s3Key: ReturnType<typeof s3Credentials> | null = null;
+if (flags.s3Port !== 0) {
+  try {
+    s3Key = s3Credentials(process.env, resolve(flags.dataDir));
+  } catch (err) {
+    process.stderr.write(`start-cluster: ${(err as Error).message}\n`);
+    process.exit(2);
+  }
+}
+const gatewayEnv: NodeJS.ProcessEnv = s3Key === null ? childEnv : { ...childEnv, DFS_S3_ACCESS_KEY_ID: s3Key.accessKeyId, DFS_S3_SECRET_ACCESS_KEY: s3Key.secretAccessKey };
 
 /** A word as a POSIX shell reads it back unchanged. */
 function shellQuote(word: string): string {
@@ -60,7 +76,7 @@ function shellQuote(word: string): string {
  * started it: the same flags, and every DFS_ setting of this environment (the secret included).
  */
 function restartCommand(program: 'node' | 'gateway', args: readonly string[]): string {
-  const settings = Object.entries(childEnv)
+  const settings = Object.entries(program === 'gateway' ? gatewayEnv : childEnv)
     .filter(([key, value]) => key.startsWith('DFS_') && value !== undefined)
     .sort(([a], [b]) => a.localeCompare(b))
     .map(([key, value]) => `${key}=${shellQuote(value!)}`);
@@ -81,8 +97,8 @@ function pipe(name: string, stream: NodeJS.ReadableStream, out: NodeJS.WritableS
   });
 }
 
-function start(name: string, script: string, args: readonly string[], onExit: (how: string) => void): void {
-  const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: childEnv });
+function start(name: string, script: string, args: readonly string[], onExit: (how: string) => void, env: NodeJS.ProcessEnv = childEnv): void {
+  const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
   children.set(name, child);
   console.log(`[launcher] ${name} started (pid ${child.pid})`);
   // Our programs print one line on stdout once they listen; errors before that go to stderr.
@@ -116,10 +132,27 @@ for (const n of nodes) {
   });
 }
 const gatewayUrl = `${scheme}://${host}:${flags.gatewayPort}`;
-const gatewayArgs = ['--id', 'gw', '--host', host, '--port', String(flags.gatewayPort), '--nodes', nodes.map((n) => `${scheme}://${host}:${n.clientPort}`).join(',')];
+const gatewayArgs = [
+  '--id', 'gw', '--host', host, '--port', String(flags.gatewayPort), '--nodes', nodes.map((n) => `${scheme}://${host}:${n.clientPort}`).join(','),
+  '--s3-port', String(flags.s3Port), '--s3-region', flags.s3Region,
+];
 start('gateway', 'gateway/src/main.ts', gatewayArgs, (how) => {
   console.log(`[launcher] the gateway exited (${how}); the nodes keep running. Start it again from the repo root with:\n  ${restartCommand('gateway', gatewayArgs)}`);
-});
+}, gatewayEnv);
+const s3Url = `${scheme}://${host}:${flags.s3Port}`;
+const s3Banner = s3Key === null
+  ? '  S3 API: off (--s3-port 0)'
+  : `  S3 API: ${s3Url} (path-style, region ${flags.s3Region})
+    access key id:     ${s3Key.accessKeyId}
+    secret access key: ${s3Key.secretAccessKey}
+    (from ${s3Key.source})`;
+const s3QuickStart = s3Key === null
+  ? ''
+  : `
+  export AWS_ACCESS_KEY_ID=${s3Key.accessKeyId} AWS_SECRET_ACCESS_KEY=${shellQuote(s3Key.secretAccessKey)} AWS_DEFAULT_REGION=${flags.s3Region}
+  aws --endpoint-url ${s3Url} s3 mb s3://photos
+  echo 'hello, s3' > hello.txt && aws --endpoint-url ${s3Url} s3 cp hello.txt s3://photos/
+  aws --endpoint-url ${s3Url} s3 ls s3://photos/`;
 
 const curl = scheme === 'https' ? `curl --cacert ${shellQuote(process.env.DFS_TLS_CA ?? '<your CA file>')}` : 'curl';
 const [first, second = first, third = second] = nodes.map((n) => `${scheme}://${host}:${n.clientPort}`);
@@ -127,13 +160,14 @@ console.log(`Raft DFS local cluster
 ${nodes.map((n) => `  ${n.id}: client API ${scheme}://${host}:${n.clientPort}  cluster port ${n.clusterPort}  data ${n.dataDir}`).join('\n')}
   gateway: ${gatewayUrl} (one URL for clients: writes go to the leader, reads to the replicas)
   cluster secret (cluster ports; admin routes take it as X-DFS-Cluster-Secret): ${secret}
+${s3Banner}
 
 Quick start:
   ${curl} -s ${first}/status
   ${curl} -s -X POST --data-binary 'hello' ${first}/upload/my-first-file.txt
   ${curl} -s ${second}/files
   ${curl} -s ${third}/upload/my-first-file.txt
-  ${curl} -s ${gatewayUrl}/status
+  ${curl} -s ${gatewayUrl}/status${s3QuickStart}
 
 A node that exits leaves the rest running; the launcher prints the command that restarts it.
 Ctrl-C stops the cluster.`);

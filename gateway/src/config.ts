@@ -23,7 +23,21 @@ export const gatewayFlagSpecs = {
   tlsCert: optionalStringFlag('tls-cert', 'DFS_TLS_CERT', 'PEM certificate (chain) file: the gateway speaks HTTPS (with --tls-key)'),
   tlsKey: optionalStringFlag('tls-key', 'DFS_TLS_KEY', 'PEM private key file of --tls-cert'),
   tlsCa: optionalStringFlag('tls-ca', 'DFS_TLS_CA', 'PEM CA file the nodes\' certificates are verified against (default: the system CAs)'),
+  s3Port: integerFlag('s3-port', 'DFS_S3_PORT', 'port of the S3 API (0: off; also off without a root key)', 9000, 0, 65535),
+  s3Region: stringFlag('s3-region', 'DFS_S3_REGION', 'the region S3 clients sign for', 'us-east-1'),
+  s3AccessKeyId: optionalStringFlag('s3-access-key-id', 'DFS_S3_ACCESS_KEY_ID', 'the S3 root access key id (prefer the env variable)'),
+  s3SecretAccessKey: optionalStringFlag('s3-secret-access-key', 'DFS_S3_SECRET_ACCESS_KEY', 'the S3 root secret access key (prefer the env variable: a flag shows in ps)'),
 };
+
+/** The S3 API's settings; null when it is off. */
+export interface S3Config {
+  readonly port: number;
+  readonly region: string;
+  readonly rootKey: { readonly accessKeyId: string; readonly secretAccessKey: string };
+}
+
+const accessKeyIdPattern = /^[A-Za-z0-9._-]{3,128}$/;
+const secretAccessKeyPattern = /^[\x21-\x7e]{8,128}$/;
 
 export interface GatewayConfig {
   readonly id: string;
@@ -47,6 +61,8 @@ export interface GatewayConfig {
   readonly tls: TlsIdentity | null;
   /** PEM CA file that the nodes' certificates must chain to; null: the system CAs. */
   readonly tlsCa: string | null;
+  /** The S3 API (gateway/src/s3), or null when it is off. */
+  readonly s3: S3Config | null;
 }
 
 export const gatewayHelp = (): string =>
@@ -74,7 +90,17 @@ export function parseGatewayConfig(argv: readonly string[], env: NodeJS.ProcessE
   if (flags.idleTimeoutMs <= waitMaxMs) {
     throw new ConfigError(`--idle-timeout (${flags.idleTimeoutMs}) must exceed --failover-timeout, --write-timeout and --read-timeout (${waitMaxMs}): a request waiting for them moves no bytes`);
   }
-  const { tlsCert, tlsKey, ...rest } = flags;
+  const { tlsCert, tlsKey, s3Port, s3Region, s3AccessKeyId, s3SecretAccessKey, ...rest } = flags;
   const tls = tlsIdentity(tlsCert, tlsKey);
-  return { ...rest, id, nodes, tls };
+  return { ...rest, id, nodes, tls, s3: parseS3Config(s3Port, s3Region, s3AccessKeyId, s3SecretAccessKey) };
+}
+
+/** The S3 settings: on when its port is not 0 and a root key is given. Messages never show the secret. */
+function parseS3Config(port: number, region: string, accessKeyId: string | null, secretAccessKey: string | null): S3Config | null {
+  if ((accessKeyId === null) !== (secretAccessKey === null)) throw new ConfigError('--s3-access-key-id and --s3-secret-access-key go together');
+  if (!/^[a-z0-9-]{1,64}$/.test(region)) throw new ConfigError(`--s3-region must be lowercase letters, digits and hyphens, got "${region}"`);
+  if (port === 0 || accessKeyId === null || secretAccessKey === null) return null;
+  if (!accessKeyIdPattern.test(accessKeyId)) throw new ConfigError('--s3-access-key-id must be 3 to 128 of A-Z a-z 0-9 . _ -');
+  if (!secretAccessKeyPattern.test(secretAccessKey)) throw new ConfigError('--s3-secret-access-key must be 8 to 128 printable ASCII characters without spaces');
+  return { port, region, rootKey: { accessKeyId, secretAccessKey } };
 }

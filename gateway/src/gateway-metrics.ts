@@ -17,6 +17,9 @@ export class GatewayMetrics {
   readonly retries: Counter<'kind' | 'reason'>;
   /** Writes whose leader failed after more than the retry buffer was sent (answered 503). */
   readonly unreplayableWrites: Counter;
+  /** S3 API requests by operation (ListBuckets, PutObject, …, "unknown" when refused before routing) and status. */
+  readonly s3Requests: Counter<'operation' | 'status'>;
+  readonly s3RequestSeconds: Histogram<'operation'>;
 
   constructor(view: ClusterView) {
     const registers = [this.registry];
@@ -42,6 +45,19 @@ export class GatewayMetrics {
     this.unreplayableWrites = new Counter({
       name: name('unreplayable_writes_total'),
       help: 'Writes whose leader failed after more than the retry buffer was sent (answered 503)',
+      registers,
+    });
+    this.s3Requests = new Counter({
+      name: name('s3_requests_total'),
+      help: 'S3 API requests answered, by operation ("unknown": refused before it was known) and status',
+      labelNames: ['operation', 'status'],
+      registers,
+    });
+    this.s3RequestSeconds = new Histogram({
+      name: name('s3_request_duration_seconds'),
+      help: 'S3 API requests: time until the response headers',
+      labelNames: ['operation'],
+      buckets: requestBuckets,
       registers,
     });
     for (const kind of ['read', 'write']) for (const reason of ['unreachable', 'refused']) this.retries.inc({ kind, reason }, 0);

@@ -7,16 +7,22 @@ import { ClusterView } from './cluster-view.ts';
 import type { GatewayConfig } from './config.ts';
 import { gatewayApp } from './gateway-app.ts';
 import { GatewayMetrics } from './gateway-metrics.ts';
+import { NativeClient } from './s3/native-client.ts';
+import { s3App } from './s3/s3-app.ts';
 import { Upstreams } from './upstream.ts';
 
 export interface RunningGateway {
   readonly port: number;
+  /** The S3 API's port; null when it is off. */
+  readonly s3Port: number | null;
   readonly view: ClusterView;
   stop(): Promise<void>;
 }
 
 /** In-flight requests get this long to finish on a graceful stop. */
 const stopGraceMs = 5000;
+/** Clients' idle keep-alive connections are kept this long. */
+const keepAliveTimeoutMs = 65_000;
 
 export async function startGateway(config: GatewayConfig): Promise<RunningGateway> {
   const upstreams = new Upstreams({ connectionsPerNode: config.connectionsPerNode, connect: peerConnectOptions(config.tlsCa) });
@@ -33,15 +39,45 @@ export async function startGateway(config: GatewayConfig): Promise<RunningGatewa
     headersTimeoutMs: config.headersTimeoutMs,
   });
   // Clients' idle keep-alive connections outlive a node's (5 s) so pooled clients rarely race a close.
-  server.keepAliveTimeout = 65_000;
+  server.keepAliveTimeout = keepAliveTimeoutMs;
   const port = (server.address() as { port: number }).port;
+  const servers = [server];
+  let s3Port: number | null = null;
+  if (config.s3 !== null) {
+    const { rootKey } = config.s3;
+    const s3Server = await listen({
+      // The S3 layer calls the native API through this gateway's own proxy, in process.
+      app: s3App({
+        region: config.s3.region,
+        keys: { secretFor: (id) => (id === rootKey.accessKeyId ? rootKey.secretAccessKey : null) },
+        native: new NativeClient((request) => app.fetch(request)),
+        onAnswered: (operation, status, seconds) => {
+          metrics.s3Requests.inc({ operation, status: String(status) });
+          metrics.s3RequestSeconds.observe({ operation }, seconds);
+        },
+      }),
+      host: config.host,
+      port: config.s3.port,
+      tls: config.tls,
+      idleTimeoutMs: config.idleTimeoutMs,
+      headersTimeoutMs: config.headersTimeoutMs,
+    }).catch(async (err: unknown) => {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      view.stop();
+      await upstreams.close();
+      throw err;
+    });
+    s3Server.keepAliveTimeout = keepAliveTimeoutMs;
+    s3Port = (s3Server.address() as { port: number }).port;
+    servers.push(s3Server);
+  }
   const stop = async (): Promise<void> => {
-    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-    server.closeIdleConnections();
+    const closed = Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
+    for (const s of servers) s.closeIdleConnections();
     await Promise.race([closed, new Promise((r) => setTimeout(r, stopGraceMs))]);
-    server.closeAllConnections();
+    for (const s of servers) s.closeAllConnections();
     view.stop();
     await upstreams.close();
   };
-  return { port, view, stop };
+  return { port, s3Port, view, stop };
 }

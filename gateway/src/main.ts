@@ -8,5 +8,12 @@ await runProgram({
   help: gatewayHelp,
   parse: parseGatewayConfig,
   start: startGateway,
-  describe: (config, gateway) => `gateway ${config.id}: listening on ${config.tls === null ? 'http' : 'https'}://${config.host}:${gateway.port}, seeds ${config.nodes.join(', ')}`,
+  describe: (config, gateway) => {
+    const scheme = config.tls === null ? 'http' : 'https';
+    // The key id only: the secret never goes to a log.
+    const s3 = config.s3 === null || gateway.s3Port === null
+      ? 'S3 API off (no root key, or --s3-port 0)'
+      : `S3 API on ${scheme}://${config.host}:${gateway.s3Port} (region ${config.s3.region}, access key ${config.s3.rootKey.accessKeyId})`;
+    return `gateway ${config.id}: listening on ${scheme}://${config.host}:${gateway.port}, seeds ${config.nodes.join(', ')}; ${s3}`;
+  },
 });

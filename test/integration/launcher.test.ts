@@ -93,7 +93,7 @@ describe('npm start (scripts/start-cluster.ts)', () => {
     cleanups.push(() => rmSync(dataDir, { recursive: true, force: true }));
     const run = launch([
       '--nodes', String(nodeCount), '--base-client-port', String(ports), '--base-cluster-port', String(ports + nodeCount),
-      '--gateway-port', String(gatewayPort), '--data-dir', dataDir,
+      '--gateway-port', String(gatewayPort), '--data-dir', dataDir, '--s3-port', '0',
     ]);
     const pids = [...run.output().matchAll(/\[launcher\] (\S+) started \(pid (\d+)\)/g)].map((m) => Number(m[2]));
     cleanups.push(() => {
@@ -115,7 +115,7 @@ describe('npm start (scripts/start-cluster.ts)', () => {
     cleanups.push(() => rmSync(dataDir, { recursive: true, force: true }));
     const run = launch([
       '--nodes', String(nodeCount), '--base-client-port', String(baseClient), '--base-cluster-port', String(baseCluster),
-      '--gateway-port', String(gatewayPort), '--data-dir', dataDir,
+      '--gateway-port', String(gatewayPort), '--data-dir', dataDir, '--s3-port', '0',
     ]);
     const pids = () => new Map([...run.output().matchAll(/\[launcher\] (\S+) started \(pid (\d+)\)/g)].map((m) => [m[1], Number(m[2])]));
     cleanups.push(() => {

@@ -126,7 +126,7 @@ class Log {
 function applyOne(sm: MetadataStateMachine, entry: Entry): MetadataResult {
   const [result] = sm.apply([entry]);
   assert.ok(result !== undefined);
-  return result;
+  return result as MetadataResult;
 }
 
 /** Everything observable through the queries, for before/after comparisons. */
@@ -441,7 +441,7 @@ describe('metadata state machine: requestId de-duplication', () => {
     for (const batchSize of [entries.length, 1, 3]) {
       const node = openNode({ requestWindowEntries: 5, requestWindowMs: 0 });
       const results: (MetadataResult | undefined)[] = [];
-      for (let i = 0; i < entries.length; i += batchSize) results.push(...node.sm.apply(entries.slice(i, i + batchSize)));
+      for (let i = 0; i < entries.length; i += batchSize) results.push(...(node.sm.apply(entries.slice(i, i + batchSize)) as (MetadataResult | undefined)[]));
       const puts = results.filter((result) => result !== undefined);
       assert.deepEqual(puts.map((result) => result.ok && result.file.version), versions, `batches of ${batchSize}`);
       const rows = node.database.sqlite.prepare('SELECT applied_index FROM client_requests').pluck().all();
@@ -653,7 +653,7 @@ describe('metadata state machine: request window by time', () => {
     for (const batchSize of [entries.length, 1, 4]) {
       const node = openNode({ requestWindowEntries: 2, requestWindowMs: 10_000 });
       const results: (MetadataResult | undefined)[] = [];
-      for (let i = 0; i < entries.length; i += batchSize) results.push(...node.sm.apply(entries.slice(i, i + batchSize)));
+      for (let i = 0; i < entries.length; i += batchSize) results.push(...(node.sm.apply(entries.slice(i, i + batchSize)) as (MetadataResult | undefined)[]));
       const versionsOfF = [0, 6, 12].map((i) => { const r = results[i]; return r !== undefined && r.ok ? r.file.version : null; });
       assert.deepEqual(versionsOfF, [1, 1, 2], `batches of ${batchSize}`);
     }
@@ -678,7 +678,7 @@ describe('metadata state machine: exactly-once apply', () => {
     // A batch that overlaps the applied index applies only its new tail.
     const tail = [log.put('d'), log.put('a')];
     const overlapping = [...batch.slice(5), ...tail];
-    const overlapResults = node.sm.apply(overlapping);
+    const overlapResults = node.sm.apply(overlapping) as (MetadataResult | undefined)[];
     assert.deepEqual(overlapResults.slice(0, 2), [undefined, undefined]);
     assert.equal(overlapResults[3]?.ok && overlapResults[3].file.version, 4);
     assert.equal(node.sm.appliedIndex(), 9);
@@ -800,7 +800,7 @@ describe('metadata state machine: snapshots', () => {
     assert.throws(() => source.sm.writeSnapshot(file), /already exists/);
     const shipped = new Database(file, { readonly: true });
     const tables = shipped.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").pluck().all();
-    assert.deepEqual(tables, ['applied_state', 'chunk_refs', 'client_requests', 'file_versions', 'files', 'inline_contents']);
+    assert.deepEqual(tables, ['applied_state', 'buckets', 'chunk_refs', 'client_requests', 'file_versions', 'files', 'inline_contents']);
     assert.equal(shipped.pragma('journal_mode', { simple: true }), 'delete');
     shipped.close();
 

@@ -129,6 +129,16 @@ export const inlineContents = sqliteTable(
 );
 
 /**
+ * S3 buckets (the S3 API of the gateway): a bucket is the first segment of file names, and it
+ * exists once created. Deleting one is refused while a live file has the prefix `<bucket>/`.
+ */
+export const buckets = sqliteTable('buckets', {
+  name: text('name').primaryKey(),
+  /** The HLC wall time of the entry that created it, ms since the epoch. */
+  createdMs: integer('created_ms').notNull(),
+});
+
+/**
  * The state machine's bookkeeping, one row (id 1), written in the same transaction as every
  * change: the applied index (exactly-once apply), live totals for /status, the latest HLC stamp.
  */

@@ -5,6 +5,8 @@ export type FileErrorCode =
   | 'not_found'
   | 'precondition_failed'
   | 'idempotency_key_mismatch'
+  /** The S3 bucket a put needs does not exist (X-DFS-Require-Bucket). */
+  | 'no_such_bucket'
   /** A chunk reached fewer than a majority of the nodes. */
   | 'replication_failed'
   /** The upload took longer than the chunk grace period. */

@@ -26,6 +26,8 @@ export interface WriteRequest {
   readonly precondition?: Precondition;
   /** The Idempotency-Key. */
   readonly requestId?: string;
+  /** An S3 bucket that must exist when the put is applied (the S3 gateway's PutObject). */
+  readonly bucket?: string;
 }
 
 export interface DeleteRequest {
@@ -130,6 +132,7 @@ export class FileService {
       hlc: stampHlc(ctx),
       ...(request.precondition !== undefined ? { precondition: request.precondition } : {}),
       ...(request.requestId !== undefined ? { requestId: request.requestId } : {}),
+      ...(request.bucket !== undefined ? { bucket: request.bucket } : {}),
     });
     return result.file;
   }
@@ -187,6 +190,7 @@ export class FileService {
         hlc: stampHlc(ctx),
         ...(request.precondition !== undefined ? { precondition: request.precondition } : {}),
         ...(request.requestId !== undefined ? { requestId: request.requestId } : {}),
+        ...(request.bucket !== undefined ? { bucket: request.bucket } : {}),
       });
       return result.file;
     } catch (err) {

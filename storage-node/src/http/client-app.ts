@@ -1,10 +1,12 @@
 // The client API of one node: one sub-app per resource, one error format, `X-DFS-Node` on every
 // answer, every request counted and timed for /metrics.
 import { Hono } from 'hono';
+import { BucketService } from '../buckets/bucket-service.ts';
 import { FileService } from '../files/file-service.ts';
 import { httpMetrics } from '../metrics/http-metrics.ts';
 import { metricsRoutes } from '../metrics/metrics-routes.ts';
 import type { NodeContext } from '../node/node-context.ts';
+import { bucketRoutes } from './bucket-routes.ts';
 import { errorResponse, onError } from './errors.ts';
 import { fileRoutes } from './file-routes.ts';
 import { listRoutes } from './list-routes.ts';
@@ -31,6 +33,7 @@ export function clientApp(ctx: NodeContext): Hono {
   const files = new FileService(ctx);
   app.route('/', listRoutes(ctx, files));
   app.route('/', fileRoutes(ctx, files));
+  app.route('/', bucketRoutes(ctx, new BucketService(ctx)));
   app.notFound((c) => errorResponse(c, 404, 'not_found', `no route ${c.req.method} ${c.req.path}`));
   app.onError(onError);
   return app;

@@ -23,6 +23,7 @@ const fileErrorStatus: Record<FileErrorCode, ContentfulStatusCode> = {
   not_found: 404,
   precondition_failed: 412,
   idempotency_key_mismatch: 422,
+  no_such_bucket: 404,
   replication_failed: 503,
   upload_too_slow: 503,
   busy: 503,

@@ -8,7 +8,7 @@ import type { NodeContext } from '../node/node-context.ts';
 import { serveContent } from './download.ts';
 import { HttpError } from './errors.ts';
 import { forwardToLeader } from './forward.ts';
-import { contentLength, contentType, fileName, readConsistency, readConsistently, requestBody, requestId, writePrecondition } from './request-parts.ts';
+import { contentLength, contentType, fileName, readConsistency, readConsistently, requestBody, requestId, requiredBucket, writePrecondition } from './request-parts.ts';
 
 
 function versionParam(c: Context): number | undefined {
@@ -41,6 +41,7 @@ export function fileRoutes(ctx: NodeContext, files: FileService): Hono {
       ...optional('expectedLength', contentLength(c)),
       ...optional('precondition', writePrecondition(c)),
       ...optional('requestId', requestId(c)),
+      ...optional('bucket', requiredBucket(c)),
     });
     c.header('ETag', `"${file.etag}"`);
     c.header('Location', `/files/${name.split('/').map(encodeURIComponent).join('/')}`);

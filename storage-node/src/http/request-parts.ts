@@ -1,6 +1,7 @@
 // Reading the parts of a client request: the file name in the path, preconditions, consistency.
 import type { IncomingMessage } from 'node:http';
 import type { Context } from 'hono';
+import { bucketNameProblem } from '../../../shared/bucket-names.ts';
 import { nameInPath, rawRequestTarget, targetPath } from '../../../shared/names.ts';
 import { contentTypeLengthMax, requestIdLengthMax } from '../metadata/commands.ts';
 import type { Precondition } from '../metadata/commands.ts';
@@ -43,6 +44,16 @@ export function writePrecondition(c: Context): Precondition | undefined {
   if (ifMatch !== undefined && ifMatch.trim() === '') throw new HttpError(400, 'bad_request', 'If-Match is empty');
   if (ifMatch === undefined && ifNoneMatch === undefined) return undefined;
   return { ...(ifMatch !== undefined ? { ifMatch: ifMatch.trim() } : {}), ...(ifNoneMatch !== undefined ? { ifNoneMatch: '*' as const } : {}) };
+}
+
+/** The bucket a write needs (`X-DFS-Require-Bucket`, sent by the S3 gateway), checked when applied. */
+export function requiredBucket(c: Context): string | undefined {
+  const bucket = c.req.header('x-dfs-require-bucket');
+  if (bucket === undefined) return undefined;
+  const problem = bucketNameProblem(bucket);
+  if (problem !== null) throw new HttpError(400, 'bad_bucket_name', problem);
+  if (!fileName(c).startsWith(`${bucket}/`)) throw new HttpError(400, 'bad_request', 'X-DFS-Require-Bucket must be the first segment of the name');
+  return bucket;
 }
 
 export function requestId(c: Context): string | undefined {

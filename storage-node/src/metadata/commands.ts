@@ -4,6 +4,7 @@
 import { sha256Hex } from '../../../shared/sha256.ts';
 import { assert } from '../../../shared/assert.ts';
 import { isEncodedHlc } from '../../../shared/hlc.ts';
+import { bucketNameProblem } from '../../../shared/bucket-names.ts';
 import { validateName } from '../../../shared/names.ts';
 
 export interface Precondition {
@@ -32,6 +33,11 @@ export interface PutCommand {
   readonly hlc: string;
   readonly precondition?: Precondition;
   readonly requestId?: string;
+  /**
+   * An S3 bucket that must exist when the entry is applied (S3 PutObject), else the put is
+   * refused with no_such_bucket: a DeleteBucket and a PutObject are ordered by the log.
+   */
+  readonly bucket?: string;
 }
 
 export interface DeleteCommand {
@@ -43,6 +49,44 @@ export interface DeleteCommand {
 }
 
 export type MetadataCommand = PutCommand | DeleteCommand;
+
+/** Creates an S3 bucket (gateway/src/s3): refused when it exists. */
+export interface CreateBucketCommand {
+  readonly op: 'createBucket';
+  readonly name: string;
+  readonly hlc: string;
+  readonly requestId?: string;
+}
+
+/** Deletes an S3 bucket: refused, when applied, while a live file's name starts with `<name>/`. */
+export interface DeleteBucketCommand {
+  readonly op: 'deleteBucket';
+  readonly name: string;
+  readonly hlc: string;
+  readonly requestId?: string;
+}
+
+export type BucketCommand = CreateBucketCommand | DeleteBucketCommand;
+
+/** Every command a metadata entry may hold. */
+export type ReplicatedCommand = MetadataCommand | BucketCommand;
+
+/** A bucket as clients see it. */
+export interface BucketJson {
+  readonly name: string;
+  /** ISO 8601. */
+  readonly created: string;
+}
+
+export type BucketErrorCode = 'bucket_exists' | 'no_such_bucket' | 'bucket_not_empty' | 'idempotency_key_mismatch';
+
+/** What applying a bucket command gave; a delete's `bucket` is the one it removed. */
+export type BucketResult =
+  | { readonly ok: true; readonly bucket: BucketJson }
+  | { readonly ok: false; readonly code: BucketErrorCode; readonly message: string };
+
+/** The result of any applied command. */
+export type AppliedResult = MetadataResult | BucketResult;
 
 /** A file as clients see it (DESIGN.md, "Client API"). */
 export interface FileJson {
@@ -56,7 +100,7 @@ export interface FileJson {
   readonly modified: string;
 }
 
-export type MetadataErrorCode = 'precondition_failed' | 'not_found' | 'idempotency_key_mismatch';
+export type MetadataErrorCode = 'precondition_failed' | 'not_found' | 'idempotency_key_mismatch' | 'no_such_bucket';
 
 /** What applying a put or delete gave; a delete's `file` is the version it removed. */
 export type MetadataResult =
@@ -81,22 +125,37 @@ export function isSha256Hex(value: unknown): value is string {
 export function commandProblem(value: unknown): string | null {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return 'not an object';
   const command = value as Record<string, unknown>;
+  if (command.op === 'createBucket' || command.op === 'deleteBucket') return bucketCommandProblem(command);
   const common = ['op', 'name', 'hlc', 'precondition', 'requestId'];
-  const allowed = command.op === 'put' ? [...common, 'size', 'contentType', 'etag', 'chunks', 'chunkSizes', 'inline'] : common;
+  const allowed = command.op === 'put' ? [...common, 'size', 'contentType', 'etag', 'chunks', 'chunkSizes', 'inline', 'bucket'] : common;
   if (command.op !== 'put' && command.op !== 'delete') return `unknown op ${JSON.stringify(command.op)}`;
   for (const key of Object.keys(command)) if (!allowed.includes(key)) return `unexpected field "${key}"`;
   const name = validateName(command.name);
   if (!name.ok) return `name: ${name.reason}`;
-  if (!isEncodedHlc(command.hlc)) return `hlc ${JSON.stringify(command.hlc)} is not an encoded HLC timestamp`;
-  if (command.requestId !== undefined) {
-    const id = command.requestId;
-    if (typeof id !== 'string' || id.length === 0 || id.length > requestIdLengthMax) return 'requestId must be a string of 1 to 128 characters';
-  }
+  const commonIssue = commonProblem(command);
+  if (commonIssue !== null) return commonIssue;
   if (command.precondition !== undefined) {
     const problem = preconditionProblem(command.precondition);
     if (problem !== null) return `precondition: ${problem}`;
   }
   return command.op === 'put' ? putProblem(command) : null;
+}
+
+function bucketCommandProblem(command: Record<string, unknown>): string | null {
+  for (const key of Object.keys(command)) if (!['op', 'name', 'hlc', 'requestId'].includes(key)) return `unexpected field "${key}"`;
+  const problem = bucketNameProblem(command.name);
+  if (problem !== null) return `name: ${problem}`;
+  return commonProblem(command);
+}
+
+/** The HLC stamp and the request id, alike for every op. */
+function commonProblem(command: Record<string, unknown>): string | null {
+  if (!isEncodedHlc(command.hlc)) return `hlc ${JSON.stringify(command.hlc)} is not an encoded HLC timestamp`;
+  if (command.requestId !== undefined) {
+    const id = command.requestId;
+    if (typeof id !== 'string' || id.length === 0 || id.length > requestIdLengthMax) return 'requestId must be a string of 1 to 128 characters';
+  }
+  return null;
 }
 
 function preconditionProblem(value: unknown): string | null {
@@ -112,7 +171,12 @@ function preconditionProblem(value: unknown): string | null {
 }
 
 function putProblem(command: Record<string, unknown>): string | null {
-  const { size, contentType, etag, chunks, chunkSizes, inline } = command;
+  const { size, contentType, etag, chunks, chunkSizes, inline, bucket } = command;
+  if (bucket !== undefined) {
+    const problem = bucketNameProblem(bucket);
+    if (problem !== null) return `bucket: ${problem}`;
+    if (!(command.name as string).startsWith(`${bucket as string}/`)) return 'a put that needs a bucket must name a file in it';
+  }
   if (!Number.isSafeInteger(size) || (size as number) < 0) return 'size must be a non-negative integer';
   if (typeof contentType !== 'string' || contentType.length === 0 || contentType.length > contentTypeLengthMax) {
     return `contentType must be a string of 1 to ${contentTypeLengthMax} characters`;
@@ -149,13 +213,14 @@ function inlineProblem(inline: unknown, size: number, etag: string, chunks: read
  * What an Idempotency-Key stands for: the op, the name, the content hash and the preconditions.
  * The same key with another fingerprint is a different request (422, idempotency_key_mismatch).
  */
-export function requestFingerprint(command: MetadataCommand): string {
+export function requestFingerprint(command: ReplicatedCommand): string {
+  const precondition = command.op === 'put' || command.op === 'delete' ? command.precondition : undefined;
   const what = [
     command.op,
     command.name,
     command.op === 'put' ? command.etag : null,
-    command.precondition?.ifMatch ?? null,
-    command.precondition?.ifNoneMatch ?? null,
+    precondition?.ifMatch ?? null,
+    precondition?.ifNoneMatch ?? null,
   ];
   return sha256Hex(Buffer.from(JSON.stringify(what)));
 }
@@ -166,14 +231,14 @@ export function inlineBytes(command: PutCommand): Buffer | null {
 }
 
 /** For the leader: JSON for Entry.data. Throws on an invalid command (the caller's bug). */
-export function encodeCommand(command: MetadataCommand): string {
+export function encodeCommand(command: ReplicatedCommand): string {
   const problem = commandProblem(command);
   assert(problem === null, `invalid metadata command: ${problem}`);
   return JSON.stringify(command);
 }
 
 /** For apply: the command in an entry's data. Anything malformed is a bug, so it asserts. */
-export function decodeCommand(data: string): MetadataCommand {
+export function decodeCommand(data: string): ReplicatedCommand {
   let value: unknown;
   try {
     value = JSON.parse(data);
@@ -182,5 +247,5 @@ export function decodeCommand(data: string): MetadataCommand {
   }
   const problem = commandProblem(value);
   assert(problem === null, `malformed metadata entry (${problem}): ${data.slice(0, 200)}`);
-  return value as MetadataCommand;
+  return value as ReplicatedCommand;
 }

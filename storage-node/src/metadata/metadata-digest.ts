@@ -72,6 +72,16 @@ function* digestPages(sqlite: Database.Database, hash: Hash, counts: Counts, pag
     afterInline = rows[rows.length - 1][0];
     yield;
   }
+  // S3 buckets: few, but replicated like the rest.
+  const bucketsPage = sqlite.prepare('SELECT name, created_ms FROM buckets WHERE name > ? ORDER BY name LIMIT ?').raw();
+  let afterBucket = '';
+  for (;;) {
+    const rows = bucketsPage.all(afterBucket, pageRows) as [string, number][];
+    for (const row of rows) hash.update(`b\0${JSON.stringify(row)}\n`);
+    if (rows.length < pageRows) break;
+    afterBucket = rows[rows.length - 1][0];
+    yield;
+  }
 }
 
 function appliedIndex(sqlite: Database.Database): number {

@@ -6,22 +6,39 @@ import Database from 'better-sqlite3';
 import { getTableConfig } from 'drizzle-orm/sqlite-core';
 import type { SQLiteTable } from 'drizzle-orm/sqlite-core';
 import { assert } from '../../../shared/assert.ts';
-import { appliedState, chunkRefs, clientRequests, fileVersions, files, inlineContents } from '../db/schema.ts';
+import { appliedState, buckets, chunkRefs, clientRequests, fileVersions, files, inlineContents } from '../db/schema.ts';
 import type { SnapshotMeta } from '../raft/types.ts';
 import { appliedStateId } from './metadata-statements.ts';
 import { fsyncPathSync } from '../durability/fsync.ts';
 
 /**
  * In the file's `PRAGMA user_version`: bump when the tables change shape. 2 added
- * inline_contents and client_requests.fingerprint; a format-1 file (written before) still
- * restores: what it lacks is restored empty (no inline content existed then, no fingerprints).
+ * inline_contents and client_requests.fingerprint; 3 added buckets. Files of older formats
+ * still restore: what they lack is restored empty (no inline content, fingerprints or buckets
+ * existed then).
  */
-export const metadataSnapshotFormat = 2;
-const readableSnapshotFormats: readonly number[] = [1, 2];
-/** What a format-1 file lacks, by table: '*' for the whole table, else the columns. */
-const addedInFormat2: Readonly<Record<string, '*' | readonly string[]>> = { inline_contents: '*', client_requests: ['"fingerprint"'] };
+export const metadataSnapshotFormat = 3;
+const readableSnapshotFormats: readonly number[] = [1, 2, 3];
+type TableAdditions = Readonly<Record<string, '*' | readonly string[]>>;
+/** What each format added, by table: '*' for the whole table, else the columns. */
+const addedInFormat: Readonly<Record<number, TableAdditions>> = {
+  2: { inline_contents: '*', client_requests: ['"fingerprint"'] },
+  3: { buckets: '*' },
+};
 
-const metadataTables: readonly SQLiteTable[] = [files, fileVersions, chunkRefs, appliedState, clientRequests, inlineContents];
+/** What a file of `format` lacks of `table`: '*' for the whole table, else the columns. */
+function absentInFormat(format: number, table: string): '*' | readonly string[] {
+  const columns: string[] = [];
+  for (const [added, tables] of Object.entries(addedInFormat)) {
+    if (Number(added) <= format) continue;
+    const absent = tables[table];
+    if (absent === '*') return '*';
+    if (absent !== undefined) columns.push(...absent);
+  }
+  return columns;
+}
+
+const metadataTables: readonly SQLiteTable[] = [files, fileVersions, chunkRefs, appliedState, clientRequests, inlineContents, buckets];
 const attachedAs = 'snapshot';
 
 interface TableCopy {
@@ -119,9 +136,9 @@ export function validateMetadataSnapshot(path: string, meta: Pick<SnapshotMeta, 
     if (check !== 'ok') throw new InvalidSnapshotError(`snapshot file is damaged: ${String(check)}`);
     for (const { name, columns } of tableCopies) {
       const present = new Set((source.pragma(`table_info(${quoted(name)})`) as { name: string }[]).map((column) => `"${column.name}"`));
-      const absentInOldFormat = format === 1 ? addedInFormat2[name] : undefined;
-      if (absentInOldFormat === '*') continue;
-      const missing = columns.split(', ').filter((column) => !present.has(column) && !(absentInOldFormat ?? []).includes(column));
+      const absent = absentInFormat(format as number, name);
+      if (absent === '*') continue;
+      const missing = columns.split(', ').filter((column) => !present.has(column) && !absent.includes(column));
       if (missing.length > 0) throw new InvalidSnapshotError(`snapshot table ${name} lacks ${missing.join(', ')}`);
     }
     const row = source.prepare('SELECT applied_index FROM applied_state WHERE id = ?').get(appliedStateId) as

@@ -8,7 +8,7 @@ import type { Entry, SnapshotMeta } from '../raft/types.ts';
 import type { StateMachine } from '../raft-node/state-machine.ts';
 import type Database from 'better-sqlite3';
 import { decodeCommand, inlineBytes, isSha256Hex, requestFingerprint } from './commands.ts';
-import type { DeleteCommand, FileJson, MetadataCommand, MetadataResult, PutCommand } from './commands.ts';
+import type { AppliedResult, BucketCommand, BucketJson, BucketResult, DeleteCommand, FileJson, MetadataResult, PutCommand, ReplicatedCommand } from './commands.ts';
 import { isInline, toFileJson, toFileListItem } from './file-record.ts';
 import type { FileListPage, FileRecord } from './file-record.ts';
 import { restoreMetadataSnapshot, writeMetadataSnapshot } from './metadata-snapshot.ts';
@@ -84,7 +84,7 @@ export class MetadataStateMachine implements StateMachine {
   readonly #requestWindowEntries: number;
   readonly #requestWindowMs: number;
   readonly #onChunksReferenced: ((hashes: readonly string[]) => void) | undefined;
-  readonly #applyTransaction: (entries: readonly Entry[]) => { results: (MetadataResult | undefined)[]; batch: BatchState };
+  readonly #applyTransaction: (entries: readonly Entry[]) => { results: (AppliedResult | undefined)[]; batch: BatchState };
   /** Mirrors applied_state.applied_index; updated only after a transaction commits. */
   #applied: number;
 
@@ -114,14 +114,14 @@ export class MetadataStateMachine implements StateMachine {
    * One transaction for the whole batch. Entries at or below the applied index were applied
    * before a restart: they are skipped (result undefined). noop and config entries give undefined.
    */
-  apply(entries: readonly Entry[]): (MetadataResult | undefined)[] {
+  apply(entries: readonly Entry[]): (AppliedResult | undefined)[] {
     if (entries.length === 0) return [];
     // No fsync for applying: the entries are durable in the Raft log already. After a crash the
     // WAL gives back a prefix of the transactions, so the state returns whole at an earlier
     // applied index and the log replays the rest; the next fsync'd log write (WAL frames are
     // synced in order) makes these commits durable too. It saves one fsync per batch.
     this.#sqlite.pragma('synchronous = NORMAL');
-    let applied: { results: (MetadataResult | undefined)[]; batch: BatchState };
+    let applied: { results: (AppliedResult | undefined)[]; batch: BatchState };
     try {
       applied = this.#applyTransaction(entries);
     } finally {
@@ -192,6 +192,17 @@ export class MetadataStateMachine implements StateMachine {
     return this.#readState().lastHlc;
   }
 
+  /** A bucket, or null when there is none. */
+  getBucket(name: string): BucketJson | null {
+    const row = this.#statements.bucket.get({ name });
+    return row === undefined ? null : toBucketJson(row);
+  }
+
+  /** Every bucket, in name order. */
+  listBuckets(): BucketJson[] {
+    return this.#statements.allBuckets.all().map(toBucketJson);
+  }
+
   /** Inline content by its hash (a version's etag), or null when no kept version refers to it. */
   inlineContent(hash: string): Buffer | null {
     return this.#statements.inlineContent.get({ hash })?.content ?? null;
@@ -244,11 +255,11 @@ export class MetadataStateMachine implements StateMachine {
     return state;
   }
 
-  #applyBatch(entries: readonly Entry[]): { results: (MetadataResult | undefined)[]; batch: BatchState } {
+  #applyBatch(entries: readonly Entry[]): { results: (AppliedResult | undefined)[]; batch: BatchState } {
     const stored = this.#readState();
     assert(stored.appliedIndex === this.#applied, 'applied index changed behind the state machine');
     const batch: BatchState = { ...stored, referencedChunks: new Set() };
-    const results: (MetadataResult | undefined)[] = [];
+    const results: (AppliedResult | undefined)[] = [];
     for (let i = 0; i < entries.length; i++) {
       const entry = entries[i];
       if (i > 0) assert(entry.index === entries[i - 1].index + 1, `entries out of order: ${entries[i - 1].index} then ${entry.index}`);
@@ -274,7 +285,7 @@ export class MetadataStateMachine implements StateMachine {
     return { results, batch };
   }
 
-  #applyCommand(command: MetadataCommand, index: number, batch: BatchState): MetadataResult {
+  #applyCommand(command: ReplicatedCommand, index: number, batch: BatchState): AppliedResult {
     // Fixed-width encoding: string order is time order.
     if (batch.lastHlc === null || command.hlc > batch.lastHlc) batch.lastHlc = command.hlc;
     const { requestId } = command;
@@ -294,10 +305,10 @@ export class MetadataStateMachine implements StateMachine {
           // Not remembered: the key still stands for the first request, which changes nothing.
           return { ok: false, code: 'idempotency_key_mismatch', message: `Idempotency-Key ${requestId} was used for a different request` };
         }
-        return JSON.parse(previous.result) as MetadataResult;
+        return JSON.parse(previous.result) as AppliedResult;
       }
     }
-    const result = command.op === 'put' ? this.#put(command, batch) : this.#delete(command, batch);
+    const result = command.op === 'put' ? this.#put(command, batch) : command.op === 'delete' ? this.#delete(command, batch) : this.#applyBucket(command);
     if (requestId !== undefined) {
       this.#statements.upsertRequest.run({ requestId, result: JSON.stringify(result), appliedIndex: index, appliedWallMs: latestWallMs(batch), fingerprint });
     }
@@ -317,6 +328,9 @@ export class MetadataStateMachine implements StateMachine {
     const { name } = command;
     const file = this.#current(name);
     const current = file?.current ?? null;
+    if (command.bucket !== undefined && this.#statements.bucket.get({ name: command.bucket }) === undefined) {
+      return { ok: false, code: 'no_such_bucket', message: `${name}: no bucket ${command.bucket}` };
+    }
     const failure = preconditionFailure(command.precondition, current?.etag ?? null);
     if (failure !== null) return { ok: false, code: 'precondition_failed', message: `${name}: ${failure}` };
 
@@ -365,6 +379,24 @@ export class MetadataStateMachine implements StateMachine {
     return { ok: true, file: toFileJson(current) };
   }
 
+  /** Creates or deletes a bucket; a delete is refused while a live file is under `<name>/`. */
+  #applyBucket(command: BucketCommand): BucketResult {
+    const { name } = command;
+    const existing = this.#statements.bucket.get({ name });
+    if (command.op === 'createBucket') {
+      if (existing !== undefined) return { ok: false, code: 'bucket_exists', message: `the bucket ${name} exists` };
+      const createdMs = decodeHlc(command.hlc).wallMs;
+      this.#statements.insertBucket.run({ name, createdMs });
+      return { ok: true, bucket: toBucketJson({ name, createdMs }) };
+    }
+    if (existing === undefined) return { ok: false, code: 'no_such_bucket', message: `no bucket ${name}` };
+    if (this.listFiles({ prefix: `${name}/`, limit: 1 }).files.length > 0) {
+      return { ok: false, code: 'bucket_not_empty', message: `the bucket ${name} holds files (names under ${name}/)` };
+    }
+    this.#statements.deleteBucket.run({ name });
+    return { ok: true, bucket: toBucketJson(existing) };
+  }
+
   /** Deletes versions <= `version` of `name`, their chunk references and inline content references. */
   #dropVersionsThrough(name: string, version: number, nowMs: number): void {
     if (version < 1) return;
@@ -383,6 +415,10 @@ export class MetadataStateMachine implements StateMachine {
     }
     if (dropped.length > 0) this.#statements.deleteVersionsThrough.run({ name, version });
   }
+}
+
+function toBucketJson(row: { readonly name: string; readonly createdMs: number }): BucketJson {
+  return { name: row.name, created: new Date(row.createdMs).toISOString() };
 }
 
 /** The wall time of the latest HLC stamp applied so far (0 before any). */

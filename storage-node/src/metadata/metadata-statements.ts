@@ -4,7 +4,7 @@
 import { and, asc, desc, eq, gt, gte, isNotNull, lt, lte, sql } from 'drizzle-orm';
 import type { SQL } from 'drizzle-orm';
 import type { MetaDb } from '../db/open-database.ts';
-import { appliedState, chunkRefs, clientRequests, fileVersions, files, inlineContents } from '../db/schema.ts';
+import { appliedState, buckets, chunkRefs, clientRequests, fileVersions, files, inlineContents } from '../db/schema.ts';
 
 /** The single row of applied_state has this id (a CHECK enforces it). */
 export const appliedStateId = 1;
@@ -194,6 +194,12 @@ export function prepareMetadataStatements(db: MetaDb) {
       .where(and(eq(inlineContents.hash, hash), gt(inlineContents.refcount, 1)))
       .prepare(),
     inlineContent: db.select({ content: inlineContents.content }).from(inlineContents).where(eq(inlineContents.hash, hash)).prepare(),
+
+    // ---- buckets ----
+    bucket: db.select().from(buckets).where(eq(buckets.name, name)).prepare(),
+    allBuckets: db.select().from(buckets).orderBy(asc(buckets.name)).prepare(),
+    insertBucket: db.insert(buckets).values({ name, createdMs: placeholder('createdMs') }).prepare(),
+    deleteBucket: db.delete(buckets).where(eq(buckets.name, name)).prepare(),
 
     // ---- client_requests ----
     request: db

@@ -1,0 +1,57 @@
+// GetObject and HeadObject: the native read (Range passed on, so a range is read from the chunks
+// it needs), the conditional headers decided on the version read, S3's headers on the answer.
+// The body streams from the node with backpressure; every byte was verified by its SHA-256 there.
+import { conditionsVerdict } from './conditions.ts';
+import { filePath } from './native-client.ts';
+import { objectName } from './object-names.ts';
+import { S3Error } from './s3-errors.ts';
+import { bucketExists, discard, noSuchBucket, unexpectedAnswer } from './s3-call.ts';
+import type { S3Call } from './s3-call.ts';
+
+/** Query parameters that set a header of the answer (S3's response-* overrides). */
+const responseOverrides: Readonly<Record<string, string>> = {
+  'response-content-type': 'Content-Type',
+  'response-content-language': 'Content-Language',
+  'response-expires': 'Expires',
+  'response-cache-control': 'Cache-Control',
+  'response-content-disposition': 'Content-Disposition',
+  'response-content-encoding': 'Content-Encoding',
+};
+
+export async function getObject(call: S3Call, bucket: string, key: string): Promise<Response> {
+  const name = objectName(bucket, key);
+  const head = call.method === 'HEAD';
+  const range = call.headers.get('range');
+  const response = await call.native.request(head ? 'HEAD' : 'GET', filePath(name), { headers: range === null ? {} : { range }, signal: call.signal });
+  if (response.status === 404) {
+    await discard(response);
+    throw (await bucketExists(call, bucket)) ? new S3Error('NoSuchKey', 'The specified key does not exist.', { Key: key }) : noSuchBucket(bucket);
+  }
+  if (response.status !== 200 && response.status !== 206 && response.status !== 416) throw await unexpectedAnswer(response, `reading ${name}`);
+  const etag = response.headers.get('etag') ?? '';
+  const lastModified = response.headers.get('last-modified') ?? '';
+  const verdict = conditionsVerdict(call.headers, etag, lastModified);
+  if (verdict !== 'proceed' || response.status === 416) await discard(response);
+  if (verdict === 'precondition-failed') throw new S3Error('PreconditionFailed', 'At least one of the pre-conditions you specified did not hold', { Condition: 'If-Match, If-Unmodified-Since' });
+  if (verdict === 'not-modified') return new Response(null, { status: 304, headers: { ETag: etag, 'Last-Modified': lastModified } });
+  if (response.status === 416) {
+    const size = /\/(\d+)$/.exec(response.headers.get('content-range') ?? '')?.[1] ?? '';
+    throw new S3Error('InvalidRange', 'The requested range is not satisfiable', { RangeRequested: range ?? '', ActualObjectSize: size });
+  }
+  const out = new Headers({ ETag: etag, 'Last-Modified': lastModified, 'Accept-Ranges': 'bytes' });
+  for (const name of ['content-type', 'content-length', 'content-range']) {
+    const value = response.headers.get(name);
+    if (value !== null) out.set(name, value);
+  }
+  for (const [parameter, header] of Object.entries(responseOverrides)) {
+    const value = call.query.get(parameter);
+    if (value !== null) out.set(header, value);
+  }
+  // The whole object's SHA-256 is its native ETag: clients that ask (x-amz-checksum-mode) verify it.
+  const sha256Hex = /^"([0-9a-f]{64})"$/.exec(etag)?.[1];
+  if (response.status === 200 && sha256Hex !== undefined && call.headers.get('x-amz-checksum-mode')?.toUpperCase() === 'ENABLED') {
+    out.set('x-amz-checksum-sha256', Buffer.from(sha256Hex, 'hex').toString('base64'));
+    out.set('x-amz-checksum-type', 'FULL_OBJECT');
+  }
+  return new Response(head ? null : response.body, { status: response.status, headers: out });
+}

@@ -1,0 +1,84 @@
+// An S3 request, parsed once: path-style addressing (`/<bucket>/<key>`) and the operation its
+// method, path and query keywords name (after Garage's router). Operations not built yet are
+// NotImplemented, never mistaken for another: `PUT /b/k?uploadId=…` is UploadPart, not PutObject.
+import { bucketNameProblem } from '../../../shared/bucket-names.ts';
+import { S3Error } from './s3-errors.ts';
+
+export type Endpoint =
+  | { readonly op: 'ListBuckets' }
+  | { readonly op: 'CreateBucket' | 'HeadBucket' | 'DeleteBucket' | 'GetBucketLocation' | 'ListObjects' | 'ListObjectsV2'; readonly bucket: string }
+  | { readonly op: 'PutObject' | 'GetObject' | 'HeadObject' | 'DeleteObject'; readonly bucket: string; readonly key: string };
+
+/** Query keywords that name a sub-resource or an operation of their own (none built yet but `location`, `list-type`). */
+const bucketSubresources = [
+  'accelerate', 'acl', 'analytics', 'cors', 'delete', 'encryption', 'intelligent-tiering', 'inventory', 'lifecycle', 'logging',
+  'metrics', 'notification', 'object-lock', 'ownershipControls', 'policy', 'policyStatus', 'publicAccessBlock', 'replication',
+  'requestPayment', 'tagging', 'uploads', 'versioning', 'versions', 'website', 'session', 'metadataConfiguration',
+];
+const objectSubresources = ['acl', 'attributes', 'legal-hold', 'partNumber', 'restore', 'retention', 'select', 'tagging', 'torrent', 'uploadId', 'uploads', 'versionId', 'renameObject'];
+
+function notBuilt(what: string): never {
+  throw new S3Error('NotImplemented', `${what} is not implemented yet.`);
+}
+
+/** The bucket and key of a raw path (`/bucket/key…`, percent-encoded as sent). */
+export function pathParts(rawPath: string): { bucket: string | null; key: string | null } {
+  const path = rawPath.startsWith('/') ? rawPath.slice(1) : rawPath;
+  if (path === '') return { bucket: null, key: null };
+  const slash = path.indexOf('/');
+  const decode = (text: string): string => {
+    try {
+      return decodeURIComponent(text);
+    } catch {
+      throw new S3Error('InvalidArgument', 'The path is not valid percent-encoded UTF-8.');
+    }
+  };
+  if (slash === -1 || slash === path.length - 1) return { bucket: decode(slash === -1 ? path : path.slice(0, -1)), key: null };
+  return { bucket: decode(path.slice(0, slash)), key: decode(path.slice(slash + 1)) };
+}
+
+export function route(method: string, rawPath: string, query: URLSearchParams, headers: Headers): Endpoint {
+  const { bucket, key } = pathParts(rawPath);
+  if (bucket === null) {
+    if (method === 'GET') return { op: 'ListBuckets' };
+    throw new S3Error('MethodNotAllowed', `${method} is not allowed on the service.`);
+  }
+  const problem = bucketNameProblem(bucket);
+  if (problem !== null) throw new S3Error('InvalidBucketName', `The specified bucket is not valid: ${problem}.`, { BucketName: bucket });
+  if (key === null) {
+    const subresource = bucketSubresources.find((name) => query.has(name));
+    if (subresource !== undefined) notBuilt(`${method} /<bucket>?${subresource}`);
+    if (method === 'GET' && query.has('location')) return { op: 'GetBucketLocation', bucket };
+    switch (method) {
+      case 'PUT':
+        return { op: 'CreateBucket', bucket };
+      case 'HEAD':
+        return { op: 'HeadBucket', bucket };
+      case 'DELETE':
+        return { op: 'DeleteBucket', bucket };
+      case 'GET':
+        return { op: query.get('list-type') === '2' ? 'ListObjectsV2' : 'ListObjects', bucket };
+      case 'POST':
+        return notBuilt('POST /<bucket> (DeleteObjects, browser uploads)');
+      default:
+        throw new S3Error('MethodNotAllowed', `${method} is not allowed on a bucket.`);
+    }
+  }
+  const subresource = objectSubresources.find((name) => query.has(name));
+  if (subresource !== undefined) notBuilt(`${method} /<bucket>/<key>?${subresource}`);
+  switch (method) {
+    case 'PUT':
+      if (headers.has('x-amz-copy-source')) notBuilt('CopyObject');
+      return { op: 'PutObject', bucket, key };
+    case 'GET':
+      return { op: 'GetObject', bucket, key };
+    case 'HEAD':
+      return { op: 'HeadObject', bucket, key };
+    case 'DELETE':
+      return { op: 'DeleteObject', bucket, key };
+    case 'POST':
+      return notBuilt('POST /<bucket>/<key> (multipart uploads)');
+    default:
+      throw new S3Error('MethodNotAllowed', `${method} is not allowed on an object.`);
+  }
+}

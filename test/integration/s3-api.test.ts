@@ -1,0 +1,385 @@
+// The S3 API end to end: three storage nodes and a gateway as processes, driven by the AWS SDK
+// (@aws-sdk/client-s3 with its default checksum settings, path-style) and by raw signed requests
+// for what the SDK would never send (tampered signatures and bodies). One cluster for the file.
+import assert from 'node:assert/strict';
+import { createHash, createHmac, randomBytes } from 'node:crypto';
+import type { Hash, Hmac } from 'node:crypto';
+import { connect } from 'node:net';
+import { Readable } from 'node:stream';
+import { after, before, describe, it } from 'node:test';
+import {
+  CopyObjectCommand, CreateBucketCommand, CreateMultipartUploadCommand, DeleteBucketCommand, DeleteObjectCommand, GetBucketLocationCommand, GetObjectCommand, HeadBucketCommand,
+  HeadObjectCommand, ListBucketsCommand, ListObjectsCommand, ListObjectsV2Command, PutObjectCommand, S3Client, S3ServiceException,
+} from '@aws-sdk/client-s3';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import { SignatureV4 } from '@smithy/signature-v4';
+import { freePorts, sleep } from '../support/cluster.ts';
+import { GatewayCluster } from '../support/gateway-cluster.ts';
+
+const accessKeyId = 'TESTROOTKEY';
+const secretAccessKey = randomBytes(24).toString('base64url');
+const region = 'us-east-1';
+
+let cluster: GatewayCluster;
+let endpoint: string;
+let s3: S3Client;
+
+/** The headers of every request the SDK clients sent, as they went on the wire (after signing). */
+const sent: Record<string, string>[] = [];
+
+function client(secret = secretAccessKey): S3Client {
+  const made = new S3Client({ endpoint, region, forcePathStyle: true, credentials: { accessKeyId, secretAccessKey: secret }, maxAttempts: 3 });
+  made.middlewareStack.add((next) => async (args) => {
+    sent.push({ ...(args.request as { headers: Record<string, string> }).headers });
+    return next(args);
+  }, { step: 'deserialize', name: 'recordSentHeaders' });
+  return made;
+}
+
+/** The S3 error the SDK threw: its code (name) and HTTP status. */
+async function s3Failure(promise: Promise<unknown>): Promise<{ name: string; status: number | undefined }> {
+  try {
+    await promise;
+  } catch (err) {
+    assert.ok(err instanceof S3ServiceException, `an S3 error, got ${String(err)}`);
+    return { name: err.name, status: err.$metadata.httpStatusCode };
+  }
+  assert.fail('the request succeeded');
+}
+
+async function body(output: { Body?: { transformToByteArray(): Promise<Uint8Array> } }): Promise<Buffer> {
+  return Buffer.from(await output.Body!.transformToByteArray());
+}
+
+/** The native API's view of a file, through the same gateway. */
+function native(path: string, init?: RequestInit): Promise<Response> {
+  return fetch(`${cluster.url}${path}`, init);
+}
+
+function bytesOf(data: string | ArrayBuffer | ArrayBufferView): string | Uint8Array {
+  if (typeof data === 'string') return data;
+  return ArrayBuffer.isView(data) ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength) : new Uint8Array(data);
+}
+
+/** node:crypto as the signer's hash (what @smithy/hash-node does). */
+class NodeSha256 {
+  #hash: Hash | Hmac;
+  constructor(secret?: string | ArrayBuffer | ArrayBufferView) {
+    this.#hash = secret === undefined ? createHash('sha256') : createHmac('sha256', bytesOf(secret));
+  }
+  update(data: string | ArrayBuffer | ArrayBufferView): void {
+    this.#hash.update(bytesOf(data));
+  }
+  async digest(): Promise<Uint8Array> {
+    return new Uint8Array(this.#hash.digest());
+  }
+  reset(): void {}
+}
+
+
+/** A request signed by the SDK's signer with the root key, sent as given (so the test can tamper with it). */
+async function signed(method: string, path: string, headers: Record<string, string>, payloadHash: string): Promise<{ url: string; headers: Record<string, string> }> {
+  const url = new URL(`${endpoint}${path}`);
+  const real = new SignatureV4({ credentials: { accessKeyId, secretAccessKey }, region, service: 's3', sha256: NodeSha256, uriEscapePath: false });
+  const request = await real.sign({
+    method, protocol: 'http:', hostname: url.hostname, port: Number(url.port), path: url.pathname, query: {},
+    headers: { host: url.host, 'x-amz-content-sha256': payloadHash, ...headers },
+  } as never);
+  const out = { ...(request as unknown as { headers: Record<string, string> }).headers };
+  delete out.host;
+  return { url: url.toString(), headers: out };
+}
+
+async function portOpen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect(port, '127.0.0.1', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.on('error', () => resolve(false));
+  });
+}
+
+before(async () => {
+  const [s3Port] = await freePorts(1);
+  cluster = await GatewayCluster.start({
+    // Small chunks so that a few hundred KiB make a multi-chunk file; small inline limit too.
+    storage: { flags: ['--chunk-size', '64KiB', '--inline-max', '4KiB'] },
+    gatewayFlags: ['--s3-port', String(s3Port)],
+    gatewayEnv: { DFS_S3_ACCESS_KEY_ID: accessKeyId, DFS_S3_SECRET_ACCESS_KEY: secretAccessKey },
+  });
+  endpoint = `http://127.0.0.1:${s3Port}`;
+  const deadline = Date.now() + 30_000;
+  while (!(await portOpen(s3Port))) {
+    if (Date.now() > deadline) throw new Error(`the S3 port ${s3Port} never opened`);
+    await sleep(50);
+  }
+  s3 = client();
+});
+
+after(async () => {
+  s3?.destroy();
+  await cluster?.stopAll();
+});
+
+describe('S3 API', () => {
+  it('buckets: create, head, location, list, refuse a second create, delete only when empty', async () => {
+    assert.deepEqual((await s3.send(new ListBucketsCommand({}))).Buckets ?? [], []);
+    await s3.send(new CreateBucketCommand({ Bucket: 'photos' }));
+    await s3.send(new HeadBucketCommand({ Bucket: 'photos' }));
+    const location = await s3.send(new GetBucketLocationCommand({ Bucket: 'photos' }));
+    assert.ok([undefined, null, ''].includes(location.LocationConstraint as string | undefined), String(location.LocationConstraint));
+    assert.deepEqual((await s3.send(new ListBucketsCommand({}))).Buckets?.map((b) => b.Name), ['photos']);
+    assert.deepEqual(await s3Failure(s3.send(new CreateBucketCommand({ Bucket: 'photos' }))), { name: 'BucketAlreadyOwnedByYou', status: 409 });
+    assert.equal((await s3Failure(s3.send(new HeadBucketCommand({ Bucket: 'nothing-here' })))).status, 404);
+    assert.deepEqual(await s3Failure(s3.send(new GetBucketLocationCommand({ Bucket: 'nothing-here' }))), { name: 'NoSuchBucket', status: 404 });
+
+    await s3.send(new CreateBucketCommand({ Bucket: 'scratch' }));
+    await s3.send(new PutObjectCommand({ Bucket: 'scratch', Key: 'a/b.txt', Body: 'x' }));
+    assert.deepEqual(await s3Failure(s3.send(new DeleteBucketCommand({ Bucket: 'scratch' }))), { name: 'BucketNotEmpty', status: 409 });
+    await s3.send(new DeleteObjectCommand({ Bucket: 'scratch', Key: 'a/b.txt' }));
+    await s3.send(new DeleteBucketCommand({ Bucket: 'scratch' }));
+    assert.deepEqual(await s3Failure(s3.send(new DeleteBucketCommand({ Bucket: 'scratch' }))), { name: 'NoSuchBucket', status: 404 });
+    assert.deepEqual((await s3.send(new ListBucketsCommand({}))).Buckets?.map((b) => b.Name), ['photos']);
+    // Operations of later steps are refused as such, never taken for another operation.
+    assert.deepEqual(await s3Failure(s3.send(new CopyObjectCommand({ Bucket: 'photos', Key: 'copy', CopySource: 'photos/x' }))), { name: 'NotImplemented', status: 501 });
+    assert.deepEqual(await s3Failure(s3.send(new CreateMultipartUploadCommand({ Bucket: 'photos', Key: 'big' }))), { name: 'NotImplemented', status: 501 });
+    assert.equal((await native('/files/photos/copy')).status, 404);
+  });
+
+  it('objects: put (string, multi-chunk buffer, stream with the CRC32 trailer), get, range, head, delete', async () => {
+    const small = 'hello, s3';
+    sent.length = 0;
+    const put = await s3.send(new PutObjectCommand({ Bucket: 'photos', Key: 'notes/hello.txt', Body: small, ContentType: 'text/plain' }));
+    assert.equal(put.ETag, `"${createHash('sha256').update(small).digest('hex')}"`);
+    const got = await s3.send(new GetObjectCommand({ Bucket: 'photos', Key: 'notes/hello.txt' }));
+    assert.equal(got.ContentType, 'text/plain');
+    assert.equal((await body(got)).toString(), small);
+    // The SDK's defaults: a CRC32 of the body in a header, and the body's SHA-256 signed.
+    assert.ok(sent[0]['x-amz-checksum-crc32'] !== undefined, JSON.stringify(sent[0]));
+    assert.match(sent[0]['x-amz-content-sha256'], /^[0-9a-f]{64}$/);
+
+    // 300 KiB: several 64 KiB chunks, streamed through the gateway (past its 256 KiB read-first size).
+    const large = randomBytes(300 * 1024);
+    await s3.send(new PutObjectCommand({ Bucket: 'photos', Key: 'big/one.bin', Body: large }));
+    assert.deepEqual(await body(await s3.send(new GetObjectCommand({ Bucket: 'photos', Key: 'big/one.bin' }))), large);
+    const range = await s3.send(new GetObjectCommand({ Bucket: 'photos', Key: 'big/one.bin', Range: 'bytes=70000-70099' }));
+    assert.equal(range.ContentRange, `bytes 70000-70099/${large.length}`);
+    assert.deepEqual(await body(range), large.subarray(70000, 70100));
+    assert.deepEqual(await s3Failure(s3.send(new GetObjectCommand({ Bucket: 'photos', Key: 'big/one.bin', Range: `bytes=${large.length + 5}-` }))), { name: 'InvalidRange', status: 416 });
+
+    // A stream of known length: the SDK sends it aws-chunked with an x-amz-checksum-crc32 trailer.
+    const streamed = randomBytes(100 * 1024);
+    sent.length = 0;
+    const fromStream = await s3.send(new PutObjectCommand({ Bucket: 'photos', Key: 'big/streamed.bin', Body: Readable.from([streamed.subarray(0, 50_000), streamed.subarray(50_000)]), ContentLength: streamed.length }));
+    assert.equal(fromStream.ETag, `"${createHash('sha256').update(streamed).digest('hex')}"`);
+    assert.equal(sent[0]['x-amz-content-sha256'], 'STREAMING-UNSIGNED-PAYLOAD-TRAILER', JSON.stringify(sent[0]));
+    assert.equal(sent[0]['x-amz-trailer'], 'x-amz-checksum-crc32');
+    assert.deepEqual(await body(await s3.send(new GetObjectCommand({ Bucket: 'photos', Key: 'big/streamed.bin' }))), streamed);
+
+    const head = await s3.send(new HeadObjectCommand({ Bucket: 'photos', Key: 'big/one.bin' }));
+    assert.equal(head.ContentLength, large.length);
+    assert.equal(head.ETag, `"${createHash('sha256').update(large).digest('hex')}"`);
+    assert.ok(head.LastModified instanceof Date);
+
+    const empty = await s3.send(new PutObjectCommand({ Bucket: 'photos', Key: 'empty', Body: '' }));
+    assert.equal(empty.ETag, `"${createHash('sha256').update('').digest('hex')}"`);
+    assert.equal((await body(await s3.send(new GetObjectCommand({ Bucket: 'photos', Key: 'empty' })))).length, 0);
+
+    await s3.send(new DeleteObjectCommand({ Bucket: 'photos', Key: 'empty' }));
+    assert.deepEqual(await s3Failure(s3.send(new GetObjectCommand({ Bucket: 'photos', Key: 'empty' }))), { name: 'NoSuchKey', status: 404 });
+    assert.equal((await s3Failure(s3.send(new HeadObjectCommand({ Bucket: 'photos', Key: 'empty' })))).status, 404);
+    await s3.send(new DeleteObjectCommand({ Bucket: 'photos', Key: 'empty' })); // gone already: still 204
+  });
+
+  it('objects in a bucket that does not exist: NoSuchBucket, and nothing stored', async () => {
+    for (const send of [
+      () => s3.send(new PutObjectCommand({ Bucket: 'no-bucket', Key: 'k', Body: 'x' })),
+      () => s3.send(new GetObjectCommand({ Bucket: 'no-bucket', Key: 'k' })),
+      () => s3.send(new DeleteObjectCommand({ Bucket: 'no-bucket', Key: 'k' })),
+      () => s3.send(new ListObjectsV2Command({ Bucket: 'no-bucket' })),
+    ]) assert.deepEqual(await s3Failure(send()), { name: 'NoSuchBucket', status: 404 });
+    assert.equal((await native('/files/no-bucket/k')).status, 404);
+    // What the gateway's PutObject relies on: the node refuses, when the put is applied, a write
+    // whose bucket is gone (so a DeleteBucket between its check and its write cannot be lost).
+    const refused = await native('/files/no-bucket/k', { method: 'PUT', body: 'x', headers: { 'x-dfs-require-bucket': 'no-bucket' } });
+    assert.equal(refused.status, 404);
+    assert.equal(((await refused.json()) as { error: { code: string } }).error.code, 'no_such_bucket');
+    assert.equal((await native('/files/photos/needs-bucket', { method: 'PUT', body: 'x', headers: { 'x-dfs-require-bucket': 'photos' } })).status, 201);
+  });
+
+  it('conditional reads: If-Match, If-None-Match, If-Modified-Since, If-Unmodified-Since', async () => {
+    const { ETag: etag } = await s3.send(new PutObjectCommand({ Bucket: 'photos', Key: 'cond.txt', Body: 'conditional' }));
+    const past = new Date(Date.now() - 3600_000);
+    const future = new Date(Date.now() + 3600_000);
+    const get = (extra: Record<string, unknown>) => s3.send(new GetObjectCommand({ Bucket: 'photos', Key: 'cond.txt', ...extra }));
+    assert.equal((await body(await get({ IfMatch: etag }))).toString(), 'conditional');
+    assert.deepEqual(await s3Failure(get({ IfMatch: '"0000"' })), { name: 'PreconditionFailed', status: 412 });
+    assert.equal((await s3Failure(get({ IfNoneMatch: etag }))).status, 304);
+    assert.equal((await body(await get({ IfNoneMatch: '"0000"' }))).toString(), 'conditional');
+    assert.equal((await s3Failure(get({ IfModifiedSince: future }))).status, 304);
+    assert.equal((await body(await get({ IfModifiedSince: past }))).toString(), 'conditional');
+    assert.deepEqual(await s3Failure(get({ IfUnmodifiedSince: past })), { name: 'PreconditionFailed', status: 412 });
+    assert.equal((await body(await get({ IfUnmodifiedSince: future }))).toString(), 'conditional');
+    // If-Match that holds wins over If-Unmodified-Since that does not (RFC 9110, as S3 does).
+    assert.equal((await body(await get({ IfMatch: etag, IfUnmodifiedSince: past }))).toString(), 'conditional');
+    assert.equal((await s3Failure(s3.send(new HeadObjectCommand({ Bucket: 'photos', Key: 'cond.txt', IfMatch: '"0000"' })))).status, 412);
+  });
+
+  it('listing: V2 with prefix, delimiter, max-keys, continuation, start-after, encoding-type=url; V1 with marker', async () => {
+    await s3.send(new CreateBucketCommand({ Bucket: 'listing' }));
+    const keys = ['a.txt', 'dir/1', 'dir/2', 'dir/sub/3', 'e f+g.txt', 'other/x', 'other/y', 'z'];
+    for (const key of keys) await s3.send(new PutObjectCommand({ Bucket: 'listing', Key: key, Body: key }));
+    await native('/files/listing-not-a-bucket-file', { method: 'PUT', body: 'outside' }); // shares the prefix "listing"
+
+    const all = await s3.send(new ListObjectsV2Command({ Bucket: 'listing' }));
+    assert.deepEqual(all.Contents?.map((o) => o.Key), keys);
+    assert.equal(all.KeyCount, keys.length);
+    assert.equal(all.IsTruncated, false);
+    assert.equal(all.Contents?.[0].Size, 'a.txt'.length);
+    assert.equal(all.Contents?.[0].ETag, `"${createHash('sha256').update('a.txt').digest('hex')}"`);
+
+    const top = await s3.send(new ListObjectsV2Command({ Bucket: 'listing', Delimiter: '/' }));
+    assert.deepEqual(top.Contents?.map((o) => o.Key), ['a.txt', 'e f+g.txt', 'z']);
+    assert.deepEqual(top.CommonPrefixes?.map((p) => p.Prefix), ['dir/', 'other/']);
+    const inDir = await s3.send(new ListObjectsV2Command({ Bucket: 'listing', Prefix: 'dir/', Delimiter: '/' }));
+    assert.deepEqual(inDir.Contents?.map((o) => o.Key), ['dir/1', 'dir/2']);
+    assert.deepEqual(inDir.CommonPrefixes?.map((p) => p.Prefix), ['dir/sub/']);
+
+    // Pages of 2 (keys and common prefixes count alike), followed by their tokens.
+    const pages: string[][] = [];
+    let token: string | undefined;
+    do {
+      const page = await s3.send(new ListObjectsV2Command({ Bucket: 'listing', Delimiter: '/', MaxKeys: 2, ContinuationToken: token }));
+      pages.push([...(page.Contents ?? []).map((o) => o.Key!), ...(page.CommonPrefixes ?? []).map((p) => p.Prefix!)].sort());
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+      assert.ok(pages.length < 10);
+    } while (token !== undefined);
+    assert.deepEqual(pages, [['a.txt', 'dir/'], ['e f+g.txt', 'other/'], ['z']]);
+
+    const afterDir = await s3.send(new ListObjectsV2Command({ Bucket: 'listing', StartAfter: 'dir/2' }));
+    assert.deepEqual(afterDir.Contents?.map((o) => o.Key), ['dir/sub/3', 'e f+g.txt', 'other/x', 'other/y', 'z']);
+    const encoded = await s3.send(new ListObjectsV2Command({ Bucket: 'listing', Prefix: 'e ', EncodingType: 'url' }));
+    assert.deepEqual(encoded.Contents?.map((o) => decodeURIComponent(o.Key!)), ['e f+g.txt']);
+    assert.notEqual(encoded.Contents?.[0].Key, 'e f+g.txt', 'the key comes URL-encoded');
+    assert.deepEqual((await s3.send(new ListObjectsV2Command({ Bucket: 'listing', MaxKeys: 0 }))).KeyCount, 0);
+    assert.deepEqual(await s3Failure(s3.send(new ListObjectsV2Command({ Bucket: 'listing', ContinuationToken: '%%%' }))), { name: 'InvalidArgument', status: 400 });
+
+    const v1 = await s3.send(new ListObjectsCommand({ Bucket: 'listing', MaxKeys: 3 }));
+    assert.deepEqual(v1.Contents?.map((o) => o.Key), ['a.txt', 'dir/1', 'dir/2']);
+    assert.equal(v1.IsTruncated, true);
+    // A marker inside a common prefix: the keys after it still roll up into that prefix.
+    const v1next = await s3.send(new ListObjectsCommand({ Bucket: 'listing', Marker: 'dir/2', Delimiter: '/' }));
+    assert.deepEqual(v1next.Contents?.map((o) => o.Key), ['e f+g.txt', 'z']);
+    assert.deepEqual(v1next.CommonPrefixes?.map((p) => p.Prefix), ['dir/', 'other/']);
+    const v1cut = await s3.send(new ListObjectsCommand({ Bucket: 'listing', Delimiter: '/', MaxKeys: 2 }));
+    assert.equal(v1cut.NextMarker, 'dir/');
+    const v1rest = await s3.send(new ListObjectsCommand({ Bucket: 'listing', Delimiter: '/', Marker: v1cut.NextMarker }));
+    assert.deepEqual(v1rest.Contents?.map((o) => o.Key), ['e f+g.txt', 'z']);
+    assert.deepEqual(v1rest.CommonPrefixes?.map((p) => p.Prefix), ['other/']);
+  });
+
+  it('presigned GET and PUT work; an expired one is refused', async () => {
+    const put = await getSignedUrl(s3, new PutObjectCommand({ Bucket: 'photos', Key: 'presigned/up.txt' }), { expiresIn: 60 });
+    const uploaded = await fetch(put, { method: 'PUT', body: 'sent with a presigned URL' });
+    assert.equal(uploaded.status, 200, await uploaded.text());
+    const get = await getSignedUrl(s3, new GetObjectCommand({ Bucket: 'photos', Key: 'presigned/up.txt' }), { expiresIn: 60 });
+    const fetched = await fetch(get);
+    assert.equal(fetched.status, 200);
+    assert.equal(await fetched.text(), 'sent with a presigned URL');
+    const expired = await getSignedUrl(s3, new GetObjectCommand({ Bucket: 'photos', Key: 'presigned/up.txt' }), { expiresIn: 1, signingDate: new Date(Date.now() - 10_000) });
+    const refused = await fetch(expired);
+    assert.equal(refused.status, 403);
+    assert.match(await refused.text(), /<Code>AccessDenied<\/Code>[\s\S]*Request has expired/);
+    const expiredPut = await getSignedUrl(s3, new PutObjectCommand({ Bucket: 'photos', Key: 'presigned/late.txt' }), { expiresIn: 1, signingDate: new Date(Date.now() - 10_000) });
+    assert.equal((await fetch(expiredPut, { method: 'PUT', body: 'late' })).status, 403);
+    assert.equal((await native('/files/photos/presigned/late.txt')).status, 404);
+  });
+
+  it('the native API and S3 see the same files', async () => {
+    const written = await native('/files/photos/from-native.txt', { method: 'PUT', body: 'native bytes', headers: { 'content-type': 'text/x-native' } });
+    assert.equal(written.status, 201);
+    const got = await s3.send(new GetObjectCommand({ Bucket: 'photos', Key: 'from-native.txt' }));
+    assert.equal((await body(got)).toString(), 'native bytes');
+    assert.equal(got.ContentType, 'text/x-native');
+    await s3.send(new PutObjectCommand({ Bucket: 'photos', Key: 'from-s3/file.bin', Body: 'S3 bytes' }));
+    const read = await native('/files/photos/from-s3/file.bin');
+    assert.equal(read.status, 200);
+    assert.equal(await read.text(), 'S3 bytes');
+    const listed = await (await native('/files?prefix=photos/from-')).json() as { files: { name: string }[] };
+    assert.deepEqual(listed.files.map((f) => f.name), ['photos/from-native.txt', 'photos/from-s3/file.bin']);
+    const metrics = await (await native('/metrics')).text();
+    assert.match(metrics, /dfs_gateway_s3_requests_total\{operation="PutObject",status="200"\} [1-9]/);
+  });
+
+  it('refuses a wrong secret, a tampered signature, a tampered body, a bad checksum: nothing is stored', async () => {
+    const wrong = client('not-the-secret');
+    assert.deepEqual(await s3Failure(wrong.send(new PutObjectCommand({ Bucket: 'photos', Key: 'refused/wrong-secret', Body: 'x' }))), { name: 'SignatureDoesNotMatch', status: 403 });
+    wrong.destroy();
+    const stranger = new S3Client({ endpoint, region, forcePathStyle: true, credentials: { accessKeyId: 'SOMEONEELSE', secretAccessKey }, maxAttempts: 1 });
+    assert.deepEqual(await s3Failure(stranger.send(new ListBucketsCommand({}))), { name: 'InvalidAccessKeyId', status: 403 });
+    stranger.destroy();
+
+    const content = randomBytes(300 * 1024); // past the gateway's read-first size: streamed to the leader
+    const hash = createHash('sha256').update(content).digest('hex');
+    const good = await signed('PUT', '/photos/refused/tampered', {}, hash);
+    const tamperedSignature = { ...good.headers, authorization: good.headers.authorization.replace(/Signature=(.)/, (_, c: string) => `Signature=${c === '0' ? '1' : '0'}`) };
+    const bySignature = await fetch(good.url, { method: 'PUT', headers: tamperedSignature, body: content });
+    assert.equal(bySignature.status, 403);
+    assert.match(await bySignature.text(), /<Code>SignatureDoesNotMatch<\/Code>/);
+    const changed = Buffer.from(content);
+    changed[changed.length - 1] ^= 1;
+    const byBody = await fetch(good.url, { method: 'PUT', headers: good.headers, body: changed });
+    assert.equal(byBody.status, 400);
+    assert.match(await byBody.text(), /<Code>XAmzContentSHA256Mismatch<\/Code>/);
+    const badCrc = await signed('PUT', '/photos/refused/bad-crc', { 'x-amz-checksum-crc32': 'AAAAAA==' }, 'UNSIGNED-PAYLOAD');
+    const byChecksum = await fetch(badCrc.url, { method: 'PUT', headers: badCrc.headers, body: content });
+    assert.equal(byChecksum.status, 400);
+    assert.match(await byChecksum.text(), /<Code>BadDigest<\/Code>/);
+    // The same request, untouched, is accepted: the refusals above came from the tampering.
+    assert.equal((await fetch(good.url, { method: 'PUT', headers: good.headers, body: content })).status, 200);
+    assert.equal((await native('/files/photos/refused/tampered')).status, 200);
+    await native('/files/photos/refused/tampered', { method: 'DELETE' });
+    const stored = await (await native('/files?prefix=photos/refused/')).json() as { files: unknown[] };
+    assert.deepEqual(stored.files, [], 'no refused write left a file');
+  });
+
+  it('a streaming-signed upload (STREAMING-AWS4-HMAC-SHA256-PAYLOAD): stored when every chunk signature holds, refused when one does not', async () => {
+    const content = randomBytes(150 * 1024);
+    const chunkBytes = 64 * 1024;
+    async function upload(key: string, tamperChunk: number | null): Promise<Response> {
+      const chunks: Buffer[] = [];
+      for (let i = 0; i < content.length; i += chunkBytes) chunks.push(content.subarray(i, i + chunkBytes));
+      chunks.push(Buffer.alloc(0));
+      const encodedLength = chunks.reduce((sum, c) => sum + c.length.toString(16).length + ';chunk-signature='.length + 64 + 4 + c.length, 0) + 0;
+      const date = new Date();
+      const request = await signed('PUT', `/photos/${key}`, {
+        'content-encoding': 'aws-chunked', 'x-amz-decoded-content-length': String(content.length), 'content-length': String(encodedLength),
+        'x-amz-date': date.toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, ''),
+      }, 'STREAMING-AWS4-HMAC-SHA256-PAYLOAD');
+      const amzDate = request.headers['x-amz-date'];
+      const scope = `${amzDate.slice(0, 8)}/${region}/s3/aws4_request`;
+      let previous = /Signature=([0-9a-f]{64})/.exec(request.headers.authorization)![1];
+      const parts: Buffer[] = [];
+      for (const [i, chunk] of chunks.entries()) {
+        const stringToSign = ['AWS4-HMAC-SHA256-PAYLOAD', amzDate, scope, previous, createHash('sha256').update('').digest('hex'), createHash('sha256').update(chunk).digest('hex')].join('\n');
+        const signature = await new SignatureV4({ credentials: { accessKeyId, secretAccessKey }, region, service: 's3', sha256: NodeSha256 }).sign(stringToSign, { signingDate: date });
+        const data = i === tamperChunk ? Buffer.from(chunk).fill(7, 0, 1) : chunk;
+        parts.push(Buffer.from(`${chunk.length.toString(16)};chunk-signature=${signature}\r\n`), data, Buffer.from('\r\n'));
+        previous = signature;
+      }
+      const wire = Buffer.concat(parts);
+      assert.equal(wire.length, encodedLength);
+      // fetch sets Content-Length itself (the same value, which the signature covers).
+      const { 'content-length': _length, ...headers } = request.headers;
+      return fetch(request.url, { method: 'PUT', headers, body: wire });
+    }
+    const stored = await upload('streaming/signed.bin', null);
+    assert.equal(stored.status, 200, await stored.text());
+    assert.deepEqual(await body(await s3.send(new GetObjectCommand({ Bucket: 'photos', Key: 'streaming/signed.bin' }))), content);
+    const refused = await upload('streaming/tampered.bin', 1);
+    assert.equal(refused.status, 403);
+    assert.match(await refused.text(), /<Code>SignatureDoesNotMatch<\/Code>/);
+    assert.equal((await native('/files/photos/streaming/tampered.bin')).status, 404);
+  });
+});
