@@ -1,7 +1,6 @@
 // A progress bar (bytes, rate, time left) on stderr for large transfers, drawn by cli-progress.
 // Shown only when stderr is a terminal, so scripts and --json output never see it.
 import { Transform } from 'node:stream';
-import cliProgress from 'cli-progress';
 import { formatBytes } from './output.ts';
 
 /** Transfers smaller than this get no bar: they finish before it would be read. */
@@ -19,11 +18,13 @@ export interface Meter {
 }
 
 /** A counting pass-through, with a bar when `show` and the size is known and large. */
-export function meter(label: string, totalBytes: number | null, show: boolean): Meter {
+export async function meter(label: string, totalBytes: number | null, show: boolean): Promise<Meter> {
   let bytes = 0;
   const startedMs = Date.now();
   const visible = show && process.stderr.isTTY === true && totalBytes !== null && totalBytes >= progressMinBytes;
-  const bar = visible
+  // Loaded only when drawn: most runs need no bar, and every run pays for what it imports.
+  const cliProgress = visible ? (await import('cli-progress')).default : null;
+  const bar = cliProgress !== null
     ? new cliProgress.SingleBar({
         stream: process.stderr,
         format: `${label} [{bar}] {percentage}% | {done} / {total_h} | {rate}/s | {eta_formatted} left`,

@@ -8,8 +8,8 @@ import { filePath } from '../names.ts';
 import { formatBytes, formatFields, formatTable, formatTime, printJson, printLine } from '../output.ts';
 import type { Action } from './action.ts';
 
-/** Names asked for per listing request (the server allows up to 10,000; its default is 1,000). */
-export const listPageNamesMax = 1000;
+/** Names asked for per listing request by default (the server's default; it allows up to 10,000). */
+export const listPageNamesDefault = 1000;
 
 interface ListItem {
   readonly name: string;
@@ -36,6 +36,7 @@ export function registerCatalogCommands(program: Command, action: Action): void 
     .description('list file names in order, all of them or those starting with [prefix] (paged through the listing)')
     .argument('[prefix]', 'only names starting with this', '')
     .option('--limit <n>', 'stop after this many names', positiveInteger)
+    .option('--page-size <n>', `names per request to the server (1 to 10000)`, positiveInteger, listPageNamesDefault)
     .action(action(ls));
   program.command('stat')
     .description("a file's size, SHA-256, version, content type and time")
@@ -51,7 +52,7 @@ export function registerCatalogCommands(program: Command, action: Action): void 
     .action(action(remove));
 }
 
-async function ls(ctx: CommandContext, prefix: string, options: { limit?: number }): Promise<void> {
+async function ls(ctx: CommandContext, prefix: string, options: { limit?: number; pageSize: number }): Promise<void> {
   const limit = options.limit ?? Infinity;
   let after: string | null = null;
   let listed = 0;
@@ -59,7 +60,7 @@ async function ls(ctx: CommandContext, prefix: string, options: { limit?: number
   // Pages are written as they arrive (also in --json, as one document), so memory stays flat however many names there are.
   if (ctx.json) process.stdout.write('{"files":[');
   for (;;) {
-    const pageLimit = Math.min(listPageNamesMax, limit - listed);
+    const pageLimit = Math.min(options.pageSize, limit - listed);
     const query = new URLSearchParams({ prefix, limit: String(pageLimit) });
     if (after !== null) query.set('after', after);
     const page = (await ctx.client.getJson(`/files?${query}`, `ls "${prefix}"`)) as ListPage;

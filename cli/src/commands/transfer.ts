@@ -49,7 +49,7 @@ async function put(ctx: CommandContext, local: string, name: string, options: Tr
   if (!info.isFile()) throw new CliFailure(`cannot read ${local}: not a regular file`);
   const contentType = options.contentType ?? getMimeType(local) ?? 'application/octet-stream';
   const source = createReadStream(local);
-  const counter = meter('put', info.size, options.progress);
+  const counter = await meter('put', info.size, options.progress);
   source.on('error', (err) => counter.stream.destroy(err));
   try {
     const response = await ctx.client.expect('PUT', path, [200, 201], `put "${name}"`, {
@@ -105,7 +105,7 @@ async function cat(ctx: CommandContext, name: string): Promise<void> {
  */
 async function copyTo(ctx: CommandContext, name: string, response: Response, sink: Writable, size: number | null, progress: boolean): Promise<{ bytes: number; etag: string }> {
   const hash = createHash('sha256');
-  const counter = meter('get', size, progress);
+  const counter = await meter('get', size, progress);
   const hasher = new Transform({
     transform(chunk: Buffer, _encoding, callback) {
       hash.update(chunk);
