@@ -39,3 +39,10 @@ export function formatFields(fields: readonly (readonly [string, string])[]): st
   const width = Math.max(...fields.map(([key]) => key.length)) + 1;
   return fields.map(([key, value]) => `${(key + ':').padEnd(width)}  ${value}`).join('\n');
 }
+
+/** 850 → "850 ms", 3620 → "3.6 s", 95000 → "1.6 min". */
+export function formatDuration(ms: number): string {
+  if (ms < 1000) return `${Math.round(ms)} ms`;
+  if (ms < 60_000) return `${(ms / 1000).toFixed(1)} s`;
+  return `${(ms / 60_000).toFixed(1)} min`;
+}

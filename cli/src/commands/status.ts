@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { DfsClient, readJson, reasonOf } from '../client.ts';
 import type { CommandContext } from '../context.ts';
 import { CliFailure } from '../errors.ts';
-import { formatBytes, formatTable, printJson, printLine } from '../output.ts';
+import { formatBytes, formatDuration, formatTable, printJson, printLine } from '../output.ts';
 import { listedMembers, statusRows } from '../status-table.ts';
 import type { MemberStatus, StatusRow } from '../status-table.ts';
 import type { Action } from './action.ts';
@@ -44,7 +44,7 @@ function cells(row: StatusRow): string[] {
     count(row.term),
     count(row.applied_index),
     count(row.lag),
-    row.leader ? '(leader)' : row.last_contact_ms === null ? '-' : `${row.last_contact_ms} ms ago`,
+    row.leader ? '(leader)' : row.last_contact_ms === null ? '-' : `${formatDuration(row.last_contact_ms)} ago`,
     count(row.files),
     row.bytes === null ? '-' : formatBytes(row.bytes),
     row.health,
