@@ -91,6 +91,19 @@ export async function serverError(response: Response, context: string): Promise<
   return new ServerError(response.statusCode, code, detail, context);
 }
 
+/** Content-Length as a number; null when absent. */
+export function contentLengthOf(response: Response): number | null {
+  const text = response.headers['content-length'];
+  return typeof text === 'string' && /^\d+$/.test(text) ? Number(text) : null;
+}
+
+/** The ETag's hex SHA-256, quotes removed; null when absent or not a SHA-256. */
+export function etagOf(response: Response): string | null {
+  const text = response.headers.etag;
+  const match = typeof text === 'string' ? /^"([0-9a-f]{64})"$/.exec(text) : null;
+  return match === null ? null : match[1];
+}
+
 async function readBounded(body: Response['body'], bytesMax: number): Promise<string> {
   const parts: Buffer[] = [];
   let total = 0;

@@ -1,6 +1,7 @@
 // A progress bar (bytes, rate, time left) on stderr for large transfers, drawn by cli-progress.
 // Shown only when stderr is a terminal, so scripts and --json output never see it.
 import { Transform } from 'node:stream';
+import { onInterrupt } from './interrupt.ts';
 import { formatBytes } from './output.ts';
 
 /** Transfers smaller than this get no bar: they finish before it would be read. */
@@ -46,12 +47,15 @@ export async function meter(label: string, totalBytes: number | null, show: bool
     },
   });
   let stopped = false;
+  // Ctrl-C mid-transfer: the bar is taken down so the terminal gets its cursor back.
+  const forget = onInterrupt(() => bar?.stop());
   return {
     stream,
     bytes: () => bytes,
     stop: () => {
       if (stopped) return;
       stopped = true;
+      forget();
       bar?.update(bytes, payload());
       bar?.stop();
     },

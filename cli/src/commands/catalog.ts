@@ -1,9 +1,9 @@
 // `ls`, `stat`, `versions`, `rm`: what files there are, their metadata, and removing them.
 import { InvalidArgumentError } from 'commander';
 import type { Command } from 'commander';
+import { etagOf } from '../client.ts';
 import type { CommandContext } from '../context.ts';
 import { CliFailure } from '../errors.ts';
-import { etagOf } from './transfer.ts';
 import { filePath } from '../names.ts';
 import { formatBytes, formatFields, formatTable, formatTime, printJson, printLine } from '../output.ts';
 import type { Action } from './action.ts';
@@ -114,7 +114,7 @@ async function versions(ctx: CommandContext, name: string): Promise<void> {
   const document = (await ctx.client.getJson(`${filePath(name)}?versions`, `versions "${name}"`)) as { versions?: ListItem[] };
   const list = document.versions;
   if (!Array.isArray(list)) throw new CliFailure(`versions "${name}": the answer has no "versions" list`);
-  if (list.length === 0) throw new CliFailure(`versions "${name}": 404 not_found: no version of "${name}" is kept`);
+  if (list.length === 0) throw new CliFailure(`versions "${name}": no version of "${name}" is kept (no such file)`);
   if (ctx.json) return printJson(document);
   printLine(formatTable(['version', 'size', 'modified', 'content type', 'sha256'],
     list.map((v) => [String(v.version), formatBytes(v.size), formatTime(v.modified), v.contentType, v.etag])));

@@ -1,16 +1,17 @@
 // `put`, `get`, `cat`: file content, streamed both ways (never read whole into memory).
 import { createHash, randomUUID } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createReadStream, createWriteStream, rmSync } from 'node:fs';
 import { rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { Transform, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Command } from 'commander';
 import { getMimeType } from 'hono/utils/mime';
-import { readJson, reasonOf } from '../client.ts';
+import { contentLengthOf, etagOf, readJson, reasonOf } from '../client.ts';
 import type { Response } from '../client.ts';
 import type { CommandContext } from '../context.ts';
 import { CliFailure } from '../errors.ts';
+import { onInterrupt } from '../interrupt.ts';
 import { filePath } from '../names.ts';
 import { formatBytes, printJson, printLine } from '../output.ts';
 import { meter } from '../progress.ts';
@@ -82,6 +83,7 @@ async function get(ctx: CommandContext, name: string, local: string | undefined,
   const target = await localTarget(local, name);
   // Written beside the target and renamed at the end: an interrupted get leaves no partial file under its name.
   const temp = join(dirname(target), `.${basename(target)}.dfs-${randomUUID().slice(0, 8)}.partial`);
+  const forget = onInterrupt(() => rmSync(temp, { force: true }));
   try {
     const result = await copyTo(ctx, name, response, createWriteStream(temp, { flags: 'wx' }), size, options.progress);
     await rename(temp, target);
@@ -90,6 +92,8 @@ async function get(ctx: CommandContext, name: string, local: string | undefined,
   } catch (err) {
     await rm(temp, { force: true });
     throw err;
+  } finally {
+    forget();
   }
 }
 
@@ -125,18 +129,6 @@ async function copyTo(ctx: CommandContext, name: string, response: Response, sin
   const expected = etagOf(response);
   if (expected !== null && expected !== etag) throw new CliFailure(`get "${name}": the content's SHA-256 ${etag} is not its ETag ${expected}`);
   return { bytes, etag };
-}
-
-function contentLengthOf(response: Response): number | null {
-  const text = response.headers['content-length'];
-  return typeof text === 'string' && /^\d+$/.test(text) ? Number(text) : null;
-}
-
-/** The ETag's hex SHA-256, quotes removed; null when absent or not a SHA-256. */
-export function etagOf(response: Response): string | null {
-  const text = response.headers.etag;
-  const match = typeof text === 'string' ? /^"([0-9a-f]{64})"$/.exec(text) : null;
-  return match === null ? null : match[1];
 }
 
 /** Where `get` writes: `local`, or inside it when it is a directory, or the name's last segment here. */
