@@ -57,7 +57,7 @@ async function put(ctx: CommandContext, local: string, name: string, options: Tr
       headers: {
         'content-type': contentType,
         'content-length': String(info.size),
-        // A retry by the gateway (or a later one by hand) with the same key is applied once.
+        // The gateway replays a write whose node failed before answering; with this key it is applied once.
         'idempotency-key': randomUUID(),
       },
       body: source.pipe(counter.stream),
@@ -77,7 +77,7 @@ async function get(ctx: CommandContext, name: string, local: string | undefined,
   const response = await ctx.client.expect('GET', path, [200], `get "${name}"`);
   const size = contentLengthOf(response);
   if (local === '-') {
-    await copyTo(ctx, name, response, stdoutStream(), size, options.progress);
+    await copyTo(ctx, `get "${name}"`, response, stdoutStream(), size, options.progress);
     return;
   }
   const target = await localTarget(local, name);
@@ -85,7 +85,7 @@ async function get(ctx: CommandContext, name: string, local: string | undefined,
   const temp = join(dirname(target), `.${basename(target)}.dfs-${randomUUID().slice(0, 8)}.partial`);
   const forget = onInterrupt(() => rmSync(temp, { force: true }));
   try {
-    const result = await copyTo(ctx, name, response, createWriteStream(temp, { flags: 'wx' }), size, options.progress);
+    const result = await copyTo(ctx, `get "${name}"`, response, createWriteStream(temp, { flags: 'wx' }), size, options.progress);
     await rename(temp, target);
     if (ctx.json) printJson({ name, path: target, size: result.bytes, etag: result.etag });
     else printLine(`wrote ${target} (${formatBytes(result.bytes)}, sha256 ${result.etag})`);
@@ -100,14 +100,14 @@ async function get(ctx: CommandContext, name: string, local: string | undefined,
 async function cat(ctx: CommandContext, name: string): Promise<void> {
   const path = filePath(name);
   const response = await ctx.client.expect('GET', path, [200], `cat "${name}"`);
-  await copyTo(ctx, name, response, stdoutStream(), contentLengthOf(response), false);
+  await copyTo(ctx, `cat "${name}"`, response, stdoutStream(), contentLengthOf(response), false);
 }
 
 /**
  * Streams the answer's body into `sink`, counting and hashing it on the way; fails unless the
  * bytes are as many as Content-Length said and hash to the ETag (what the server stores them under).
  */
-async function copyTo(ctx: CommandContext, name: string, response: Response, sink: Writable, size: number | null, progress: boolean): Promise<{ bytes: number; etag: string }> {
+async function copyTo(ctx: CommandContext, context: string, response: Response, sink: Writable, size: number | null, progress: boolean): Promise<{ bytes: number; etag: string }> {
   const hash = createHash('sha256');
   const counter = await meter('get', size, progress);
   const hasher = new Transform({
@@ -119,15 +119,15 @@ async function copyTo(ctx: CommandContext, name: string, response: Response, sin
   try {
     await pipeline(response.body, counter.stream, hasher, sink);
   } catch (err) {
-    throw new CliFailure(`get "${name}" from ${ctx.client.endpoint} failed midway: ${reasonOf(err)}`);
+    throw new CliFailure(`${context} from ${ctx.client.endpoint} failed midway: ${reasonOf(err)}`);
   } finally {
     counter.stop();
   }
   const bytes = counter.bytes();
-  if (size !== null && bytes !== size) throw new CliFailure(`get "${name}": received ${bytes} of ${size} bytes`);
+  if (size !== null && bytes !== size) throw new CliFailure(`${context}: received ${bytes} of ${size} bytes`);
   const etag = hash.digest('hex');
   const expected = etagOf(response);
-  if (expected !== null && expected !== etag) throw new CliFailure(`get "${name}": the content's SHA-256 ${etag} is not its ETag ${expected}`);
+  if (expected !== null && expected !== etag) throw new CliFailure(`${context}: the content's SHA-256 ${etag} is not its ETag ${expected}`);
   return { bytes, etag };
 }
 
