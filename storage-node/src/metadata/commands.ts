@@ -122,7 +122,14 @@ export function isSha256Hex(value: unknown): value is string {
 }
 
 /** Why `value` is not a valid command, or null when it is. */
-export function commandProblem(value: unknown): string | null {
+/**
+ * How far to check inline content: `full` decodes it and checks its form, size and hash (an
+ * entry being applied); `shape` checks only that it is a string of a possible length, for the
+ * leader encoding its own command, whose etag it has just computed from those very bytes.
+ */
+type InlineCheck = 'full' | 'shape';
+
+export function commandProblem(value: unknown, inlineCheck: InlineCheck = 'full'): string | null {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return 'not an object';
   const command = value as Record<string, unknown>;
   if (command.op === 'createBucket' || command.op === 'deleteBucket') return bucketCommandProblem(command);
@@ -138,7 +145,7 @@ export function commandProblem(value: unknown): string | null {
     const problem = preconditionProblem(command.precondition);
     if (problem !== null) return `precondition: ${problem}`;
   }
-  return command.op === 'put' ? putProblem(command) : null;
+  return command.op === 'put' ? putProblem(command, inlineCheck) : null;
 }
 
 function bucketCommandProblem(command: Record<string, unknown>): string | null {
@@ -170,7 +177,7 @@ function preconditionProblem(value: unknown): string | null {
   return null;
 }
 
-function putProblem(command: Record<string, unknown>): string | null {
+function putProblem(command: Record<string, unknown>, inlineCheck: InlineCheck): string | null {
   const { size, contentType, etag, chunks, chunkSizes, inline, bucket } = command;
   if (bucket !== undefined) {
     const problem = bucketNameProblem(bucket);
@@ -184,7 +191,7 @@ function putProblem(command: Record<string, unknown>): string | null {
   if (!isSha256Hex(etag)) return 'etag must be a lowercase hex SHA-256';
   if (!Array.isArray(chunks) || chunks.length > chunksPerFileMax) return 'chunks must be an array of chunk hashes';
   for (const hash of chunks) if (!isSha256Hex(hash)) return `chunk ${JSON.stringify(hash)} is not a lowercase hex SHA-256`;
-  if (inline !== undefined) return inlineProblem(inline, size as number, etag, chunks, chunkSizes);
+  if (inline !== undefined) return inlineProblem(inline, size as number, etag, chunks, chunkSizes, inlineCheck);
   if (chunks.length === 0 && size !== 0) return 'a non-empty file needs chunks or inline content';
   if (chunkSizes !== undefined) {
     if (!Array.isArray(chunkSizes) || chunkSizes.length !== chunks.length) return 'chunkSizes must have one size per chunk';
@@ -199,9 +206,10 @@ function putProblem(command: Record<string, unknown>): string | null {
 }
 
 /** Inline content must be canonical base64 of exactly `size` (>= 1) bytes hashing to `etag`. */
-function inlineProblem(inline: unknown, size: number, etag: string, chunks: readonly unknown[], chunkSizes: unknown): string | null {
+function inlineProblem(inline: unknown, size: number, etag: string, chunks: readonly unknown[], chunkSizes: unknown, check: InlineCheck): string | null {
   if (chunks.length !== 0 || chunkSizes !== undefined) return 'inline content has no chunks';
   if (typeof inline !== 'string' || inline.length > Math.ceil(inlineContentBytesMax / 3) * 4) return 'inline must be base64 of at most 1 MiB';
+  if (check === 'shape') return inline.length === Math.ceil(size / 3) * 4 && size > 0 ? null : `inline content of ${inline.length} base64 characters cannot hold ${size} bytes`;
   const bytes = Buffer.from(inline, 'base64');
   if (bytes.toString('base64') !== inline) return 'inline is not canonical base64';
   if (bytes.length === 0 || bytes.length !== size) return `inline content has ${bytes.length} bytes, the size says ${size}`;
@@ -232,7 +240,8 @@ export function inlineBytes(command: PutCommand): Buffer | null {
 
 /** For the leader: JSON for Entry.data. Throws on an invalid command (the caller's bug). */
 export function encodeCommand(command: ReplicatedCommand): string {
-  const problem = commandProblem(command);
+  // Inline content is checked in full where it counts, when every node applies the entry.
+  const problem = commandProblem(command, 'shape');
   assert(problem === null, `invalid metadata command: ${problem}`);
   return JSON.stringify(command);
 }
