@@ -99,7 +99,11 @@ export interface BlobStoreOptions {
   readonly chunkBytesMax?: number;
   /** Told after a corrupt copy was moved to quarantine, so it can be fetched again. */
   readonly onQuarantined?: (hash: string) => void;
+  /** Told how long each stage of a chunk's write or read took (store_write, store_fsync, store_install, store_read, store_verify). */
+  readonly onStage?: (stage: BlobStoreStage, seconds: number) => void;
 }
+
+export type BlobStoreStage = 'store_write' | 'store_fsync' | 'store_install' | 'store_read' | 'store_verify';
 
 /** What the file system says of a stored chunk (not verified). */
 export interface ChunkFileInfo {
@@ -125,6 +129,7 @@ export class BlobStore {
   readonly #tmpDir: string;
   readonly #quarantineDir: string;
   readonly #onQuarantined: ((hash: string) => void) | undefined;
+  readonly #onStage: (stage: BlobStoreStage, seconds: number) => void;
   /** Serialises install, dedupe check, quarantine and delete of one hash. */
   readonly #locks = new Map<string, Promise<void>>();
   /**
@@ -149,6 +154,17 @@ export class BlobStore {
     this.#tmpDir = join(dir, 'tmp');
     this.#quarantineDir = join(dir, 'quarantine');
     this.#onQuarantined = options.onQuarantined;
+    this.#onStage = options.onStage ?? (() => undefined);
+  }
+
+  /** Runs `run`, telling onStage how long it took. */
+  async #timed<T>(stage: BlobStoreStage, run: () => Promise<T>): Promise<T> {
+    const t0 = performance.now();
+    try {
+      return await run();
+    } finally {
+      this.#onStage(stage, (performance.now() - t0) / 1000);
+    }
   }
 
   /** Constructs and initialises a store. */
@@ -229,8 +245,8 @@ export class BlobStore {
       }
       const temp = this.#tempPath(hash);
       try {
-        await writeTempFile(temp, async (handle) => writeFully(handle, data));
-        await this.#install(hash, temp);
+        await writeTempFile(temp, (handle) => this.#timed('store_write', () => writeFully(handle, data)), 'wx', (sync) => this.#timed('store_fsync', sync));
+        await this.#timed('store_install', () => this.#install(hash, temp));
         return true;
       } finally {
         await rm(temp, { force: true });
@@ -258,7 +274,7 @@ export class BlobStore {
           hasher.update(piece);
           await writeFully(handle, piece);
         }
-      });
+      }, 'wx', (sync) => this.#timed('store_fsync', sync));
       const actual = hasher.digest('hex');
       if (actual !== hash) throw new ChunkHashMismatchError(hash, actual);
       return await this.#exclusive(hash, async () => {
@@ -266,7 +282,7 @@ export class BlobStore {
           await this.#ensureSynced(hash);
           return false;
         }
-        await this.#install(hash, temp);
+        await this.#timed('store_install', () => this.#install(hash, temp));
         return true;
       });
     } finally {
@@ -295,11 +311,14 @@ export class BlobStore {
       inode = info.ino;
       // Larger than any chunk we write: appended garbage, or a chunk size beyond our bound.
       if (info.size > this.chunkBytesMax) data = Buffer.alloc(0);
-      else data = await readFully(handle, info.size);
+      else data = await this.#timed('store_read', () => readFully(handle, info.size));
     } finally {
       await handle.close();
     }
-    if (sha256Hex(data) !== hash) {
+    const t0 = performance.now();
+    const actual = sha256Hex(data);
+    this.#onStage('store_verify', (performance.now() - t0) / 1000);
+    if (actual !== hash) {
       await this.#exclusive(hash, () => this.#quarantine(hash, path, inode));
       throw new ChunkCorruptError(hash);
     }
@@ -608,11 +627,16 @@ async function fanoutDirs(dir: string): Promise<string[]> {
 }
 
 /** Creates `path` (exclusively unless told otherwise), lets `fill` write it, and fsyncs it before closing. */
-async function writeTempFile(path: string, fill: (handle: FileHandle) => Promise<void>, flags: 'wx' | 'w' = 'wx'): Promise<void> {
+async function writeTempFile(
+  path: string,
+  fill: (handle: FileHandle) => Promise<void>,
+  flags: 'wx' | 'w' = 'wx',
+  timeSync: (sync: () => Promise<void>) => Promise<void> = (sync) => sync(),
+): Promise<void> {
   const handle = await open(path, flags);
   try {
     await fill(handle);
-    await handle.sync();
+    await timeSync(() => handle.sync());
   } finally {
     await handle.close();
   }

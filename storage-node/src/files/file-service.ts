@@ -156,11 +156,15 @@ export class FileService {
           holds.hold(chunk.hash);
           const held = bufferReserved;
           bufferReserved = 0;
-          return window.add(chunk.hash, chunk.data, () => uploadMemory.release(held));
+          const waitStarted = performance.now();
+          return window.add(chunk.hash, chunk.data, () => uploadMemory.release(held)).then(() => {
+            ctx.metrics.chunkStageSeconds.observe({ stage: 'window_wait' }, (performance.now() - waitStarted) / 1000);
+          });
         },
         {
           expectedLength: request.expectedLength,
           sizeMax: config.maxFileSize,
+          onStage: (stage, seconds) => ctx.metrics.chunkStageSeconds.observe({ stage }, seconds),
           reserveBuffer: async (bytes) => {
             if (bufferReserved >= bytes) {
               uploadMemory.release(bufferReserved - bytes);

@@ -10,6 +10,8 @@ const roles: readonly Role[] = ['follower', 'preCandidate', 'candidate', 'leader
 /** Seconds: from a fast SQLite batch to a slow disk. */
 const applyBuckets = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1];
 /** Seconds: the Raft path's stages, from a microsecond of bookkeeping to a stalled disk. */
+/** A chunk stage: a 4 MiB hash is milliseconds, a push over a busy disk can be a second. */
+const chunkStageBuckets = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
 const stageBuckets = [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1];
 const requestBuckets = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 
@@ -37,6 +39,7 @@ export class NodeMetrics {
   readonly proposalSeconds: Histogram<'op'>;
   readonly applySeconds: Histogram;
   readonly raftStageSeconds: Histogram<'stage' | 'role'>;
+  readonly chunkStageSeconds: Histogram<'stage'>;
   readonly transportQueueSeconds: Histogram;
   readonly appliedEntries: Counter;
   readonly chunkFetches: Counter<'reason' | 'result'>;
@@ -73,6 +76,13 @@ export class NodeMetrics {
       help: 'Time spent in each stage of the Raft path (ready_wait, log_fsync, send, commit, read_index; applying: raft_apply_duration_seconds), by the role the node had',
       labelNames: ['stage', 'role'],
       buckets: stageBuckets,
+      registers,
+    });
+    this.chunkStageSeconds = new Histogram({
+      name: name('chunk_stage_duration_seconds'),
+      help: 'Time per chunk in each stage of the data path (body_fill, hash, window_wait, local_write, push, majority; store_write, store_fsync, store_install, store_read, store_verify)',
+      labelNames: ['stage'],
+      buckets: chunkStageBuckets,
       registers,
     });
     this.transportQueueSeconds = new Histogram({

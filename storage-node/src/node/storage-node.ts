@@ -68,6 +68,7 @@ export async function startStorageNode(config: NodeConfig): Promise<RunningNode>
       metrics.chunksQuarantined.inc();
       repairer?.enqueue([hash]);
     },
+    onStage: (stage, seconds) => metrics.chunkStageSeconds.observe({ stage }, seconds),
   });
   const snapshots = new SnapshotFiles(join(config.dataDir, 'snapshots'));
   const clusterUrls = new Map([...config.peers.values()].map((p) => [p.id, p.clusterUrl]));
