@@ -3,6 +3,7 @@
 // from a follower and through the gateway, then every process stops and the profiles are summed
 // up (self time per function, top 25 per process) and left in --out for Chrome DevTools.
 //   npx tsx scripts/bench/profile-transfer.ts --mib 512 --out bench/profile [--to gateway|leader]
+//     [--node-flags --upload-window-chunks,8] [--profile no]
 import fs from 'node:fs';
 import path from 'node:path';
 import { Readable } from 'node:stream';
@@ -20,6 +21,9 @@ const arg = (name: string, fallback: string) => {
 const size = Number(arg('mib', '512')) * MiB;
 const out = path.resolve(arg('out', 'bench/profile'));
 const to = arg('to', 'gateway');
+/** Extra node flags, comma-separated: --node-flags=--upload-window-chunks,8 */
+const nodeFlags = arg('node-flags', '').split(',').filter(Boolean);
+const profile = arg('profile', 'yes') !== 'no';
 fs.rmSync(out, { recursive: true, force: true });
 const dirs = { nodes: path.join(out, 'nodes'), gateway: path.join(out, 'gateway') };
 for (const d of Object.values(dirs)) fs.mkdirSync(d, { recursive: true });
@@ -27,7 +31,7 @@ for (const d of Object.values(dirs)) fs.mkdirSync(d, { recursive: true });
 const preload = fileURLToPath(new URL('./cpu-profile-preload.mjs', import.meta.url));
 const prof = (dir: string) => ({ NODE_OPTIONS: `--import ${preload}`, DFS_CPU_PROFILE_DIR: dir });
 
-const cluster = await GatewayCluster.start({ storage: { flags: defaultNodeFlags, env: prof(dirs.nodes) }, gatewayEnv: prof(dirs.gateway) });
+const cluster = await GatewayCluster.start({ storage: { flags: [...defaultNodeFlags, ...nodeFlags], ...(profile ? { env: prof(dirs.nodes) } : {}) }, ...(profile ? { gatewayEnv: prof(dirs.gateway) } : {}) });
 const agent = new Agent({ connections: 1, headersTimeout: 0, bodyTimeout: 0 });
 try {
   const leaderId = await cluster.waitForLeader();

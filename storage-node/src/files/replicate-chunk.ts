@@ -16,7 +16,8 @@ export function replicateChunk(ctx: NodeContext, hash: string, data: Buffer, str
   const peersNeeded = Math.floor(total / 2); // plus this node: a majority
   const started = performance.now();
   const since = () => (performance.now() - started) / 1000;
-  const local = ctx.blobs.writeChunk(hash, data).then((written) => {
+  // `hash` was computed from `data` by this upload's chunker a moment ago.
+  const local = ctx.blobs.writeHashedChunk(hash, data).then((written) => {
     ctx.metrics.chunkStageSeconds.observe({ stage: 'local_write' }, since());
     return written;
   });
