@@ -51,6 +51,10 @@ try {
     if (n !== size) throw new Error(`download from ${what}: ${n} bytes of ${size}`);
     console.log(`download from ${what}: ${mbPerSecond(size, performance.now() - t0)} MB/s`);
   }
+  for (const node of cluster.storage.nodes) {
+    const status = node.child?.pid === undefined ? '' : fs.readFileSync(`/proc/${node.child.pid}/status`, 'utf8');
+    console.log(`${node.id} ${/VmHWM:.*/.exec(status)?.[0] ?? ''}`);
+  }
   for (const id of [leaderId, follower.id]) {
     const metrics = await (await fetch(`${cluster.storage.node(id).url}/metrics`)).text();
     const lines = metrics.split('\n').filter((l) => l.startsWith('dfs_chunk_stage_duration_seconds_sum') || l.startsWith('dfs_chunk_stage_duration_seconds_count'));

@@ -41,6 +41,11 @@ export interface ChunkStreamOptions {
    * bounds memory reserves it here. The buffer is handed over in onChunk.
    */
   readonly reserveBuffer?: (bytes: number) => Promise<void>;
+  /**
+   * Where chunk buffers come from (default: fresh allocations). A full-size buffer is handed over
+   * in onChunk; a short last chunk is copied out and its buffer handed back with `give`.
+   */
+  readonly buffers?: { take(bytes: number): Buffer; give(buffer: Buffer): void };
   /** Told, per chunk, how long filling its buffer from the body took (body_fill) and hashing it (hash). */
   readonly onStage?: (stage: 'body_fill' | 'hash', seconds: number) => void;
 }
@@ -81,6 +86,7 @@ export async function chunkStream(
   options: ChunkStreamOptions = {},
 ): Promise<ChunkedBody> {
   const { expectedLength, sizeMax, reserveBuffer, onStage } = options;
+  const buffers = options.buffers ?? { take: (bytes: number) => Buffer.allocUnsafe(bytes), give: () => undefined };
   assert(Number.isSafeInteger(chunkSize) && chunkSize > 0, 'chunkSize must be a positive integer');
   assert(expectedLength === undefined || (Number.isSafeInteger(expectedLength) && expectedLength >= 0), 'expectedLength must be a non-negative integer');
   assert(sizeMax === undefined || (Number.isSafeInteger(sizeMax) && sizeMax >= 0), 'sizeMax must be a non-negative integer');
@@ -102,6 +108,7 @@ export async function chunkStream(
     assert(buffer !== null && filled > 0, 'emit of an empty chunk');
     // A short last chunk is copied so the callee does not keep a full-size allocation alive.
     const data = filled === buffer.length ? buffer : Buffer.from(buffer.subarray(0, filled));
+    if (data !== buffer) buffers.give(buffer);
     buffer = null;
     filled = 0;
     const hashStarted = performance.now();
@@ -134,7 +141,7 @@ export async function chunkStream(
         if (buffer === null) {
           const bytes = chunkBufferBytes(chunkSize, limit, received - piece.length + offset);
           await reserveBuffer?.(bytes);
-          buffer = Buffer.allocUnsafe(bytes);
+          buffer = buffers.take(bytes);
           fillStarted = performance.now();
         }
         const copied = Math.min(piece.length - offset, buffer.length - filled);

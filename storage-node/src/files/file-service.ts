@@ -157,7 +157,11 @@ export class FileService {
           const held = bufferReserved;
           bufferReserved = 0;
           const waitStarted = performance.now();
-          return window.add(chunk.hash, chunk.data, () => uploadMemory.release(held)).then(() => {
+          return window.add(chunk.hash, chunk.data, () => {
+            uploadMemory.release(held);
+            // Its local write and every push have ended: nothing reads these bytes any more.
+            ctx.chunkBuffers.give(chunk.data);
+          }).then(() => {
             ctx.metrics.chunkStageSeconds.observe({ stage: 'window_wait' }, (performance.now() - waitStarted) / 1000);
           });
         },
@@ -165,6 +169,7 @@ export class FileService {
           expectedLength: request.expectedLength,
           sizeMax: config.maxFileSize,
           onStage: (stage, seconds) => ctx.metrics.chunkStageSeconds.observe({ stage }, seconds),
+          buffers: ctx.chunkBuffers,
           reserveBuffer: async (bytes) => {
             if (bufferReserved >= bytes) {
               uploadMemory.release(bufferReserved - bytes);

@@ -1,5 +1,6 @@
 // Assembles one storage node: meta.db (Raft log + metadata), blob store, cluster port, Raft,
 // client API, chunk repair and garbage collection, metrics. stop() is the graceful shutdown.
+import { ChunkBuffers } from '../files/chunk-buffers.ts';
 import { randomInt } from 'node:crypto';
 import { join } from 'node:path';
 import { Hono } from 'hono';
@@ -153,6 +154,8 @@ export async function startStorageNode(config: NodeConfig): Promise<RunningNode>
     chunkGuard: guard,
     repairer: chunks.repairer,
     uploadMemory,
+    // As many as one upload's window holds, and as many again finishing their pushes.
+    chunkBuffers: new ChunkBuffers(config.chunkSize, 2 * config.uploadWindowChunks + 1),
   };
 
   const clusterApp = new Hono();
