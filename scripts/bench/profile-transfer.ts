@@ -38,6 +38,10 @@ try {
   const leader = cluster.storage.node(leaderId);
   const follower = cluster.storage.nodes.find((n) => n.id !== leaderId)!;
   const origin = to === 'leader' ? leader.url : cluster.url;
+  for (const node of cluster.storage.nodes) {
+    const status = node.child?.pid === undefined ? '' : fs.readFileSync(`/proc/${node.child.pid}/status`, 'utf8');
+    console.log(`${node.id} idle ${/VmRSS:.*/.exec(status)?.[0] ?? ''}`);
+  }
   let t0 = performance.now();
   const up = await request(`${origin}/files/profile.bin`, { method: 'PUT', dispatcher: agent, body: Readable.from(seededBytes('profile', size), { objectMode: false }), headers: { 'content-length': String(size) } });
   const text = await up.body.text();
@@ -52,6 +56,9 @@ try {
     console.log(`download from ${what}: ${mbPerSecond(size, performance.now() - t0)} MB/s`);
   }
   for (const node of cluster.storage.nodes) {
+    const metrics = await (await fetch(`${node.url}/metrics`)).text();
+    const memory = metrics.split('\n').filter((l) => /^(process_resident_memory_bytes|nodejs_heap_size_total_bytes|nodejs_external_memory_bytes) /.test(l));
+    console.log(`${node.id} now: ${memory.map((l) => `${l.split(' ')[0]} ${(Number(l.split(' ')[1]) / MiB).toFixed(1)} MiB`).join(', ')}`);
     const status = node.child?.pid === undefined ? '' : fs.readFileSync(`/proc/${node.child.pid}/status`, 'utf8');
     console.log(`${node.id} ${/VmHWM:.*/.exec(status)?.[0] ?? ''}`);
   }

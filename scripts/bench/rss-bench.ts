@@ -37,7 +37,8 @@ export function peakRssResult(cluster: GatewayCluster, peaks: Record<string, Pea
   const nodeIds = cluster.storage.nodes.map((n) => n.id);
   const nodeMax = Math.max(...nodeIds.map(mib));
   const within = nodeMax < nodeRssLimitMiB && mib('gateway') < gatewayRssLimitMiB;
-  const versus = `${within ? 'within' : 'OVER'} ${nodeRssLimitMiB} / ${gatewayRssLimitMiB} MiB` + (peaks.baseline_server === undefined ? '' : `; plain server: ${mib('baseline_server')} MiB`);
+  const growth = (id: string) => peaks[id]?.growthMiB ?? NaN;
+  const versus = `${within ? 'within' : 'OVER'} ${nodeRssLimitMiB} / ${gatewayRssLimitMiB} MiB; grew by ${[...nodeIds.map(growth), growth('gateway')].join(' / ')} MiB from idle` + (peaks.baseline_server === undefined ? '' : `; plain server: ${mib('baseline_server')} MiB`);
   table.row('peak_rss', `${formatBytes(bytes)}, during ${during}: ${nodeIds.join(' / ')} / gateway`, `${[...nodeIds.map(mib), mib('gateway')].join(' / ')} MiB`, versus);
   return { during, file_bytes: bytes, node_max_mib: nodeMax, gateway_mib: mib('gateway'), within_limits: within, ...peaks };
 }
