@@ -27,6 +27,7 @@ export interface MetricSources {
   /** Snapshot files received from a leader, waiting for the core's verdict. */
   readonly receivedSnapshots?: () => number;
   readonly uploadMemory: () => { bytesInUse: number; bytesMax: number };
+  readonly downloadMemory: () => { bytesInUse: number; bytesMax: number };
 }
 
 export type ChunkFetchReason = 'read' | 'repair';
@@ -170,6 +171,8 @@ export class NodeMetrics {
     }
     gauge('upload_memory_bytes', 'Bytes of upload memory held now: chunk buffers being filled or pushed, small bodies read whole', () => sources.uploadMemory().bytesInUse);
     gauge('upload_memory_max_bytes', 'The node-wide upload memory budget (--upload-memory-max)', () => sources.uploadMemory().bytesMax);
+    gauge('download_memory_bytes', 'Bytes of verified chunks held now by reads of chunked files (going out, or read ahead)', () => sources.downloadMemory().bytesInUse);
+    gauge('download_memory_max_bytes', 'The node-wide download memory budget (--download-memory-max)', () => sources.downloadMemory().bytesMax);
     gauge('files', 'Live files', () => sources.fileStats().files);
     gauge('file_bytes', 'Bytes of the current versions of live files', () => sources.fileStats().bytes);
     new Gauge({

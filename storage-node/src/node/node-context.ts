@@ -25,6 +25,8 @@ export interface NodeContext {
   readonly repairer: ChunkRepairer;
   /** The node-wide bound on memory held by uploads. */
   readonly uploadMemory: UploadMemoryBudget;
+  /** Bytes held by reads of chunked files (the same kind of budget, never refusing: reads wait). */
+  readonly downloadMemory: UploadMemoryBudget;
   /** Chunk buffers reused by uploads. */
   readonly chunkBuffers: ChunkBuffers;
   /** Ids of the other members. */

@@ -132,6 +132,7 @@ export async function startStorageNode(config: NodeConfig): Promise<RunningNode>
   raftRef = raft;
   const blobStats = cached(blobStatsTtlMs, () => blobs.stats());
   const uploadMemory = new UploadMemoryBudget(config.uploadMemoryMax);
+  const downloadMemory = new UploadMemoryBudget(config.downloadMemoryMax);
   metrics.observe({
     raftStatus: () => raft.status(),
     appliedIndex: () => metadata.appliedIndex(),
@@ -141,6 +142,7 @@ export async function startStorageNode(config: NodeConfig): Promise<RunningNode>
     gcProtected: () => ({ uploads: guard.heldCount, pushes: guard.pushedCount }),
     receivedSnapshots: () => raft.receivedSnapshotCount(),
     uploadMemory: () => ({ bytesInUse: uploadMemory.bytesInUse, bytesMax: uploadMemory.bytesMax }),
+    downloadMemory: () => ({ bytesInUse: downloadMemory.bytesInUse, bytesMax: downloadMemory.bytesMax }),
   });
   const ctx: NodeContext = {
     config,
@@ -154,6 +156,7 @@ export async function startStorageNode(config: NodeConfig): Promise<RunningNode>
     chunkGuard: guard,
     repairer: chunks.repairer,
     uploadMemory,
+    downloadMemory,
     // As many as one upload's window holds, and as many again finishing their pushes.
     chunkBuffers: new ChunkBuffers(config.chunkSize, 2 * config.uploadWindowChunks + 1),
   };
