@@ -24,6 +24,8 @@ const to = arg('to', 'gateway');
 /** Extra node flags, comma-separated: --node-flags=--upload-window-chunks,8 */
 const nodeFlags = arg('node-flags', '').split(',').filter(Boolean);
 const profile = arg('profile', 'yes') !== 'no';
+/** NODE_OPTIONS for the nodes and the gateway when not profiling (e.g. V8 heap flags). */
+const nodeOptions = arg('node-options', '');
 fs.rmSync(out, { recursive: true, force: true });
 const dirs = { nodes: path.join(out, 'nodes'), gateway: path.join(out, 'gateway') };
 for (const d of Object.values(dirs)) fs.mkdirSync(d, { recursive: true });
@@ -31,7 +33,7 @@ for (const d of Object.values(dirs)) fs.mkdirSync(d, { recursive: true });
 const preload = fileURLToPath(new URL('./cpu-profile-preload.mjs', import.meta.url));
 const prof = (dir: string) => ({ NODE_OPTIONS: `--import ${preload}`, DFS_CPU_PROFILE_DIR: dir });
 
-const cluster = await GatewayCluster.start({ storage: { flags: [...defaultNodeFlags, ...nodeFlags], ...(profile ? { env: prof(dirs.nodes) } : {}) }, ...(profile ? { gatewayEnv: prof(dirs.gateway) } : {}) });
+const cluster = await GatewayCluster.start({ storage: { flags: [...defaultNodeFlags, ...nodeFlags], ...(profile ? { env: prof(dirs.nodes) } : nodeOptions !== '' ? { env: { NODE_OPTIONS: nodeOptions } } : {}) }, ...(profile ? { gatewayEnv: prof(dirs.gateway) } : nodeOptions !== '' ? { gatewayEnv: { NODE_OPTIONS: nodeOptions } } : {}) });
 const agent = new Agent({ connections: 1, headersTimeout: 0, bodyTimeout: 0 });
 try {
   const leaderId = await cluster.waitForLeader();
@@ -40,7 +42,9 @@ try {
   const origin = to === 'leader' ? leader.url : cluster.url;
   for (const node of cluster.storage.nodes) {
     const status = node.child?.pid === undefined ? '' : fs.readFileSync(`/proc/${node.child.pid}/status`, 'utf8');
-    console.log(`${node.id} idle ${/VmRSS:.*/.exec(status)?.[0] ?? ''}`);
+    const metrics = await (await fetch(`${node.url}/metrics`)).text();
+    const memory = metrics.split('\n').filter((l) => /^(process_resident_memory_bytes|nodejs_heap_size_total_bytes|nodejs_external_memory_bytes) /.test(l));
+    console.log(`${node.id} idle ${/VmRSS:.*/.exec(status)?.[0] ?? ''} ${memory.map((l) => `${l.split(' ')[0]} ${(Number(l.split(' ')[1]) / MiB).toFixed(1)} MiB`).join(', ')}`);
   }
   let t0 = performance.now();
   const up = await request(`${origin}/files/profile.bin`, { method: 'PUT', dispatcher: agent, body: Readable.from(seededBytes('profile', size), { objectMode: false }), headers: { 'content-length': String(size) } });
