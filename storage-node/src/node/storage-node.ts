@@ -157,8 +157,8 @@ export async function startStorageNode(config: NodeConfig): Promise<RunningNode>
     repairer: chunks.repairer,
     uploadMemory,
     downloadMemory,
-    // As many as one upload's window holds, and as many again finishing their pushes.
-    chunkBuffers: new ChunkBuffers(config.chunkSize, 2 * config.uploadWindowChunks + 1),
+    // As many as one upload holds in its window and fills: what an idle node keeps after uploads.
+    chunkBuffers: new ChunkBuffers(config.chunkSize, config.uploadWindowChunks + 1),
   };
 
   const clusterApp = new Hono();
