@@ -24,6 +24,7 @@ import { benchProposeToCommit } from './bench/raft-cluster-bench.ts';
 import { benchCoreCommits } from './bench/raft-core-bench.ts';
 import { benchDurableAppends } from './bench/raft-storage-bench.ts';
 import { benchScale } from './bench/scale-bench.ts';
+import { rssLargeBytesDefault, rssLargeBytesQuick } from './bench/rss-bench.ts';
 
 const quick = process.argv.includes('--quick');
 const onlyIndex = process.argv.indexOf('--only');
@@ -39,6 +40,7 @@ const settings = {
   quick,
   upload: { bytes: quick ? 64 * MiB : 1 * GiB, rounds: quick ? 1 : 3 },
   download: { rounds: quick ? 1 : 3 },
+  peak_rss: { second_file_bytes: quick ? rssLargeBytesQuick : rssLargeBytesDefault },
   small_writes: { seconds: quick ? 1 : 5, concurrency: [1, 16, 64], body_bytes: 4096 },
   small_reads: { seconds: quick ? 1 : 5, files: quick ? 200 : 1000, concurrency: 64 },
   failover: { kills: quick ? 2 : 5 },
@@ -148,6 +150,7 @@ if (wants('upload', 'download', 'small_writes', 'small_reads', 'peak_rss')) {
         smallReadSeconds: settings.small_reads.seconds,
         readFiles: settings.small_reads.files,
         dir: scratch,
+        rssLargeBytes: wants('peak_rss') ? settings.peak_rss.second_file_bytes : null,
         parts: new Set((['upload', 'download', 'small_writes', 'small_reads'] as const).filter((k) => wants(k) || (k === 'upload' && wants('peak_rss')))),
       },
       table,

@@ -1,8 +1,12 @@
 // What the machine allows, for the upload and download ratios: a plain Node HTTP server, in its
-// own process like a storage node, on the same disk.
-//   PUT /upload/<name>   streams the body, SHA-256 hashes it, writes it to three files as it comes,
-//                        fsyncs the three files and their directories, answers 201 {sha256,bytes}
-//   GET /files/<name>    streams the first copy back (Content-Length, fs.createReadStream, 1 MiB reads)
+// own process like a storage node, on the same disk, doing at least what a replicated store must
+// do, as well as plain Node does it:
+//   PUT /upload/<name>   hashes the stream once (SHA-256) and writes it to three files at once in
+//                        large batches (pieces gathered to 4 MiB, one writev per copy, the next
+//                        batch filling while the last is written), fsyncs the three files and
+//                        their directories, answers 201 {sha256,bytes}
+//   GET /files/<name>    streams the first copy back: fs.createReadStream (4 MiB reads) piped
+//                        into the response
 //   DELETE /files/<name> removes the copies
 //   GET /health
 // Started by startBaselineServer(); run on its own: npx tsx scripts/bench/baseline-server.ts --port P --dir D
@@ -18,13 +22,19 @@ import { freePorts } from '../../test/support/cluster.ts';
 import { sleep } from './common.ts';
 
 const copies = 3;
+/** Pieces of the body are gathered to this size and written to every copy with one writev. */
+export const baselineWriteBatchBytes = 4 * 1024 * 1024;
+/** Read size (and high-water mark) of the download stream. */
+export const baselineReadBytes = 4 * 1024 * 1024;
 
-async function writeFully(handle: FileHandle, data: Uint8Array): Promise<void> {
+/** Writes every byte of `pieces` at the file's position (a regular file rarely writes short). */
+async function writevFully(handle: FileHandle, pieces: Buffer[]): Promise<void> {
+  const total = pieces.reduce((sum, p) => sum + p.length, 0);
+  const { bytesWritten } = await handle.writev(pieces);
+  if (bytesWritten === total) return;
+  const rest = Buffer.concat(pieces).subarray(bytesWritten);
   let offset = 0;
-  while (offset < data.length) {
-    const { bytesWritten } = await handle.write(data, offset, data.length - offset);
-    offset += bytesWritten;
-  }
+  while (offset < rest.length) offset += (await handle.write(rest, offset, rest.length - offset)).bytesWritten;
 }
 
 async function fsyncDir(dir: string): Promise<void> {
@@ -34,6 +44,33 @@ async function fsyncDir(dir: string): Promise<void> {
   } finally {
     await handle.close();
   }
+}
+
+/** Hashes the body once and writes it to every handle in batches; one batch is written while the next fills. */
+async function storeCopies(req: http.IncomingMessage, handles: FileHandle[]): Promise<{ sha256: string; bytes: number }> {
+  const hash = createHash('sha256');
+  let bytes = 0;
+  let batch: Buffer[] = [];
+  let batchBytes = 0;
+  let writing: Promise<unknown> = Promise.resolve();
+  const flush = async () => {
+    const pieces = batch;
+    batch = [];
+    batchBytes = 0;
+    await writing; // at most one batch being written while the next fills
+    writing = Promise.all(handles.map((h) => writevFully(h, pieces)));
+  };
+  for await (const piece of req) {
+    const data = piece as Buffer;
+    hash.update(data);
+    bytes += data.length;
+    batch.push(data);
+    batchBytes += data.length;
+    if (batchBytes >= baselineWriteBatchBytes) await flush();
+  }
+  if (batchBytes > 0) await flush();
+  await writing;
+  return { sha256: hash.digest('hex'), bytes };
 }
 
 function serve(port: number, dir: string): http.Server {
@@ -51,30 +88,24 @@ function serve(port: number, dir: string): http.Server {
       } else if (req.method === 'PUT' && url.startsWith('/upload/')) {
         const name = fileName(url, '/upload/');
         if (name === null) throw new Error('bad name');
-        const hash = createHash('sha256');
         const handles = await Promise.all(dirs.map((d) => fs.promises.open(path.join(d, name), 'w')));
-        let bytes = 0;
+        let stored: { sha256: string; bytes: number };
         try {
-          for await (const piece of req) {
-            const data = piece as Buffer;
-            hash.update(data);
-            bytes += data.length;
-            await Promise.all(handles.map((h) => writeFully(h, data)));
-          }
+          stored = await storeCopies(req, handles);
           await Promise.all(handles.map((h) => h.sync()));
         } finally {
           await Promise.all(handles.map((h) => h.close()));
         }
         await Promise.all(dirs.map(fsyncDir));
         res.writeHead(201, { 'content-type': 'application/json' });
-        res.end(JSON.stringify({ sha256: hash.digest('hex'), bytes }));
+        res.end(JSON.stringify(stored));
       } else if (req.method === 'GET' && url.startsWith('/files/')) {
         const name = fileName(url, '/files/');
         if (name === null) throw new Error('bad name');
         const file = path.join(dirs[0], name);
         const { size } = await fs.promises.stat(file);
         res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': size });
-        fs.createReadStream(file, { highWaterMark: 1024 * 1024 }).pipe(res);
+        fs.createReadStream(file, { highWaterMark: baselineReadBytes }).pipe(res);
       } else if (req.method === 'DELETE' && url.startsWith('/files/')) {
         const name = fileName(url, '/files/');
         if (name === null) throw new Error('bad name');

@@ -1,7 +1,9 @@
 // The sections that share one 3-node cluster with a gateway in front (default node settings):
 //   upload       one big file through the gateway, against a plain Node server that hashes it and
 //                writes three fsync'd copies on the same disk (scripts/bench/baseline-server.ts)
-//   peak_rss     of each node and the gateway while `upload` runs
+//   peak_rss     of each node and the gateway while `upload` and `download` run, and again while
+//                a file of `rssLargeBytes` (4 GiB) goes up through the gateway and comes down from a
+//                follower and through the gateway (scripts/bench/rss-bench.ts)
 //   download     that file straight from a follower and through the gateway, against the plain
 //                server streaming its copy
 //   small_writes 4 KiB files at concurrency 1, 16 and 64, through the gateway and to the leader
@@ -21,6 +23,7 @@ import type { LoadStats } from './load.ts';
 import { RssSampler } from './rss-sampler.ts';
 import type { PeakRss } from './rss-sampler.ts';
 import { seededBuffer, seededBytes } from './seeded-bytes.ts';
+import { benchLargeFileRss, gatewayRssLimitMiB, nodeRssLimitMiB, peakRssResult, processIds, sizeKey } from './rss-bench.ts';
 
 export interface DataPathSettings {
   readonly uploadBytes: number;
@@ -32,6 +35,8 @@ export interface DataPathSettings {
   readonly readFiles: number;
   /** Scratch directory on the repository's disk (the baseline server writes its copies here). */
   readonly dir: string;
+  /** Size of the second peak_rss measurement (null: none); skipped with a reason when the disk is short. */
+  readonly rssLargeBytes: number | null;
   /** The parts to run (peak_rss comes with upload; download needs the uploaded file). */
   readonly parts: ReadonlySet<'upload' | 'download' | 'small_writes' | 'small_reads'>;
 }
@@ -61,7 +66,7 @@ interface Transfer {
 }
 
 /** PUT a seeded stream of `size` bytes; the time until the whole answer is in. */
-async function streamUpload(url: string, seed: string, size: number): Promise<Transfer> {
+export async function streamUpload(url: string, seed: string, size: number): Promise<Transfer> {
   const agent = new Agent({ connections: 1, headersTimeout: transferTimeoutMs, bodyTimeout: transferTimeoutMs });
   try {
     const t0 = performance.now();
@@ -79,7 +84,7 @@ async function streamUpload(url: string, seed: string, size: number): Promise<Tr
 }
 
 /** GET, counting the bytes and dropping them; the time until the last byte. */
-async function streamDownload(url: string, headers: Record<string, string> = {}): Promise<Transfer> {
+export async function streamDownload(url: string, headers: Record<string, string> = {}): Promise<Transfer> {
   const agent = new Agent({ connections: 1, headersTimeout: transferTimeoutMs, bodyTimeout: transferTimeoutMs });
   try {
     const t0 = performance.now();
@@ -94,7 +99,7 @@ async function streamDownload(url: string, headers: Record<string, string> = {})
   }
 }
 
-function chunkPath(dataDir: string, hash: string): string {
+export function chunkPath(dataDir: string, hash: string): string {
   return path.join(dataDir, 'blobs', hash.slice(0, 2), hash.slice(2, 4), hash);
 }
 
@@ -122,27 +127,47 @@ export async function benchDataPath(settings: DataPathSettings, table: Table): P
     if (parts.has('upload') || parts.has('download')) {
       baseline = await startBaselineServer(path.join(settings.dir, 'baseline'));
       let uploaded: UploadedFile | null = null;
+      // Peak memory over the upload and the download together: a node's must not grow with the file.
+      const sampler = new RssSampler(processIds(cluster, baseline));
+      sampler.start(100);
+      let peaks: Record<string, PeakRss> = {};
       try {
-        const up = await benchUpload(cluster, baseline, settings, table);
-        results.upload = up.upload;
-        results.peak_rss = up.peakRss;
-        uploaded = up.file;
-      } catch (err) {
-        results.upload = { error: errorText(err) };
-        results.peak_rss = { error: `upload failed: ${errorText(err)}` };
-        table.row('upload', 'failed', errorText(err));
-      }
-      if (parts.has('download')) {
         try {
-          if (uploaded === null) throw new Error('no uploaded file to download');
-          results.download = await benchDownload(cluster, baseline, uploaded, settings, table);
+          const up = await benchUpload(cluster, baseline, settings, table);
+          results.upload = up.upload;
+          uploaded = up.file;
         } catch (err) {
-          results.download = { error: errorText(err) };
-          table.row('download', 'failed', errorText(err));
+          results.upload = { error: errorText(err) };
+          table.row('upload', 'failed', errorText(err));
         }
+        if (parts.has('download')) {
+          try {
+            if (uploaded === null) throw new Error('no uploaded file to download');
+            results.download = await benchDownload(cluster, baseline, uploaded, settings, table);
+          } catch (err) {
+            results.download = { error: errorText(err) };
+            table.row('download', 'failed', errorText(err));
+          }
+        }
+      } finally {
+        peaks = sampler.stop();
       }
+      const during = parts.has('download') ? 'upload and download' : 'upload';
+      const rss: Record<string, unknown> = { [sizeKey(settings.uploadBytes)]: peakRssResult(cluster, peaks, during, settings.uploadBytes, table) };
       await baseline.stop();
       baseline = null;
+      if (settings.rssLargeBytes !== null) {
+        try {
+          rss[sizeKey(settings.rssLargeBytes)] = await benchLargeFileRss(cluster, settings.rssLargeBytes, settings.dir, table);
+        } catch (err) {
+          rss[sizeKey(settings.rssLargeBytes)] = { error: errorText(err) };
+          table.row('peak_rss', `${formatBytes(settings.rssLargeBytes)} file`, 'failed', errorText(err));
+        }
+      }
+      results.peak_rss = {
+        limits_mib: { node: nodeRssLimitMiB, gateway: gatewayRssLimitMiB },
+        ...rss,
+      };
     }
     if (parts.has('small_writes')) {
       try {
@@ -169,18 +194,11 @@ export async function benchDataPath(settings: DataPathSettings, table: Table): P
 
 async function benchUpload(cluster: GatewayCluster, baseline: BaselineServer, settings: DataPathSettings, table: Table) {
   const size = settings.uploadBytes;
-  const pids = new Map<string, number>();
-  for (const node of cluster.storage.nodes) if (node.child?.pid !== undefined) pids.set(node.id, node.child.pid);
-  for (const gateway of cluster.gateways) if (gateway.child?.pid !== undefined) pids.set('gateway', gateway.child.pid);
-  pids.set('baseline_server', baseline.pid);
-  const sampler = new RssSampler(pids);
   const rounds: Array<{ gatewayMBs: number; leaderMBs: number; baselineMBs: number; ratio: number; leaderRatio: number; gatewayMs: number; leaderMs: number; baselineMs: number }> = [];
   let first: UploadedFile | null = null;
   const leaderId = await cluster.waitForLeader();
   const leaderUrl = cluster.storage.node(leaderId).url;
-  sampler.start(100);
-  let peaks: Record<string, PeakRss>;
-  try {
+  {
     for (let round = 1; round <= settings.uploadRounds; round++) {
       const seed = `raft-dfs bench upload ${round}`;
       const name = `upload-${round}.bin`;
@@ -222,8 +240,6 @@ async function benchUpload(cluster: GatewayCluster, baseline: BaselineServer, se
       const baselineMBs = mbPerSecond(size, ms.baseline);
       rounds.push({ gatewayMBs, leaderMBs, baselineMBs, ratio: ratio(gatewayMBs, baselineMBs), leaderRatio: ratio(leaderMBs, baselineMBs), gatewayMs: Math.round(ms.gateway), leaderMs: Math.round(ms.leader), baselineMs: Math.round(ms.baseline) });
     }
-  } finally {
-    peaks = sampler.stop();
   }
   // Medians over the rounds; each ratio is taken within its round first (the disk drifts).
   const gatewayMBs = round1(median(rounds.map((r) => r.gatewayMBs)));
@@ -234,9 +250,6 @@ async function benchUpload(cluster: GatewayCluster, baseline: BaselineServer, se
   const gatewayOfLeader = round2(median(rounds.map((r) => r.gatewayMBs / r.leaderMBs)));
   table.row('upload', `${formatBytes(size)} through the gateway to 3 nodes`, `${gatewayMBs} MB/s`, `${uploadRatio}× of plain server (SHA-256 + 3 fsync'd copies): ${baselineMBs} MB/s`);
   table.row('upload', `${formatBytes(size)} straight to the leader (other bytes)`, `${leaderMBs} MB/s`, `${leaderRatio}× of plain server; the gateway gets ${gatewayOfLeader}× of this`);
-  const mib = (id: string) => peaks[id]?.peakMiB ?? NaN;
-  const nodeIds = cluster.storage.nodes.map((n) => n.id);
-  table.row('peak_rss', `during upload: ${nodeIds.join(' / ')} / gateway`, `${[...nodeIds.map(mib), mib('gateway')].join(' / ')} MiB`, `plain server: ${mib('baseline_server')} MiB`);
   return {
     upload: {
       bytes: size,
@@ -247,14 +260,10 @@ async function benchUpload(cluster: GatewayCluster, baseline: BaselineServer, se
       straight_to_leader_mb_per_second: leaderMBs,
       straight_to_leader_ratio: leaderRatio,
       gateway_of_straight_to_leader: gatewayOfLeader,
-      baseline: 'plain Node HTTP server in its own process: SHA-256 of the stream, three copies written as it arrives, each fsync\'d with its directory before the answer',
+      baseline: 'plain Node HTTP server in its own process: SHA-256 of the stream once, three copies written at once in 4 MiB batches (one writev each, the next batch filling meanwhile), each fsync\'d with its directory before the answer',
       etag_verified: 'the gateway upload\'s ETag equals the SHA-256 the plain server computed of the same bytes',
       chunk_bytes: 4 * 1024 * 1024,
       per_round: rounds,
-    },
-    peakRss: {
-      during: 'upload',
-      ...Object.fromEntries(Object.entries(peaks).map(([id, p]) => [id, p])),
     },
     file: first!,
   };
@@ -313,7 +322,7 @@ async function benchDownload(cluster: GatewayCluster, baseline: BaselineServer, 
     follower: { node: follower.id, mb_per_second: followerMBs, ratio: followerRatio, held_every_chunk: allHeld },
     gateway: { mb_per_second: gatewayMBs, ratio: gatewayRatio, served_by: servedBy },
     baseline_mb_per_second: baselineMBs,
-    baseline: 'plain Node HTTP server streaming its copy of the same bytes with fs.createReadStream (1 MiB reads)',
+    baseline: 'plain Node HTTP server streaming its copy of the same bytes: fs.createReadStream (4 MiB reads) piped into the response',
     per_round_mb_per_second: mbs,
   };
 }

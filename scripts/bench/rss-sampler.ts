@@ -12,6 +12,10 @@ export interface PeakRss {
   readonly sampledPeakMiB: number | null;
   /** True when the high-water mark was reset at the start (so it covers this stretch only). */
   readonly hwmReset: boolean;
+  /** VmRSS when sampling started (before the transfers): what the process holds with nothing moving. */
+  readonly startMiB: number | null;
+  /** peakMiB − startMiB: what the transfers added. */
+  readonly growthMiB: number | null;
 }
 
 function readStatusKiB(pid: number, field: 'VmRSS' | 'VmHWM'): number | null {
@@ -28,6 +32,7 @@ export class RssSampler {
   readonly #pids: ReadonlyMap<string, number>;
   readonly #peakKiB = new Map<string, number>();
   readonly #reset = new Map<string, boolean>();
+  readonly #startKiB = new Map<string, number>();
   #timer: NodeJS.Timeout | null = null;
 
   constructor(pids: ReadonlyMap<string, number>) {
@@ -44,6 +49,8 @@ export class RssSampler {
         // not allowed here: the sampled figure still holds
       }
       this.#reset.set(name, reset);
+      const rss = readStatusKiB(pid, 'VmRSS');
+      if (rss !== null) this.#startKiB.set(name, rss);
     }
     this.#sample();
     this.#timer = setInterval(() => this.#sample(), intervalMs);
@@ -59,12 +66,15 @@ export class RssSampler {
       const sampled = this.#peakKiB.get(name) ?? null;
       const reset = this.#reset.get(name) === true;
       const best = Math.max(reset && hwm !== null ? hwm : 0, sampled ?? 0);
+      const start = this.#startKiB.get(name) ?? null;
       result[name] = {
         pid,
         peakMiB: round(best / 1024, 1),
         hwmMiB: hwm === null ? null : round(hwm / 1024, 1),
         sampledPeakMiB: sampled === null ? null : round(sampled / 1024, 1),
         hwmReset: reset,
+        startMiB: start === null ? null : round(start / 1024, 1),
+        growthMiB: start === null ? null : round((best - start) / 1024, 1),
       };
     }
     return result;

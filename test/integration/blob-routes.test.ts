@@ -183,6 +183,35 @@ describe('blob routes and client', () => {
     assert.deepEqual(await c.fetch('a', hash), data);
   });
 
+  it('stores a chunk streamed in many small pieces, and nothing from a push cut short', async () => {
+    const data = randomBytes(3 * MiB + 12345);
+    const hash = sha256(data);
+    // 16 KiB pieces: the store gathers them into batches; the bytes must come out the same.
+    const pieces = Array.from({ length: Math.ceil(data.length / (16 * 1024)) }, (_, i) => data.subarray(i * 16 * 1024, (i + 1) * 16 * 1024));
+    const ok = await raw('PUT', `/blobs/${hash}`, Readable.from(pieces), { 'content-length': String(data.length) });
+    assert.equal(ok.status, 201, ok.text);
+    assert.deepEqual(await store.readChunk(hash), data);
+
+    const other = randomBytes(2 * MiB);
+    const otherHash = sha256(other);
+    // Half the declared body, then the connection drops.
+    const cut = new Readable({ read() {} });
+    cut.push(other.subarray(0, MiB));
+    const sent = request(`${url}/blobs/${otherHash}`, {
+      method: 'PUT',
+      body: cut,
+      headers: { [CLUSTER_SECRET_HEADER]: SECRET, 'content-length': String(other.length) },
+    });
+    setTimeout(() => cut.destroy(new Error('client gone')), 200);
+    await assert.rejects(sent);
+    const deadline = Date.now() + 30_000;
+    while ((await readdir(join(dir, 'tmp'))).length > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    assert.deepEqual(await readdir(join(dir, 'tmp')), [], 'the cut push left a temp file');
+    assert.equal(await store.has(otherHash), false);
+    // The server still answers.
+    assert.equal((await raw('HEAD', `/blobs/${hash}`)).status, 200);
+  });
+
   it('refuses use of an unknown peer', async () => {
     const c = client({ a: url });
     await assert.rejects(c.fetch('nobody', sha256(Buffer.from('x'))), /unknown peer/);

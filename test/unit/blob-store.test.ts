@@ -80,6 +80,25 @@ describe('BlobStore', () => {
     assert.deepEqual(await store.readChunk(hash), data);
   });
 
+  it('takes an already hashed chunk without hashing it again, and still verifies it on every read', async () => {
+    const data = randomBytes(200_000);
+    const hash = sha256(data);
+    assert.equal(await store.writeHashedChunk(hash, data), true);
+    assert.deepEqual(await store.readChunk(hash), data);
+    // A caller that lied about the hash gets its bytes stored, but never served.
+    const wrong = sha256(randomBytes(10));
+    assert.equal(await store.writeHashedChunk(wrong, data), true);
+    await assert.rejects(store.readChunk(wrong), ChunkCorruptError);
+    assert.equal(await store.has(wrong), false, 'quarantined');
+  });
+
+  it('streams a chunk in many small pieces into the same bytes', async () => {
+    const data = randomBytes(3 * 1024 * 1024 + 7);
+    const hash = sha256(data);
+    assert.equal(await store.writeChunkStream(hash, pieces(data, 16 * 1024), 8 * 1024 * 1024), true);
+    assert.deepEqual(await readFile(chunkPath(dir, hash)), data);
+  });
+
   it('stores identical chunks once', async () => {
     const data = randomBytes(5000);
     const hash = sha256(data);

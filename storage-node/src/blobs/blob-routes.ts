@@ -1,5 +1,6 @@
 // Cluster-port routes that move chunks between nodes. Mount under a Hono app that already runs
 // clusterAuth. A corrupt or missing chunk answers 404 so the asker simply tries another peer.
+import type { IncomingMessage } from 'node:http';
 import { Readable } from 'node:stream';
 import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
 import { Hono } from 'hono';
@@ -62,8 +63,10 @@ export function blobRoutes(options: BlobRoutesOptions): Hono {
       c.header('Retry-After', String(admission.retryAfterSeconds));
       return fail(c, 503, 'too_many_pushes', 'this node remembers as many recent pushes as it may; try again later');
     }
-    const body = c.req.raw.body;
-    const source = body ? Readable.fromWeb(body as NodeReadableStream<Uint8Array>) : Readable.from([]);
+    // The Node request itself under @hono/node-server: no web stream around the socket.
+    const incoming = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming;
+    const body = incoming === undefined ? c.req.raw.body : null;
+    const source: Readable = incoming ?? (body ? Readable.fromWeb(body as NodeReadableStream<Uint8Array>) : Readable.from([]));
     let sourceFailed = false;
     source.once('error', () => (sourceFailed = true));
     try {

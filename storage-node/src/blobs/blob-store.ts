@@ -26,6 +26,8 @@ const MiB = 1024 * 1024;
 export const CHUNK_BYTES_MAX_DEFAULT = 16 * MiB;
 /** Pieces a verified range is emitted in, so consumers see ordinary stream backpressure. */
 const EMIT_BYTES = 64 * 1024;
+/** A chunk arriving as a stream is written in batches of about this many bytes (memory per push). */
+const STREAM_WRITE_BATCH_BYTES = MiB;
 /** Buffer for hashing a stored file without holding it whole. */
 const VERIFY_READ_BYTES = MiB;
 const HASH_PATTERN = /^[0-9a-f]{64}$/;
@@ -99,7 +101,11 @@ export interface BlobStoreOptions {
   readonly chunkBytesMax?: number;
   /** Told after a corrupt copy was moved to quarantine, so it can be fetched again. */
   readonly onQuarantined?: (hash: string) => void;
+  /** Told how long each stage of a chunk's write or read took (store_write, store_fsync, store_install, store_read, store_verify). */
+  readonly onStage?: (stage: BlobStoreStage, seconds: number) => void;
 }
+
+export type BlobStoreStage = 'store_write' | 'store_fsync' | 'store_install' | 'store_read' | 'store_verify';
 
 /** What the file system says of a stored chunk (not verified). */
 export interface ChunkFileInfo {
@@ -125,6 +131,7 @@ export class BlobStore {
   readonly #tmpDir: string;
   readonly #quarantineDir: string;
   readonly #onQuarantined: ((hash: string) => void) | undefined;
+  readonly #onStage: (stage: BlobStoreStage, seconds: number) => void;
   /** Serialises install, dedupe check, quarantine and delete of one hash. */
   readonly #locks = new Map<string, Promise<void>>();
   /**
@@ -149,6 +156,17 @@ export class BlobStore {
     this.#tmpDir = join(dir, 'tmp');
     this.#quarantineDir = join(dir, 'quarantine');
     this.#onQuarantined = options.onQuarantined;
+    this.#onStage = options.onStage ?? (() => undefined);
+  }
+
+  /** Runs `run`, telling onStage how long it took. */
+  async #timed<T>(stage: BlobStoreStage, run: () => Promise<T>): Promise<T> {
+    const t0 = performance.now();
+    try {
+      return await run();
+    } finally {
+      this.#onStage(stage, (performance.now() - t0) / 1000);
+    }
   }
 
   /** Constructs and initialises a store. */
@@ -218,10 +236,20 @@ export class BlobStore {
    * already there. Either way the chunk is on disk, fsync'd, when this resolves.
    */
   async writeChunk(hash: string, data: Buffer): Promise<boolean> {
-    const path = this.#path(hash);
-    if (data.length > this.chunkBytesMax) throw new ChunkTooLargeError(this.chunkBytesMax);
+    assertChunkHash(hash); // a bad name is refused as such, before any hashing
     const actual = sha256Hex(data);
     if (actual !== hash) throw new ChunkHashMismatchError(hash, actual);
+    return this.writeHashedChunk(hash, data);
+  }
+
+  /**
+   * writeChunk for bytes whose hash the caller has just computed from this very buffer (the
+   * upload's chunker): not hashed a second time, a full SHA-256 pass of every upload saved. Reads
+   * still verify every byte before it leaves.
+   */
+  async writeHashedChunk(hash: string, data: Buffer): Promise<boolean> {
+    const path = this.#path(hash);
+    if (data.length > this.chunkBytesMax) throw new ChunkTooLargeError(this.chunkBytesMax);
     return this.#exclusive(hash, async () => {
       if (await this.#holdsIntact(hash, path)) {
         await this.#ensureSynced(hash);
@@ -229,8 +257,8 @@ export class BlobStore {
       }
       const temp = this.#tempPath(hash);
       try {
-        await writeTempFile(temp, async (handle) => writeFully(handle, data));
-        await this.#install(hash, temp);
+        await writeTempFile(temp, (handle) => this.#timed('store_write', () => writeFully(handle, data)), 'wx', (sync) => this.#timed('store_fsync', sync));
+        await this.#timed('store_install', () => this.#install(hash, temp));
         return true;
       } finally {
         await rm(temp, { force: true });
@@ -251,14 +279,27 @@ export class BlobStore {
       const hasher = createHash('sha256');
       await writeTempFile(temp, async (handle) => {
         let received = 0;
+        // Pieces off the socket are small (tens of KiB): gathered into one writev per batch,
+        // a thread-pool round trip per batch instead of per piece.
+        let batch: Uint8Array[] = [];
+        let batchBytes = 0;
+        const flush = async () => {
+          const pieces = batch;
+          batch = [];
+          batchBytes = 0;
+          await this.#timed('store_write', () => writevFully(handle, pieces));
+        };
         for await (const piece of source) {
           assert(piece instanceof Uint8Array, 'chunk source must yield bytes');
           received += piece.length;
           if (received > limit) throw new ChunkTooLargeError(limit);
           hasher.update(piece);
-          await writeFully(handle, piece);
+          batch.push(piece);
+          batchBytes += piece.length;
+          if (batchBytes >= STREAM_WRITE_BATCH_BYTES) await flush();
         }
-      });
+        if (batchBytes > 0) await flush();
+      }, 'wx', (sync) => this.#timed('store_fsync', sync));
       const actual = hasher.digest('hex');
       if (actual !== hash) throw new ChunkHashMismatchError(hash, actual);
       return await this.#exclusive(hash, async () => {
@@ -266,7 +307,7 @@ export class BlobStore {
           await this.#ensureSynced(hash);
           return false;
         }
-        await this.#install(hash, temp);
+        await this.#timed('store_install', () => this.#install(hash, temp));
         return true;
       });
     } finally {
@@ -295,11 +336,14 @@ export class BlobStore {
       inode = info.ino;
       // Larger than any chunk we write: appended garbage, or a chunk size beyond our bound.
       if (info.size > this.chunkBytesMax) data = Buffer.alloc(0);
-      else data = await readFully(handle, info.size);
+      else data = await this.#timed('store_read', () => readFully(handle, info.size));
     } finally {
       await handle.close();
     }
-    if (sha256Hex(data) !== hash) {
+    const t0 = performance.now();
+    const actual = sha256Hex(data);
+    this.#onStage('store_verify', (performance.now() - t0) / 1000);
+    if (actual !== hash) {
       await this.#exclusive(hash, () => this.#quarantine(hash, path, inode));
       throw new ChunkCorruptError(hash);
     }
@@ -608,11 +652,16 @@ async function fanoutDirs(dir: string): Promise<string[]> {
 }
 
 /** Creates `path` (exclusively unless told otherwise), lets `fill` write it, and fsyncs it before closing. */
-async function writeTempFile(path: string, fill: (handle: FileHandle) => Promise<void>, flags: 'wx' | 'w' = 'wx'): Promise<void> {
+async function writeTempFile(
+  path: string,
+  fill: (handle: FileHandle) => Promise<void>,
+  flags: 'wx' | 'w' = 'wx',
+  timeSync: (sync: () => Promise<void>) => Promise<void> = (sync) => sync(),
+): Promise<void> {
   const handle = await open(path, flags);
   try {
     await fill(handle);
-    await handle.sync();
+    await timeSync(() => handle.sync());
   } finally {
     await handle.close();
   }
@@ -624,6 +673,22 @@ async function writeFully(handle: FileHandle, data: Uint8Array): Promise<void> {
     const { bytesWritten } = await handle.write(data, offset, data.length - offset);
     assert(bytesWritten > 0, 'write made no progress');
     offset += bytesWritten;
+  }
+}
+
+async function writevFully(handle: FileHandle, pieces: Uint8Array[]): Promise<void> {
+  const total = pieces.reduce((sum, p) => sum + p.length, 0);
+  const { bytesWritten } = await handle.writev(pieces);
+  if (bytesWritten === total) return;
+  // A short write (rare on a regular file): the rest, piece by piece.
+  let skip = bytesWritten;
+  for (const piece of pieces) {
+    if (skip >= piece.length) {
+      skip -= piece.length;
+      continue;
+    }
+    await writeFully(handle, piece.subarray(skip));
+    skip = 0;
   }
 }
 

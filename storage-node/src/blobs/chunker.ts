@@ -41,6 +41,13 @@ export interface ChunkStreamOptions {
    * bounds memory reserves it here. The buffer is handed over in onChunk.
    */
   readonly reserveBuffer?: (bytes: number) => Promise<void>;
+  /**
+   * Where chunk buffers come from (default: fresh allocations). A full-size buffer is handed over
+   * in onChunk; a short last chunk is copied out and its buffer handed back with `give`.
+   */
+  readonly buffers?: { take(bytes: number): Buffer; give(buffer: Buffer): void };
+  /** Told, per chunk, how long filling its buffer from the body took (body_fill) and hashing it (hash). */
+  readonly onStage?: (stage: 'body_fill' | 'hash', seconds: number) => void;
 }
 
 /** The body ended (or its connection failed) before the declared length arrived. */
@@ -78,7 +85,8 @@ export async function chunkStream(
   onChunk: (chunk: Chunk) => Promise<void>,
   options: ChunkStreamOptions = {},
 ): Promise<ChunkedBody> {
-  const { expectedLength, sizeMax, reserveBuffer } = options;
+  const { expectedLength, sizeMax, reserveBuffer, onStage } = options;
+  const buffers = options.buffers ?? { take: (bytes: number) => Buffer.allocUnsafe(bytes), give: () => undefined };
   assert(Number.isSafeInteger(chunkSize) && chunkSize > 0, 'chunkSize must be a positive integer');
   assert(expectedLength === undefined || (Number.isSafeInteger(expectedLength) && expectedLength >= 0), 'expectedLength must be a non-negative integer');
   assert(sizeMax === undefined || (Number.isSafeInteger(sizeMax) && sizeMax >= 0), 'sizeMax must be a non-negative integer');
@@ -94,15 +102,20 @@ export async function chunkStream(
   let received = 0;
   let buffer: Buffer | null = null;
   let filled = 0;
+  let fillStarted = 0;
 
   const emit = async (): Promise<void> => {
     assert(buffer !== null && filled > 0, 'emit of an empty chunk');
     // A short last chunk is copied so the callee does not keep a full-size allocation alive.
     const data = filled === buffer.length ? buffer : Buffer.from(buffer.subarray(0, filled));
+    if (data !== buffer) buffers.give(buffer);
     buffer = null;
     filled = 0;
+    const hashStarted = performance.now();
+    onStage?.('body_fill', (hashStarted - fillStarted) / 1000);
     const hash = createHash('sha256').update(data).digest('hex');
     whole.update(data);
+    onStage?.('hash', (performance.now() - hashStarted) / 1000);
     chunks.push(hash);
     chunkSizes.push(data.length);
     await onChunk({ index: chunks.length - 1, hash, data, size: data.length });
@@ -128,7 +141,8 @@ export async function chunkStream(
         if (buffer === null) {
           const bytes = chunkBufferBytes(chunkSize, limit, received - piece.length + offset);
           await reserveBuffer?.(bytes);
-          buffer = Buffer.allocUnsafe(bytes);
+          buffer = buffers.take(bytes);
+          fillStarted = performance.now();
         }
         const copied = Math.min(piece.length - offset, buffer.length - filled);
         assert(copied > 0, 'a chunk buffer is full before its chunk ends');

@@ -25,7 +25,8 @@ export async function loadChunk(ctx: NodeContext, hash: string): Promise<Buffer>
   }
   ctx.metrics.chunkFetches.inc({ reason: 'read', result: 'ok' });
   // Keep the copy (the store verifies it again); if that fails, background repair tries later.
-  await ctx.blobs.writeChunk(hash, fetched).catch(() => ctx.repairer.enqueue([hash]));
+  // BlobClient verified the fetched bytes against `hash` as they arrived.
+  await ctx.blobs.writeHashedChunk(hash, fetched).catch(() => ctx.repairer.enqueue([hash]));
   return fetched;
 }
 

@@ -159,11 +159,20 @@ export class FileService {
           holds.hold(chunk.hash);
           const held = bufferReserved;
           bufferReserved = 0;
-          return window.add(chunk.hash, chunk.data, () => uploadMemory.release(held));
+          const waitStarted = performance.now();
+          return window.add(chunk.hash, chunk.data, () => {
+            uploadMemory.release(held);
+            // Its local write and every push have ended: nothing reads these bytes any more.
+            ctx.chunkBuffers.give(chunk.data);
+          }).then(() => {
+            ctx.metrics.chunkStageSeconds.observe({ stage: 'window_wait' }, (performance.now() - waitStarted) / 1000);
+          });
         },
         {
           expectedLength: request.expectedLength,
           sizeMax: config.maxFileSize,
+          onStage: (stage, seconds) => ctx.metrics.chunkStageSeconds.observe({ stage }, seconds),
+          buffers: ctx.chunkBuffers,
           reserveBuffer: async (bytes) => {
             if (bufferReserved >= bytes) {
               uploadMemory.release(bufferReserved - bytes);

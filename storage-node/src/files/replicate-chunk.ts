@@ -14,10 +14,19 @@ export interface Replication {
 export function replicateChunk(ctx: NodeContext, hash: string, data: Buffer, stragglers?: AbortSignal): Replication {
   const total = ctx.otherIds.length + 1;
   const peersNeeded = Math.floor(total / 2); // plus this node: a majority
-  const local = ctx.blobs.writeChunk(hash, data);
+  const started = performance.now();
+  const since = () => (performance.now() - started) / 1000;
+  // `hash` was computed from `data` by this upload's chunker a moment ago.
+  const local = ctx.blobs.writeHashedChunk(hash, data).then((written) => {
+    ctx.metrics.chunkStageSeconds.observe({ stage: 'local_write' }, since());
+    return written;
+  });
   const pushes = ctx.otherIds.map((peer) =>
     ctx.blobClient.push(peer, hash, data, stragglers).then(
-      () => ctx.metrics.chunkPushes.inc({ result: 'ok' }),
+      () => {
+        ctx.metrics.chunkStageSeconds.observe({ stage: 'push' }, since());
+        ctx.metrics.chunkPushes.inc({ result: 'ok' });
+      },
       (err: unknown) => {
         ctx.metrics.chunkPushes.inc({ result: stragglers?.aborted === true ? 'aborted' : 'failed' });
         throw new Error(`${peer}: ${(err as Error).message}`);
@@ -43,7 +52,9 @@ export function replicateChunk(ctx: NodeContext, hash: string, data: Buffer, str
       );
     }
   });
-  const majority = Promise.all([local, peersHold]).then(() => undefined);
+  const majority = Promise.all([local, peersHold]).then(() => {
+    ctx.metrics.chunkStageSeconds.observe({ stage: 'majority' }, since());
+  });
   const settled = Promise.allSettled([local, ...pushes]).then(() => undefined);
   return { majority, settled };
 }

@@ -6,6 +6,11 @@
 import { assert } from '../../../shared/assert.ts';
 
 export const uploadMemoryBytesMaxDefault = 256 * 1024 * 1024;
+/**
+ * The same kind of budget bounds what reads of chunked files hold (a verified chunk each, waiting
+ * to go out): at least the largest chunk a store reads (16 MiB).
+ */
+export const downloadMemoryBytesMaxDefault = 256 * 1024 * 1024;
 
 export class UploadMemoryBudget {
   readonly bytesMax: number;

@@ -1,13 +1,11 @@
 // Answering a read of a file's content: headers from the version, If-None-Match (304), Range
 // (206, 416); the bytes come from the file service.
-import { Readable } from 'node:stream';
 import type { Context } from 'hono';
 import type { FileService } from '../files/file-service.ts';
 import type { FileRecord } from '../metadata/file-record.ts';
 import { parseEtagList } from '../metadata/preconditions.ts';
 import type { NodeContext } from '../node/node-context.ts';
 import { parseRange } from './range.ts';
-import { toWebStream } from '../../../shared/web-stream.ts';
 
 export async function serveContent(ctx: NodeContext, files: FileService, c: Context, record: FileRecord): Promise<Response> {
   const etag = `"${record.etag}"`;
@@ -41,5 +39,34 @@ export async function serveContent(ctx: NodeContext, files: FileService, c: Cont
   const bytes = await files.open(record, start, end);
   // Content already in memory goes out with its headers in one write; the rest is streamed.
   if (Buffer.isBuffer(bytes)) return new Response(new Uint8Array(bytes.buffer as ArrayBuffer, bytes.byteOffset, bytes.byteLength), { status, headers });
-  return new Response(toWebStream(Readable.from(bytes)), { status, headers });
+  return new Response(pulledStream(bytes), { status, headers });
+}
+
+/**
+ * A web stream that asks the content for its next piece only when the response takes one. No
+ * Readable in between (Readable.from would pull a piece ahead and hold it outside the download
+ * memory budget); a client that hangs up ends the content's iterator, which gives back what it held.
+ */
+function pulledStream(pieces: AsyncIterable<Buffer>): ReadableStream<Uint8Array> {
+  const iterator = pieces[Symbol.asyncIterator]();
+  let cancelled = false;
+  return new ReadableStream<Uint8Array>(
+    {
+      async pull(controller) {
+        try {
+          const { value, done } = await iterator.next();
+          if (cancelled) return;
+          if (done === true) controller.close();
+          else controller.enqueue(value);
+        } catch (error) {
+          if (!cancelled) controller.error(error);
+        }
+      },
+      async cancel() {
+        cancelled = true;
+        await iterator.return?.();
+      },
+    },
+    { highWaterMark: 0 },
+  );
 }

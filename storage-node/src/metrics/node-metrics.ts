@@ -10,6 +10,8 @@ const roles: readonly Role[] = ['follower', 'preCandidate', 'candidate', 'leader
 /** Seconds: from a fast SQLite batch to a slow disk. */
 const applyBuckets = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1];
 /** Seconds: the Raft path's stages, from a microsecond of bookkeeping to a stalled disk. */
+/** A chunk stage: a 4 MiB hash is milliseconds, a push over a busy disk can be a second. */
+const chunkStageBuckets = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
 const stageBuckets = [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1];
 const requestBuckets = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 
@@ -25,6 +27,7 @@ export interface MetricSources {
   /** Snapshot files received from a leader, waiting for the core's verdict. */
   readonly receivedSnapshots?: () => number;
   readonly uploadMemory: () => { bytesInUse: number; bytesMax: number };
+  readonly downloadMemory: () => { bytesInUse: number; bytesMax: number };
 }
 
 export type ChunkFetchReason = 'read' | 'repair';
@@ -37,6 +40,7 @@ export class NodeMetrics {
   readonly proposalSeconds: Histogram<'op'>;
   readonly applySeconds: Histogram;
   readonly raftStageSeconds: Histogram<'stage' | 'role'>;
+  readonly chunkStageSeconds: Histogram<'stage'>;
   readonly transportQueueSeconds: Histogram;
   readonly appliedEntries: Counter;
   readonly chunkFetches: Counter<'reason' | 'result'>;
@@ -73,6 +77,13 @@ export class NodeMetrics {
       help: 'Time spent in each stage of the Raft path (ready_wait, log_fsync, send, commit, read_index; applying: raft_apply_duration_seconds), by the role the node had',
       labelNames: ['stage', 'role'],
       buckets: stageBuckets,
+      registers,
+    });
+    this.chunkStageSeconds = new Histogram({
+      name: name('chunk_stage_duration_seconds'),
+      help: 'Time per chunk in each stage of the data path (body_fill, hash, window_wait, local_write, push, majority; store_write, store_fsync, store_install, store_read, store_verify)',
+      labelNames: ['stage'],
+      buckets: chunkStageBuckets,
       registers,
     });
     this.transportQueueSeconds = new Histogram({
@@ -160,6 +171,8 @@ export class NodeMetrics {
     }
     gauge('upload_memory_bytes', 'Bytes of upload memory held now: chunk buffers being filled or pushed, small bodies read whole', () => sources.uploadMemory().bytesInUse);
     gauge('upload_memory_max_bytes', 'The node-wide upload memory budget (--upload-memory-max)', () => sources.uploadMemory().bytesMax);
+    gauge('download_memory_bytes', 'Bytes of verified chunks held now by reads of chunked files (going out, or read ahead)', () => sources.downloadMemory().bytesInUse);
+    gauge('download_memory_max_bytes', 'The node-wide download memory budget (--download-memory-max)', () => sources.downloadMemory().bytesMax);
     gauge('files', 'Live files', () => sources.fileStats().files);
     gauge('file_bytes', 'Bytes of the current versions of live files', () => sources.fileStats().bytes);
     new Gauge({

@@ -4,7 +4,7 @@ import type { TlsIdentity } from '../../../shared/http-listener.ts';
 import { tlsIdentity } from '../../../shared/http-listener.ts';
 import { gcGraceMsDefault, gcIntervalMsDefault } from '../chunks/chunk-collector.ts';
 import { repairConcurrencyDefault } from '../chunks/chunk-repairer.ts';
-import { uploadMemoryBytesMaxDefault } from '../files/upload-memory.ts';
+import { downloadMemoryBytesMaxDefault, uploadMemoryBytesMaxDefault } from '../files/upload-memory.ts';
 import { inlineContentBytesMax } from '../metadata/commands.ts';
 
 export const inlineMaxDefault = 64 * 1024;
@@ -36,6 +36,7 @@ export const nodeFlagSpecs = {
   tlsCa: optionalStringFlag('tls-ca', 'DFS_TLS_CA', 'PEM CA file peers\' certificates are verified against (default: the system CAs)'),
   inlineMax: bytesFlag('inline-max', 'DFS_INLINE_MAX', 'bodies up to this size travel in their Raft entry and live in meta.db, not in chunks (0: never)', inlineMaxDefault, 0, inlineContentBytesMax),
   uploadMemoryMax: bytesFlag('upload-memory-max', 'DFS_UPLOAD_MEMORY_MAX', 'memory all uploads on this node may hold at once; past it new uploads get 503 busy', uploadMemoryBytesMaxDefault, 1024, Number.MAX_SAFE_INTEGER),
+  downloadMemoryMax: bytesFlag('download-memory-max', 'DFS_DOWNLOAD_MEMORY_MAX', 'memory all reads of chunked files on this node may hold at once (a verified chunk each, one more read ahead when it fits); past it a read waits for its next chunk', downloadMemoryBytesMaxDefault, 16 * 1024 ** 2, Number.MAX_SAFE_INTEGER),
 };
 
 export interface PeerInfo {
@@ -73,6 +74,7 @@ export interface NodeConfig {
   readonly tlsCa: string | null;
   readonly inlineMax: number;
   readonly uploadMemoryMax: number;
+  readonly downloadMemoryMax: number;
 }
 
 export const nodeHelp = (): string =>

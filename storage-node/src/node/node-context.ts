@@ -1,4 +1,5 @@
 // What the HTTP layer needs of a running node: its settings and the parts it drives.
+import type { ChunkBuffers } from '../files/chunk-buffers.ts';
 import type { HybridLogicalClock } from '../../../shared/hlc.ts';
 import type { BlobClient } from '../blobs/blob-client.ts';
 import type { BlobStore } from '../blobs/blob-store.ts';
@@ -24,6 +25,10 @@ export interface NodeContext {
   readonly repairer: ChunkRepairer;
   /** The node-wide bound on memory held by uploads. */
   readonly uploadMemory: UploadMemoryBudget;
+  /** Bytes held by reads of chunked files (the same kind of budget, never refusing: reads wait). */
+  readonly downloadMemory: UploadMemoryBudget;
+  /** Chunk buffers reused by uploads. */
+  readonly chunkBuffers: ChunkBuffers;
   /** Ids of the other members. */
   readonly otherIds: readonly string[];
 }

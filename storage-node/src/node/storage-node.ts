@@ -1,5 +1,6 @@
 // Assembles one storage node: meta.db (Raft log + metadata), blob store, cluster port, Raft,
 // client API, chunk repair and garbage collection, metrics. stop() is the graceful shutdown.
+import { ChunkBuffers } from '../files/chunk-buffers.ts';
 import { randomInt } from 'node:crypto';
 import { join } from 'node:path';
 import { Hono } from 'hono';
@@ -68,6 +69,7 @@ export async function startStorageNode(config: NodeConfig): Promise<RunningNode>
       metrics.chunksQuarantined.inc();
       repairer?.enqueue([hash]);
     },
+    onStage: (stage, seconds) => metrics.chunkStageSeconds.observe({ stage }, seconds),
   });
   const snapshots = new SnapshotFiles(join(config.dataDir, 'snapshots'));
   const clusterUrls = new Map([...config.peers.values()].map((p) => [p.id, p.clusterUrl]));
@@ -130,6 +132,7 @@ export async function startStorageNode(config: NodeConfig): Promise<RunningNode>
   raftRef = raft;
   const blobStats = cached(blobStatsTtlMs, () => blobs.stats());
   const uploadMemory = new UploadMemoryBudget(config.uploadMemoryMax);
+  const downloadMemory = new UploadMemoryBudget(config.downloadMemoryMax);
   metrics.observe({
     raftStatus: () => raft.status(),
     appliedIndex: () => metadata.appliedIndex(),
@@ -139,6 +142,7 @@ export async function startStorageNode(config: NodeConfig): Promise<RunningNode>
     gcProtected: () => ({ uploads: guard.heldCount, pushes: guard.pushedCount }),
     receivedSnapshots: () => raft.receivedSnapshotCount(),
     uploadMemory: () => ({ bytesInUse: uploadMemory.bytesInUse, bytesMax: uploadMemory.bytesMax }),
+    downloadMemory: () => ({ bytesInUse: downloadMemory.bytesInUse, bytesMax: downloadMemory.bytesMax }),
   });
   const ctx: NodeContext = {
     config,
@@ -152,6 +156,9 @@ export async function startStorageNode(config: NodeConfig): Promise<RunningNode>
     chunkGuard: guard,
     repairer: chunks.repairer,
     uploadMemory,
+    downloadMemory,
+    // As many as one upload holds in its window and fills: what an idle node keeps after uploads.
+    chunkBuffers: new ChunkBuffers(config.chunkSize, config.uploadWindowChunks + 1),
   };
 
   const clusterApp = new Hono();
