@@ -8,7 +8,7 @@ import { connect } from 'node:net';
 import { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import {
-  CopyObjectCommand, CreateBucketCommand, CreateMultipartUploadCommand, DeleteBucketCommand, DeleteObjectCommand, GetBucketLocationCommand, GetObjectCommand, HeadBucketCommand,
+  CopyObjectCommand, CreateBucketCommand, CreateMultipartUploadCommand, DeleteBucketCommand, DeleteObjectCommand, DeleteObjectsCommand, GetBucketLocationCommand, GetObjectCommand, HeadBucketCommand,
   HeadObjectCommand, ListBucketsCommand, ListObjectsCommand, ListObjectsV2Command, PutObjectCommand, S3Client, S3ServiceException,
 } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
@@ -82,7 +82,7 @@ async function signed(method: string, path: string, headers: Record<string, stri
   const url = new URL(`${endpoint}${path}`);
   const real = new SignatureV4({ credentials: { accessKeyId, secretAccessKey }, region, service: 's3', sha256: NodeSha256, uriEscapePath: false });
   const request = await real.sign({
-    method, protocol: 'http:', hostname: url.hostname, port: Number(url.port), path: url.pathname, query: {},
+    method, protocol: 'http:', hostname: url.hostname, port: Number(url.port), path: url.pathname, query: Object.fromEntries(url.searchParams),
     headers: { host: url.host, 'x-amz-content-sha256': payloadHash, ...headers },
   } as never);
   const out = { ...(request as unknown as { headers: Record<string, string> }).headers };
@@ -381,5 +381,52 @@ describe('S3 API', () => {
     assert.equal(refused.status, 403);
     assert.match(await refused.text(), /<Code>SignatureDoesNotMatch<\/Code>/);
     assert.equal((await native('/files/photos/streaming/tampered.bin')).status, 404);
+  });
+
+  it('DeleteObjects: many keys at once (the SDK sends its checksum), per-key results, Quiet, a document without a digest refused', async () => {
+    await s3.send(new CreateBucketCommand({ Bucket: 'bulk' }));
+    const keys = ['a.txt', 'dir/b.txt', 'dir/c d.txt', 'e&f<g>.txt'];
+    for (const key of keys) await s3.send(new PutObjectCommand({ Bucket: 'bulk', Key: key, Body: key }));
+    const result = await s3.send(new DeleteObjectsCommand({
+      Bucket: 'bulk',
+      Delete: { Objects: [...keys.slice(0, 3), 'missing.txt', 'bad/../key', keys[3]!].map((Key) => ({ Key })) },
+    }));
+    assert.deepEqual(result.Deleted?.map((d) => d.Key), [...keys.slice(0, 3), 'missing.txt', keys[3]]);
+    assert.deepEqual(result.Errors?.map((e) => [e.Key, e.Code]), [['bad/../key', 'InvalidArgument']]);
+    assert.deepEqual((await s3.send(new ListObjectsV2Command({ Bucket: 'bulk' }))).Contents ?? [], []);
+    for (const key of keys) assert.equal((await native(`/files/bulk/${encodeURIComponent(key).replace(/%2F/g, '/')}`)).status, 404, key);
+    // The SDK's default: a CRC32 of the document (S3 requires Content-MD5 or an x-amz-checksum-*).
+    const deleteSent = [...sent].reverse().find((headers) => 'x-amz-checksum-crc32' in headers || 'content-md5' in headers);
+    assert.ok(deleteSent !== undefined, 'the SDK sent a digest of the document');
+
+    await s3.send(new PutObjectCommand({ Bucket: 'bulk', Key: 'quiet.txt', Body: 'q' }));
+    const quiet = await s3.send(new DeleteObjectsCommand({ Bucket: 'bulk', Delete: { Quiet: true, Objects: [{ Key: 'quiet.txt' }, { Key: 'x/./y' }] } }));
+    assert.equal(quiet.Deleted, undefined);
+    assert.deepEqual(quiet.Errors?.map((e) => e.Key), ['x/./y']);
+    assert.equal((await native('/files/bulk/quiet.txt')).status, 404);
+
+    assert.deepEqual(await s3Failure(s3.send(new DeleteObjectsCommand({ Bucket: 'no-bucket', Delete: { Objects: [{ Key: 'k' }] } }))), { name: 'NoSuchBucket', status: 404 });
+
+    // Without Content-MD5 or a checksum S3 refuses the document; with a wrong Content-MD5 too.
+    await s3.send(new PutObjectCommand({ Bucket: 'bulk', Key: 'kept.txt', Body: 'k' }));
+    const document = '<Delete><Object><Key>kept.txt</Key></Object></Delete>';
+    const hash = createHash('sha256').update(document).digest('hex');
+    const post = async (headers: Record<string, string>): Promise<Response> => {
+      const request = await signed('POST', '/bulk?delete', { 'content-length': String(document.length), ...headers }, hash);
+      // fetch sets Content-Length itself (the same value, which the signature covers).
+      const { 'content-length': _length, ...rest } = request.headers;
+      return fetch(request.url, { method: 'POST', headers: rest, body: document });
+    };
+    const refused = await post({});
+    assert.equal(refused.status, 400);
+    assert.match(await refused.text(), /<Code>InvalidRequest<\/Code>/);
+    const bad = await post({ 'content-md5': createHash('md5').update('other').digest('base64') });
+    assert.equal(bad.status, 400);
+    assert.match(await bad.text(), /<Code>BadDigest<\/Code>/);
+    assert.equal((await native('/files/bulk/kept.txt')).status, 200);
+    const ok = await post({ 'content-md5': createHash('md5').update(document).digest('base64') });
+    assert.equal(ok.status, 200);
+    assert.match(await ok.text(), /<Deleted><Key>kept.txt<\/Key><\/Deleted>/);
+    assert.equal((await native('/files/bulk/kept.txt')).status, 404);
   });
 });

@@ -31,6 +31,8 @@ describe('S3 router', () => {
     assert.deepEqual(routed('GET', '/photos/k?response-content-type=text%2Fplain'), { op: 'GetObject', bucket: 'photos', key: 'k' });
     assert.deepEqual(routed('HEAD', '/photos/k'), { op: 'HeadObject', bucket: 'photos', key: 'k' });
     assert.deepEqual(routed('DELETE', '/photos/k'), { op: 'DeleteObject', bucket: 'photos', key: 'k' });
+    assert.deepEqual(routed('POST', '/photos?delete'), { op: 'DeleteObjects', bucket: 'photos' });
+    assert.deepEqual(routed('POST', '/photos?delete='), { op: 'DeleteObjects', bucket: 'photos' });
   });
 
   it('answers NotImplemented for operations not built yet, never another operation', () => {
@@ -40,7 +42,8 @@ describe('S3 router', () => {
       ['POST', '/photos/k?uploads'], // CreateMultipartUpload
       ['POST', '/photos/k?uploadId=u'], // CompleteMultipartUpload
       ['GET', '/photos/k?versionId=3'],
-      ['POST', '/photos?delete'], // DeleteObjects
+      ['POST', '/photos'], // browser uploads
+      ['GET', '/photos?delete'],
       ['GET', '/photos?versioning'],
       ['GET', '/photos?versions'],
       ['PUT', '/photos?acl'],

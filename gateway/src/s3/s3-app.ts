@@ -9,6 +9,7 @@ import { stopOnAssertion } from '../../../shared/assert.ts';
 import { rawRequestTarget, targetPath } from '../../../shared/names.ts';
 import { createBucket, deleteBucket, getBucketLocation, headBucket, listBuckets } from './bucket-handlers.ts';
 import { deleteObject } from './delete-object.ts';
+import { deleteObjects } from './delete-objects.ts';
 import { getObject } from './get-object.ts';
 import { listObjectsV1, listObjectsV2 } from './list-objects.ts';
 import type { NativeClient } from './native-client.ts';
@@ -69,6 +70,8 @@ function handle(endpoint: Endpoint, call: S3Call): Promise<Response> {
       return getObject(call, endpoint.bucket, endpoint.key);
     case 'DeleteObject':
       return deleteObject(call, endpoint.bucket, endpoint.key);
+    case 'DeleteObjects':
+      return deleteObjects(call, endpoint.bucket);
   }
 }
 
