@@ -8,7 +8,7 @@ import { connect } from 'node:net';
 import { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import {
-  CopyObjectCommand, CreateBucketCommand, CreateMultipartUploadCommand, DeleteBucketCommand, DeleteObjectCommand, DeleteObjectsCommand, GetBucketLocationCommand, GetObjectCommand, HeadBucketCommand,
+  CopyObjectCommand, CreateBucketCommand, CreateMultipartUploadCommand, DeleteBucketCommand, DeleteObjectCommand, DeleteObjectsCommand, GetBucketVersioningCommand, ListObjectVersionsCommand, GetBucketLocationCommand, GetObjectCommand, HeadBucketCommand,
   HeadObjectCommand, ListBucketsCommand, ListObjectsCommand, ListObjectsV2Command, PutObjectCommand, S3Client, S3ServiceException,
 } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
@@ -428,5 +428,59 @@ describe('S3 API', () => {
     assert.equal(ok.status, 200);
     assert.match(await ok.text(), /<Deleted><Key>kept.txt<\/Key><\/Deleted>/);
     assert.equal((await native('/files/bulk/kept.txt')).status, 404);
+  });
+
+  it('versions: GetBucketVersioning, version ids on put/get/head, ListObjectVersions with markers and a delimiter', async () => {
+    await s3.send(new CreateBucketCommand({ Bucket: 'history' }));
+    assert.equal((await s3.send(new GetBucketVersioningCommand({ Bucket: 'history' }))).Status, 'Enabled');
+    assert.deepEqual(await s3Failure(s3.send(new GetBucketVersioningCommand({ Bucket: 'no-bucket' }))), { name: 'NoSuchBucket', status: 404 });
+    const ids: string[] = [];
+    for (const text of ['one', 'two!', 'three']) {
+      const put = await s3.send(new PutObjectCommand({ Bucket: 'history', Key: 'doc.txt', Body: text }));
+      ids.push(put.VersionId!);
+    }
+    assert.deepEqual(ids, ['1', '2', '3']);
+    await s3.send(new PutObjectCommand({ Bucket: 'history', Key: 'dir/a', Body: 'a' }));
+    await s3.send(new PutObjectCommand({ Bucket: 'history', Key: 'z', Body: 'z' }));
+
+    const old = await s3.send(new GetObjectCommand({ Bucket: 'history', Key: 'doc.txt', VersionId: '2' }));
+    assert.equal((await body(old)).toString(), 'two!');
+    assert.equal(old.VersionId, '2');
+    const latest = await s3.send(new GetObjectCommand({ Bucket: 'history', Key: 'doc.txt' }));
+    assert.equal((await body(latest)).toString(), 'three');
+    assert.equal(latest.VersionId, '3');
+    const head = await s3.send(new HeadObjectCommand({ Bucket: 'history', Key: 'doc.txt', VersionId: '1' }));
+    assert.equal(head.ContentLength, 3);
+    assert.equal(head.VersionId, '1');
+    assert.deepEqual(await s3Failure(s3.send(new GetObjectCommand({ Bucket: 'history', Key: 'doc.txt', VersionId: '9' }))), { name: 'NoSuchVersion', status: 404 });
+    assert.deepEqual(await s3Failure(s3.send(new GetObjectCommand({ Bucket: 'history', Key: 'doc.txt', VersionId: 'abc' }))), { name: 'InvalidArgument', status: 400 });
+
+    const all = await s3.send(new ListObjectVersionsCommand({ Bucket: 'history' }));
+    assert.deepEqual(all.Versions?.map((v) => [v.Key, v.VersionId, v.IsLatest, v.Size]), [
+      ['dir/a', '1', true, 1], ['doc.txt', '3', true, 5], ['doc.txt', '2', false, 4], ['doc.txt', '1', false, 3], ['z', '1', true, 1],
+    ]);
+    assert.equal(all.IsTruncated, false);
+    assert.equal(all.DeleteMarkers, undefined);
+    const top = await s3.send(new ListObjectVersionsCommand({ Bucket: 'history', Delimiter: '/' }));
+    assert.deepEqual(top.CommonPrefixes?.map((p) => p.Prefix), ['dir/']);
+    assert.deepEqual(top.Versions?.map((v) => `${v.Key}@${v.VersionId}`), ['doc.txt@3', 'doc.txt@2', 'doc.txt@1', 'z@1']);
+    // Pages of two, followed by their markers, as clients page.
+    const paged: string[] = [];
+    let keyMarker: string | undefined;
+    let versionIdMarker: string | undefined;
+    for (let page = 0; page < 10; page++) {
+      const out = await s3.send(new ListObjectVersionsCommand({ Bucket: 'history', MaxKeys: 2, KeyMarker: keyMarker, VersionIdMarker: versionIdMarker }));
+      paged.push(...(out.Versions ?? []).map((v) => `${v.Key}@${v.VersionId}`));
+      if (out.IsTruncated !== true) break;
+      keyMarker = out.NextKeyMarker;
+      versionIdMarker = out.NextVersionIdMarker;
+    }
+    assert.deepEqual(paged, ['dir/a@1', 'doc.txt@3', 'doc.txt@2', 'doc.txt@1', 'z@1']);
+
+    // A delete ends the key's history: no versions and no delete marker (see the README).
+    await s3.send(new DeleteObjectCommand({ Bucket: 'history', Key: 'doc.txt' }));
+    const afterDelete = await s3.send(new ListObjectVersionsCommand({ Bucket: 'history', Prefix: 'doc' }));
+    assert.equal(afterDelete.Versions, undefined);
+    assert.deepEqual(await s3Failure(s3.send(new GetObjectCommand({ Bucket: 'history', Key: 'doc.txt', VersionId: '2' }))), { name: 'NoSuchVersion', status: 404 });
   });
 });

@@ -41,12 +41,11 @@ describe('S3 router', () => {
       ['PUT', '/photos/k?partNumber=1&uploadId=u'], // UploadPart
       ['POST', '/photos/k?uploads'], // CreateMultipartUpload
       ['POST', '/photos/k?uploadId=u'], // CompleteMultipartUpload
-      ['GET', '/photos/k?versionId=3'],
       ['POST', '/photos'], // browser uploads
       ['GET', '/photos?delete'],
-      ['GET', '/photos?versioning'],
-      ['GET', '/photos?versions'],
       ['PUT', '/photos?acl'],
+      ['PUT', '/photos?versioning'], // PutBucketVersioning
+      ['DELETE', '/photos/k?versionId=3'],
       ['GET', '/photos/k?tagging'],
     ] as const) {
       assert.throws(() => routed(method, target, headers ?? {}), refusedWith('NotImplemented'), `${method} ${target}`);

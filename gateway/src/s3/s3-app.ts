@@ -10,6 +10,7 @@ import { rawRequestTarget, targetPath } from '../../../shared/names.ts';
 import { createBucket, deleteBucket, getBucketLocation, headBucket, listBuckets } from './bucket-handlers.ts';
 import { deleteObject } from './delete-object.ts';
 import { deleteObjects } from './delete-objects.ts';
+import { getBucketVersioning, listObjectVersions } from './bucket-versioning.ts';
 import { getObject } from './get-object.ts';
 import { listObjectsV1, listObjectsV2 } from './list-objects.ts';
 import type { NativeClient } from './native-client.ts';
@@ -72,6 +73,10 @@ function handle(endpoint: Endpoint, call: S3Call): Promise<Response> {
       return deleteObject(call, endpoint.bucket, endpoint.key);
     case 'DeleteObjects':
       return deleteObjects(call, endpoint.bucket);
+    case 'GetBucketVersioning':
+      return getBucketVersioning(call, endpoint.bucket);
+    case 'ListObjectVersions':
+      return listObjectVersions(call, endpoint.bucket);
   }
 }
 

@@ -6,7 +6,7 @@ import { S3Error } from './s3-errors.ts';
 
 export type Endpoint =
   | { readonly op: 'ListBuckets' }
-  | { readonly op: 'CreateBucket' | 'HeadBucket' | 'DeleteBucket' | 'GetBucketLocation' | 'ListObjects' | 'ListObjectsV2' | 'DeleteObjects'; readonly bucket: string }
+  | { readonly op: 'CreateBucket' | 'HeadBucket' | 'DeleteBucket' | 'GetBucketLocation' | 'ListObjects' | 'ListObjectsV2' | 'DeleteObjects' | 'GetBucketVersioning' | 'ListObjectVersions'; readonly bucket: string }
   | { readonly op: 'PutObject' | 'GetObject' | 'HeadObject' | 'DeleteObject'; readonly bucket: string; readonly key: string };
 
 /** Query keywords that name a sub-resource or an operation of their own (those built are routed before these are refused). */
@@ -47,6 +47,8 @@ export function route(method: string, rawPath: string, query: URLSearchParams, h
   if (problem !== null) throw new S3Error('InvalidBucketName', `The specified bucket is not valid: ${problem}.`, { BucketName: bucket });
   if (key === null) {
     if (method === 'POST' && query.has('delete')) return { op: 'DeleteObjects', bucket };
+    if (method === 'GET' && query.has('versioning')) return { op: 'GetBucketVersioning', bucket };
+    if (method === 'GET' && query.has('versions')) return { op: 'ListObjectVersions', bucket };
     const subresource = bucketSubresources.find((name) => query.has(name));
     if (subresource !== undefined) notBuilt(`${method} /<bucket>?${subresource}`);
     if (method === 'GET' && query.has('location')) return { op: 'GetBucketLocation', bucket };
@@ -65,7 +67,9 @@ export function route(method: string, rawPath: string, query: URLSearchParams, h
         throw new S3Error('MethodNotAllowed', `${method} is not allowed on a bucket.`);
     }
   }
-  const subresource = objectSubresources.find((name) => query.has(name));
+  // A version of an object is read with ?versionId (GetObject, HeadObject); other uses are not built.
+  const versionRead = method === 'GET' || method === 'HEAD';
+  const subresource = objectSubresources.find((name) => query.has(name) && !(name === 'versionId' && versionRead));
   if (subresource !== undefined) notBuilt(`${method} /<bucket>/<key>?${subresource}`);
   switch (method) {
     case 'PUT':
