@@ -142,7 +142,6 @@ describe('S3 API', () => {
     assert.deepEqual(await s3Failure(s3.send(new DeleteBucketCommand({ Bucket: 'scratch' }))), { name: 'NoSuchBucket', status: 404 });
     assert.deepEqual((await s3.send(new ListBucketsCommand({}))).Buckets?.map((b) => b.Name), ['photos']);
     // Operations of later steps are refused as such, never taken for another operation.
-    assert.deepEqual(await s3Failure(s3.send(new CopyObjectCommand({ Bucket: 'photos', Key: 'copy', CopySource: 'photos/x' }))), { name: 'NotImplemented', status: 501 });
     assert.deepEqual(await s3Failure(s3.send(new CreateMultipartUploadCommand({ Bucket: 'photos', Key: 'big' }))), { name: 'NotImplemented', status: 501 });
     assert.equal((await native('/files/photos/copy')).status, 404);
   });
@@ -482,5 +481,70 @@ describe('S3 API', () => {
     const afterDelete = await s3.send(new ListObjectVersionsCommand({ Bucket: 'history', Prefix: 'doc' }));
     assert.equal(afterDelete.Versions, undefined);
     assert.deepEqual(await s3Failure(s3.send(new GetObjectCommand({ Bucket: 'history', Key: 'doc.txt', VersionId: '2' }))), { name: 'NoSuchVersion', status: 404 });
+  });
+
+  it('CopyObject: same chunks, no data copied; COPY/REPLACE Content-Type, a source version, x-amz-copy-source-if-*; the native copy route', async () => {
+    await s3.send(new CreateBucketCommand({ Bucket: 'originals' }));
+    await s3.send(new CreateBucketCommand({ Bucket: 'copies' }));
+    const first = randomBytes(200_000); // several 64 KiB chunks
+    const put = await s3.send(new PutObjectCommand({ Bucket: 'originals', Key: 'src/a b.bin', Body: first, ContentType: 'application/x-first' }));
+    const copied = await s3.send(new CopyObjectCommand({ Bucket: 'copies', Key: 'dst.bin', CopySource: `originals/${encodeURIComponent('src/a b.bin')}` }));
+    assert.equal(copied.CopyObjectResult?.ETag, put.ETag);
+    assert.equal(copied.CopySourceVersionId, '1');
+    assert.equal(copied.VersionId, '1');
+    const got = await s3.send(new GetObjectCommand({ Bucket: 'copies', Key: 'dst.bin' }));
+    assert.equal(got.ContentType, 'application/x-first');
+    assert.deepEqual(await body(got), first);
+    // The same chunks, in the same order: the copy is metadata only.
+    const chunksOf = async (path: string) => ((await (await native(`${path}?versions`)).json()) as { versions: { chunks: string[] }[] }).versions[0]!.chunks;
+    const sourceChunks = await chunksOf('/files/originals/src/a%20b.bin');
+    assert.ok(sourceChunks.length >= 3, `chunks: ${sourceChunks.length}`);
+    assert.deepEqual(await chunksOf('/files/copies/dst.bin'), sourceChunks);
+
+    // REPLACE takes the request's Content-Type; an older source version by versionId.
+    await s3.send(new PutObjectCommand({ Bucket: 'originals', Key: 'src/a b.bin', Body: 'second version' }));
+    const replaced = await s3.send(new CopyObjectCommand({
+      Bucket: 'copies', Key: 'old.bin', CopySource: `originals/${encodeURIComponent('src/a b.bin')}?versionId=1`, MetadataDirective: 'REPLACE', ContentType: 'text/x-replaced',
+    }));
+    assert.equal(replaced.CopySourceVersionId, '1');
+    const old = await s3.send(new GetObjectCommand({ Bucket: 'copies', Key: 'old.bin' }));
+    assert.equal(old.ContentType, 'text/x-replaced');
+    assert.deepEqual(await body(old), first);
+
+    // Conditions on the source: 412 when they fail, and nothing written.
+    const source = `originals/${encodeURIComponent('src/a b.bin')}`;
+    const current = await s3.send(new HeadObjectCommand({ Bucket: 'originals', Key: 'src/a b.bin' }));
+    for (const condition of [{ CopySourceIfMatch: '"0000"' }, { CopySourceIfNoneMatch: current.ETag }, { CopySourceIfUnmodifiedSince: new Date(Date.now() - 3_600_000) }, { CopySourceIfModifiedSince: new Date(Date.now() + 3_600_000) }]) {
+      assert.deepEqual(await s3Failure(s3.send(new CopyObjectCommand({ Bucket: 'copies', Key: 'cond.bin', CopySource: source, ...condition }))), { name: 'PreconditionFailed', status: 412 }, JSON.stringify(condition));
+    }
+    assert.equal((await native('/files/copies/cond.bin')).status, 404);
+    await s3.send(new CopyObjectCommand({ Bucket: 'copies', Key: 'cond.bin', CopySource: source, CopySourceIfMatch: current.ETag }));
+    assert.equal((await body(await s3.send(new GetObjectCommand({ Bucket: 'copies', Key: 'cond.bin' })))).toString(), 'second version');
+
+    // Refusals: onto itself unchanged, a missing source, version, bucket.
+    assert.deepEqual(await s3Failure(s3.send(new CopyObjectCommand({ Bucket: 'originals', Key: 'src/a b.bin', CopySource: source }))), { name: 'InvalidRequest', status: 400 });
+    assert.deepEqual(await s3Failure(s3.send(new CopyObjectCommand({ Bucket: 'copies', Key: 'x', CopySource: 'originals/nothing' }))), { name: 'NoSuchKey', status: 404 });
+    assert.deepEqual(await s3Failure(s3.send(new CopyObjectCommand({ Bucket: 'copies', Key: 'x', CopySource: `${source}?versionId=9` }))), { name: 'NoSuchVersion', status: 404 });
+    assert.deepEqual(await s3Failure(s3.send(new CopyObjectCommand({ Bucket: 'copies', Key: 'x', CopySource: 'no-bucket/k' }))), { name: 'NoSuchBucket', status: 404 });
+    assert.deepEqual(await s3Failure(s3.send(new CopyObjectCommand({ Bucket: 'no-bucket', Key: 'x', CopySource: source }))), { name: 'NoSuchBucket', status: 404 });
+    // Onto itself from an older version: a restore, allowed.
+    const restored = await s3.send(new CopyObjectCommand({ Bucket: 'originals', Key: 'src/a b.bin', CopySource: `${source}?versionId=1` }));
+    assert.equal(restored.VersionId, '3');
+
+    // The copy keeps its bytes when the source goes.
+    await s3.send(new DeleteObjectCommand({ Bucket: 'originals', Key: 'src/a b.bin' }));
+    assert.deepEqual(await body(await s3.send(new GetObjectCommand({ Bucket: 'copies', Key: 'dst.bin' }))), first);
+
+    // The native route the S3 copy uses.
+    const nativeCopy = await native('/files/copies/native-copy.bin', { method: 'PUT', headers: { 'X-DFS-Copy-Source': 'copies/dst.bin' } });
+    assert.equal(nativeCopy.status, 201, await nativeCopy.clone().text());
+    assert.equal(nativeCopy.headers.get('x-dfs-copy-source-version'), '1');
+    assert.equal(((await nativeCopy.json()) as { etag: string }).etag, put.ETag!.replace(/"/g, ''));
+    const missing = await native('/files/copies/n2', { method: 'PUT', headers: { 'X-DFS-Copy-Source': 'copies/none' } });
+    assert.equal(missing.status, 404);
+    assert.equal(((await missing.json()) as { error: { code: string } }).error.code, 'no_such_source');
+    const withBody = await native('/files/copies/n3', { method: 'PUT', headers: { 'X-DFS-Copy-Source': 'copies/dst.bin' }, body: 'x' });
+    assert.equal(withBody.status, 400);
+    assert.equal((await native('/files/copies/n3')).status, 404);
   });
 });

@@ -8,6 +8,7 @@ import type { Context } from 'hono';
 import { stopOnAssertion } from '../../../shared/assert.ts';
 import { rawRequestTarget, targetPath } from '../../../shared/names.ts';
 import { createBucket, deleteBucket, getBucketLocation, headBucket, listBuckets } from './bucket-handlers.ts';
+import { copyObject } from './copy-object.ts';
 import { deleteObject } from './delete-object.ts';
 import { deleteObjects } from './delete-objects.ts';
 import { getBucketVersioning, listObjectVersions } from './bucket-versioning.ts';
@@ -66,6 +67,8 @@ function handle(endpoint: Endpoint, call: S3Call): Promise<Response> {
       return listObjectsV1(call, endpoint.bucket);
     case 'PutObject':
       return putObject(call, endpoint.bucket, endpoint.key);
+    case 'CopyObject':
+      return copyObject(call, endpoint.bucket, endpoint.key);
     case 'GetObject':
     case 'HeadObject':
       return getObject(call, endpoint.bucket, endpoint.key);

@@ -7,7 +7,7 @@ import { S3Error } from './s3-errors.ts';
 export type Endpoint =
   | { readonly op: 'ListBuckets' }
   | { readonly op: 'CreateBucket' | 'HeadBucket' | 'DeleteBucket' | 'GetBucketLocation' | 'ListObjects' | 'ListObjectsV2' | 'DeleteObjects' | 'GetBucketVersioning' | 'ListObjectVersions'; readonly bucket: string }
-  | { readonly op: 'PutObject' | 'GetObject' | 'HeadObject' | 'DeleteObject'; readonly bucket: string; readonly key: string };
+  | { readonly op: 'PutObject' | 'CopyObject' | 'GetObject' | 'HeadObject' | 'DeleteObject'; readonly bucket: string; readonly key: string };
 
 /** Query keywords that name a sub-resource or an operation of their own (those built are routed before these are refused). */
 const bucketSubresources = [
@@ -73,8 +73,7 @@ export function route(method: string, rawPath: string, query: URLSearchParams, h
   if (subresource !== undefined) notBuilt(`${method} /<bucket>/<key>?${subresource}`);
   switch (method) {
     case 'PUT':
-      if (headers.has('x-amz-copy-source')) notBuilt('CopyObject');
-      return { op: 'PutObject', bucket, key };
+      return { op: headers.has('x-amz-copy-source') ? 'CopyObject' : 'PutObject', bucket, key };
     case 'GET':
       return { op: 'GetObject', bucket, key };
     case 'HEAD':
