@@ -8,7 +8,7 @@ import { connect } from 'node:net';
 import { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import {
-  CopyObjectCommand, CreateBucketCommand, CreateMultipartUploadCommand, DeleteBucketCommand, DeleteObjectCommand, GetBucketLocationCommand, GetObjectCommand, HeadBucketCommand,
+  CopyObjectCommand, CreateBucketCommand, CreateMultipartUploadCommand, DeleteBucketCommand, DeleteObjectCommand, DeleteObjectsCommand, GetBucketVersioningCommand, ListObjectVersionsCommand, GetBucketLocationCommand, GetObjectCommand, HeadBucketCommand,
   HeadObjectCommand, ListBucketsCommand, ListObjectsCommand, ListObjectsV2Command, PutObjectCommand, S3Client, S3ServiceException,
 } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
@@ -82,7 +82,7 @@ async function signed(method: string, path: string, headers: Record<string, stri
   const url = new URL(`${endpoint}${path}`);
   const real = new SignatureV4({ credentials: { accessKeyId, secretAccessKey }, region, service: 's3', sha256: NodeSha256, uriEscapePath: false });
   const request = await real.sign({
-    method, protocol: 'http:', hostname: url.hostname, port: Number(url.port), path: url.pathname, query: {},
+    method, protocol: 'http:', hostname: url.hostname, port: Number(url.port), path: url.pathname, query: Object.fromEntries(url.searchParams),
     headers: { host: url.host, 'x-amz-content-sha256': payloadHash, ...headers },
   } as never);
   const out = { ...(request as unknown as { headers: Record<string, string> }).headers };
@@ -142,7 +142,6 @@ describe('S3 API', () => {
     assert.deepEqual(await s3Failure(s3.send(new DeleteBucketCommand({ Bucket: 'scratch' }))), { name: 'NoSuchBucket', status: 404 });
     assert.deepEqual((await s3.send(new ListBucketsCommand({}))).Buckets?.map((b) => b.Name), ['photos']);
     // Operations of later steps are refused as such, never taken for another operation.
-    assert.deepEqual(await s3Failure(s3.send(new CopyObjectCommand({ Bucket: 'photos', Key: 'copy', CopySource: 'photos/x' }))), { name: 'NotImplemented', status: 501 });
     assert.deepEqual(await s3Failure(s3.send(new CreateMultipartUploadCommand({ Bucket: 'photos', Key: 'big' }))), { name: 'NotImplemented', status: 501 });
     assert.equal((await native('/files/photos/copy')).status, 404);
   });
@@ -381,5 +380,171 @@ describe('S3 API', () => {
     assert.equal(refused.status, 403);
     assert.match(await refused.text(), /<Code>SignatureDoesNotMatch<\/Code>/);
     assert.equal((await native('/files/photos/streaming/tampered.bin')).status, 404);
+  });
+
+  it('DeleteObjects: many keys at once (the SDK sends its checksum), per-key results, Quiet, a document without a digest refused', async () => {
+    await s3.send(new CreateBucketCommand({ Bucket: 'bulk' }));
+    const keys = ['a.txt', 'dir/b.txt', 'dir/c d.txt', 'e&f<g>.txt'];
+    for (const key of keys) await s3.send(new PutObjectCommand({ Bucket: 'bulk', Key: key, Body: key }));
+    const result = await s3.send(new DeleteObjectsCommand({
+      Bucket: 'bulk',
+      Delete: { Objects: [...keys.slice(0, 3), 'missing.txt', 'bad/../key', keys[3]!].map((Key) => ({ Key })) },
+    }));
+    assert.deepEqual(result.Deleted?.map((d) => d.Key), [...keys.slice(0, 3), 'missing.txt', keys[3]]);
+    assert.deepEqual(result.Errors?.map((e) => [e.Key, e.Code]), [['bad/../key', 'InvalidArgument']]);
+    assert.deepEqual((await s3.send(new ListObjectsV2Command({ Bucket: 'bulk' }))).Contents ?? [], []);
+    for (const key of keys) assert.equal((await native(`/files/bulk/${encodeURIComponent(key).replace(/%2F/g, '/')}`)).status, 404, key);
+    // The SDK's default: a CRC32 of the document (S3 requires Content-MD5 or an x-amz-checksum-*).
+    const deleteSent = [...sent].reverse().find((headers) => 'x-amz-checksum-crc32' in headers || 'content-md5' in headers);
+    assert.ok(deleteSent !== undefined, 'the SDK sent a digest of the document');
+
+    await s3.send(new PutObjectCommand({ Bucket: 'bulk', Key: 'quiet.txt', Body: 'q' }));
+    const quiet = await s3.send(new DeleteObjectsCommand({ Bucket: 'bulk', Delete: { Quiet: true, Objects: [{ Key: 'quiet.txt' }, { Key: 'x/./y' }] } }));
+    assert.equal(quiet.Deleted, undefined);
+    assert.deepEqual(quiet.Errors?.map((e) => e.Key), ['x/./y']);
+    assert.equal((await native('/files/bulk/quiet.txt')).status, 404);
+
+    assert.deepEqual(await s3Failure(s3.send(new DeleteObjectsCommand({ Bucket: 'no-bucket', Delete: { Objects: [{ Key: 'k' }] } }))), { name: 'NoSuchBucket', status: 404 });
+
+    // Without Content-MD5 or a checksum S3 refuses the document; with a wrong Content-MD5 too.
+    await s3.send(new PutObjectCommand({ Bucket: 'bulk', Key: 'kept.txt', Body: 'k' }));
+    const document = '<Delete><Object><Key>kept.txt</Key></Object></Delete>';
+    const hash = createHash('sha256').update(document).digest('hex');
+    const post = async (headers: Record<string, string>): Promise<Response> => {
+      const request = await signed('POST', '/bulk?delete', { 'content-length': String(document.length), ...headers }, hash);
+      // fetch sets Content-Length itself (the same value, which the signature covers).
+      const { 'content-length': _length, ...rest } = request.headers;
+      return fetch(request.url, { method: 'POST', headers: rest, body: document });
+    };
+    const refused = await post({});
+    assert.equal(refused.status, 400);
+    assert.match(await refused.text(), /<Code>InvalidRequest<\/Code>/);
+    const bad = await post({ 'content-md5': createHash('md5').update('other').digest('base64') });
+    assert.equal(bad.status, 400);
+    assert.match(await bad.text(), /<Code>BadDigest<\/Code>/);
+    assert.equal((await native('/files/bulk/kept.txt')).status, 200);
+    const ok = await post({ 'content-md5': createHash('md5').update(document).digest('base64') });
+    assert.equal(ok.status, 200);
+    assert.match(await ok.text(), /<Deleted><Key>kept.txt<\/Key><\/Deleted>/);
+    assert.equal((await native('/files/bulk/kept.txt')).status, 404);
+  });
+
+  it('versions: GetBucketVersioning, version ids on put/get/head, ListObjectVersions with markers and a delimiter', async () => {
+    await s3.send(new CreateBucketCommand({ Bucket: 'history' }));
+    assert.equal((await s3.send(new GetBucketVersioningCommand({ Bucket: 'history' }))).Status, 'Enabled');
+    assert.deepEqual(await s3Failure(s3.send(new GetBucketVersioningCommand({ Bucket: 'no-bucket' }))), { name: 'NoSuchBucket', status: 404 });
+    const ids: string[] = [];
+    for (const text of ['one', 'two!', 'three']) {
+      const put = await s3.send(new PutObjectCommand({ Bucket: 'history', Key: 'doc.txt', Body: text }));
+      ids.push(put.VersionId!);
+    }
+    assert.deepEqual(ids, ['1', '2', '3']);
+    await s3.send(new PutObjectCommand({ Bucket: 'history', Key: 'dir/a', Body: 'a' }));
+    await s3.send(new PutObjectCommand({ Bucket: 'history', Key: 'z', Body: 'z' }));
+
+    const old = await s3.send(new GetObjectCommand({ Bucket: 'history', Key: 'doc.txt', VersionId: '2' }));
+    assert.equal((await body(old)).toString(), 'two!');
+    assert.equal(old.VersionId, '2');
+    const latest = await s3.send(new GetObjectCommand({ Bucket: 'history', Key: 'doc.txt' }));
+    assert.equal((await body(latest)).toString(), 'three');
+    assert.equal(latest.VersionId, '3');
+    const head = await s3.send(new HeadObjectCommand({ Bucket: 'history', Key: 'doc.txt', VersionId: '1' }));
+    assert.equal(head.ContentLength, 3);
+    assert.equal(head.VersionId, '1');
+    assert.deepEqual(await s3Failure(s3.send(new GetObjectCommand({ Bucket: 'history', Key: 'doc.txt', VersionId: '9' }))), { name: 'NoSuchVersion', status: 404 });
+    assert.deepEqual(await s3Failure(s3.send(new GetObjectCommand({ Bucket: 'history', Key: 'doc.txt', VersionId: 'abc' }))), { name: 'InvalidArgument', status: 400 });
+
+    const all = await s3.send(new ListObjectVersionsCommand({ Bucket: 'history' }));
+    assert.deepEqual(all.Versions?.map((v) => [v.Key, v.VersionId, v.IsLatest, v.Size]), [
+      ['dir/a', '1', true, 1], ['doc.txt', '3', true, 5], ['doc.txt', '2', false, 4], ['doc.txt', '1', false, 3], ['z', '1', true, 1],
+    ]);
+    assert.equal(all.IsTruncated, false);
+    assert.equal(all.DeleteMarkers, undefined);
+    const top = await s3.send(new ListObjectVersionsCommand({ Bucket: 'history', Delimiter: '/' }));
+    assert.deepEqual(top.CommonPrefixes?.map((p) => p.Prefix), ['dir/']);
+    assert.deepEqual(top.Versions?.map((v) => `${v.Key}@${v.VersionId}`), ['doc.txt@3', 'doc.txt@2', 'doc.txt@1', 'z@1']);
+    // Pages of two, followed by their markers, as clients page.
+    const paged: string[] = [];
+    let keyMarker: string | undefined;
+    let versionIdMarker: string | undefined;
+    for (let page = 0; page < 10; page++) {
+      const out = await s3.send(new ListObjectVersionsCommand({ Bucket: 'history', MaxKeys: 2, KeyMarker: keyMarker, VersionIdMarker: versionIdMarker }));
+      paged.push(...(out.Versions ?? []).map((v) => `${v.Key}@${v.VersionId}`));
+      if (out.IsTruncated !== true) break;
+      keyMarker = out.NextKeyMarker;
+      versionIdMarker = out.NextVersionIdMarker;
+    }
+    assert.deepEqual(paged, ['dir/a@1', 'doc.txt@3', 'doc.txt@2', 'doc.txt@1', 'z@1']);
+
+    // A delete ends the key's history: no versions and no delete marker (see the README).
+    await s3.send(new DeleteObjectCommand({ Bucket: 'history', Key: 'doc.txt' }));
+    const afterDelete = await s3.send(new ListObjectVersionsCommand({ Bucket: 'history', Prefix: 'doc' }));
+    assert.equal(afterDelete.Versions, undefined);
+    assert.deepEqual(await s3Failure(s3.send(new GetObjectCommand({ Bucket: 'history', Key: 'doc.txt', VersionId: '2' }))), { name: 'NoSuchVersion', status: 404 });
+  });
+
+  it('CopyObject: same chunks, no data copied; COPY/REPLACE Content-Type, a source version, x-amz-copy-source-if-*; the native copy route', async () => {
+    await s3.send(new CreateBucketCommand({ Bucket: 'originals' }));
+    await s3.send(new CreateBucketCommand({ Bucket: 'copies' }));
+    const first = randomBytes(200_000); // several 64 KiB chunks
+    const put = await s3.send(new PutObjectCommand({ Bucket: 'originals', Key: 'src/a b.bin', Body: first, ContentType: 'application/x-first' }));
+    const copied = await s3.send(new CopyObjectCommand({ Bucket: 'copies', Key: 'dst.bin', CopySource: `originals/${encodeURIComponent('src/a b.bin')}` }));
+    assert.equal(copied.CopyObjectResult?.ETag, put.ETag);
+    assert.equal(copied.CopySourceVersionId, '1');
+    assert.equal(copied.VersionId, '1');
+    const got = await s3.send(new GetObjectCommand({ Bucket: 'copies', Key: 'dst.bin' }));
+    assert.equal(got.ContentType, 'application/x-first');
+    assert.deepEqual(await body(got), first);
+    // The same chunks, in the same order: the copy is metadata only.
+    const chunksOf = async (path: string) => ((await (await native(`${path}?versions`)).json()) as { versions: { chunks: string[] }[] }).versions[0]!.chunks;
+    const sourceChunks = await chunksOf('/files/originals/src/a%20b.bin');
+    assert.ok(sourceChunks.length >= 3, `chunks: ${sourceChunks.length}`);
+    assert.deepEqual(await chunksOf('/files/copies/dst.bin'), sourceChunks);
+
+    // REPLACE takes the request's Content-Type; an older source version by versionId.
+    await s3.send(new PutObjectCommand({ Bucket: 'originals', Key: 'src/a b.bin', Body: 'second version' }));
+    const replaced = await s3.send(new CopyObjectCommand({
+      Bucket: 'copies', Key: 'old.bin', CopySource: `originals/${encodeURIComponent('src/a b.bin')}?versionId=1`, MetadataDirective: 'REPLACE', ContentType: 'text/x-replaced',
+    }));
+    assert.equal(replaced.CopySourceVersionId, '1');
+    const old = await s3.send(new GetObjectCommand({ Bucket: 'copies', Key: 'old.bin' }));
+    assert.equal(old.ContentType, 'text/x-replaced');
+    assert.deepEqual(await body(old), first);
+
+    // Conditions on the source: 412 when they fail, and nothing written.
+    const source = `originals/${encodeURIComponent('src/a b.bin')}`;
+    const current = await s3.send(new HeadObjectCommand({ Bucket: 'originals', Key: 'src/a b.bin' }));
+    for (const condition of [{ CopySourceIfMatch: '"0000"' }, { CopySourceIfNoneMatch: current.ETag }, { CopySourceIfUnmodifiedSince: new Date(Date.now() - 3_600_000) }, { CopySourceIfModifiedSince: new Date(Date.now() + 3_600_000) }]) {
+      assert.deepEqual(await s3Failure(s3.send(new CopyObjectCommand({ Bucket: 'copies', Key: 'cond.bin', CopySource: source, ...condition }))), { name: 'PreconditionFailed', status: 412 }, JSON.stringify(condition));
+    }
+    assert.equal((await native('/files/copies/cond.bin')).status, 404);
+    await s3.send(new CopyObjectCommand({ Bucket: 'copies', Key: 'cond.bin', CopySource: source, CopySourceIfMatch: current.ETag }));
+    assert.equal((await body(await s3.send(new GetObjectCommand({ Bucket: 'copies', Key: 'cond.bin' })))).toString(), 'second version');
+
+    // Refusals: onto itself unchanged, a missing source, version, bucket.
+    assert.deepEqual(await s3Failure(s3.send(new CopyObjectCommand({ Bucket: 'originals', Key: 'src/a b.bin', CopySource: source }))), { name: 'InvalidRequest', status: 400 });
+    assert.deepEqual(await s3Failure(s3.send(new CopyObjectCommand({ Bucket: 'copies', Key: 'x', CopySource: 'originals/nothing' }))), { name: 'NoSuchKey', status: 404 });
+    assert.deepEqual(await s3Failure(s3.send(new CopyObjectCommand({ Bucket: 'copies', Key: 'x', CopySource: `${source}?versionId=9` }))), { name: 'NoSuchVersion', status: 404 });
+    assert.deepEqual(await s3Failure(s3.send(new CopyObjectCommand({ Bucket: 'copies', Key: 'x', CopySource: 'no-bucket/k' }))), { name: 'NoSuchBucket', status: 404 });
+    assert.deepEqual(await s3Failure(s3.send(new CopyObjectCommand({ Bucket: 'no-bucket', Key: 'x', CopySource: source }))), { name: 'NoSuchBucket', status: 404 });
+    // Onto itself from an older version: a restore, allowed.
+    const restored = await s3.send(new CopyObjectCommand({ Bucket: 'originals', Key: 'src/a b.bin', CopySource: `${source}?versionId=1` }));
+    assert.equal(restored.VersionId, '3');
+
+    // The copy keeps its bytes when the source goes.
+    await s3.send(new DeleteObjectCommand({ Bucket: 'originals', Key: 'src/a b.bin' }));
+    assert.deepEqual(await body(await s3.send(new GetObjectCommand({ Bucket: 'copies', Key: 'dst.bin' }))), first);
+
+    // The native route the S3 copy uses.
+    const nativeCopy = await native('/files/copies/native-copy.bin', { method: 'PUT', headers: { 'X-DFS-Copy-Source': 'copies/dst.bin' } });
+    assert.equal(nativeCopy.status, 201, await nativeCopy.clone().text());
+    assert.equal(nativeCopy.headers.get('x-dfs-copy-source-version'), '1');
+    assert.equal(((await nativeCopy.json()) as { etag: string }).etag, put.ETag!.replace(/"/g, ''));
+    const missing = await native('/files/copies/n2', { method: 'PUT', headers: { 'X-DFS-Copy-Source': 'copies/none' } });
+    assert.equal(missing.status, 404);
+    assert.equal(((await missing.json()) as { error: { code: string } }).error.code, 'no_such_source');
+    const withBody = await native('/files/copies/n3', { method: 'PUT', headers: { 'X-DFS-Copy-Source': 'copies/dst.bin' }, body: 'x' });
+    assert.equal(withBody.status, 400);
+    assert.equal((await native('/files/copies/n3')).status, 404);
   });
 });

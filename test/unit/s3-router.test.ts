@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { evaluateConditions } from '../../gateway/src/s3/conditions.ts';
+import { parseCopySource } from '../../gateway/src/s3/copy-object.ts';
 import { decodeToken, encodeToken } from '../../gateway/src/s3/list-objects.ts';
 import { S3Error } from '../../gateway/src/s3/s3-errors.ts';
 import { errorResponse } from '../../gateway/src/s3/s3-response.ts';
@@ -31,19 +32,22 @@ describe('S3 router', () => {
     assert.deepEqual(routed('GET', '/photos/k?response-content-type=text%2Fplain'), { op: 'GetObject', bucket: 'photos', key: 'k' });
     assert.deepEqual(routed('HEAD', '/photos/k'), { op: 'HeadObject', bucket: 'photos', key: 'k' });
     assert.deepEqual(routed('DELETE', '/photos/k'), { op: 'DeleteObject', bucket: 'photos', key: 'k' });
+    assert.deepEqual(routed('POST', '/photos?delete'), { op: 'DeleteObjects', bucket: 'photos' });
+    assert.deepEqual(routed('PUT', '/photos/k', { 'x-amz-copy-source': '/photos/j' }), { op: 'CopyObject', bucket: 'photos', key: 'k' });
+    assert.deepEqual(routed('POST', '/photos?delete='), { op: 'DeleteObjects', bucket: 'photos' });
   });
 
   it('answers NotImplemented for operations not built yet, never another operation', () => {
     for (const [method, target, headers] of [
-      ['PUT', '/photos/k', { 'x-amz-copy-source': '/photos/j' }], // CopyObject
+      ['PUT', '/photos/k?partNumber=1&uploadId=u', { 'x-amz-copy-source': '/photos/j' }], // UploadPartCopy
       ['PUT', '/photos/k?partNumber=1&uploadId=u'], // UploadPart
       ['POST', '/photos/k?uploads'], // CreateMultipartUpload
       ['POST', '/photos/k?uploadId=u'], // CompleteMultipartUpload
-      ['GET', '/photos/k?versionId=3'],
-      ['POST', '/photos?delete'], // DeleteObjects
-      ['GET', '/photos?versioning'],
-      ['GET', '/photos?versions'],
+      ['POST', '/photos'], // browser uploads
+      ['GET', '/photos?delete'],
       ['PUT', '/photos?acl'],
+      ['PUT', '/photos?versioning'], // PutBucketVersioning
+      ['DELETE', '/photos/k?versionId=3'],
       ['GET', '/photos/k?tagging'],
     ] as const) {
       assert.throws(() => routed(method, target, headers ?? {}), refusedWith('NotImplemented'), `${method} ${target}`);
@@ -103,5 +107,18 @@ describe('list tokens and error documents', () => {
     assert.equal(head.status, 404);
     assert.equal(await head.text(), '');
     assert.equal(errorResponse(new S3Error('ServiceUnavailable', 'later'), 'GET', '/', 'R').headers.get('retry-after'), '1');
+  });
+});
+
+describe('x-amz-copy-source', () => {
+  it('reads bucket, percent-encoded key and versionId, with or without the leading slash', () => {
+    assert.deepEqual(parseCopySource('photos/a%20b/c%3Fd.txt'), { bucket: 'photos', key: 'a b/c?d.txt', versionId: null });
+    assert.deepEqual(parseCopySource('/photos/k?versionId=12'), { bucket: 'photos', key: 'k', versionId: 12 });
+  });
+
+  it('refuses a source without a key, a bad bucket, a bad version id or encoding', () => {
+    for (const bad of ['photos', 'photos/', '/k', 'Photos/k', 'photos/k?versionId=0', 'photos/k?versionId=x', 'photos/%E0%A4%A']) {
+      assert.throws(() => parseCopySource(bad), refusedWith('InvalidArgument'), bad);
+    }
   });
 });

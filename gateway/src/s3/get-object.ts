@@ -18,14 +18,27 @@ const responseOverrides: Readonly<Record<string, string>> = {
   'response-content-encoding': 'Content-Encoding',
 };
 
+/** The native version number a `versionId` names (version ids are those numbers as strings), or null without one. */
+export function versionOf(query: URLSearchParams): number | null {
+  const text = query.get('versionId');
+  if (text === null) return null;
+  const version = Number(text);
+  if (!/^[1-9]\d*$/.test(text) || !Number.isSafeInteger(version)) throw new S3Error('InvalidArgument', 'Invalid version id specified', { ArgumentName: 'versionId', ArgumentValue: text });
+  return version;
+}
+
 export async function getObject(call: S3Call, bucket: string, key: string): Promise<Response> {
   const name = objectName(bucket, key);
   const head = call.method === 'HEAD';
   const range = call.headers.get('range');
-  const response = await call.native.request(head ? 'HEAD' : 'GET', filePath(name), { headers: range === null ? {} : { range }, signal: call.signal });
+  const version = versionOf(call.query);
+  const path = version === null ? filePath(name) : `${filePath(name)}?version=${version}`;
+  const response = await call.native.request(head ? 'HEAD' : 'GET', path, { headers: range === null ? {} : { range }, signal: call.signal });
   if (response.status === 404) {
     await discard(response);
-    throw (await bucketExists(call, bucket)) ? new S3Error('NoSuchKey', 'The specified key does not exist.', { Key: key }) : noSuchBucket(bucket);
+    if (!(await bucketExists(call, bucket))) throw noSuchBucket(bucket);
+    if (version !== null) throw new S3Error('NoSuchVersion', 'The specified version does not exist.', { Key: key, VersionId: String(version) });
+    throw new S3Error('NoSuchKey', 'The specified key does not exist.', { Key: key });
   }
   if (response.status !== 200 && response.status !== 206 && response.status !== 416) throw await unexpectedAnswer(response, `reading ${name}`);
   const etag = response.headers.get('etag') ?? '';
@@ -39,6 +52,8 @@ export async function getObject(call: S3Call, bucket: string, key: string): Prom
     throw new S3Error('InvalidRange', 'The requested range is not satisfiable', { RangeRequested: range ?? '', ActualObjectSize: size });
   }
   const out = new Headers({ ETag: etag, 'Last-Modified': lastModified, 'Accept-Ranges': 'bytes' });
+  const versionRead = response.headers.get('x-dfs-version');
+  if (versionRead !== null) out.set('x-amz-version-id', versionRead);
   for (const name of ['content-type', 'content-length', 'content-range']) {
     const value = response.headers.get(name);
     if (value !== null) out.set(name, value);

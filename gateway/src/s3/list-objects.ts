@@ -16,13 +16,13 @@ import { rootOwner } from './bucket-handlers.ts';
 /** The most keys one answer lists (S3's cap on max-keys). */
 export const listKeysMax = 1000;
 /** Names asked of the node per page. */
-const nativePageNames = 1000;
+export const nativePageNames = 1000;
 /** Native pages one answer reads at most; past it the answer is cut short (IsTruncated) where it got to. */
-const nativePagesMax = 2 * listKeysMax + 2;
+export const nativePagesMax = 2 * listKeysMax + 2;
 /** The largest code point: a name made of a prefix and enough of these sorts after every name under the prefix. */
 const highestCharacter = String.fromCodePoint(0x10ffff);
 
-interface NativeFile {
+export interface NativeFile {
   readonly name: string;
   readonly size: number;
   readonly etag: string;
@@ -49,7 +49,7 @@ interface ListOutcome {
 }
 
 /** A cursor after every key that starts with `prefix` (names have at most nameBytesMax bytes). */
-function pastPrefix(bucket: string, prefix: string): string {
+export function pastPrefix(bucket: string, prefix: string): string {
   const room = nameBytesMax - Buffer.byteLength(`${bucket}/${prefix}`);
   return prefix + highestCharacter.repeat(Math.max(1, Math.ceil(room / 4) + 1));
 }
@@ -95,7 +95,7 @@ async function collect(call: S3Call, request: ListRequest): Promise<ListOutcome>
   return { contents, commonPrefixes, truncated: true, cursor, lastListed };
 }
 
-function maxKeysOf(query: URLSearchParams): number {
+export function maxKeysOf(query: URLSearchParams): number {
   const text = query.get('max-keys');
   if (text === null) return listKeysMax;
   const value = Number(text);
@@ -103,7 +103,7 @@ function maxKeysOf(query: URLSearchParams): number {
   return Math.min(value, listKeysMax);
 }
 
-function encoderOf(query: URLSearchParams): (text: string) => string {
+export function encoderOf(query: URLSearchParams): (text: string) => string {
   const type = query.get('encoding-type');
   if (type === null) return (text) => text;
   if (type !== 'url') throw new S3Error('InvalidArgument', 'Invalid Encoding Method specified in Request', { ArgumentName: 'encoding-type', ArgumentValue: type });

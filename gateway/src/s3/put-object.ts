@@ -11,6 +11,7 @@ import { contentTypeOf, readableOf } from './streams.ts';
 
 interface FileJson {
   readonly etag: string;
+  readonly version: number;
 }
 
 /** Conditional writes S3 supports (If-None-Match: *, If-Match), passed to the node, decided at apply time. */
@@ -62,7 +63,8 @@ export async function putObject(call: S3Call, bucket: string, key: string): Prom
   }
   if (response.status !== 201) throw await unexpectedAnswer(response, `storing ${name}`);
   const file = (await response.json()) as FileJson;
-  const out = new Headers({ ETag: `"${file.etag}"` });
+  // Every put makes a new version: its native number is the S3 version id.
+  const out = new Headers({ ETag: `"${file.etag}"`, 'x-amz-version-id': String(file.version) });
   for (const [algorithm, value] of verified.verifiedChecksums) out.set(`x-amz-checksum-${algorithm}`, value);
   return new Response(null, { status: 200, headers: out });
 }

@@ -8,7 +8,10 @@ import type { Context } from 'hono';
 import { stopOnAssertion } from '../../../shared/assert.ts';
 import { rawRequestTarget, targetPath } from '../../../shared/names.ts';
 import { createBucket, deleteBucket, getBucketLocation, headBucket, listBuckets } from './bucket-handlers.ts';
+import { copyObject } from './copy-object.ts';
 import { deleteObject } from './delete-object.ts';
+import { deleteObjects } from './delete-objects.ts';
+import { getBucketVersioning, listObjectVersions } from './bucket-versioning.ts';
 import { getObject } from './get-object.ts';
 import { listObjectsV1, listObjectsV2 } from './list-objects.ts';
 import type { NativeClient } from './native-client.ts';
@@ -64,11 +67,19 @@ function handle(endpoint: Endpoint, call: S3Call): Promise<Response> {
       return listObjectsV1(call, endpoint.bucket);
     case 'PutObject':
       return putObject(call, endpoint.bucket, endpoint.key);
+    case 'CopyObject':
+      return copyObject(call, endpoint.bucket, endpoint.key);
     case 'GetObject':
     case 'HeadObject':
       return getObject(call, endpoint.bucket, endpoint.key);
     case 'DeleteObject':
       return deleteObject(call, endpoint.bucket, endpoint.key);
+    case 'DeleteObjects':
+      return deleteObjects(call, endpoint.bucket);
+    case 'GetBucketVersioning':
+      return getBucketVersioning(call, endpoint.bucket);
+    case 'ListObjectVersions':
+      return listObjectVersions(call, endpoint.bucket);
   }
 }
 

@@ -6,10 +6,10 @@ import { S3Error } from './s3-errors.ts';
 
 export type Endpoint =
   | { readonly op: 'ListBuckets' }
-  | { readonly op: 'CreateBucket' | 'HeadBucket' | 'DeleteBucket' | 'GetBucketLocation' | 'ListObjects' | 'ListObjectsV2'; readonly bucket: string }
-  | { readonly op: 'PutObject' | 'GetObject' | 'HeadObject' | 'DeleteObject'; readonly bucket: string; readonly key: string };
+  | { readonly op: 'CreateBucket' | 'HeadBucket' | 'DeleteBucket' | 'GetBucketLocation' | 'ListObjects' | 'ListObjectsV2' | 'DeleteObjects' | 'GetBucketVersioning' | 'ListObjectVersions'; readonly bucket: string }
+  | { readonly op: 'PutObject' | 'CopyObject' | 'GetObject' | 'HeadObject' | 'DeleteObject'; readonly bucket: string; readonly key: string };
 
-/** Query keywords that name a sub-resource or an operation of their own (none built yet but `location`, `list-type`). */
+/** Query keywords that name a sub-resource or an operation of their own (those built are routed before these are refused). */
 const bucketSubresources = [
   'accelerate', 'acl', 'analytics', 'cors', 'delete', 'encryption', 'intelligent-tiering', 'inventory', 'lifecycle', 'logging',
   'metrics', 'notification', 'object-lock', 'ownershipControls', 'policy', 'policyStatus', 'publicAccessBlock', 'replication',
@@ -46,6 +46,9 @@ export function route(method: string, rawPath: string, query: URLSearchParams, h
   const problem = bucketNameProblem(bucket);
   if (problem !== null) throw new S3Error('InvalidBucketName', `The specified bucket is not valid: ${problem}.`, { BucketName: bucket });
   if (key === null) {
+    if (method === 'POST' && query.has('delete')) return { op: 'DeleteObjects', bucket };
+    if (method === 'GET' && query.has('versioning')) return { op: 'GetBucketVersioning', bucket };
+    if (method === 'GET' && query.has('versions')) return { op: 'ListObjectVersions', bucket };
     const subresource = bucketSubresources.find((name) => query.has(name));
     if (subresource !== undefined) notBuilt(`${method} /<bucket>?${subresource}`);
     if (method === 'GET' && query.has('location')) return { op: 'GetBucketLocation', bucket };
@@ -59,17 +62,18 @@ export function route(method: string, rawPath: string, query: URLSearchParams, h
       case 'GET':
         return { op: query.get('list-type') === '2' ? 'ListObjectsV2' : 'ListObjects', bucket };
       case 'POST':
-        return notBuilt('POST /<bucket> (DeleteObjects, browser uploads)');
+        return notBuilt('POST /<bucket> (browser uploads)');
       default:
         throw new S3Error('MethodNotAllowed', `${method} is not allowed on a bucket.`);
     }
   }
-  const subresource = objectSubresources.find((name) => query.has(name));
+  // A version of an object is read with ?versionId (GetObject, HeadObject); other uses are not built.
+  const versionRead = method === 'GET' || method === 'HEAD';
+  const subresource = objectSubresources.find((name) => query.has(name) && !(name === 'versionId' && versionRead));
   if (subresource !== undefined) notBuilt(`${method} /<bucket>/<key>?${subresource}`);
   switch (method) {
     case 'PUT':
-      if (headers.has('x-amz-copy-source')) notBuilt('CopyObject');
-      return { op: 'PutObject', bucket, key };
+      return { op: headers.has('x-amz-copy-source') ? 'CopyObject' : 'PutObject', bucket, key };
     case 'GET':
       return { op: 'GetObject', bucket, key };
     case 'HEAD':

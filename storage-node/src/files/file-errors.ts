@@ -7,6 +7,8 @@ export type FileErrorCode =
   | 'idempotency_key_mismatch'
   /** The S3 bucket a put needs does not exist (X-DFS-Require-Bucket). */
   | 'no_such_bucket'
+  /** The version a copy names is not kept (any more). */
+  | 'no_such_source'
   /** A chunk reached fewer than a majority of the nodes. */
   | 'replication_failed'
   /** The upload took longer than the chunk grace period. */

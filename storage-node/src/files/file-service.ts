@@ -36,6 +36,18 @@ export interface DeleteRequest {
   readonly requestId?: string;
 }
 
+export interface CopyRequest {
+  readonly name: string;
+  readonly source: string;
+  /** The source's version to copy; its current version when absent. */
+  readonly sourceVersion?: number;
+  /** The copy's Content-Type; the source's when absent. */
+  readonly contentType?: string;
+  readonly precondition?: Precondition;
+  readonly requestId?: string;
+  readonly bucket?: string;
+}
+
 export class FileService {
   readonly #ctx: NodeContext;
 
@@ -94,6 +106,29 @@ export class FileService {
     } finally {
       uploadMemory.release(reserved);
     }
+  }
+
+  /**
+   * A new version of `name` with the chunks (or inline content) of a source version: metadata
+   * only, no bytes copied. The version is fixed here (the current one unless named) and the entry
+   * is decided against it when applied: a source deleted or pruned in between refuses the copy.
+   */
+  async copy(request: CopyRequest): Promise<{ file: FileJson; sourceVersion: number }> {
+    const ctx = this.#ctx;
+    const sourceVersion = request.sourceVersion ?? this.find(request.source)?.version;
+    if (sourceVersion === undefined) throw new FileError('no_such_source', `no file "${request.source}" to copy`);
+    const result = await proposeCommand(ctx, {
+      op: 'copy',
+      name: request.name,
+      source: request.source,
+      sourceVersion,
+      ...(request.contentType !== undefined ? { contentType: request.contentType } : {}),
+      hlc: stampHlc(ctx),
+      ...(request.precondition !== undefined ? { precondition: request.precondition } : {}),
+      ...(request.requestId !== undefined ? { requestId: request.requestId } : {}),
+      ...(request.bucket !== undefined ? { bucket: request.bucket } : {}),
+    });
+    return { file: result.file, sourceVersion };
   }
 
   /** Ends a file's history (every kept version); resolves with the version it removed. */

@@ -24,6 +24,7 @@ const fileErrorStatus: Record<FileErrorCode, ContentfulStatusCode> = {
   precondition_failed: 412,
   idempotency_key_mismatch: 422,
   no_such_bucket: 404,
+  no_such_source: 404,
   replication_failed: 503,
   upload_too_slow: 503,
   busy: 503,

@@ -8,6 +8,7 @@ import type { NodeContext } from '../node/node-context.ts';
 import { serveContent } from './download.ts';
 import { HttpError } from './errors.ts';
 import { forwardToLeader } from './forward.ts';
+import { copySource } from './copy-source.ts';
 import { contentLength, contentType, fileName, readConsistency, readConsistently, requestBody, requestId, requiredBucket, writePrecondition } from './request-parts.ts';
 
 
@@ -32,7 +33,28 @@ export function fileRoutes(ctx: NodeContext, files: FileService): Hono {
     }
     return handler(c);
   };
+  /** `PUT /files/<name>` with `X-DFS-Copy-Source`: a new version with the source version's chunks. */
+  const copy = async (c: Context) => {
+    const name = fileName(c);
+    const source = copySource(c);
+    // Without a Content-Type the copy keeps the source's.
+    const typeSent = (c.req.header('content-type')?.trim() ?? '') !== '';
+    const { file, sourceVersion } = await files.copy({
+      name,
+      source: source.name,
+      ...optional('sourceVersion', source.version),
+      ...optional('contentType', typeSent ? contentType(c) : undefined),
+      ...optional('precondition', writePrecondition(c)),
+      ...optional('requestId', requestId(c)),
+      ...optional('bucket', requiredBucket(c)),
+    });
+    c.header('ETag', `"${file.etag}"`);
+    c.header('X-DFS-Copy-Source-Version', String(sourceVersion));
+    c.header('Location', `/files/${name.split('/').map(encodeURIComponent).join('/')}`);
+    return c.json(file, 201);
+  };
   const upload = async (c: Context) => {
+    if (c.req.header('x-dfs-copy-source') !== undefined) return copy(c);
     const name = fileName(c);
     const file = await files.write({
       name,

@@ -48,7 +48,26 @@ export interface DeleteCommand {
   readonly requestId?: string;
 }
 
-export type MetadataCommand = PutCommand | DeleteCommand;
+/**
+ * A new version of `name` whose manifest is version `sourceVersion` of `source` (same chunks or
+ * inline content, no bytes copied): S3's CopyObject. Decided when applied: if that version is no
+ * longer kept (deleted, pruned), the copy is refused with no_such_source.
+ */
+export interface CopyCommand {
+  readonly op: 'copy';
+  readonly name: string;
+  readonly source: string;
+  readonly sourceVersion: number;
+  /** The copy's Content-Type; the source's when absent. */
+  readonly contentType?: string;
+  readonly hlc: string;
+  readonly precondition?: Precondition;
+  readonly requestId?: string;
+  /** As for a put: the bucket must exist when the copy is applied. */
+  readonly bucket?: string;
+}
+
+export type MetadataCommand = PutCommand | DeleteCommand | CopyCommand;
 
 /** Creates an S3 bucket (gateway/src/s3): refused when it exists. */
 export interface CreateBucketCommand {
@@ -100,7 +119,7 @@ export interface FileJson {
   readonly modified: string;
 }
 
-export type MetadataErrorCode = 'precondition_failed' | 'not_found' | 'idempotency_key_mismatch' | 'no_such_bucket';
+export type MetadataErrorCode = 'precondition_failed' | 'not_found' | 'idempotency_key_mismatch' | 'no_such_bucket' | 'no_such_source';
 
 /** What applying a put or delete gave; a delete's `file` is the version it removed. */
 export type MetadataResult =
@@ -121,7 +140,6 @@ export function isSha256Hex(value: unknown): value is string {
   return typeof value === 'string' && sha256Pattern.test(value);
 }
 
-/** Why `value` is not a valid command, or null when it is. */
 /**
  * How far to check inline content: `full` decodes it and checks its form, size and hash (an
  * entry being applied); `shape` checks only that it is a string of a possible length, for the
@@ -129,13 +147,19 @@ export function isSha256Hex(value: unknown): value is string {
  */
 type InlineCheck = 'full' | 'shape';
 
+/** Why `value` is not a valid command, or null when it is. */
 export function commandProblem(value: unknown, inlineCheck: InlineCheck = 'full'): string | null {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return 'not an object';
   const command = value as Record<string, unknown>;
   if (command.op === 'createBucket' || command.op === 'deleteBucket') return bucketCommandProblem(command);
   const common = ['op', 'name', 'hlc', 'precondition', 'requestId'];
-  const allowed = command.op === 'put' ? [...common, 'size', 'contentType', 'etag', 'chunks', 'chunkSizes', 'inline', 'bucket'] : common;
-  if (command.op !== 'put' && command.op !== 'delete') return `unknown op ${JSON.stringify(command.op)}`;
+  const extra: Record<string, readonly string[]> = {
+    put: ['size', 'contentType', 'etag', 'chunks', 'chunkSizes', 'inline', 'bucket'],
+    copy: ['source', 'sourceVersion', 'contentType', 'bucket'],
+    delete: [],
+  };
+  if (command.op !== 'put' && command.op !== 'delete' && command.op !== 'copy') return `unknown op ${JSON.stringify(command.op)}`;
+  const allowed = [...common, ...extra[command.op]!];
   for (const key of Object.keys(command)) if (!allowed.includes(key)) return `unexpected field "${key}"`;
   const name = validateName(command.name);
   if (!name.ok) return `name: ${name.reason}`;
@@ -145,7 +169,28 @@ export function commandProblem(value: unknown, inlineCheck: InlineCheck = 'full'
     const problem = preconditionProblem(command.precondition);
     if (problem !== null) return `precondition: ${problem}`;
   }
+  if (command.op === 'copy') return copyProblem(command);
   return command.op === 'put' ? putProblem(command, inlineCheck) : null;
+}
+
+function bucketProblem(command: Record<string, unknown>): string | null {
+  const { bucket } = command;
+  if (bucket === undefined) return null;
+  const problem = bucketNameProblem(bucket);
+  if (problem !== null) return `bucket: ${problem}`;
+  if (!(command.name as string).startsWith(`${bucket as string}/`)) return 'a write that needs a bucket must name a file in it';
+  return null;
+}
+
+function copyProblem(command: Record<string, unknown>): string | null {
+  const source = validateName(command.source);
+  if (!source.ok) return `source: ${source.reason}`;
+  if (!Number.isSafeInteger(command.sourceVersion) || (command.sourceVersion as number) < 1) return 'sourceVersion must be a positive integer';
+  const { contentType } = command;
+  if (contentType !== undefined && (typeof contentType !== 'string' || contentType.length === 0 || contentType.length > contentTypeLengthMax)) {
+    return `contentType must be a string of 1 to ${contentTypeLengthMax} characters`;
+  }
+  return bucketProblem(command);
 }
 
 function bucketCommandProblem(command: Record<string, unknown>): string | null {
@@ -178,12 +223,9 @@ function preconditionProblem(value: unknown): string | null {
 }
 
 function putProblem(command: Record<string, unknown>, inlineCheck: InlineCheck): string | null {
-  const { size, contentType, etag, chunks, chunkSizes, inline, bucket } = command;
-  if (bucket !== undefined) {
-    const problem = bucketNameProblem(bucket);
-    if (problem !== null) return `bucket: ${problem}`;
-    if (!(command.name as string).startsWith(`${bucket as string}/`)) return 'a put that needs a bucket must name a file in it';
-  }
+  const { size, contentType, etag, chunks, chunkSizes, inline } = command;
+  const bucketIssue = bucketProblem(command);
+  if (bucketIssue !== null) return bucketIssue;
   if (!Number.isSafeInteger(size) || (size as number) < 0) return 'size must be a non-negative integer';
   if (typeof contentType !== 'string' || contentType.length === 0 || contentType.length > contentTypeLengthMax) {
     return `contentType must be a string of 1 to ${contentTypeLengthMax} characters`;
@@ -222,7 +264,7 @@ function inlineProblem(inline: unknown, size: number, etag: string, chunks: read
  * The same key with another fingerprint is a different request (422, idempotency_key_mismatch).
  */
 export function requestFingerprint(command: ReplicatedCommand): string {
-  const precondition = command.op === 'put' || command.op === 'delete' ? command.precondition : undefined;
+  const precondition = command.op === 'put' || command.op === 'delete' || command.op === 'copy' ? command.precondition : undefined;
   const what = [
     command.op,
     command.name,
@@ -230,6 +272,8 @@ export function requestFingerprint(command: ReplicatedCommand): string {
     precondition?.ifMatch ?? null,
     precondition?.ifNoneMatch ?? null,
   ];
+  // Fields a copy adds (left out for other ops, so their fingerprints stay as they were).
+  if (command.op === 'copy') what.push(command.source, String(command.sourceVersion), command.contentType ?? null);
   return sha256Hex(Buffer.from(JSON.stringify(what)));
 }
 

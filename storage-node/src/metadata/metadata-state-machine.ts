@@ -8,7 +8,7 @@ import type { Entry, SnapshotMeta } from '../raft/types.ts';
 import type { StateMachine } from '../raft-node/state-machine.ts';
 import type Database from 'better-sqlite3';
 import { decodeCommand, inlineBytes, isSha256Hex, requestFingerprint } from './commands.ts';
-import type { AppliedResult, BucketCommand, BucketJson, BucketResult, DeleteCommand, FileJson, MetadataResult, PutCommand, ReplicatedCommand } from './commands.ts';
+import type { AppliedResult, BucketCommand, BucketJson, BucketResult, CopyCommand, DeleteCommand, FileJson, MetadataResult, PutCommand, ReplicatedCommand } from './commands.ts';
 import { isInline, toFileJson, toFileListItem } from './file-record.ts';
 import type { FileListPage, FileRecord } from './file-record.ts';
 import { restoreMetadataSnapshot, writeMetadataSnapshot } from './metadata-snapshot.ts';
@@ -308,7 +308,7 @@ export class MetadataStateMachine implements StateMachine {
         return JSON.parse(previous.result) as AppliedResult;
       }
     }
-    const result = command.op === 'put' ? this.#put(command, batch) : command.op === 'delete' ? this.#delete(command, batch) : this.#applyBucket(command);
+    const result = this.#applyOne(command, batch);
     if (requestId !== undefined) {
       this.#statements.upsertRequest.run({ requestId, result: JSON.stringify(result), appliedIndex: index, appliedWallMs: latestWallMs(batch), fingerprint });
     }
@@ -324,7 +324,44 @@ export class MetadataStateMachine implements StateMachine {
     return { lastVersion: file.lastVersion, current };
   }
 
-  #put(command: PutCommand, batch: BatchState): MetadataResult {
+  #applyOne(command: ReplicatedCommand, batch: BatchState): AppliedResult {
+    switch (command.op) {
+      case 'put':
+        return this.#put(command, inlineBytes(command), batch);
+      case 'copy':
+        return this.#copy(command, batch);
+      case 'delete':
+        return this.#delete(command, batch);
+      default:
+        return this.#applyBucket(command);
+    }
+  }
+
+  /** A copy is a put of the source version's manifest, if that version is still kept now. */
+  #copy(command: CopyCommand, batch: BatchState): MetadataResult {
+    const source = this.getFile(command.source, command.sourceVersion);
+    if (source === null) return { ok: false, code: 'no_such_source', message: `${command.source}: version ${command.sourceVersion} is not kept` };
+    let inline: Buffer | null = null;
+    if (isInline(source)) {
+      inline = this.inlineContent(source.etag);
+      assert(inline !== null, `${source.name} v${source.version}: inline content ${source.etag} is missing`);
+    }
+    const put: PutCommand = {
+      op: 'put',
+      name: command.name,
+      size: source.size,
+      contentType: command.contentType ?? source.contentType,
+      etag: source.etag,
+      chunks: source.chunks,
+      ...(source.chunkSizes === null ? {} : { chunkSizes: source.chunkSizes }),
+      hlc: command.hlc,
+      ...(command.precondition === undefined ? {} : { precondition: command.precondition }),
+      ...(command.bucket === undefined ? {} : { bucket: command.bucket }),
+    };
+    return this.#put(put, inline, batch);
+  }
+
+  #put(command: PutCommand, inline: Buffer | null, batch: BatchState): MetadataResult {
     const { name } = command;
     const file = this.#current(name);
     const current = file?.current ?? null;
@@ -354,7 +391,6 @@ export class MetadataStateMachine implements StateMachine {
       this.#statements.addChunkRef.run({ hash, size: record.chunkSizes?.[i] ?? null });
       batch.referencedChunks.add(hash);
     });
-    const inline = inlineBytes(command);
     if (inline !== null) this.#statements.addInlineRef.run({ hash: record.etag, content: inline });
     assert((inline !== null) === isInline(record), `${name}: inline content and chunks disagree`);
     this.#statements.upsertCurrentVersion.run({ name, version: record.version });

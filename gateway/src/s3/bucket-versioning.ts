@@ -1,0 +1,170 @@
+// GetBucketVersioning and ListObjectVersions. Every put keeps a new version (up to the nodes'
+// --keep-versions), so versioning is always Enabled; a version id is the native version number
+// as a string. A native delete ends a name's whole history (its kept versions go with it), so
+// there are no delete markers: a deleted key has no versions to list.
+import { filePath, NativeClient } from './native-client.ts';
+import { S3Error } from './s3-errors.ts';
+import { requireBucket, unexpectedAnswer } from './s3-call.ts';
+import type { S3Call } from './s3-call.ts';
+import { encoderOf, maxKeysOf, nativePageNames, nativePagesMax, pastPrefix } from './list-objects.ts';
+import { rootOwner } from './bucket-handlers.ts';
+import { xmlResponse } from './s3-response.ts';
+import { xmlDocument } from './s3-xml.ts';
+
+export async function getBucketVersioning(call: S3Call, bucket: string): Promise<Response> {
+  await requireBucket(call, bucket);
+  return xmlResponse(200, xmlDocument('VersioningConfiguration', { Status: 'Enabled' }));
+}
+
+/** A version as the native `?versions` lists it. */
+export interface NativeVersion {
+  readonly size: number;
+  readonly etag: string;
+  readonly version: number;
+  readonly modified: string;
+}
+
+export interface VersionEntry {
+  readonly key: string;
+  readonly version: NativeVersion;
+  readonly isLatest: boolean;
+}
+
+export interface VersionsRequest {
+  readonly prefix: string;
+  readonly delimiter: string | null;
+  readonly maxKeys: number;
+  /** List keys after this one ('' for the start); with versionIdMarker, first its versions older than that. */
+  readonly keyMarker: string;
+  readonly versionIdMarker: number | null;
+}
+
+export interface VersionsOutcome {
+  readonly versions: VersionEntry[];
+  readonly commonPrefixes: string[];
+  readonly truncated: boolean;
+}
+
+/** What the listing reads: names in order after a cursor, and one name's kept versions (newest first). */
+export interface VersionsSource {
+  page(prefix: string, after: string): Promise<{ names: string[]; last: boolean }>;
+  versions(key: string): Promise<NativeVersion[]>;
+}
+
+/**
+ * S3's rules over the source: keys (with every kept version, newest first, the first IsLatest)
+ * and common prefixes in key order, together at most maxKeys entries.
+ */
+export async function collectVersions(source: VersionsSource, request: VersionsRequest, bucket: string): Promise<VersionsOutcome> {
+  const { prefix, delimiter, maxKeys, keyMarker, versionIdMarker } = request;
+  const versions: VersionEntry[] = [];
+  const commonPrefixes: string[] = [];
+  const full = (): boolean => versions.length + commonPrefixes.length >= maxKeys;
+  /** Adds a key's versions; false when the answer filled up before the last one. */
+  const addKey = (key: string, list: readonly NativeVersion[], olderThan: number | null): boolean => {
+    for (const [at, version] of list.entries()) {
+      if (olderThan !== null && version.version >= olderThan) continue;
+      if (full()) return false;
+      versions.push({ key, version, isLatest: at === 0 });
+    }
+    return true;
+  };
+  if (maxKeys === 0) return { versions, commonPrefixes, truncated: false };
+  if (versionIdMarker !== null && keyMarker.startsWith(prefix)) {
+    if (!addKey(keyMarker, await source.versions(keyMarker), versionIdMarker)) return { versions, commonPrefixes, truncated: true };
+  }
+  let cursor = keyMarker;
+  for (let pages = 0; pages < nativePagesMax; pages++) {
+    const page = await source.page(prefix, cursor);
+    for (const key of page.names) {
+      const at = delimiter === null ? -1 : key.indexOf(delimiter, prefix.length);
+      if (at !== -1) {
+        const common = key.slice(0, at + delimiter!.length);
+        cursor = pastPrefix(bucket, common);
+        // Listed already in this answer, or it is the marker itself (the last answer's NextKeyMarker).
+        if (common === commonPrefixes[commonPrefixes.length - 1] || common === keyMarker) continue;
+        if (full()) return { versions, commonPrefixes, truncated: true };
+        commonPrefixes.push(common);
+        continue;
+      }
+      cursor = key;
+      if (!addKey(key, await source.versions(key), null)) return { versions, commonPrefixes, truncated: true };
+    }
+    // The node had nothing after this page: whatever the cursor skipped, the listing is complete.
+    if (page.last) return { versions, commonPrefixes, truncated: false };
+  }
+  return { versions, commonPrefixes, truncated: true };
+}
+
+/** The native API as a VersionsSource for one bucket. */
+function nativeSource(call: S3Call, bucket: string): VersionsSource {
+  return {
+    async page(prefix, after) {
+      const query = new URLSearchParams({ prefix: `${bucket}/${prefix}`, limit: String(nativePageNames) });
+      if (after !== '') query.set('after', `${bucket}/${after}`);
+      const response = await call.native.request('GET', `/files?${query.toString()}`, { signal: call.signal });
+      if (response.status !== 200) throw await unexpectedAnswer(response, `listing the bucket ${bucket}`);
+      const page = await NativeClient.json<{ files: { name: string }[]; next: string | null }>(response);
+      return { names: page.files.map((file) => file.name.slice(bucket.length + 1)), last: page.next === null };
+    },
+    async versions(key) {
+      const response = await call.native.request('GET', `${filePath(`${bucket}/${key}`)}?versions`, { signal: call.signal });
+      if (response.status === 404) return [];
+      if (response.status !== 200) throw await unexpectedAnswer(response, `reading the versions of ${bucket}/${key}`);
+      return (await NativeClient.json<{ versions: NativeVersion[] }>(response)).versions;
+    },
+  };
+}
+
+function versionIdMarkerOf(query: URLSearchParams, keyMarker: string): number | null {
+  const text = query.get('version-id-marker');
+  if (text === null || text === '') return null;
+  if (keyMarker === '') throw new S3Error('InvalidArgument', 'A version-id marker cannot be specified without a key marker.', { ArgumentName: 'version-id-marker', ArgumentValue: text });
+  const value = Number(text);
+  if (!/^[1-9]\d*$/.test(text) || !Number.isSafeInteger(value)) throw new S3Error('InvalidArgument', 'Invalid version id specified', { ArgumentName: 'version-id-marker', ArgumentValue: text });
+  return value;
+}
+
+export async function listObjectVersions(call: S3Call, bucket: string): Promise<Response> {
+  const { query } = call;
+  const prefix = query.get('prefix') ?? '';
+  const delimiter = query.get('delimiter') || null;
+  const maxKeys = maxKeysOf(query);
+  const encode = encoderOf(query);
+  const keyMarker = query.get('key-marker') ?? '';
+  const versionIdMarker = versionIdMarkerOf(query, keyMarker);
+  await requireBucket(call, bucket);
+  const outcome = await collectVersions(nativeSource(call, bucket), { prefix, delimiter, maxKeys, keyMarker, versionIdMarker }, bucket);
+  return xmlResponse(200, versionsDocument(bucket, { prefix, delimiter, maxKeys, keyMarker, versionIdMarker }, outcome, encode, query.get('encoding-type')));
+}
+
+/** The ListVersionsResult document; when truncated, the next markers are the last entry listed. */
+export function versionsDocument(bucket: string, request: VersionsRequest, outcome: VersionsOutcome, encode: (text: string) => string, encodingType: string | null): string {
+  const lastVersion = outcome.versions[outcome.versions.length - 1];
+  const lastCommon = outcome.commonPrefixes[outcome.commonPrefixes.length - 1];
+  // Entries are in key order; the last one listed is whichever sorts later.
+  const lastIsCommon = lastCommon !== undefined && (lastVersion === undefined || Buffer.compare(Buffer.from(lastCommon), Buffer.from(lastVersion.key)) > 0);
+  return xmlDocument('ListVersionsResult', {
+    Name: bucket,
+    Prefix: encode(request.prefix),
+    KeyMarker: encode(request.keyMarker),
+    VersionIdMarker: request.versionIdMarker === null ? '' : String(request.versionIdMarker),
+    NextKeyMarker: outcome.truncated ? encode(lastIsCommon ? lastCommon! : (lastVersion?.key ?? '')) : undefined,
+    NextVersionIdMarker: outcome.truncated && !lastIsCommon && lastVersion !== undefined ? String(lastVersion.version.version) : undefined,
+    MaxKeys: request.maxKeys,
+    Delimiter: request.delimiter === null ? undefined : encode(request.delimiter),
+    EncodingType: encodingType ?? undefined,
+    IsTruncated: outcome.truncated,
+    Version: outcome.versions.map((entry) => ({
+      Key: encode(entry.key),
+      VersionId: String(entry.version.version),
+      IsLatest: entry.isLatest,
+      LastModified: entry.version.modified,
+      ETag: `"${entry.version.etag}"`,
+      Size: entry.version.size,
+      Owner: rootOwner,
+      StorageClass: 'STANDARD',
+    })),
+    CommonPrefixes: outcome.commonPrefixes.map((common) => ({ Prefix: encode(common) })),
+  });
+}
