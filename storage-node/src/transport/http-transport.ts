@@ -68,8 +68,16 @@ interface Peer {
 }
 
 interface PeerStream {
-  /** Wakes the stream's writer when messages were queued or it must end. */
-  wake: (() => void) | null;
+  /**
+   * The request body: queued messages are pushed into it as JSON lines. A push made outside the
+   * body's read() reaches undici's 'data' handler, and so the socket, before send() returns: no
+   * wait for a later turn of the event loop on the way out.
+   */
+  readonly body: Readable;
+  /** The body wants more (its read() was called and no push has said stop since). */
+  wantsData: boolean;
+  /** The end of the body has been pushed. */
+  ended: boolean;
   readonly abort: AbortController;
   readonly openedMs: number;
   ending: boolean;
@@ -293,7 +301,7 @@ export class HttpTransport {
         // Sending into a connection nothing comes back from: start afresh.
         this.endStream(peer, true);
       } else {
-        stream.wake?.();
+        this.pump(peer, stream);
         return;
       }
     }
@@ -326,21 +334,33 @@ export class HttpTransport {
     if (peer.stream === stream) peer.stream = null;
     stream.ending = true;
     if (abort) stream.abort.abort(new Error('stream replaced'));
-    stream.wake?.();
+    this.pump(peer, stream);
   }
 
   private openStream(peer: Peer): void {
-    const stream: PeerStream = { wake: null, abort: new AbortController(), openedMs: performance.now(), ending: false, lifetime: null };
+    const stream: PeerStream = {
+      body: new Readable({
+        read: () => {
+          stream.wantsData = true;
+          this.pump(peer, stream);
+        },
+      }),
+      wantsData: false,
+      ended: false,
+      abort: new AbortController(),
+      openedMs: performance.now(),
+      ending: false,
+      lifetime: null,
+    };
     peer.stream = stream;
     // End the stream once it has lived long enough; messages still queued go on the next one.
     stream.lifetime = setTimeout(() => this.stopStream(peer, stream, false), this.streamLifetimeMs).unref();
-    const body = this.streamBody(peer, stream);
     void peer.pool
       .request({
         method: 'POST',
         path: '/raft/stream',
         headers: { [CLUSTER_SECRET_HEADER]: this.secret, 'content-type': 'application/x-ndjson' },
-        body: Readable.from(body, { objectMode: false }),
+        body: stream.body,
         signal: stream.abort.signal,
         // The stream lives for streamLifetimeMs; the peer answers only once it has ended.
         headersTimeout: 0,
@@ -374,15 +394,18 @@ export class HttpTransport {
       });
   }
 
-  /** The stream's body: queued messages as JSON lines, written as they come, until it ends. */
-  private async *streamBody(peer: Peer, stream: PeerStream): AsyncGenerator<Buffer> {
-    for (;;) {
-      if (stream.ending || peer.removed) return;
-      if (peer.queue.length === 0) {
-        await new Promise<void>((resolve) => (stream.wake = resolve));
-        stream.wake = null;
-        continue;
-      }
+  /**
+   * Moves queued messages into the stream's body as JSON lines while it wants more; ends the
+   * body once the stream is ending (what is still queued waits for the next stream).
+   */
+  private pump(peer: Peer, stream: PeerStream): void {
+    if (stream.ended) return;
+    if (stream.ending || peer.removed) {
+      stream.ended = true;
+      stream.body.push(null);
+      return;
+    }
+    while (stream.wantsData && peer.queue.length > 0) {
       this.onBatchQueued?.((performance.now() - peer.queuedSinceMs) / 1000);
       let size = 0;
       let count = 0;
@@ -398,7 +421,7 @@ export class HttpTransport {
       peer.queuedSinceMs = performance.now();
       this.counters.sentMessages += count;
       this.counters.sentBatches++;
-      yield Buffer.from(`${lines.join('\n')}\n`, 'utf8');
+      stream.wantsData = stream.body.push(Buffer.from(`${lines.join('\n')}\n`, 'utf8'));
     }
   }
 }
