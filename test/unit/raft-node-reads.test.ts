@@ -63,12 +63,13 @@ function startCluster(): Map<string, RaftNode> {
   return nodes;
 }
 
+/** The leader, once every node knows it (a follower that knows no leader fails reads at once). */
 async function leaderOf(nodes: Map<string, RaftNode>): Promise<RaftNode> {
   const deadline = Date.now() + 30_000;
   for (;;) {
     const leader = [...nodes.values()].find((n) => n.softState().role === 'leader');
-    if (leader !== undefined) return leader;
-    if (Date.now() > deadline) throw new Error(`no leader in 30 s: ${[...nodes.values()].map((n) => n.softState().role).join(', ')}`);
+    if (leader !== undefined && [...nodes.values()].every((n) => n.softState().leaderId === leader.id)) return leader;
+    if (Date.now() > deadline) throw new Error(`no leader known to all in 30 s: ${[...nodes.values()].map((n) => `${n.id} ${n.softState().role} (leader ${n.softState().leaderId})`).join(', ')}`);
     await new Promise((r) => setTimeout(r, 10));
   }
 }
