@@ -296,10 +296,7 @@ export class SimNode {
         if (Number(key.split('/')[0]) <= this.applied) this.pendingSnapshots.delete(key);
       }
     }
-    for (const entry of rd.committed) this.apply(entry);
-    for (const rs of rd.readStates) this.pendingReads.push({ requestId: rs.requestId, index: rs.index });
-    for (const id of rd.failedReads) this.hooks.readFailed(this, id);
-    this.serveReads();
+    this.applyReady(rd);
     if (this.crashPlan === 'afterApply') return this.crashMidReady('after applying, before advance');
 
     // 4. Advance, then maybe capture a snapshot.
@@ -319,15 +316,20 @@ export class SimNode {
     if (this.crashPlan === 'afterPersist') return this.crashMidReady('after writing, before the background sync');
     for (const m of rd.messages) this.hooks.send(this, m, m.type === 'InstallSnapshot' ? this.storage.snapshotData(m.snapshot) : null);
     if (this.crashPlan === 'afterSend') return this.crashMidReady('after sending, before applying');
-    for (const entry of rd.committed) this.apply(entry);
-    for (const rs of rd.readStates) this.pendingReads.push({ requestId: rs.requestId, index: rs.index });
-    for (const id of rd.failedReads) this.hooks.readFailed(this, id);
-    this.serveReads();
+    this.applyReady(rd);
     if (this.crashPlan === 'afterApply') return this.crashMidReady('after applying, before advance');
     core.advanceBeforeDurable(rd);
     this.reportSynced(core);
     this.maybeCapture(core);
     return true;
+  }
+
+  /** Step 3 of a Ready, after any snapshot restore: committed entries, then the reads they allow. */
+  private applyReady(rd: Ready): void {
+    for (const entry of rd.committed) this.apply(entry);
+    for (const rs of rd.readStates) this.pendingReads.push({ requestId: rs.requestId, index: rs.index });
+    for (const id of rd.failedReads) this.hooks.readFailed(this, id);
+    this.serveReads();
   }
 
   private reportSynced(core: RaftCore): void {

@@ -1,22 +1,12 @@
 // GetObject's and HeadObject's conditional headers, in the order RFC 9110 §13.2.2 (and S3) decide
 // them: If-Match, else If-Unmodified-Since (412 when false); then If-None-Match, else
 // If-Modified-Since (304 when false). Dates compare at whole seconds, as Last-Modified has them.
+import { parseEtagList } from '../../../shared/etag-list.ts';
 
 export type ConditionVerdict = 'proceed' | 'not-modified' | 'precondition-failed';
 
-/** The quoted or bare etags of a header, `W/` dropped, or '*'. */
-function etagList(header: string): '*' | string[] {
-  const trimmed = header.trim();
-  if (trimmed === '*') return '*';
-  return trimmed
-    .split(',')
-    .map((item) => item.trim().replace(/^W\//, ''))
-    .map((item) => (item.length >= 2 && item.startsWith('"') && item.endsWith('"') ? item.slice(1, -1) : item))
-    .filter((item) => item !== '');
-}
-
 function matches(header: string, etag: string): boolean {
-  const list = etagList(header);
+  const list = parseEtagList(header);
   return list === '*' || list.includes(etag);
 }
 

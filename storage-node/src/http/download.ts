@@ -3,7 +3,7 @@
 import type { Context } from 'hono';
 import type { FileService } from '../files/file-service.ts';
 import type { FileRecord } from '../metadata/file-record.ts';
-import { parseEtagList } from '../metadata/preconditions.ts';
+import { parseEtagList } from '../../../shared/etag-list.ts';
 import type { NodeContext } from '../node/node-context.ts';
 import { parseRange } from './range.ts';
 

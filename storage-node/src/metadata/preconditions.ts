@@ -1,18 +1,8 @@
 // Conditional writes, decided at apply time against the state the entry is applied to, so that
 // they are linearizable (two racing `If-None-Match: *` puts: the first applied wins, the other
 // gets 412, on every node alike).
+import { parseEtagList } from '../../../shared/etag-list.ts';
 import type { Precondition } from './commands.ts';
-
-/** The etags an If-Match value lists, unquoted (`W/` dropped: our etags are strong), or '*'. */
-export function parseEtagList(header: string): '*' | string[] {
-  const trimmed = header.trim();
-  if (trimmed === '*') return '*';
-  return trimmed
-    .split(',')
-    .map((item) => item.trim().replace(/^W\//, ''))
-    .map((item) => (item.length >= 2 && item.startsWith('"') && item.endsWith('"') ? item.slice(1, -1) : item))
-    .filter((item) => item !== '');
-}
 
 /** Why `precondition` fails against the current etag (null: no current version), or null if it holds. */
 export function preconditionFailure(precondition: Precondition | undefined, currentEtag: string | null): string | null {
