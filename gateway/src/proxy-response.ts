@@ -1,5 +1,6 @@
 // A node's answer, passed on to the client as it arrives: the body is a stream with backpressure
-// (the node is read only as fast as the client takes it), never collected in memory.
+// (the node is read only as fast as the client takes it), never collected in memory beyond a
+// small answer of known length.
 import type { Dispatcher } from 'undici';
 import { toWebStream } from '../../shared/web-stream.ts';
 import { downstreamResponseHeaders } from './headers.ts';
@@ -13,9 +14,18 @@ export async function passOn(response: Dispatcher.ResponseData, method: string, 
     await response.body.dump();
     return new Response(null, { status: response.statusCode, headers });
   }
+  // A small answer of known length (a write's JSON, a small file) is taken whole: a Response
+  // over bytes is written out in one go, where a web stream costs more CPU than the bytes do.
+  const length = Number(response.headers['content-length']);
+  if (Number.isSafeInteger(length) && length <= wholeBodyBytesMax) {
+    return new Response(Buffer.from(await response.body.arrayBuffer()), { status: response.statusCode, headers });
+  }
   // Not Readable.toWeb: see shared/web-stream.ts (a client hanging up must not crash us).
   return new Response(toWebStream(response.body), { status: response.statusCode, headers });
 }
+
+/** Answers up to this long (bytes, by Content-Length) are passed on whole rather than streamed. */
+export const wholeBodyBytesMax = 64 * 1024;
 
 /** The start of a refusal's body, for a message (its JSON error code when it has one). */
 export async function refusalText(response: Dispatcher.ResponseData): Promise<string> {
