@@ -5,6 +5,7 @@ import path from 'node:path';
 import { after, afterEach, beforeEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { openDatabase } from '../../storage-node/src/db/open-database.ts';
+import { commitUnsynced } from '../../storage-node/src/db/unsynced-commit.ts';
 import type { Entry, EntryType, HardState, SnapshotMeta } from '../../storage-node/src/raft/types.ts';
 import {
   MemoryRaftLogStore,
@@ -211,6 +212,16 @@ describe('openDatabase', () => {
       assert.deepEqual(tables, ['raft_hard_state', 'raft_log', 'raft_snapshot']);
       sqlite.close();
     }
+  });
+
+  test('an unsynced commit runs with synchronous = NORMAL and leaves the connection at FULL, also when it throws', () => {
+    const { sqlite } = openDatabase(path.join(tempDir(), 'meta.db'));
+    const level = () => sqlite.pragma('synchronous', { simple: true });
+    assert.equal(commitUnsynced(sqlite, level), 1); // NORMAL
+    assert.equal(level(), 2); // FULL
+    assert.throws(() => commitUnsynced(sqlite, () => { throw new Error('refused batch'); }), /refused batch/);
+    assert.equal(level(), 2);
+    sqlite.close();
   });
 
   test("':memory:' works, and a store on a shared connection leaves it open", () => {

@@ -4,6 +4,7 @@
 import { assert } from '../../../shared/assert.ts';
 import { decodeHlc } from '../../../shared/hlc.ts';
 import type { OpenedDatabase } from '../db/open-database.ts';
+import { commitUnsynced } from '../db/unsynced-commit.ts';
 import type { Entry, SnapshotMeta } from '../raft/types.ts';
 import type { StateMachine } from '../raft-node/state-machine.ts';
 import type Database from 'better-sqlite3';
@@ -120,14 +121,7 @@ export class MetadataStateMachine implements StateMachine {
     // WAL gives back a prefix of the transactions, so the state returns whole at an earlier
     // applied index and the log replays the rest; the next fsync'd log write (WAL frames are
     // synced in order) makes these commits durable too. It saves one fsync per batch.
-    this.#sqlite.pragma('synchronous = NORMAL');
-    let applied: { results: (AppliedResult | undefined)[]; batch: BatchState };
-    try {
-      applied = this.#applyTransaction(entries);
-    } finally {
-      this.#sqlite.pragma('synchronous = FULL');
-    }
-    const { results, batch } = applied;
+    const { results, batch } = commitUnsynced(this.#sqlite, () => this.#applyTransaction(entries));
     this.#applied = batch.appliedIndex;
     if (batch.referencedChunks.size > 0) this.#onChunksReferenced?.([...batch.referencedChunks]);
     return results;

@@ -5,6 +5,7 @@ import type { SQLiteColumn } from 'drizzle-orm/sqlite-core';
 import type Database from 'better-sqlite3';
 import { assert } from '../../../shared/assert.ts';
 import { openDatabase } from '../db/open-database.ts';
+import { commitUnsynced } from '../db/unsynced-commit.ts';
 import type { OpenedDatabase } from '../db/open-database.ts';
 import { raftHardState, raftLog, raftSnapshot } from '../db/schema.ts';
 import type { Entry, HardState, SnapshotMeta } from '../raft/types.ts';
@@ -200,12 +201,7 @@ export class SqliteRaftLogStore implements RaftLogStore {
       this.saveTransaction(batch);
       return Promise.resolve();
     }
-    this.sqlite.pragma('synchronous = NORMAL');
-    try {
-      this.saveTransaction(batch);
-    } finally {
-      this.sqlite.pragma('synchronous = FULL');
-    }
+    commitUnsynced(this.sqlite, () => this.saveTransaction(batch));
     return this.wal.sync();
   }
 
