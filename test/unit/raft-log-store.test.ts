@@ -13,6 +13,7 @@ import {
 } from '../../storage-node/src/raft-storage/memory-raft-log-store.ts';
 import { SqliteRaftLogStore } from '../../storage-node/src/raft-storage/raft-log-store.ts';
 import type { RaftLogStore } from '../../storage-node/src/raft-storage/raft-log-store.ts';
+import { WalSync } from '../../storage-node/src/raft-storage/wal-sync.ts';
 
 /** Opens stores over one durable state: each open() is a restart of the same node. */
 interface Harness {
@@ -236,7 +237,22 @@ describe('openDatabase', () => {
 });
 
 describe('SqliteRaftLogStore: the WAL synced off the event loop', () => {
-  test('saves made while a sync runs share the next one; each resolves once durable, in order, and close waits for them', async () => {
+  test('syncs asked for while one runs share the next fdatasync', async () => {
+    const { sqlite } = openDatabase(path.join(tempDir(), 'meta.db'));
+    const wal = WalSync.open(sqlite);
+    assert.ok(wal !== null, 'a file database in WAL mode has a WAL to sync');
+    const order: number[] = [];
+    await Promise.all([1, 2, 3, 4].map((i) => wal.sync().then(() => order.push(i))));
+    assert.deepEqual(order, [1, 2, 3, 4]);
+    assert.equal(wal.syncsStarted, 2, 'the first call starts one; the three behind it share one more');
+    await wal.sync();
+    assert.equal(wal.syncsStarted, 3);
+    wal.close();
+    sqlite.close();
+    assert.equal(WalSync.open(openDatabase(':memory:').sqlite), null, 'an in-memory database has no WAL');
+  });
+
+  test('saves resolve in order, are written before their sync ends, survive a reopen, and close waits for them', async () => {
     const file = path.join(tempDir(), 'meta.db');
     const store = SqliteRaftLogStore.open(file);
     const resolved: number[] = [];

@@ -31,6 +31,7 @@ export class WalSync {
   #running = false;
   #waitingForNext: { resolve: () => void; reject: (error: Error) => void }[] = [];
   #closing = false;
+  #syncsStarted = 0;
 
   private constructor(path: string, fd: number) {
     this.#path = path;
@@ -52,6 +53,11 @@ export class WalSync {
     });
   }
 
+  /** fdatasync calls made so far (fewer than sync() calls when they overlap). */
+  get syncsStarted(): number {
+    return this.#syncsStarted;
+  }
+
   /** Closes the descriptor once the sync under way (and the one queued after it) has finished. */
   close(): void {
     if (this.#closing) return;
@@ -63,6 +69,7 @@ export class WalSync {
     const waiters = this.#waitingForNext;
     this.#waitingForNext = [];
     this.#running = true;
+    this.#syncsStarted++;
     fs.fdatasync(this.#fd, (error) => {
       this.#running = false;
       for (const waiter of waiters) {
