@@ -7,23 +7,10 @@ import { CliFailure } from '../errors.ts';
 import { filePath } from '../names.ts';
 import { formatBytes, formatFields, formatTable, formatTime, printJson, printLine } from '../output.ts';
 import type { Action } from './action.ts';
+import type { FileListItem, FileListPage } from '../../../storage-node/src/metadata/file-record.ts';
 
 /** Names asked for per listing request by default (the server's default; it allows up to 10,000). */
 export const listPageNamesDefault = 1000;
-
-interface ListItem {
-  readonly name: string;
-  readonly size: number;
-  readonly etag: string;
-  readonly version: number;
-  readonly contentType: string;
-  readonly modified: string;
-}
-
-interface ListPage {
-  readonly files: readonly ListItem[];
-  readonly next: string | null;
-}
 
 function positiveInteger(text: string): number {
   const value = Number(text);
@@ -63,7 +50,7 @@ async function ls(ctx: CommandContext, prefix: string, options: { limit?: number
     const pageLimit = Math.min(options.pageSize, limit - listed);
     const query = new URLSearchParams({ prefix, limit: String(pageLimit) });
     if (after !== null) query.set('after', after);
-    const page = (await ctx.client.getJson(`/files?${query}`, `ls "${prefix}"`)) as ListPage;
+    const page = (await ctx.client.getJson(`/files?${query}`, `ls "${prefix}"`)) as FileListPage;
     if (!Array.isArray(page.files)) throw new CliFailure(`ls: the answer has no "files" list`);
     for (const file of page.files) {
       if (ctx.json) process.stdout.write((listed === 0 ? '\n  ' : ',\n  ') + JSON.stringify(file));
@@ -111,7 +98,7 @@ async function statFile(ctx: CommandContext, name: string): Promise<void> {
 }
 
 async function versions(ctx: CommandContext, name: string): Promise<void> {
-  const document = (await ctx.client.getJson(`${filePath(name)}?versions`, `versions "${name}"`)) as { versions?: ListItem[] };
+  const document = (await ctx.client.getJson(`${filePath(name)}?versions`, `versions "${name}"`)) as { versions?: FileListItem[] };
   const list = document.versions;
   if (!Array.isArray(list)) throw new CliFailure(`versions "${name}": the answer has no "versions" list`);
   if (list.length === 0) throw new CliFailure(`versions "${name}": no version of "${name}" is kept (no such file)`);
