@@ -410,12 +410,12 @@ export class RaftNode {
           this.#stage('log_fsync', savingMs);
           this.#input(() => this.#core.entriesDurable(last.index, last.term));
         }, logSyncFailed);
-        this.#finishReady(ready, { sent: true, durable: false });
+        this.#finishReady(ready, 'leaderAppend');
         continue;
       }
       const durable = this.#persist(ready);
       if (durable === null) {
-        this.#finishReady(ready, { sent: false, durable: true });
+        this.#finishReady(ready, 'durable');
         continue;
       }
       // Anything else waits for its sync (a follower's acknowledgement promises its log is
@@ -426,7 +426,7 @@ export class RaftNode {
         this.#stage('log_fsync', savingMs);
         this.#readyInFlight = false;
         if (this.#stopped) return;
-        this.#finishReady(ready, { sent: false, durable: true });
+        this.#finishReady(ready, 'durable');
         this.#drain();
       }, logSyncFailed);
       return;
@@ -458,7 +458,7 @@ export class RaftNode {
     // A change of the commit index alone is not worth an fsync: the commit index may be lost
     // (the core restarts from what the state machine applied), term and vote may not.
     const onlyCommitMoved = ready.snapshot === null && ready.entries.length === 0 && this.#termAndVoteUnchanged(ready);
-    if (onlyCommitMoved || (ready.snapshot === null && ready.entries.length === 0 && ready.hardState === null)) return null;
+    if (onlyCommitMoved) return null; // also when nothing at all changed (no hard state)
     const durable = store.save({ hardState: ready.hardState, entries: ready.entries, snapshot: ready.snapshot });
     if (ready.hardState !== null) {
       // Written now, durable when `durable` resolves; nothing reads these before that but the
@@ -470,13 +470,13 @@ export class RaftNode {
   }
 
   /**
-   * Steps 2 to 4 of a Ready: send (unless sent already), apply, advance. Once what it persisted
-   * is durable, or, for a leader's appends, once written (see #drain).
+   * Steps 2 to 4 of a Ready: send, apply, advance. `durable`: once what it persisted is durable.
+   * `leaderAppend`: a leader's appends, sent already and only written (see #drain).
    */
-  #finishReady(ready: Ready, how: { sent: boolean; durable: boolean }): void {
+  #finishReady(ready: Ready, kind: 'durable' | 'leaderAppend'): void {
     const { stateMachine, snapshots } = this.#options;
     // 2. Send: now everything the messages promise is durable.
-    if (!how.sent) this.#send(ready.messages);
+    if (kind === 'durable') this.#send(ready.messages);
     // 3. Apply.
     if (ready.snapshot !== null) {
       stateMachine.restoreSnapshot(snapshots.pathFor(ready.snapshot), ready.snapshot);
@@ -494,7 +494,7 @@ export class RaftNode {
     }
     if (ready.softState !== null) this.#softState = ready.softState;
     // 4. Advance.
-    if (how.durable) this.#core.advance(ready);
+    if (kind === 'durable') this.#core.advance(ready);
     else this.#core.advanceBeforeDurable(ready);
     this.#releaseReads();
     this.#startReadRound();
