@@ -300,12 +300,8 @@ export class RaftCore {
   /** The driver persisted, sent and applied `ready`. */
   advance(ready: Ready): void {
     this.#finishReady(ready);
-    if (ready.entries.length > 0) {
-      const last = ready.entries[ready.entries.length - 1];
-      if (this.#log.term(last.index) === last.term) this.#log.markStable(last.index);
-    }
-    // The leader counts its own log towards a quorum only once it is durable.
-    if (this.#role === 'leader' && ready.entries.length > 0 && this.#maybeCommit()) this.#broadcastCommit();
+    const last = ready.entries[ready.entries.length - 1];
+    if (last !== undefined) this.#markDurable(last.index, last.term);
   }
 
   /**
@@ -325,16 +321,22 @@ export class RaftCore {
       'advanceBeforeDurable() with a new term or vote to persist',
     );
     this.#finishReady(ready);
-    if (this.#config.unsafe?.countUnsyncedOwnLog && ready.entries.length > 0) {
-      this.#log.markStable(ready.entries[ready.entries.length - 1].index);
-      if (this.#maybeCommit()) this.#broadcastCommit();
-    }
+    const last = ready.entries[ready.entries.length - 1];
+    if (this.#config.unsafe?.countUnsyncedOwnLog && last !== undefined) this.#markDurable(last.index, last.term);
   }
 
   /** The driver made the log durable through `index`, which had term `term` when written. */
   entriesDurable(index: number, term: number): void {
     this.#assertNoReadyOutstanding('entriesDurable');
-    // A write overtaken by a conflicting one (the entry at `index` now has another term) is moot.
+    this.#markDurable(index, term);
+  }
+
+  /**
+   * The log through `index` (term `term` when written) is durable. A write overtaken by a
+   * conflicting one (the entry at `index` now has another term) is moot. The leader counts its
+   * own log towards a quorum only from here.
+   */
+  #markDurable(index: number, term: number): void {
     if (index <= this.#log.stableIndex || index > this.#log.writtenIndex || this.#log.term(index) !== term) return;
     this.#log.markStable(index);
     if (this.#role === 'leader' && this.#maybeCommit()) this.#broadcastCommit();
