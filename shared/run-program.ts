@@ -14,6 +14,9 @@ export interface ProgramSpec<Config, Running extends { stop(): Promise<void> }> 
   readonly stopTimeoutMs?: number;
 }
 
+/** Errors of binding a listener, answered with a one-line message instead of a stack. */
+const listenErrorCodes = new Set(['EADDRINUSE', 'EACCES', 'EADDRNOTAVAIL']);
+
 export async function runProgram<Config, Running extends { stop(): Promise<void> }>(spec: ProgramSpec<Config, Running>): Promise<void> {
   const argv = process.argv.slice(2);
   if (argv.includes('--help') || argv.includes('-h')) {
@@ -28,7 +31,16 @@ export async function runProgram<Config, Running extends { stop(): Promise<void>
     process.stderr.write(`${spec.name}: ${err.message}\n`);
     process.exit(2);
   }
-  const running = await spec.start(config);
+  let running: Running;
+  try {
+    running = await spec.start(config);
+  } catch (err) {
+    // A port taken or not ours to bind: the operator's to fix, said in one line (exit 1).
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === undefined || !listenErrorCodes.has(code)) throw err;
+    process.stderr.write(`${spec.name}: cannot start: ${(err as Error).message}\n`);
+    process.exit(1);
+  }
   const label = spec.describe(config, running);
   console.log(label);
   let stopping = false;
