@@ -832,6 +832,57 @@ describe('metadata state machine: snapshots', () => {
     assert.deepEqual(observe(target.sm), observe(source.sm));
     assert.deepEqual(target.sm.unreferencedChunks(Number.MAX_SAFE_INTEGER), []);
   });
+
+  test('a background snapshot (worker thread) is one consistent state while applies go on', async () => {
+    const source = openNode();
+    const log = new Log();
+    const entries: Entry[] = [];
+    const applyMore = (n: number) => {
+      const batch = Array.from({ length: n }, (_, i) => log.put(`bg/${entries.length + i}`, { content: `v${entries.length + i}`, inline: i % 2 === 0 }));
+      entries.push(...batch);
+      source.sm.apply(batch);
+    };
+    applyMore(500);
+    const begunAt = source.sm.appliedIndex();
+    const file = path.join(tempDir(), 'background.snap');
+    const task = source.sm.startSnapshot(file);
+    assert.ok(task !== null, 'a file-backed state machine snapshots in the background');
+    let finished = false;
+    const done = task.done.finally(() => (finished = true));
+    // The event loop stays free: applies go on while the worker copies.
+    let appliedMeanwhile = 0;
+    for (let round = 0; round < 2000 && !finished; round++) {
+      applyMore(5);
+      appliedMeanwhile += 5;
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    const index = await done;
+    assert.ok(index >= begunAt, `snapshot as of ${index}, begun at ${begunAt}`);
+    assert.ok(appliedMeanwhile > 0, 'nothing was applied while the snapshot was written');
+    // The file holds exactly the state at its index: the same as a node that applied only that far.
+    const restored = openNode();
+    restored.sm.restoreSnapshot(file, { index, term: 1, membership: { voters: ['a'] } });
+    const reference = openNode();
+    reference.sm.apply(entries.slice(0, index));
+    assert.equal(restored.sm.appliedIndex(), index);
+    assert.deepEqual(restored.sm.digest(), reference.sm.digest());
+    assertConsistent(restored);
+  });
+
+  test('a cancelled background snapshot leaves no file behind', async () => {
+    const source = openNode();
+    populate(source, new Log(), 'c', 200);
+    const file = path.join(tempDir(), 'cancelled.snap');
+    const task = source.sm.startSnapshot(file)!;
+    await task.cancel();
+    await assert.rejects(task.done, /cancelled/);
+    assert.equal(fs.existsSync(file), false, 'the partial snapshot file is still there');
+  });
+
+  test('an in-memory state machine offers no background snapshot (writeSnapshot is used)', () => {
+    const sm = new MetadataStateMachine(openDatabase(':memory:'));
+    assert.equal(sm.startSnapshot(path.join(tempDir(), 'x.snap')), null);
+  });
 });
 
 describe('metadata state machine: digest for comparing replicas', () => {

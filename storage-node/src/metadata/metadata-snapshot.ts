@@ -81,6 +81,16 @@ function withAttached<T>(sqlite: Database.Database, path: string, body: () => T)
  * the node's one connection, so nothing can apply in between: the copy is consistent.
  */
 export function writeMetadataSnapshot(sqlite: Database.Database, path: string): void {
+  copyMetadataInto(sqlite, path);
+}
+
+/**
+ * Copies the metadata tables into a new file at `path` and fsyncs it; returns the applied index
+ * the copy is as of. The rows are read in one transaction, so on a second connection to meta.db
+ * (a WAL reader, as the background snapshot uses) the copy is one consistent state even while
+ * the node's own connection goes on applying.
+ */
+export function copyMetadataInto(sqlite: Database.Database, path: string): number {
   assert(!existsSync(path), `snapshot target ${path} already exists`);
   const { tables, indexes } = schemaStatements(sqlite);
   const target = new Database(path);
@@ -92,13 +102,18 @@ export function writeMetadataSnapshot(sqlite: Database.Database, path: string): 
   } finally {
     target.close();
   }
-  withAttached(sqlite, path, () => {
+  const appliedIndex = withAttached(sqlite, path, () =>
     sqlite.transaction(() => {
       for (const { name, columns } of tableCopies) {
         sqlite.prepare(`INSERT INTO ${attachedAs}.${quoted(name)} (${columns}) SELECT ${columns} FROM main.${quoted(name)}`).run();
       }
-    }).deferred();
-  });
+      const row = sqlite.prepare(`SELECT applied_index FROM ${attachedAs}.applied_state WHERE id = ?`).get(appliedStateId) as
+        | { applied_index: number }
+        | undefined;
+      assert(row !== undefined, 'meta.db has no applied_state row to snapshot');
+      return row.applied_index;
+    }).deferred(),
+  );
   // Indexes after the rows: one sort each instead of row-by-row maintenance.
   const finish = new Database(path);
   try {
@@ -107,6 +122,7 @@ export function writeMetadataSnapshot(sqlite: Database.Database, path: string): 
     finish.close();
   }
   fsyncPathSync(path);
+  return appliedIndex;
 }
 
 /** A snapshot file this node cannot restore: corrupt, of another format, or not what its meta says. */

@@ -4,9 +4,10 @@
 import { assert } from '../../../shared/assert.ts';
 import { decodeHlc } from '../../../shared/hlc.ts';
 import type { OpenedDatabase } from '../db/open-database.ts';
+import { BackgroundSnapshot } from './background-snapshot.ts';
 import { commitUnsynced } from '../db/unsynced-commit.ts';
 import type { Entry, SnapshotMeta } from '../raft/types.ts';
-import type { StateMachine } from '../raft-node/state-machine.ts';
+import type { SnapshotInProgress, StateMachine } from '../raft-node/state-machine.ts';
 import type Database from 'better-sqlite3';
 import { decodeCommand, inlineBytes, isSha256Hex, requestFingerprint } from './commands.ts';
 import type { AppliedResult, BucketCommand, BucketJson, BucketResult, CopyCommand, DeleteCommand, FileJson, MetadataResult, PutCommand, ReplicatedCommand } from './commands.ts';
@@ -134,6 +135,12 @@ export class MetadataStateMachine implements StateMachine {
 
   writeSnapshot(path: string): void {
     writeMetadataSnapshot(this.#sqlite, path);
+  }
+
+  /** On a worker thread with its own connection; null for an in-memory database (tests). */
+  startSnapshot(path: string): SnapshotInProgress | null {
+    if (this.#sqlite.memory) return null;
+    return new BackgroundSnapshot(this.#sqlite.name, path);
   }
 
   restoreSnapshot(path: string, meta: SnapshotMeta): void {

@@ -2,7 +2,7 @@
 // restored (the metadata state machine's onChunksReferenced does not fire for one, so the blob
 // layer must scan afterwards). Behaviour is otherwise the wrapped machine's, unchanged.
 import type { Entry, SnapshotMeta } from '../raft/types.ts';
-import type { StateMachine } from './state-machine.ts';
+import type { SnapshotInProgress, StateMachine } from './state-machine.ts';
 
 export interface StateMachineObserver {
   readonly onApplied?: (entries: number, seconds: number) => void;
@@ -31,6 +31,10 @@ export class ObservedStateMachine implements StateMachine {
 
   writeSnapshot(path: string): void {
     this.#inner.writeSnapshot(path);
+  }
+
+  startSnapshot(path: string): SnapshotInProgress | null {
+    return this.#inner.startSnapshot?.(path) ?? null;
   }
 
   restoreSnapshot(path: string, meta: SnapshotMeta): void {

@@ -8,7 +8,7 @@ import type { Entry, InstallSnapshotMessage, Message, NodeId, Ready, SoftState }
 import type { RaftLogStore } from '../raft-storage/raft-log-store.ts';
 import { NotLeaderError, OutcomeUnknownError, ProposalLostError, RaftTimeoutError } from './errors.ts';
 import type { SnapshotFiles } from './snapshot-files.ts';
-import type { StateMachine } from './state-machine.ts';
+import type { SnapshotInProgress, StateMachine } from './state-machine.ts';
 
 /** The slice of the transport the driver uses (HttpTransport in production). */
 export interface RaftTransport {
@@ -114,6 +114,12 @@ export class RaftNode {
   #readyInFlight = false;
   #queuedInputs: { run: () => void; abort: (error: Error) => void }[] = [];
   #lastSnapshotIndex: number;
+  /** A snapshot being written in the background (see #maybeSnapshot). */
+  #snapshotting: SnapshotInProgress | null = null;
+  /** A background snapshot that is complete, waiting to replace the log it covers. */
+  #snapshotWritten: { readonly path: string; readonly index: number } | null = null;
+  /** Counts restores: a background snapshot begun before one is of a state that no longer is. */
+  #restores = 0;
   #softState: SoftState;
   #durableTerm: number;
   #durableVote: NodeId | null;
@@ -161,6 +167,8 @@ export class RaftNode {
   /** Stops timers and fails everything pending. The store is closed by its owner. */
   stop(): void {
     this.#stopped = true;
+    void this.#snapshotting?.cancel();
+    this.#discardWrittenSnapshot();
     if (this.#ticker !== null) clearInterval(this.#ticker);
     this.#ticker = null;
     // Inputs still queued never reached the core: they definitely did not happen.
@@ -479,6 +487,9 @@ export class RaftNode {
     if (kind === 'durable') this.#send(ready.messages);
     // 3. Apply.
     if (ready.snapshot !== null) {
+      this.#restores++;
+      void this.#snapshotting?.cancel();
+      this.#discardWrittenSnapshot();
       stateMachine.restoreSnapshot(snapshots.pathFor(ready.snapshot), ready.snapshot);
       this.#lastSnapshotIndex = ready.snapshot.index;
       snapshots.prune(ready.snapshot);
@@ -550,22 +561,76 @@ export class RaftNode {
     this.#readsAwaitingApply = waiting;
   }
 
-  /** Log compaction: capture the state machine and drop the log it covers. */
+  /**
+   * Log compaction: capture the state machine and drop the log it covers. The capture runs in the
+   * background when the state machine offers it (a snapshot of a large state took the event loop
+   * for up to seconds), and the log is compacted at the index it is as of once it is complete.
+   */
   #maybeSnapshot(): void {
+    if (this.#snapshotWritten !== null) this.#compactToWrittenSnapshot();
+    if (this.#snapshotting !== null || this.#snapshotWritten !== null) return;
     const applied = this.#options.stateMachine.appliedIndex();
     if (applied - this.#lastSnapshotIndex < this.#options.snapshotEntriesThreshold) return;
     const status = this.#core.status();
     if (applied < status.firstIndex) return;
     // A leader may apply entries its own sync has not finished: snapshot once it has.
     if (applied > status.durableIndex) return;
-    const { snapshots, store, stateMachine } = this.#options;
-    const path = snapshots.incomingPath({ index: applied, term: 0 });
-    stateMachine.writeSnapshot(path);
-    const meta = this.#core.compact(applied);
-    snapshots.adopt(path, meta);
+    const { snapshots, stateMachine } = this.#options;
+    const path = snapshots.localPath();
+    const task = stateMachine.startSnapshot?.(path) ?? null;
+    if (task === null) {
+      stateMachine.writeSnapshot(path);
+      this.#snapshotWritten = { path, index: applied };
+      this.#compactToWrittenSnapshot();
+      return;
+    }
+    this.#snapshotting = task;
+    const restores = this.#restores;
+    task.done.then(
+      (index) => {
+        this.#snapshotting = null;
+        assert(index >= applied, `background snapshot as of ${index}, begun at applied ${applied}`);
+        if (this.#stopped || restores !== this.#restores) {
+          snapshots.discard(path);
+          return;
+        }
+        this.#snapshotWritten = { path, index };
+        // Compacting touches the core: only between Readies, as an input.
+        this.#input(() => this.#maybeSnapshot());
+      },
+      (err: unknown) => {
+        this.#snapshotting = null;
+        // A restore or a stop cancels on purpose; anything else is worth a line, and the next
+        // Ready tries again (the log only grows meanwhile).
+        if (!this.#stopped && restores === this.#restores) console.error(`raft ${this.id}: snapshot failed: ${(err as Error).message}`);
+      },
+    );
+  }
+
+  /** Replaces the log up to the written snapshot's index by the snapshot, once that is durable. */
+  #compactToWrittenSnapshot(): void {
+    const written = this.#snapshotWritten;
+    assert(written !== null, 'no written snapshot to compact to');
+    const status = this.#core.status();
+    if (written.index <= this.#lastSnapshotIndex || written.index < status.firstIndex) {
+      this.#discardWrittenSnapshot(); // a later snapshot replaced the log meanwhile
+      return;
+    }
+    // The leader's own log may be written but not yet synced that far: wait for its sync.
+    if (written.index > status.durableIndex) return;
+    const { snapshots, store } = this.#options;
+    const meta = this.#core.compact(written.index);
+    snapshots.adopt(written.path, meta);
     store.compact(meta);
     snapshots.prune(meta);
     this.#lastSnapshotIndex = meta.index;
+    this.#snapshotWritten = null;
+  }
+
+  #discardWrittenSnapshot(): void {
+    if (this.#snapshotWritten === null) return;
+    this.#options.snapshots.discard(this.#snapshotWritten.path);
+    this.#snapshotWritten = null;
   }
 
   #sendSnapshot(message: InstallSnapshotMessage): void {

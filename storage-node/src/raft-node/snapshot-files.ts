@@ -30,6 +30,14 @@ export class SnapshotFiles {
   }
 
 
+  /**
+   * A fresh path for a snapshot this node takes itself. Outside the index-named files, so prune()
+   * leaves it alone while it is being written; cleared at start like every transfer.
+   */
+  localPath(): string {
+    return join(this.#incomingDir, `local-${++this.#incomingSeq}.part`);
+  }
+
   /** Moves a file (written and fsync'd by its producer) into place, durably. */
   adopt(path: string, meta: Pick<SnapshotMeta, 'index' | 'term'>): string {
     const target = this.pathFor(meta);
