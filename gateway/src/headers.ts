@@ -1,5 +1,7 @@
 // Headers across the proxy: hop-by-hop ones stay on their own connection (RFC 9110 §7.6.1), and
 // the nodes' internal forwarding marker never comes from outside.
+import type { IncomingMessage } from 'node:http';
+import type { Context } from 'hono';
 
 const hopByHop = new Set([
   'connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'host', 'expect',
@@ -7,14 +9,35 @@ const hopByHop = new Set([
   'x-dfs-forwarded-by',
 ]);
 
-/** The client's request headers as they go to a node. */
-export function upstreamRequestHeaders(incoming: Headers): Record<string, string> {
+/**
+ * The client's request headers as they go to a node: from Node's parsed record when there is one
+ * (a web Headers object from it would be built and validated header by header on every request,
+ * a measurable part of the gateway's CPU per small write), else from the web Request's.
+ */
+export function upstreamRequestHeaders(c: Context): Record<string, string> {
+  const incoming = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming;
   const out: Record<string, string> = {};
-  const listed = (incoming.get('connection') ?? '').toLowerCase().split(',').map((s) => s.trim());
-  incoming.forEach((value, key) => {
-    if (!hopByHop.has(key) && !listed.includes(key)) out[key] = value;
-  });
+  if (incoming === undefined) {
+    const headers = c.req.raw.headers;
+    const listed = connectionListed(headers.get('connection') ?? undefined);
+    headers.forEach((value, key) => {
+      if (!hopByHop.has(key) && !listed.includes(key)) out[key] = value;
+    });
+    return out;
+  }
+  const headers = incoming.headers;
+  const listed = connectionListed(headers.connection);
+  for (const key in headers) {
+    const value = headers[key];
+    if (value === undefined || hopByHop.has(key) || listed.includes(key)) continue;
+    out[key] = Array.isArray(value) ? value.join(', ') : value;
+  }
   return out;
+}
+
+/** The header names a Connection header lists (they are hop-by-hop too). */
+function connectionListed(connection: string | undefined): string[] {
+  return connection === undefined ? [] : connection.toLowerCase().split(',').map((s) => s.trim());
 }
 
 /** A node's response headers (undici's record) as they go to the client. */

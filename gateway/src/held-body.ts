@@ -15,6 +15,10 @@ class SupersededError extends Error {
   override readonly name = 'SupersededError';
 }
 
+const nothingMore: AsyncIterable<Uint8Array> = {
+  [Symbol.asyncIterator]: () => ({ next: () => Promise.resolve({ done: true, value: undefined }) }),
+};
+
 export class HeldBody {
   readonly #source: AsyncIterator<Uint8Array>;
   readonly #limitBytes: number;
@@ -32,6 +36,17 @@ export class HeldBody {
   constructor(source: AsyncIterable<Uint8Array>, limitBytes: number) {
     this.#source = source[Symbol.asyncIterator]();
     this.#limitBytes = limitBytes;
+  }
+
+  /** A body read whole already (a small one): nothing more comes from the client. */
+  static ofBytes(bytes: Uint8Array): HeldBody {
+    const held = new HeldBody(nothingMore, bytes.byteLength);
+    held.#held = [bytes];
+    held.#heldBytes = bytes.byteLength;
+    held.#readBytes = bytes.byteLength;
+    held.#pieces = 1;
+    held.#ended = true;
+    return held;
   }
 
   /** Whether another attempt can send the whole body again. */

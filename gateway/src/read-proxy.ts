@@ -24,7 +24,7 @@ export function readProxy(deps: ProxyDeps) {
     // The node gets the target as sent: it judges the name in it (a read has no body to spare).
     const rawPathAndQuery = rawTarget(c);
     const method = c.req.method as Dispatcher.HttpMethod;
-    const headers = upstreamRequestHeaders(c.req.raw.headers);
+    const headers = upstreamRequestHeaders(c);
     const consistency = (url.searchParams.get('consistency') ?? headers['x-consistency'] ?? 'linearizable').toLowerCase();
     if (url.searchParams.get('consistency') === null && headers['x-consistency'] === undefined) headers['x-consistency'] = 'linearizable';
     const clientSignal = c.req.raw.signal;

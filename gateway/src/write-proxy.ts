@@ -4,7 +4,7 @@
 // state machine de-duplicates: applied once. A body within the retry buffer is held for this; a
 // larger one is streamed through and, if its leader fails, the client gets 503 with Retry-After.
 import { randomUUID } from 'node:crypto';
-import type { IncomingMessage } from 'node:http';
+import { IncomingMessage } from 'node:http';
 import type { Context } from 'hono';
 import type { Dispatcher } from 'undici';
 import type { ClusterView, LeaderInfo } from './cluster-view.ts';
@@ -15,6 +15,7 @@ import { upstreamRequestHeaders } from './headers.ts';
 import { HeldBody } from './held-body.ts';
 import { isRefusal, passOn, refusalText } from './proxy-response.ts';
 import { checkFileName, rawTarget } from './request-name.ts';
+import { readSmallRequestBody } from './small-request-body.ts';
 import { describeUpstreamError } from './upstream.ts';
 import type { UpstreamRequest, Upstreams } from './upstream.ts';
 
@@ -46,15 +47,21 @@ export function writeProxy(deps: ProxyDeps) {
 
   /** Sends one attempt; while it waits for the answer, a leader that vanished from the view aborts it. */
   async function attempt(leader: LeaderInfo, request: Omit<UpstreamRequest, 'signal'>, clientSignal: AbortSignal): Promise<Dispatcher.ResponseData> {
-    const replaced = new AbortController();
+    // One controller for both reasons (AbortSignal.any costs more than the proxying of a small
+    // write: a new signal with weak references to its sources on every request).
+    const abort = new AbortController();
+    const clientGone = () => abort.abort(clientSignal.reason);
+    if (clientSignal.aborted) clientGone();
+    else clientSignal.addEventListener('abort', clientGone, { once: true });
     const unsubscribe = view.subscribe(() => {
       const now = view.leader();
-      if (now !== null && now.url !== leader.url && !view.isReachable(leader.url)) replaced.abort(new Error(`leader ${leader.id} unreachable, ${now.id} leads now`));
+      if (now !== null && now.url !== leader.url && !view.isReachable(leader.url)) abort.abort(new Error(`leader ${leader.id} unreachable, ${now.id} leads now`));
     });
     try {
-      return await upstreams.request(leader.url, { ...request, signal: AbortSignal.any([clientSignal, replaced.signal]) });
+      return await upstreams.request(leader.url, { ...request, signal: abort.signal });
     } finally {
       unsubscribe();
+      clientSignal.removeEventListener('abort', clientGone);
     }
   }
 
@@ -62,22 +69,24 @@ export function writeProxy(deps: ProxyDeps) {
     checkFileName(c);
     const target = rawTarget(c);
     const method = c.req.method as Dispatcher.HttpMethod;
-    const headers = upstreamRequestHeaders(c.req.raw.headers);
+    const headers = upstreamRequestHeaders(c);
     const idempotencyKey = headers['idempotency-key'] ?? `gw-${randomUUID()}`;
     headers['idempotency-key'] = idempotencyKey;
     // On every answer, the gateway's own errors too: the client can retry with it, applied once.
     c.header('Idempotency-Key', idempotencyKey);
     const clientSignal = c.req.raw.signal;
     const source = bodySource(c);
-    const held = source === null ? null : new HeldBody(source, config.retryBufferBytes);
     const length = Number(c.req.header('content-length') ?? NaN);
-    const readFirst = held !== null && length <= Math.min(eagerBodyBytesMax, config.retryBufferBytes);
-    if (readFirst) {
-      try {
-        await held.readAll();
-      } catch (err) {
-        throw new GatewayError(400, 'incomplete_body', (err as Error).message);
+    const readFirst = source !== null && length <= Math.min(eagerBodyBytesMax, config.retryBufferBytes);
+    let held: HeldBody | null = null;
+    try {
+      if (readFirst && source instanceof IncomingMessage) held = HeldBody.ofBytes(await readSmallRequestBody(source));
+      else if (source !== null) {
+        held = new HeldBody(source, config.retryBufferBytes);
+        if (readFirst) await held.readAll();
       }
+    } catch (err) {
+      throw new GatewayError(400, 'incomplete_body', (err as Error).message);
     }
 
     const deadlineMs = performance.now() + config.failoverTimeoutMs;

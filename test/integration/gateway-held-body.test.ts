@@ -51,6 +51,15 @@ describe('gateway held body', () => {
     assert.deepEqual(Buffer.from(held.whole()), Buffer.concat([bytes(3, 7), bytes(4, 8)]));
   });
 
+  it('ofBytes(): a body read whole already is replayable and whole', async () => {
+    const held = HeldBody.ofBytes(bytes(4096, 9));
+    assert.equal(held.replayable, true);
+    assert.equal(await held.readAll(), true);
+    assert.deepEqual(Buffer.from(held.whole()), Buffer.from(bytes(4096, 9)));
+    assert.deepEqual(await collect(held.stream()), Buffer.from(bytes(4096, 9)));
+    assert.deepEqual(await collect(held.stream()), Buffer.from(bytes(4096, 9)), 'sent again whole');
+  });
+
   it('past the limit it streams once and is no longer replayable', async () => {
     const list = [bytes(60, 1), bytes(60, 2), bytes(60, 3)];
     const held = new HeldBody(pieces(list), 100);

@@ -422,6 +422,21 @@ describe('gateway (3 real nodes, 2 gateways)', () => {
     }
   });
 
+  it('a small body the client cuts off half-way stores nothing; the gateway goes on serving', async () => {
+    await cluster.waitForLeader();
+    const { socket } = await rawRequest(gw, `PUT /files/cut-by-client.bin HTTP/1.1\r\nHost: x\r\nContent-Length: 4096\r\n\r\n`);
+    socket.write(randomBytes(1000));
+    await sleep(200);
+    socket.destroy();
+    await sleep(300);
+    const res = await fetch(`${gw}/files/cut-by-client.bin`);
+    assert.equal(res.status, 404, 'a body that never ended was stored');
+    await res.arrayBuffer();
+    const put = await fetch(`${gw}/files/after-cut.bin`, { method: 'PUT', body: 'still here' });
+    assert.equal(put.status, 201);
+    assert.equal(await (await fetch(`${gw}/files/after-cut.bin`)).text(), 'still here');
+  });
+
   it('a body over the retry buffer cut by a leader crash gets 503 with Retry-After; no file', async () => {
     await cluster.waitForLeader();
     await gatewaySeesAllNodes(gw, ['n1', 'n2', 'n3']);
