@@ -8,6 +8,8 @@ import { randomBytes } from 'node:crypto';
 import { resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { ConfigError, helpText, integerFlag, parseFlags, stringFlag } from '../shared/flags.ts';
+import { programArgs } from './programs.ts';
+import type { Program } from './programs.ts';
 import { s3Credentials } from './s3-credentials.ts';
 
 /** Children still running this long after the stop signal are killed. */
@@ -97,8 +99,8 @@ function pipe(name: string, stream: NodeJS.ReadableStream, out: NodeJS.WritableS
   });
 }
 
-function start(name: string, script: string, args: readonly string[], onExit: (how: string) => void, env: NodeJS.ProcessEnv = childEnv): void {
-  const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
+function start(name: string, program: Program, args: readonly string[], onExit: (how: string) => void, env: NodeJS.ProcessEnv = childEnv): void {
+  const child = spawn(process.execPath, [...programArgs(program), ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
   children.set(name, child);
   console.log(`[launcher] ${name} started (pid ${child.pid})`);
   // Our programs print one line on stdout once they listen; errors before that go to stderr.
@@ -127,7 +129,7 @@ for (const n of nodes) {
     '--client-port', String(n.clientPort), '--cluster-port', String(n.clusterPort),
     '--data-dir', n.dataDir, '--peers', peers,
   ];
-  start(n.id, 'storage-node/src/main.ts', args, (how) => {
+  start(n.id, 'storage-node', args, (how) => {
     console.log(`[launcher] node ${n.id} exited (${how}); the other nodes and the gateway keep running. Start it again from the repo root with:\n  ${restartCommand('node', args)}`);
   });
 }
@@ -136,7 +138,7 @@ const gatewayArgs = [
   '--id', 'gw', '--host', host, '--port', String(flags.gatewayPort), '--nodes', nodes.map((n) => `${scheme}://${host}:${n.clientPort}`).join(','),
   '--s3-port', String(flags.s3Port), '--s3-region', flags.s3Region,
 ];
-start('gateway', 'gateway/src/main.ts', gatewayArgs, (how) => {
+start('gateway', 'gateway', gatewayArgs, (how) => {
   console.log(`[launcher] the gateway exited (${how}); the nodes keep running. Start it again from the repo root with:\n  ${restartCommand('gateway', gatewayArgs)}`);
 }, gatewayEnv);
 const s3Url = `${scheme}://${host}:${flags.s3Port}`;

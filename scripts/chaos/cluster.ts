@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePorts, sleep } from '../../test/support/cluster.ts';
 import { namespaceOf, nodeAddress } from './netns.ts';
+import { programArgs } from '../programs.ts';
 
 const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -147,7 +148,7 @@ export class ChaosCluster {
     writeSync(fd, `--- ${stamp()} chaos: starting ${name}\n`);
     const stdio = this.#options.verbose ? (['ignore', 'pipe', 'pipe'] as const) : (['ignore', fd, fd] as const);
     const command = netns === null ? process.execPath : 'ip';
-    const argv = netns === null ? ['--import', 'tsx', ...args] : ['netns', 'exec', netns, process.execPath, '--import', 'tsx', ...args];
+    const argv = netns === null ? args : ['netns', 'exec', netns, process.execPath, ...args];
     const child = spawn(command, argv, { cwd: repoRoot, stdio: [...stdio] });
     if (this.#options.verbose) {
       const copy = (d: Buffer) => {
@@ -176,7 +177,7 @@ export class ChaosCluster {
     if (node.child !== null) throw new Error(`node ${node.id} is already running`);
     const url = new URL(node.url);
     const args = [
-      'storage-node/src/main.ts',
+      ...programArgs('storage-node'),
       '--id', node.id, '--host', url.hostname,
       '--client-port', url.port, '--cluster-port', new URL(node.clusterUrl).port,
       '--data-dir', node.dataDir, '--peers', this.#peers, '--cluster-secret', this.secret,
@@ -198,7 +199,7 @@ export class ChaosCluster {
   startGateway(): void {
     if (this.gateway !== null) throw new Error('the gateway is already running');
     const args = [
-      'gateway/src/main.ts', '--id', 'gw', '--host', '127.0.0.1', '--port', String(this.#gatewayPort),
+      ...programArgs('gateway'), '--id', 'gw', '--host', '127.0.0.1', '--port', String(this.#gatewayPort),
       '--nodes', this.nodes.map((n) => n.url).join(','), ...chaosGatewayFlags,
     ];
     const child = this.#spawn('gateway', this.gatewayLogPath, args, null);

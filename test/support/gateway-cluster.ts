@@ -6,6 +6,7 @@ import type { ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { freePorts, sleep } from './cluster.ts';
 import { StorageCluster } from './storage-cluster.ts';
+import { programArgs } from '../../scripts/programs.ts';
 import type { NodeStatus } from './node-probes.ts';
 import type { StorageClusterOptions } from './storage-cluster.ts';
 
@@ -73,7 +74,7 @@ export class GatewayCluster {
     const gateway = this.gateway(id);
     const tls = this.#options.storage?.tls;
     const args = [
-      '--import', 'tsx', 'gateway/src/main.ts',
+      ...programArgs('gateway'),
       '--id', id, '--host', '127.0.0.1', '--port', String(gateway.port), '--nodes', seeds.join(','),
       // With TLS the gateway serves HTTPS with the nodes' test certificate and trusts their CA.
       ...(tls === undefined ? [] : ['--tls-cert', tls.certPath, '--tls-key', tls.keyPath, '--tls-ca', tls.caPath]),

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Agent, fetch as undiciFetch } from 'undici';
 import { freePorts, sleep } from './cluster.ts';
+import { programArgs } from '../../scripts/programs.ts';
 
 const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -91,7 +92,7 @@ export class StorageCluster {
   startNode(id: string): void {
     const node = this.node(id);
     const args = [
-      '--import', 'tsx', 'storage-node/src/main.ts',
+      ...programArgs('storage-node'),
       '--id', id, '--host', '127.0.0.1',
       '--client-port', String(new URL(node.url).port), '--cluster-port', String(node.clusterPort),
       '--data-dir', node.dataDir, '--peers', this.#peers, '--cluster-secret', this.secret,

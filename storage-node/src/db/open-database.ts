@@ -1,11 +1,11 @@
 // Opens a node's meta.db and brings its schema up to date before anyone touches it.
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { drizzle } from 'drizzle-orm/better-sqlite3';
 import type { BetterSQLite3Database } from 'drizzle-orm/better-sqlite3';
 import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
+import { migrationsFolder } from '../paths.ts';
 import * as schema from './schema.ts';
 
 export type MetaDb = BetterSQLite3Database<typeof schema>;
@@ -15,8 +15,6 @@ export interface OpenedDatabase {
   readonly db: MetaDb;
 }
 
-// Relative to this file, not the working directory, so any script or test can open a node's db.
-const migrationsFolder = fileURLToPath(new URL('../../drizzle', import.meta.url));
 
 /** Opens (creating if needed) the database at `file`, or a private one for `':memory:'`. */
 export function openDatabase(file: string): OpenedDatabase {

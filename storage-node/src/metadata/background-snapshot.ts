@@ -5,9 +5,9 @@
 // consistent state while the node goes on applying.
 import { rmSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
+import { snapshotWorkerUrl } from '../paths.ts';
 import type { SnapshotJob, SnapshotJobResult } from './snapshot-worker.ts';
 
-const workerEntry = new URL('./snapshot-worker-entry.mjs', import.meta.url);
 
 export class BackgroundSnapshotError extends Error {
   override readonly name = 'BackgroundSnapshotError';
@@ -25,7 +25,7 @@ export class BackgroundSnapshot {
 
   constructor(metaDbPath: string, targetPath: string) {
     const job: SnapshotJob = { metaDbPath, targetPath };
-    this.#worker = new Worker(workerEntry, { workerData: job });
+    this.#worker = new Worker(snapshotWorkerUrl, { workerData: job });
     this.done = new Promise<number>((resolve, reject) => {
       let settled = false;
       const fail = (message: string) => {
