@@ -17,8 +17,9 @@ const repoRoot = fileURLToPath(new URL('..', import.meta.url));
 const bundles: Readonly<Record<Program, readonly { readonly entry: string; readonly out: string }[]>> = {
   'storage-node': [
     { entry: 'storage-node/src/main.ts', out: 'storage-node/build/main.mjs' },
-    // storage-node/src/paths.ts finds it beside main.mjs.
+    // storage-node/src/paths.ts finds the workers beside main.mjs.
     { entry: 'storage-node/src/metadata/snapshot-worker.ts', out: 'storage-node/build/snapshot-worker.mjs' },
+    { entry: 'storage-node/src/db/wal-checkpoint-worker.mjs', out: 'storage-node/build/wal-checkpoint-worker.mjs' },
   ],
   gateway: [{ entry: 'gateway/src/main.ts', out: 'gateway/build/main.mjs' }],
 };

@@ -11,6 +11,11 @@ export const runningBuilt = !import.meta.url.endsWith('.ts');
 /** drizzle-kit's migrations for meta.db. */
 export const migrationsFolder = fileURLToPath(new URL('drizzle/', storageNodeDir));
 
+/** The WAL checkpointer's thread: plain JavaScript, the same file from source and built. */
+export const walCheckpointWorkerUrl = runningBuilt
+  ? new URL('build/wal-checkpoint-worker.mjs', storageNodeDir)
+  : new URL('src/db/wal-checkpoint-worker.mjs', storageNodeDir);
+
 /**
  * The background snapshot's worker thread. A worker does not inherit tsx's loader (Node 20), so
  * from source its entry registers tsx itself; built, it is a bundle of its own.

@@ -39,6 +39,8 @@ export class NodeMetrics {
   readonly proposalsFailed: Counter<'op' | 'reason'>;
   readonly proposalSeconds: Histogram<'op'>;
   readonly applySeconds: Histogram;
+  readonly metaCheckpointSeconds: Histogram;
+  readonly metaCheckpointFrames: Counter;
   readonly raftStageSeconds: Histogram<'stage' | 'role'>;
   readonly chunkStageSeconds: Histogram<'stage'>;
   readonly transportQueueSeconds: Histogram;
@@ -72,6 +74,13 @@ export class NodeMetrics {
       registers,
     });
     this.applySeconds = new Histogram({ name: name('raft_apply_duration_seconds'), help: 'Applying one batch of committed entries to the state machine', buckets: applyBuckets, registers });
+    this.metaCheckpointSeconds = new Histogram({
+      name: name('meta_checkpoint_duration_seconds'),
+      help: "meta.db WAL checkpoints, on the checkpointer's thread (off the event loop)",
+      buckets: applyBuckets,
+      registers,
+    });
+    this.metaCheckpointFrames = new Counter({ name: name('meta_checkpoint_frames_total'), help: 'WAL frames copied into meta.db by checkpoints', registers });
     this.raftStageSeconds = new Histogram({
       name: name('raft_stage_duration_seconds'),
       help: 'Time spent in each stage of the Raft path (ready_wait, log_fsync, send, commit, read_index; applying: raft_apply_duration_seconds), by the role the node had',

@@ -12,6 +12,7 @@ import { BlobClient } from '../blobs/blob-client.ts';
 import { blobRoutes } from '../blobs/blob-routes.ts';
 import { BlobStore } from '../blobs/blob-store.ts';
 import { openDatabase } from '../db/open-database.ts';
+import { WalCheckpointer } from '../db/wal-checkpointer.ts';
 import { ChunkGuard } from '../chunks/chunk-guard.ts';
 import type { ChunkRepairer } from '../chunks/chunk-repairer.ts';
 import { UploadMemoryBudget } from '../files/upload-memory.ts';
@@ -63,6 +64,16 @@ export async function startStorageNode(config: NodeConfig): Promise<RunningNode>
     onChunksReferenced: (hashes) => repairer?.enqueue(hashes.filter((hash) => !guard.isHeld(hash)), appliedChunkRepairDelayMs),
   });
   const store = new SqliteRaftLogStore(database);
+  // Frames checkpointed so far in the current WAL generation (the count restarts with the WAL).
+  let checkpointedFrames = 0;
+  const checkpointer = new WalCheckpointer(database.sqlite, {
+    onCheckpoint: (result) => {
+      metrics.metaCheckpointSeconds.observe(result.seconds);
+      const restarted = result.checkpointedFrames < checkpointedFrames;
+      metrics.metaCheckpointFrames.inc(restarted ? result.checkpointedFrames : result.checkpointedFrames - checkpointedFrames);
+      checkpointedFrames = result.checkpointedFrames;
+    },
+  });
   const blobs = await BlobStore.open(join(config.dataDir, 'blobs'), {
     chunkBytesMax: Math.max(config.chunkSize, 16 * 1024 * 1024),
     onQuarantined: (hash) => {
@@ -216,6 +227,7 @@ export async function startStorageNode(config: NodeConfig): Promise<RunningNode>
     client.closeAllConnections();
     await chunks.stop();
     await Promise.all([cluster.close(), transport.close(), blobClient.close()]);
+    await checkpointer.stop();
     store.close();
     database.sqlite.close();
   };
