@@ -5,12 +5,13 @@ import { DfsClient, defaultEndpoint } from './client.ts';
 import { CliFailure, UsageError, exitFailed, exitOk, exitUsage } from './errors.ts';
 import type { Action } from './commands/action.ts';
 import { registerCatalogCommands } from './commands/catalog.ts';
+import { registerClusterCommands } from './commands/cluster.ts';
 import { registerStatusCommands } from './commands/status.ts';
 import { registerTransferCommands } from './commands/transfer.ts';
 
 function buildProgram(): Command {
   const program = new Command('dfs')
-    .description('Raft DFS from the command line: files and cluster status')
+    .description('Raft DFS from the command line: files, cluster status and cluster changes')
     .option('--endpoint <url>', `the gateway or any node (env DFS_ENDPOINT; default ${defaultEndpoint})`)
     .option('--json', 'machine output: one JSON document on stdout')
     .showHelpAfterError('(dfs --help lists the commands; dfs <command> --help its arguments)')
@@ -28,6 +29,7 @@ function buildProgram(): Command {
   registerTransferCommands(program, action);
   registerCatalogCommands(program, action);
   registerStatusCommands(program, action);
+  registerClusterCommands(program, action);
   return program;
 }
 

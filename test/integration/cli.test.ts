@@ -19,6 +19,7 @@ const chunkSize = 64 * 1024;
 /** How long one CLI run may take before the test gives up on it, ms. */
 const runTimeoutMs = 30_000;
 const sha256 = (data: Uint8Array) => createHash('sha256').update(data).digest('hex');
+const adminToken = randomBytes(16).toString('hex');
 
 interface RunResult {
   readonly code: number | null;
@@ -69,7 +70,7 @@ describe('dfs command-line tool against a real cluster', () => {
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'dfs-cli-'));
-    cluster = await GatewayCluster.start({ storage: { flags: ['--chunk-size', `${chunkSize}`] } });
+    cluster = await GatewayCluster.start({ storage: { flags: ['--chunk-size', `${chunkSize}`, '--admin-token', adminToken] } });
   });
 
   after(async () => {
@@ -188,6 +189,38 @@ describe('dfs command-line tool against a real cluster', () => {
     assert.deepEqual(rows.map((row) => row.split(/\s+/)[0]), ids, table);
     assert.equal(rows.filter((row) => /\byes\b/.test(row)).length, 1, table);
     for (const row of rows) assert.match(row, /healthy$/, table);
+  });
+
+  it('cluster transfer-leader hands the leadership to the member named, through the gateway; writes go on', async () => {
+    const before = await cluster.waitForLeader();
+    const target = cluster.storage.nodes.map((n) => n.id).find((id) => id !== before)!;
+    const env = { DFS_ENDPOINT: cluster.url, DFS_ADMIN_TOKEN: adminToken };
+    const moved = await dfs(['cluster', 'transfer-leader', target], env);
+    assert.equal(moved.code, 0, moved.stderr);
+    assert.match(moved.stdout.toString(), new RegExp(`^${target} leads now \\(took \\d+ ms\\)`));
+    // Every member agrees, not only the one that answered.
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      const leaders = await Promise.all(cluster.storage.nodes.map(async (n) => ((await (await cluster.storage.fetch(`${n.url}/status`)).json()) as { leader_id: string | null }).leader_id));
+      if (leaders.every((id) => id === target)) break;
+      assert.ok(Date.now() < deadline, `members name ${leaders.join(', ')} as leader, not ${target}`);
+      await sleep(100);
+    }
+    const again = await dfs(['cluster', 'transfer-leader', target, '--json'], env);
+    assert.equal(again.code, 0, again.stderr);
+    assert.deepEqual(JSON.parse(again.stdout.toString()), { leader: target, changed: false, took_ms: 0 });
+    await putDirect('after-transfer.txt', 'still writable');
+    assert.equal(await ok(['cat', 'after-transfer.txt']), 'still writable');
+
+    const unknown = await dfs(['cluster', 'transfer-leader', 'n99'], env);
+    assert.equal(unknown.code, 1);
+    assert.match(unknown.stderr, /unknown_member|no member n99/);
+    const wrongToken = await dfs(['cluster', 'transfer-leader', before], { ...env, DFS_ADMIN_TOKEN: 'not-the-token' });
+    assert.equal(wrongToken.code, 1);
+    assert.match(wrongToken.stderr, /unauthorized/);
+    const noToken = await dfs(['cluster', 'transfer-leader', before], { DFS_ENDPOINT: cluster.url, DFS_ADMIN_TOKEN: '' });
+    assert.equal(noToken.code, 2, noToken.stderr);
+    assert.match(noToken.stderr, /admin token/);
   });
 
   it('an unreachable endpoint is exit 1 with "cannot reach"; usage errors are exit 2', async () => {

@@ -1,9 +1,13 @@
-// `/status`, `/health`, `/ready`.
+// `/status`, `/health`, `/ready`, and the admin routes (cluster secret or admin token).
 import { join } from 'node:path';
 import { Hono } from 'hono';
 import { metadataDigestYielding } from '../metadata/metadata-digest.ts';
 import type { NodeContext } from '../node/node-context.ts';
 import { adminAuth } from '../transport/cluster-auth.ts';
+import { transferLeader } from '../cluster/transfer-leader.ts';
+import { isLeader } from '../node/node-context.ts';
+import { HttpError } from './errors.ts';
+import { forwardToLeader } from './forward.ts';
 
 export function nodeStatus(ctx: NodeContext) {
   const status = ctx.raft.status();
@@ -50,6 +54,17 @@ export function statusRoutes(ctx: NodeContext): Hono {
   app.get('/admin/metadata-digest', async (c) => {
     const digest = await metadataDigestYielding(join(ctx.config.dataDir, 'meta.db'));
     return c.json({ id: ctx.config.id, applied_index: digest.appliedIndex, digest: digest.digest, files: digest.files, versions: digest.versions });
+  });
+  // `dfs cluster transfer-leader <id>`: answered once the new leader is known. A follower passes
+  // it to the leader, as it does writes.
+  app.post('/admin/transfer-leader', async (c) => {
+    const target = c.req.query('to');
+    if (target === undefined || target === '') throw new HttpError(400, 'bad_request', 'say which member should lead: ?to=<member id>');
+    if (!isLeader(ctx)) return forwardToLeader(ctx, c);
+    const outcome = await transferLeader(ctx, target);
+    if (outcome.ok) return c.json({ leader: outcome.leader, changed: outcome.changed, took_ms: outcome.tookMs });
+    const status = ({ unknown_member: 404, not_leader: 503, transfer_refused: 409, transfer_timeout: 504 } as const)[outcome.code];
+    throw new HttpError(status, outcome.code, outcome.message);
   });
   app.get('/ready', (c) => {
     const status = ctx.raft.status();
