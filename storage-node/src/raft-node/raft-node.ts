@@ -16,6 +16,9 @@ export interface RaftTransport {
   sendSnapshot(message: InstallSnapshotMessage, open: () => NodeJS.ReadableStream): Promise<boolean>;
 }
 
+/** After a background snapshot failed (a full disk, say), how long until the next try, ms. */
+const snapshotRetryMs = 5000;
+
 export interface RaftNodeOptions {
   readonly config: RaftConfig;
   readonly voters: readonly NodeId[];
@@ -120,6 +123,8 @@ export class RaftNode {
   #snapshotWritten: { readonly path: string; readonly index: number } | null = null;
   /** Counts restores: a background snapshot begun before one is of a state that no longer is. */
   #restores = 0;
+  /** performance.now() of the last failed background snapshot: the next waits a while. */
+  #snapshotFailedMs = -Infinity;
   #softState: SoftState;
   #durableTerm: number;
   #durableVote: NodeId | null;
@@ -569,6 +574,7 @@ export class RaftNode {
   #maybeSnapshot(): void {
     if (this.#snapshotWritten !== null) this.#compactToWrittenSnapshot();
     if (this.#snapshotting !== null || this.#snapshotWritten !== null) return;
+    if (performance.now() - this.#snapshotFailedMs < snapshotRetryMs) return;
     const applied = this.#options.stateMachine.appliedIndex();
     if (applied - this.#lastSnapshotIndex < this.#options.snapshotEntriesThreshold) return;
     const status = this.#core.status();
@@ -600,9 +606,11 @@ export class RaftNode {
       },
       (err: unknown) => {
         this.#snapshotting = null;
-        // A restore or a stop cancels on purpose; anything else is worth a line, and the next
+        // A restore or a stop cancels on purpose; anything else is worth a line, and a later
         // Ready tries again (the log only grows meanwhile).
-        if (!this.#stopped && restores === this.#restores) console.error(`raft ${this.id}: snapshot failed: ${(err as Error).message}`);
+        if (this.#stopped || restores !== this.#restores) return;
+        this.#snapshotFailedMs = performance.now();
+        console.error(`raft ${this.id}: snapshot failed (trying again in ${snapshotRetryMs} ms): ${(err as Error).message}`);
       },
     );
   }
