@@ -89,6 +89,8 @@ export class MetadataStateMachine implements StateMachine {
   readonly #applyTransaction: (entries: readonly Entry[]) => { results: (AppliedResult | undefined)[]; batch: BatchState };
   /** Mirrors applied_state.applied_index; updated only after a transaction commits. */
   #applied: number;
+  /** applied_state.last_hlc, kept here: every proposal asks for it (see lastHlc()). */
+  #lastHlc: string | null;
 
   /** Shares the node's meta.db connection with the Raft log store; it does not close it. */
   constructor(database: OpenedDatabase, options: MetadataStateMachineOptions = {}) {
@@ -102,7 +104,9 @@ export class MetadataStateMachine implements StateMachine {
     this.#sqlite = database.sqlite;
     this.#statements = prepareMetadataStatements(database.db);
     this.#statements.createAppliedState.run();
-    this.#applied = this.#readState().appliedIndex;
+    const state = this.#readState();
+    this.#applied = state.appliedIndex;
+    this.#lastHlc = state.lastHlc;
     // better-sqlite3 transactions are synchronous: BEGIN IMMEDIATE, the callback, COMMIT (fsync'd,
     // synchronous = FULL), or ROLLBACK if it throws, which leaves #applied as it was.
     this.#applyTransaction = this.#sqlite.transaction((entries: readonly Entry[]) => this.#applyBatch(entries)).immediate;
@@ -124,6 +128,7 @@ export class MetadataStateMachine implements StateMachine {
     // synced in order) makes these commits durable too. It saves one fsync per batch.
     const { results, batch } = commitUnsynced(this.#sqlite, () => this.#applyTransaction(entries));
     this.#applied = batch.appliedIndex;
+    this.#lastHlc = batch.lastHlc;
     if (batch.referencedChunks.size > 0) this.#onChunksReferenced?.([...batch.referencedChunks]);
     return results;
   }
@@ -145,7 +150,9 @@ export class MetadataStateMachine implements StateMachine {
 
   restoreSnapshot(path: string, meta: SnapshotMeta): void {
     restoreMetadataSnapshot(this.#sqlite, path, meta);
-    this.#applied = this.#readState().appliedIndex;
+    const state = this.#readState();
+    this.#applied = state.appliedIndex;
+    this.#lastHlc = state.lastHlc;
     assert(this.#applied === meta.index, 'restored applied index differs from the snapshot meta');
   }
 
@@ -190,7 +197,7 @@ export class MetadataStateMachine implements StateMachine {
 
   /** The latest HLC stamp applied: a new leader's clock must be moved past it before stamping. */
   lastHlc(): string | null {
-    return this.#readState().lastHlc;
+    return this.#lastHlc;
   }
 
   /** A bucket, or null when there is none. */
@@ -259,6 +266,7 @@ export class MetadataStateMachine implements StateMachine {
   #applyBatch(entries: readonly Entry[]): { results: (AppliedResult | undefined)[]; batch: BatchState } {
     const stored = this.#readState();
     assert(stored.appliedIndex === this.#applied, 'applied index changed behind the state machine');
+    assert(stored.lastHlc === this.#lastHlc, 'last HLC changed behind the state machine');
     const batch: BatchState = { ...stored, referencedChunks: new Set() };
     const results: (AppliedResult | undefined)[] = [];
     for (let i = 0; i < entries.length; i++) {
