@@ -75,6 +75,13 @@ export const fileVersions = sqliteTable(
     contentType: text('content_type').notNull(),
     /** Hex SHA-256 of the whole content. */
     etag: text('etag').notNull(),
+    /**
+     * S3's ETag of this version, unquoted: the hex MD5 of the content (a put that computed it), or
+     * `<hex MD5 of the parts' binary MD5s>-<parts>` (a completed multipart upload). Null for rows
+     * written before it existed and for native puts that did not ask for it: S3 then answers the
+     * SHA-256 `etag`.
+     */
+    s3Etag: text('s3_etag'),
     /** JSON array of chunk hashes, in content order. */
     chunks: text('chunks', { mode: 'json' }).$type<string[]>().notNull(),
     /** JSON array of chunk sizes (same order), or null when the entry did not carry them. */

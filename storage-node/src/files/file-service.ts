@@ -10,6 +10,7 @@ import type { FileListPage, FileRecord } from '../metadata/file-record.ts';
 import type { NodeContext } from '../node/node-context.ts';
 import { RaftTimeoutError } from '../raft-node/errors.ts';
 import { readBodyPrefix } from './body-prefix.ts';
+import { ContentMd5, md5Hex } from './content-md5.ts';
 import { openContent } from './content-reader.ts';
 import type { ContentBytes } from './content-reader.ts';
 import { FileError } from './file-errors.ts';
@@ -28,6 +29,8 @@ export interface WriteRequest {
   readonly requestId?: string;
   /** An S3 bucket that must exist when the put is applied (the S3 gateway's PutObject). */
   readonly bucket?: string;
+  /** Also compute the content's MD5 (the version's S3 ETag): one more hash pass over the bytes. */
+  readonly computeMd5?: boolean;
 }
 
 export interface DeleteRequest {
@@ -161,6 +164,7 @@ export class FileService {
       size: content.length,
       contentType: request.contentType,
       etag: sha256Hex(content),
+      ...(request.computeMd5 === true ? { md5: md5Hex(content) } : {}),
       chunks: [],
       // An empty file has no content to keep.
       ...(content.length > 0 ? { inline: content.toString('base64') } : {}),
@@ -186,9 +190,10 @@ export class FileService {
     const holds = ctx.chunkGuard.upload();
     const window = new ReplicationWindow((hash, data, stragglers) => replicateChunk(ctx, hash, data, stragglers), config.uploadWindowChunks);
     let releaseLater = false;
+    const md5 = request.computeMd5 === true ? new ContentMd5() : null;
     try {
       const body = await chunkStream(
-        source,
+        md5 === null ? source : md5.tap(source),
         config.chunkSize,
         (chunk) => {
           holds.hold(chunk.hash);
@@ -229,6 +234,7 @@ export class FileService {
         size: body.size,
         contentType: request.contentType,
         etag: body.etag,
+        ...(md5 === null ? {} : { md5: md5.hex() }),
         chunks: body.chunks,
         chunkSizes: body.chunkSizes,
         hlc: stampHlc(ctx),

@@ -1,6 +1,7 @@
 // The metadata state machine's Raft commands (JSON in Entry.data) and their results. A command is
 // validated when it is encoded (on the leader) and again when decoded (on every node): an entry
 // that fails the second check can only come from a bug, so it is an assertion failure.
+import { createHash } from 'node:crypto';
 import { sha256Hex } from '../../../shared/sha256.ts';
 import { assert } from '../../../shared/assert.ts';
 import { isEncodedHlc } from '../../../shared/hlc.ts';
@@ -20,6 +21,8 @@ export interface PutCommand {
   readonly contentType: string;
   /** Hex SHA-256 of the whole content. */
   readonly etag: string;
+  /** Hex MD5 of the whole content, when the write computed it: the version's S3 ETag. */
+  readonly md5?: string;
   /** Hex SHA-256 of each chunk, in content order; empty for inline content. */
   readonly chunks: readonly string[];
   /** Bytes of each chunk, same order; their sum is `size`. */
@@ -112,6 +115,8 @@ export interface FileJson {
   readonly name: string;
   readonly size: number;
   readonly etag: string;
+  /** The version's S3 ETag (unquoted), when it has one; native answers show it only to who asks. */
+  readonly s3Etag?: string;
   readonly version: number;
   readonly contentType: string;
   readonly chunks: readonly string[];
@@ -135,9 +140,14 @@ export const chunksPerFileMax = 262_144;
 export const inlineContentBytesMax = 1024 * 1024;
 
 const sha256Pattern = /^[0-9a-f]{64}$/;
+const md5Pattern = /^[0-9a-f]{32}$/;
 
 export function isSha256Hex(value: unknown): value is string {
   return typeof value === 'string' && sha256Pattern.test(value);
+}
+
+export function isMd5Hex(value: unknown): value is string {
+  return typeof value === 'string' && md5Pattern.test(value);
 }
 
 /**
@@ -154,7 +164,7 @@ export function commandProblem(value: unknown, inlineCheck: InlineCheck = 'full'
   if (command.op === 'createBucket' || command.op === 'deleteBucket') return bucketCommandProblem(command);
   const common = ['op', 'name', 'hlc', 'precondition', 'requestId'];
   const extra: Record<string, readonly string[]> = {
-    put: ['size', 'contentType', 'etag', 'chunks', 'chunkSizes', 'inline', 'bucket'],
+    put: ['size', 'contentType', 'etag', 'md5', 'chunks', 'chunkSizes', 'inline', 'bucket'],
     copy: ['source', 'sourceVersion', 'contentType', 'bucket'],
     delete: [],
   };
@@ -223,9 +233,10 @@ function preconditionProblem(value: unknown): string | null {
 }
 
 function putProblem(command: Record<string, unknown>, inlineCheck: InlineCheck): string | null {
-  const { size, contentType, etag, chunks, chunkSizes, inline } = command;
+  const { size, contentType, etag, md5, chunks, chunkSizes, inline } = command;
   const bucketIssue = bucketProblem(command);
   if (bucketIssue !== null) return bucketIssue;
+  if (md5 !== undefined && !isMd5Hex(md5)) return 'md5 must be a lowercase hex MD5';
   if (!Number.isSafeInteger(size) || (size as number) < 0) return 'size must be a non-negative integer';
   if (typeof contentType !== 'string' || contentType.length === 0 || contentType.length > contentTypeLengthMax) {
     return `contentType must be a string of 1 to ${contentTypeLengthMax} characters`;
@@ -233,7 +244,7 @@ function putProblem(command: Record<string, unknown>, inlineCheck: InlineCheck):
   if (!isSha256Hex(etag)) return 'etag must be a lowercase hex SHA-256';
   if (!Array.isArray(chunks) || chunks.length > chunksPerFileMax) return 'chunks must be an array of chunk hashes';
   for (const hash of chunks) if (!isSha256Hex(hash)) return `chunk ${JSON.stringify(hash)} is not a lowercase hex SHA-256`;
-  if (inline !== undefined) return inlineProblem(inline, size as number, etag, chunks, chunkSizes, inlineCheck);
+  if (inline !== undefined) return inlineProblem(inline, size as number, etag, md5 as string | undefined, chunks, chunkSizes, inlineCheck);
   if (chunks.length === 0 && size !== 0) return 'a non-empty file needs chunks or inline content';
   if (chunkSizes !== undefined) {
     if (!Array.isArray(chunkSizes) || chunkSizes.length !== chunks.length) return 'chunkSizes must have one size per chunk';
@@ -248,7 +259,7 @@ function putProblem(command: Record<string, unknown>, inlineCheck: InlineCheck):
 }
 
 /** Inline content must be canonical base64 of exactly `size` (>= 1) bytes hashing to `etag`. */
-function inlineProblem(inline: unknown, size: number, etag: string, chunks: readonly unknown[], chunkSizes: unknown, check: InlineCheck): string | null {
+function inlineProblem(inline: unknown, size: number, etag: string, md5: string | undefined, chunks: readonly unknown[], chunkSizes: unknown, check: InlineCheck): string | null {
   if (chunks.length !== 0 || chunkSizes !== undefined) return 'inline content has no chunks';
   if (typeof inline !== 'string' || inline.length > Math.ceil(inlineContentBytesMax / 3) * 4) return 'inline must be base64 of at most 1 MiB';
   if (check === 'shape') return inline.length === Math.ceil(size / 3) * 4 && size > 0 ? null : `inline content of ${inline.length} base64 characters cannot hold ${size} bytes`;
@@ -256,6 +267,7 @@ function inlineProblem(inline: unknown, size: number, etag: string, chunks: read
   if (bytes.toString('base64') !== inline) return 'inline is not canonical base64';
   if (bytes.length === 0 || bytes.length !== size) return `inline content has ${bytes.length} bytes, the size says ${size}`;
   if (sha256Hex(bytes) !== etag) return 'inline content does not hash to the etag';
+  if (md5 !== undefined && createHash('md5').update(bytes).digest('hex') !== md5) return 'inline content does not hash to the md5';
   return null;
 }
 

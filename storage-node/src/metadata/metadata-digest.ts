@@ -40,7 +40,7 @@ function* digestPages(sqlite: Database.Database, hash: Hash, counts: Counts, pag
     yield;
   }
   const versionsPage = sqlite
-    .prepare('SELECT name, version, size, content_type, etag, chunks, chunk_sizes, hlc FROM file_versions WHERE (name, version) > (?, ?) ORDER BY name, version LIMIT ?')
+    .prepare('SELECT name, version, size, content_type, etag, chunks, chunk_sizes, hlc, s3_etag FROM file_versions WHERE (name, version) > (?, ?) ORDER BY name, version LIMIT ?')
     .raw();
   let after: [string, number] = ['', 0];
   for (;;) {

@@ -13,17 +13,18 @@ import { fsyncPathSync } from '../durability/fsync.ts';
 
 /**
  * In the file's `PRAGMA user_version`: bump when the tables change shape. 2 added
- * inline_contents and client_requests.fingerprint; 3 added buckets. Files of older formats
- * still restore: what they lack is restored empty (no inline content, fingerprints or buckets
- * existed then).
+ * inline_contents and client_requests.fingerprint; 3 added buckets; 4 added
+ * file_versions.s3_etag. Files of older formats still restore: what they lack is restored empty
+ * (no inline content, fingerprints, buckets or S3 ETags existed then).
  */
-export const metadataSnapshotFormat = 3;
-const readableSnapshotFormats: readonly number[] = [1, 2, 3];
+export const metadataSnapshotFormat = 4;
+const readableSnapshotFormats: readonly number[] = [1, 2, 3, 4];
 type TableAdditions = Readonly<Record<string, '*' | readonly string[]>>;
 /** What each format added, by table: '*' for the whole table, else the columns. */
 const addedInFormat: Readonly<Record<number, TableAdditions>> = {
   2: { inline_contents: '*', client_requests: ['"fingerprint"'] },
   3: { buckets: '*' },
+  4: { file_versions: ['"s3_etag"'] },
 };
 
 /** What a file of `format` lacks of `table`: '*' for the whole table, else the columns. */

@@ -321,7 +321,7 @@ export class MetadataStateMachine implements StateMachine {
   #applyOne(command: ReplicatedCommand, batch: BatchState): AppliedResult {
     switch (command.op) {
       case 'put':
-        return this.#put(command, inlineBytes(command), batch);
+        return this.#put(command, inlineBytes(command), command.md5 ?? null, batch);
       case 'copy':
         return this.#copy(command, batch);
       case 'delete':
@@ -352,17 +352,18 @@ export class MetadataStateMachine implements StateMachine {
       ...(command.precondition === undefined ? {} : { precondition: command.precondition }),
       ...(command.bucket === undefined ? {} : { bucket: command.bucket }),
     };
-    return this.#put(put, inline, batch);
+    return this.#put(put, inline, source.s3Etag, batch);
   }
 
-  #put(command: PutCommand, inline: Buffer | null, batch: BatchState): MetadataResult {
+  /** A new version; `s3Etag` is the one it gets (a put's MD5, a copy's source's, a multipart upload's). */
+  #put(command: PutCommand, inline: Buffer | null, s3Etag: string | null, batch: BatchState): MetadataResult {
     const { name } = command;
     const file = this.#current(name);
     const current = file?.current ?? null;
     if (command.bucket !== undefined && this.#statements.bucket.get({ name: command.bucket }) === undefined) {
       return { ok: false, code: 'no_such_bucket', message: `${name}: no bucket ${command.bucket}` };
     }
-    const failure = preconditionFailure(command.precondition, current?.etag ?? null);
+    const failure = preconditionFailure(command.precondition, current);
     if (failure !== null) return { ok: false, code: 'precondition_failed', message: `${name}: ${failure}` };
 
     const record: FileRecord = {
@@ -371,6 +372,7 @@ export class MetadataStateMachine implements StateMachine {
       size: command.size,
       contentType: command.contentType,
       etag: command.etag,
+      s3Etag,
       chunks: command.chunks,
       chunkSizes: command.chunkSizes ?? null,
       hlc: command.hlc,
@@ -399,7 +401,7 @@ export class MetadataStateMachine implements StateMachine {
     const file = this.#current(name);
     if (file === null || file.current === null) return { ok: false, code: 'not_found', message: `${name}: no such file` };
     const { current } = file;
-    const failure = preconditionFailure(command.precondition, current.etag);
+    const failure = preconditionFailure(command.precondition, current);
     if (failure !== null) return { ok: false, code: 'precondition_failed', message: `${name}: ${failure}` };
     // A delete removes every kept version: the name's history ends (its version numbers go on).
     this.#dropVersionsThrough(name, file.lastVersion, decodeHlc(command.hlc).wallMs);
