@@ -7,6 +7,8 @@ import { assert } from '../../../shared/assert.ts';
 import { isEncodedHlc } from '../../../shared/hlc.ts';
 import { bucketNameProblem } from '../../../shared/bucket-names.ts';
 import { validateName } from '../../../shared/names.ts';
+import { uploadCommandProblem, uploadOps } from './upload-commands.ts';
+import type { UploadCommand, UploadResult } from './upload-commands.ts';
 
 export interface Precondition {
   /** An If-Match header value: `*`, or one or more (quoted) etags separated by commas. */
@@ -90,8 +92,8 @@ export interface DeleteBucketCommand {
 
 export type BucketCommand = CreateBucketCommand | DeleteBucketCommand;
 
-/** Every command a metadata entry may hold. */
-export type ReplicatedCommand = MetadataCommand | BucketCommand;
+/** Every command a metadata entry may hold (S3 multipart uploads: upload-commands.ts). */
+export type ReplicatedCommand = MetadataCommand | BucketCommand | UploadCommand;
 
 /** A bucket as clients see it. */
 export interface BucketJson {
@@ -108,7 +110,7 @@ export type BucketResult =
   | { readonly ok: false; readonly code: BucketErrorCode; readonly message: string };
 
 /** The result of any applied command. */
-export type AppliedResult = MetadataResult | BucketResult;
+export type AppliedResult = MetadataResult | BucketResult | UploadResult;
 
 /** A file as clients see it (DESIGN.md, "Client API"). */
 export interface FileJson {
@@ -162,6 +164,7 @@ export function commandProblem(value: unknown, inlineCheck: InlineCheck = 'full'
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return 'not an object';
   const command = value as Record<string, unknown>;
   if (command.op === 'createBucket' || command.op === 'deleteBucket') return bucketCommandProblem(command);
+  if (uploadOps.includes(command.op as string)) return uploadCommandProblem(command, commonProblem, preconditionProblem);
   const common = ['op', 'name', 'hlc', 'precondition', 'requestId'];
   const extra: Record<string, readonly string[]> = {
     put: ['size', 'contentType', 'etag', 'md5', 'chunks', 'chunkSizes', 'inline', 'bucket'],
@@ -276,6 +279,9 @@ function inlineProblem(inline: unknown, size: number, etag: string, md5: string 
  * The same key with another fingerprint is a different request (422, idempotency_key_mismatch).
  */
 export function requestFingerprint(command: ReplicatedCommand): string {
+  if (command.op === 'createUpload' || command.op === 'putPart' || command.op === 'completeUpload' || command.op === 'abortUpload' || command.op === 'expireUploads') {
+    return sha256Hex(Buffer.from(JSON.stringify(uploadFingerprint(command))));
+  }
   const precondition = command.op === 'put' || command.op === 'delete' || command.op === 'copy' ? command.precondition : undefined;
   const what = [
     command.op,
@@ -287,6 +293,25 @@ export function requestFingerprint(command: ReplicatedCommand): string {
   // Fields a copy adds (left out for other ops, so their fingerprints stay as they were).
   if (command.op === 'copy') what.push(command.source, String(command.sourceVersion), command.contentType ?? null);
   return sha256Hex(Buffer.from(JSON.stringify(what)));
+}
+
+/**
+ * What an upload command's Idempotency-Key stands for: the op and what it names. A create's
+ * upload id is left out: a retry (by the gateway, on a new leader) draws another.
+ */
+function uploadFingerprint(command: UploadCommand): unknown[] {
+  switch (command.op) {
+    case 'createUpload':
+      return [command.op, command.name, command.contentType];
+    case 'putPart':
+      return [command.op, command.uploadId, command.partNumber, command.sha256];
+    case 'completeUpload':
+      return [command.op, command.uploadId, command.parts.map((part) => [part.partNumber, part.md5]), command.precondition ?? null];
+    case 'abortUpload':
+      return [command.op, command.uploadId];
+    case 'expireUploads':
+      return [command.op, command.createdBeforeMs];
+  }
 }
 
 /** The inline bytes of a put, or null when its content is in chunks. */
