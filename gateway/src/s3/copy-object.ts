@@ -48,7 +48,7 @@ export function parseCopySource(header: string): CopySource {
 }
 
 /** The x-amz-copy-source-if-* headers as the conditional headers they mirror. */
-function sourceConditions(headers: Headers): Headers {
+export function sourceConditions(headers: Headers): Headers {
   const out = new Headers();
   for (const name of ['if-match', 'if-none-match', 'if-modified-since', 'if-unmodified-since']) {
     const value = headers.get(`x-amz-copy-source-${name}`);

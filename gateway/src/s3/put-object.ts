@@ -17,7 +17,7 @@ interface FileJson {
 }
 
 /** Conditional writes S3 supports (If-None-Match: *, If-Match), passed to the node, decided at apply time. */
-function writeConditions(headers: Headers): Record<string, string> {
+export function writeConditions(headers: Headers): Record<string, string> {
   const out: Record<string, string> = {};
   const ifNoneMatch = headers.get('if-none-match');
   if (ifNoneMatch !== null) {

@@ -613,7 +613,7 @@ function noSuchUpload(uploadId: string): UploadResult {
   return { ok: false, code: 'no_such_upload', message: `no upload ${uploadId} in progress` };
 }
 
-function toUploadJson(record: UploadRecord): UploadJson {
+export function toUploadJson(record: UploadRecord): UploadJson {
   return { uploadId: record.uploadId, name: record.name, bucket: record.bucket, contentType: record.contentType, created: new Date(record.createdMs).toISOString() };
 }
 
