@@ -149,6 +149,10 @@ describe('S3 multipart uploads', () => {
     assert.deepEqual(uploads.Uploads?.map((u) => [u.Key, u.UploadId]), [['drafts/a.bin', uploadId], ['drafts/b.bin', second.UploadId]]);
     const all = await s3.send(new ListMultipartUploadsCommand({ Bucket: 'media', Delimiter: '/' }));
     assert.deepEqual([all.Uploads?.map((u) => u.Key), all.CommonPrefixes?.map((p) => p.Prefix)], [['elsewhere.bin'], ['drafts/']]);
+    const prefixPage = await s3.send(new ListMultipartUploadsCommand({ Bucket: 'media', Delimiter: '/', MaxUploads: 1 }));
+    assert.deepEqual([prefixPage.CommonPrefixes?.map((p) => p.Prefix), prefixPage.IsTruncated, prefixPage.NextKeyMarker], [['drafts/'], true, 'drafts/']);
+    const afterPrefix = await s3.send(new ListMultipartUploadsCommand({ Bucket: 'media', Delimiter: '/', KeyMarker: prefixPage.NextKeyMarker }));
+    assert.deepEqual([afterPrefix.Uploads?.map((u) => u.Key), afterPrefix.CommonPrefixes ?? [], afterPrefix.IsTruncated], [['elsewhere.bin'], [], false]);
     const firstPage = await s3.send(new ListMultipartUploadsCommand({ Bucket: 'media', MaxUploads: 1 }));
     assert.deepEqual([firstPage.Uploads?.map((u) => u.Key), firstPage.IsTruncated, firstPage.NextKeyMarker], [['drafts/a.bin'], true, 'drafts/a.bin']);
     const nextPage = await s3.send(new ListMultipartUploadsCommand({ Bucket: 'media', KeyMarker: firstPage.NextKeyMarker, UploadIdMarker: firstPage.NextUploadIdMarker }));

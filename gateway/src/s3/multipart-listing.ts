@@ -80,6 +80,9 @@ export async function listMultipartUploads(call: S3Call, bucket: string): Promis
   // Without an upload id marker, S3 lists the uploads of keys after the key marker only.
   let cursor = { key: keyMarker, id: keyMarker === '' ? '' : uploadIdMarker === '' ? pastEveryUploadId : uploadIdMarker };
   let truncated = false;
+  let ended = maxUploads === 0;
+  /** The last upload or common prefix listed: where a next request goes on from. */
+  let lastListed: { key: string; uploadId: string | null } | null = null;
   const full = () => uploads.length + commonPrefixes.length >= maxUploads;
   pages: for (let pages = 0; pages < nativePagesMax && maxUploads > 0; pages++) {
     const search = new URLSearchParams({ prefix: `${bucket}/${prefix}`, limit: String(nativePageNames) });
@@ -93,13 +96,18 @@ export async function listMultipartUploads(call: S3Call, bucket: string): Promis
       const at = delimiter === null ? -1 : key.indexOf(delimiter, prefix.length);
       if (at !== -1) {
         const common = key.slice(0, at + delimiter!.length);
-        cursor = { key: pastPrefix(bucket, common), id: '' };
-        if (common === commonPrefixes[commonPrefixes.length - 1]) continue;
+        // Listed already in this answer, or it is the key marker itself (the last answer's NextKeyMarker).
+        if (common === commonPrefixes[commonPrefixes.length - 1] || common === keyMarker) {
+          cursor = { key: pastPrefix(bucket, common), id: '' };
+          continue pages;
+        }
         if (full()) {
           truncated = true;
           break pages;
         }
         commonPrefixes.push(common);
+        lastListed = { key: common, uploadId: null };
+        cursor = { key: pastPrefix(bucket, common), id: '' };
         continue pages; // the page went on past the prefix: ask again from after it
       }
       if (full()) {
@@ -107,18 +115,22 @@ export async function listMultipartUploads(call: S3Call, bucket: string): Promis
         break pages;
       }
       uploads.push({ key, upload });
+      lastListed = { key, uploadId: upload.uploadId };
       cursor = { key, id: upload.uploadId };
     }
-    if (!page.truncated) break;
-    if (pages === nativePagesMax - 1) truncated = true;
+    if (!page.truncated) {
+      ended = true;
+      break;
+    }
   }
-  const last = uploads[uploads.length - 1];
+  // Out of native pages before the end: cut short where it got to.
+  if (!ended) truncated = true;
   return xmlResponse(200, xmlDocument('ListMultipartUploadsResult', {
     Bucket: bucket,
     KeyMarker: encode(keyMarker),
     UploadIdMarker: uploadIdMarker,
-    NextKeyMarker: truncated && last !== undefined ? encode(last.key) : undefined,
-    NextUploadIdMarker: truncated && last !== undefined ? last.upload.uploadId : undefined,
+    NextKeyMarker: truncated && lastListed !== null ? encode(lastListed.key) : undefined,
+    NextUploadIdMarker: truncated && lastListed?.uploadId != null ? lastListed.uploadId : undefined,
     Prefix: encode(prefix),
     Delimiter: delimiter === null ? undefined : encode(delimiter),
     MaxUploads: maxUploads,
