@@ -103,6 +103,9 @@ describe('multipart upload records', () => {
     log.part(uploadA, 3, 'three');
     const before = { parts: sm.listParts(uploadA), refs: sm.referencedChunks() };
     assert.equal(refused(log.complete(uploadA, [[1, 'one'], [3, 'not three']])), 'invalid_part');
+    // The client names another ETag for the part the leader hashed.
+    const wrongEtag = log.apply({ op: 'completeUpload', uploadId: uploadA, etag: hex('sha256', 'whole'), parts: [{ partNumber: 1, md5: hex('md5', 'not one'), sha256: hex('sha256', 'one') }] }) as UploadResult;
+    assert.equal(refused(wrongEtag), 'invalid_part');
     assert.equal(refused(log.complete(uploadA, [[1, 'one'], [4, 'four']])), 'invalid_part');
     assert.equal(refused(log.complete(uploadA, [[3, 'three'], [1, 'one']])), 'invalid_part_order');
     assert.equal(refused(log.complete(uploadA, [[1, 'one'], [1, 'one']])), 'invalid_part_order');

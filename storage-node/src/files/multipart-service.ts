@@ -146,7 +146,8 @@ export class MultipartService {
     const result = await proposeUploadCommand(ctx, {
       op: 'completeUpload',
       uploadId: upload.uploadId,
-      parts: parts.map((part) => ({ partNumber: part.partNumber, md5: part.md5, sha256: part.sha256 })),
+      // The ETags the client named, decided again when the entry applies; the SHA-256s of the parts just read.
+      parts: request.parts.map((wanted, i) => ({ partNumber: wanted.partNumber, md5: wanted.md5, sha256: parts[i].sha256 })),
       etag,
       hlc: stampHlc(ctx),
       ...(request.precondition !== undefined ? { precondition: request.precondition } : {}),
