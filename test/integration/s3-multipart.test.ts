@@ -239,6 +239,23 @@ describe('S3 multipart uploads', () => {
     assert.equal(done.ETag, multipartEtag(parts));
     assert.ok((await body(await s3.send(new GetObjectCommand({ Bucket: 'media', Key: key })))).equals(Buffer.concat(parts)));
   });
+
+  it('replicas agree: the same applied index gives the same metadata digest, uploads in progress and S3 ETags included', async () => {
+    const { UploadId: uploadId } = await s3.send(new CreateMultipartUploadCommand({ Bucket: 'media', Key: 'pending.bin' }));
+    await s3.send(new UploadPartCommand({ Bucket: 'media', Key: 'pending.bin', UploadId: uploadId, PartNumber: 1, Body: randomBytes(2 * MiB) }));
+    const urls = cluster.storage.nodes.map((node) => node.url);
+    type Digest = { applied_index: number; digest: string };
+    let digests: Digest[] = [];
+    for (let attempt = 0; attempt < 200; attempt++) {
+      // A linearizable read first, so every node has applied everything written above.
+      await Promise.all(urls.map((url) => fetch(`${url}/uploads?limit=1`).then((r) => r.arrayBuffer())));
+      digests = await Promise.all(urls.map((url) => fetch(`${url}/admin/metadata-digest`, { headers: { 'x-dfs-cluster-secret': cluster.storage.secret } }).then((r) => r.json() as Promise<Digest>)));
+      if (new Set(digests.map((d) => d.applied_index)).size === 1) break;
+      await sleep(50);
+    }
+    assert.equal(new Set(digests.map((d) => d.applied_index)).size, 1, JSON.stringify(digests));
+    assert.equal(new Set(digests.map((d) => d.digest)).size, 1, JSON.stringify(digests));
+  });
 });
 
 describe('S3 multipart upload expiry', () => {
