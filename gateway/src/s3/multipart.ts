@@ -189,10 +189,21 @@ export function parseCompletion(xml: string): { partNumber: number; etag: string
   });
 }
 
+/**
+ * A CompleteMultipartUpload's x-amz-checksum-* headers are the whole object's checksum (S3's
+ * FULL_OBJECT type), not the document's: they are not checked against the document (nor, yet,
+ * against the object: README, "Differences from S3").
+ */
+function withoutObjectChecksums(headers: Headers): Headers {
+  const out = new Headers(headers);
+  for (const name of [...out.keys()]) if (name.startsWith('x-amz-checksum-')) out.delete(name);
+  return out;
+}
+
 export async function completeMultipartUpload(call: S3Call, bucket: string, key: string): Promise<Response> {
   const name = objectName(bucket, key);
   const uploadId = uploadIdOf(call.query);
-  const parts = parseCompletion((await readSmallBody(call, { bytesMax: completionDocumentBytesMax })).toString('utf8'));
+  const parts = parseCompletion((await readSmallBody({ ...call, headers: withoutObjectChecksums(call.headers) }, { bytesMax: completionDocumentBytesMax })).toString('utf8'));
   const document = Buffer.from(JSON.stringify({ parts }));
   const headers = { ...writeConditions(call.headers), ...askS3Etag, 'content-type': 'application/json', 'content-length': String(document.length) };
   const response = await call.native.request('POST', uploadPath(uploadId, name, '/complete'), { headers, body: document, signal: call.signal });
