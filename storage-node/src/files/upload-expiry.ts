@@ -6,6 +6,7 @@ import { stopOnAssertion } from '../../../shared/assert.ts';
 import { isLeader } from '../node/node-context.ts';
 import type { NodeContext } from '../node/node-context.ts';
 import { PeriodicTask } from '../node/periodic-task.ts';
+import { uploadsExpiredPerEntryMax } from '../metadata/upload-commands.ts';
 import type { MultipartService } from './multipart-service.ts';
 
 /** How long an upload may stay in progress by default: a day. */
@@ -14,6 +15,8 @@ export const multipartExpiryMsDefault = 24 * 3_600_000;
 export const uploadExpiryCheckMsMax = 60_000;
 /** ... and at least this often. */
 export const uploadExpiryCheckMsMin = 50;
+/** expireUploads entries one run proposes at most, one after the other (each drops up to uploadsExpiredPerEntryMax). */
+export const expiryEntriesPerRunMax = 20;
 
 export function startUploadExpiry(ctx: NodeContext, uploads: MultipartService): { stop(): Promise<void> } {
   const expiryMs = ctx.config.multipartExpiryMs;
@@ -21,9 +24,13 @@ export function startUploadExpiry(ctx: NodeContext, uploads: MultipartService): 
   const task = new PeriodicTask(
     intervalMs,
     async () => {
-      if (!isLeader(ctx)) return;
-      const expired = await uploads.expire(expiryMs);
-      if (expired.length > 0) console.log(`node ${ctx.config.id}: aborted ${expired.length} multipart upload(s) older than ${expiryMs} ms`);
+      let aborted = 0;
+      for (let entries = 0; entries < expiryEntriesPerRunMax && isLeader(ctx); entries++) {
+        const expired = await uploads.expire(expiryMs);
+        aborted += expired.length;
+        if (expired.length < uploadsExpiredPerEntryMax) break;
+      }
+      if (aborted > 0) console.log(`node ${ctx.config.id}: aborted ${aborted} multipart upload(s) older than ${expiryMs} ms`);
     },
     (err) => {
       stopOnAssertion(err, 'multipart upload expiry');
