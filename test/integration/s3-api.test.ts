@@ -8,7 +8,7 @@ import { connect } from 'node:net';
 import { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import {
-  CopyObjectCommand, CreateBucketCommand, CreateMultipartUploadCommand, DeleteBucketCommand, DeleteObjectCommand, DeleteObjectsCommand, GetBucketVersioningCommand, ListObjectVersionsCommand, GetBucketLocationCommand, GetObjectCommand, HeadBucketCommand,
+  CopyObjectCommand, CreateBucketCommand, DeleteBucketCommand, DeleteObjectCommand, DeleteObjectsCommand, GetBucketVersioningCommand, ListObjectVersionsCommand, GetBucketLocationCommand, GetObjectCommand, HeadBucketCommand,
   HeadObjectCommand, ListBucketsCommand, ListObjectsCommand, ListObjectsV2Command, PutObjectCommand, S3Client, S3ServiceException,
 } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
@@ -45,6 +45,10 @@ async function s3Failure(promise: Promise<unknown>): Promise<{ name: string; sta
     return { name: err.name, status: err.$metadata.httpStatusCode };
   }
   assert.fail('the request succeeded');
+}
+
+function md5(content: string | Uint8Array): string {
+  return createHash('md5').update(content).digest('hex');
 }
 
 async function body(output: { Body?: { transformToByteArray(): Promise<Uint8Array> } }): Promise<Buffer> {
@@ -142,7 +146,7 @@ describe('S3 API', () => {
     assert.deepEqual(await s3Failure(s3.send(new DeleteBucketCommand({ Bucket: 'scratch' }))), { name: 'NoSuchBucket', status: 404 });
     assert.deepEqual((await s3.send(new ListBucketsCommand({}))).Buckets?.map((b) => b.Name), ['photos']);
     // Operations of later steps are refused as such, never taken for another operation.
-    assert.deepEqual(await s3Failure(s3.send(new CreateMultipartUploadCommand({ Bucket: 'photos', Key: 'big' }))), { name: 'NotImplemented', status: 501 });
+    assert.deepEqual(await s3Failure(s3.send(new GetObjectCommand({ Bucket: 'photos', Key: 'big', PartNumber: 1 }))), { name: 'NotImplemented', status: 501 });
     assert.equal((await native('/files/photos/copy')).status, 404);
   });
 
@@ -150,7 +154,8 @@ describe('S3 API', () => {
     const small = 'hello, s3';
     sent.length = 0;
     const put = await s3.send(new PutObjectCommand({ Bucket: 'photos', Key: 'notes/hello.txt', Body: small, ContentType: 'text/plain' }));
-    assert.equal(put.ETag, `"${createHash('sha256').update(small).digest('hex')}"`);
+    // A single put's ETag is the MD5 of its content, as S3's (`aws s3 cp` and sync compare it).
+    assert.equal(put.ETag, `"${md5(small)}"`);
     const got = await s3.send(new GetObjectCommand({ Bucket: 'photos', Key: 'notes/hello.txt' }));
     assert.equal(got.ContentType, 'text/plain');
     assert.equal((await body(got)).toString(), small);
@@ -160,7 +165,8 @@ describe('S3 API', () => {
 
     // 300 KiB: several 64 KiB chunks, streamed through the gateway (past its 256 KiB read-first size).
     const large = randomBytes(300 * 1024);
-    await s3.send(new PutObjectCommand({ Bucket: 'photos', Key: 'big/one.bin', Body: large }));
+    const largePut = await s3.send(new PutObjectCommand({ Bucket: 'photos', Key: 'big/one.bin', Body: large }));
+    assert.equal(largePut.ETag, `"${md5(large)}"`);
     assert.deepEqual(await body(await s3.send(new GetObjectCommand({ Bucket: 'photos', Key: 'big/one.bin' }))), large);
     const range = await s3.send(new GetObjectCommand({ Bucket: 'photos', Key: 'big/one.bin', Range: 'bytes=70000-70099' }));
     assert.equal(range.ContentRange, `bytes 70000-70099/${large.length}`);
@@ -171,18 +177,18 @@ describe('S3 API', () => {
     const streamed = randomBytes(100 * 1024);
     sent.length = 0;
     const fromStream = await s3.send(new PutObjectCommand({ Bucket: 'photos', Key: 'big/streamed.bin', Body: Readable.from([streamed.subarray(0, 50_000), streamed.subarray(50_000)]), ContentLength: streamed.length }));
-    assert.equal(fromStream.ETag, `"${createHash('sha256').update(streamed).digest('hex')}"`);
+    assert.equal(fromStream.ETag, `"${md5(streamed)}"`);
     assert.equal(sent[0]['x-amz-content-sha256'], 'STREAMING-UNSIGNED-PAYLOAD-TRAILER', JSON.stringify(sent[0]));
     assert.equal(sent[0]['x-amz-trailer'], 'x-amz-checksum-crc32');
     assert.deepEqual(await body(await s3.send(new GetObjectCommand({ Bucket: 'photos', Key: 'big/streamed.bin' }))), streamed);
 
     const head = await s3.send(new HeadObjectCommand({ Bucket: 'photos', Key: 'big/one.bin' }));
     assert.equal(head.ContentLength, large.length);
-    assert.equal(head.ETag, `"${createHash('sha256').update(large).digest('hex')}"`);
+    assert.equal(head.ETag, `"${md5(large)}"`);
     assert.ok(head.LastModified instanceof Date);
 
     const empty = await s3.send(new PutObjectCommand({ Bucket: 'photos', Key: 'empty', Body: '' }));
-    assert.equal(empty.ETag, `"${createHash('sha256').update('').digest('hex')}"`);
+    assert.equal(empty.ETag, `"${md5('')}"`);
     assert.equal((await body(await s3.send(new GetObjectCommand({ Bucket: 'photos', Key: 'empty' })))).length, 0);
 
     await s3.send(new DeleteObjectCommand({ Bucket: 'photos', Key: 'empty' }));
@@ -236,7 +242,7 @@ describe('S3 API', () => {
     assert.equal(all.KeyCount, keys.length);
     assert.equal(all.IsTruncated, false);
     assert.equal(all.Contents?.[0].Size, 'a.txt'.length);
-    assert.equal(all.Contents?.[0].ETag, `"${createHash('sha256').update('a.txt').digest('hex')}"`);
+    assert.equal(all.Contents?.[0].ETag, `"${md5('a.txt')}"`);
 
     const top = await s3.send(new ListObjectsV2Command({ Bucket: 'listing', Delimiter: '/' }));
     assert.deepEqual(top.Contents?.map((o) => o.Key), ['a.txt', 'e f+g.txt', 'z']);
@@ -309,6 +315,33 @@ describe('S3 API', () => {
     assert.deepEqual(listed.files.map((f) => f.name), ['photos/from-native.txt', 'photos/from-s3/file.bin']);
     const metrics = await (await native('/metrics')).text();
     assert.match(metrics, /dfs_gateway_s3_requests_total\{operation="PutObject",status="200"\} [1-9]/);
+  });
+
+  it('ETags: MD5 for S3 puts (also in listings, versions, If-Match), SHA-256 for what a native client wrote; native answers keep the SHA-256', async () => {
+    const content = randomBytes(150_000); // chunked, not inline
+    const put = await s3.send(new PutObjectCommand({ Bucket: 'photos', Key: 'etags/s3.bin', Body: content }));
+    assert.equal(put.ETag, `"${md5(content)}"`);
+    const sha256 = createHash('sha256').update(content).digest('hex');
+    // The native API: SHA-256 ETag and JSON as before; the S3 ETag only as an extra header.
+    const nativeRead = await native('/files/photos/etags/s3.bin', { method: 'HEAD' });
+    assert.equal(nativeRead.headers.get('etag'), `"${sha256}"`);
+    assert.equal(nativeRead.headers.get('x-dfs-s3-etag'), put.ETag);
+    const nativeList = (await (await native('/files?prefix=photos/etags/')).json()) as { files: Record<string, unknown>[] };
+    assert.deepEqual(Object.keys(nativeList.files[0]!).sort(), ['contentType', 'etag', 'modified', 'name', 'size', 'version']);
+    assert.equal(nativeList.files[0]!.etag, sha256);
+    // S3 reads, listings and version listings give the MD5.
+    assert.equal((await s3.send(new HeadObjectCommand({ Bucket: 'photos', Key: 'etags/s3.bin' }))).ETag, put.ETag);
+    assert.equal((await s3.send(new ListObjectsV2Command({ Bucket: 'photos', Prefix: 'etags/' }))).Contents?.[0]?.ETag, put.ETag);
+    assert.equal((await s3.send(new ListObjectVersionsCommand({ Bucket: 'photos', Prefix: 'etags/' }))).Versions?.[0]?.ETag, put.ETag);
+    // Conditional writes and reads compare with the MD5 ETag.
+    assert.deepEqual(await s3Failure(s3.send(new PutObjectCommand({ Bucket: 'photos', Key: 'etags/s3.bin', Body: 'next', IfMatch: '"0123456789abcdef0123456789abcdef"' }))), { name: 'PreconditionFailed', status: 412 });
+    const next = await s3.send(new PutObjectCommand({ Bucket: 'photos', Key: 'etags/s3.bin', Body: 'next', IfMatch: put.ETag }));
+    assert.equal(next.ETag, `"${md5('next')}"`);
+    assert.equal((await s3Failure(s3.send(new GetObjectCommand({ Bucket: 'photos', Key: 'etags/s3.bin', IfNoneMatch: next.ETag })))).status, 304);
+    // A file a native client wrote has no MD5: S3 shows its SHA-256, as before.
+    assert.equal((await native('/files/photos/etags/native.txt', { method: 'PUT', body: 'native' })).status, 201);
+    const head = await s3.send(new HeadObjectCommand({ Bucket: 'photos', Key: 'etags/native.txt' }));
+    assert.equal(head.ETag, `"${createHash('sha256').update('native').digest('hex')}"`);
   });
 
   it('refuses a wrong secret, a tampered signature, a tampered body, a bad checksum: nothing is stored', async () => {
@@ -539,7 +572,8 @@ describe('S3 API', () => {
     const nativeCopy = await native('/files/copies/native-copy.bin', { method: 'PUT', headers: { 'X-DFS-Copy-Source': 'copies/dst.bin' } });
     assert.equal(nativeCopy.status, 201, await nativeCopy.clone().text());
     assert.equal(nativeCopy.headers.get('x-dfs-copy-source-version'), '1');
-    assert.equal(((await nativeCopy.json()) as { etag: string }).etag, put.ETag!.replace(/"/g, ''));
+    assert.equal(((await nativeCopy.json()) as { etag: string }).etag, createHash('sha256').update(first).digest('hex'));
+    assert.equal(nativeCopy.headers.get('x-dfs-s3-etag'), put.ETag);
     const missing = await native('/files/copies/n2', { method: 'PUT', headers: { 'X-DFS-Copy-Source': 'copies/none' } });
     assert.equal(missing.status, 404);
     assert.equal(((await missing.json()) as { error: { code: string } }).error.code, 'no_such_source');

@@ -11,7 +11,7 @@ import Database from 'better-sqlite3';
 import { encodeHlc } from '../../shared/hlc.ts';
 import { openDatabase } from '../../storage-node/src/db/open-database.ts';
 import { decodeCommand, encodeCommand } from '../../storage-node/src/metadata/commands.ts';
-import type { AppliedResult, ReplicatedCommand } from '../../storage-node/src/metadata/commands.ts';
+import type { AppliedResult, BucketCommand, MetadataCommand, ReplicatedCommand } from '../../storage-node/src/metadata/commands.ts';
 import { MetadataStateMachine } from '../../storage-node/src/metadata/metadata-state-machine.ts';
 import type { Entry } from '../../storage-node/src/raft/types.ts';
 
@@ -30,7 +30,7 @@ const baseMs = Date.UTC(2026, 0, 1);
 
 class Log {
   next = 1;
-  entry(command: Omit<ReplicatedCommand, 'hlc'>): Entry {
+  entry(command: Omit<MetadataCommand | BucketCommand, 'hlc'>): Entry {
     const index = this.next++;
     return { index, term: 1, type: 'normal', data: encodeCommand({ ...command, hlc: encodeHlc({ wallMs: baseMs + index * 1000, logical: 0 }) } as ReplicatedCommand) };
   }
@@ -44,7 +44,7 @@ class Log {
     return this.entry({
       op: 'put', name, size: content.length, contentType: 'text/plain', etag: sha256(content), chunks: [], inline: Buffer.from(content).toString('base64'),
       ...(bucket !== undefined ? { bucket } : {}),
-    } as Omit<ReplicatedCommand, 'hlc'>);
+    } as Omit<MetadataCommand | BucketCommand, 'hlc'>);
   }
   deleteFile(name: string): Entry {
     return this.entry({ op: 'delete', name });

@@ -35,14 +35,21 @@ describe('S3 router', () => {
     assert.deepEqual(routed('POST', '/photos?delete'), { op: 'DeleteObjects', bucket: 'photos' });
     assert.deepEqual(routed('PUT', '/photos/k', { 'x-amz-copy-source': '/photos/j' }), { op: 'CopyObject', bucket: 'photos', key: 'k' });
     assert.deepEqual(routed('POST', '/photos?delete='), { op: 'DeleteObjects', bucket: 'photos' });
+    // Multipart uploads: the query keywords name them, never PutObject or GetObject.
+    assert.deepEqual(routed('GET', '/photos?uploads&prefix=a'), { op: 'ListMultipartUploads', bucket: 'photos' });
+    assert.deepEqual(routed('POST', '/photos/k?uploads'), { op: 'CreateMultipartUpload', bucket: 'photos', key: 'k' });
+    assert.deepEqual(routed('PUT', '/photos/k?partNumber=1&uploadId=u'), { op: 'UploadPart', bucket: 'photos', key: 'k' });
+    assert.deepEqual(routed('PUT', '/photos/k?partNumber=1&uploadId=u', { 'x-amz-copy-source': '/photos/j' }), { op: 'UploadPartCopy', bucket: 'photos', key: 'k' });
+    assert.deepEqual(routed('POST', '/photos/k?uploadId=u'), { op: 'CompleteMultipartUpload', bucket: 'photos', key: 'k' });
+    assert.deepEqual(routed('DELETE', '/photos/k?uploadId=u'), { op: 'AbortMultipartUpload', bucket: 'photos', key: 'k' });
+    assert.deepEqual(routed('GET', '/photos/k?uploadId=u&max-parts=2'), { op: 'ListParts', bucket: 'photos', key: 'k' });
   });
 
   it('answers NotImplemented for operations not built yet, never another operation', () => {
-    for (const [method, target, headers] of [
-      ['PUT', '/photos/k?partNumber=1&uploadId=u', { 'x-amz-copy-source': '/photos/j' }], // UploadPartCopy
-      ['PUT', '/photos/k?partNumber=1&uploadId=u'], // UploadPart
-      ['POST', '/photos/k?uploads'], // CreateMultipartUpload
-      ['POST', '/photos/k?uploadId=u'], // CompleteMultipartUpload
+    for (const [method, target] of [
+      ['GET', '/photos/k?partNumber=1'], // GetObject of one part
+      ['PUT', '/photos/k?partNumber=1'], // a part without an upload
+      ['POST', '/photos/k'],
       ['POST', '/photos'], // browser uploads
       ['GET', '/photos?delete'],
       ['PUT', '/photos?acl'],
@@ -50,7 +57,7 @@ describe('S3 router', () => {
       ['DELETE', '/photos/k?versionId=3'],
       ['GET', '/photos/k?tagging'],
     ] as const) {
-      assert.throws(() => routed(method, target, headers ?? {}), refusedWith('NotImplemented'), `${method} ${target}`);
+      assert.throws(() => routed(method, target), refusedWith('NotImplemented'), `${method} ${target}`);
     }
   });
 

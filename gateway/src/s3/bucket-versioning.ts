@@ -10,6 +10,7 @@ import { encoderOf, maxKeysOf, nativePageNames, nativePagesMax, pastPrefix } fro
 import { rootOwner } from './bucket-handlers.ts';
 import { xmlResponse } from './s3-response.ts';
 import { xmlDocument } from './s3-xml.ts';
+import { askS3Etag, s3EtagOf } from './s3-etags.ts';
 
 export async function getBucketVersioning(call: S3Call, bucket: string): Promise<Response> {
   await requireBucket(call, bucket);
@@ -20,6 +21,7 @@ export async function getBucketVersioning(call: S3Call, bucket: string): Promise
 export interface NativeVersion {
   readonly size: number;
   readonly etag: string;
+  readonly s3Etag?: string;
   readonly version: number;
   readonly modified: string;
 }
@@ -108,7 +110,7 @@ function nativeSource(call: S3Call, bucket: string): VersionsSource {
       return { names: page.files.map((file) => file.name.slice(bucket.length + 1)), last: page.next === null };
     },
     async versions(key) {
-      const response = await call.native.request('GET', `${filePath(`${bucket}/${key}`)}?versions`, { signal: call.signal });
+      const response = await call.native.request('GET', `${filePath(`${bucket}/${key}`)}?versions`, { headers: askS3Etag, signal: call.signal });
       if (response.status === 404) return [];
       if (response.status !== 200) throw await unexpectedAnswer(response, `reading the versions of ${bucket}/${key}`);
       return (await NativeClient.json<{ versions: NativeVersion[] }>(response)).versions;
@@ -160,7 +162,7 @@ export function versionsDocument(bucket: string, request: VersionsRequest, outco
       VersionId: String(entry.version.version),
       IsLatest: entry.isLatest,
       LastModified: entry.version.modified,
-      ETag: `"${entry.version.etag}"`,
+      ETag: s3EtagOf(entry.version),
       Size: entry.version.size,
       Owner: rootOwner,
       StorageClass: 'STANDARD',

@@ -14,6 +14,7 @@ import type { S3Call } from './s3-call.ts';
 import { xmlResponse } from './s3-response.ts';
 import { xmlDocument } from './s3-xml.ts';
 import { contentTypeOf } from './streams.ts';
+import { askS3Etag, s3EtagHeader, s3EtagOf } from './s3-etags.ts';
 
 export interface CopySource {
   readonly bucket: string;
@@ -47,7 +48,7 @@ export function parseCopySource(header: string): CopySource {
 }
 
 /** The x-amz-copy-source-if-* headers as the conditional headers they mirror. */
-function sourceConditions(headers: Headers): Headers {
+export function sourceConditions(headers: Headers): Headers {
   const out = new Headers();
   for (const name of ['if-match', 'if-none-match', 'if-modified-since', 'if-unmodified-since']) {
     const value = headers.get(`x-amz-copy-source-${name}`);
@@ -64,6 +65,7 @@ function metadataDirective(headers: Headers): 'COPY' | 'REPLACE' {
 
 interface CopiedFile {
   readonly etag: string;
+  readonly s3Etag?: string;
   readonly version: number;
   readonly modified: string;
 }
@@ -91,7 +93,7 @@ export async function copyObject(call: S3Call, bucket: string, key: string): Pro
   const sourceVersion = head.headers.get('x-dfs-version');
   if (sourceVersion === null) throw new S3Error('InternalError', `reading ${sourceName}: the cluster named no version`);
   const verdict = evaluateConditions(sourceConditions(call.headers), {
-    etag: (head.headers.get('etag') ?? '').replace(/^"(.*)"$/, '$1'),
+    etag: s3EtagHeader(head.headers).replace(/^"(.*)"$/, '$1'),
     lastModifiedMs: Date.parse(head.headers.get('last-modified') ?? '') || 0,
   });
   if (verdict !== 'proceed') throw new S3Error('PreconditionFailed', 'At least one of the pre-conditions you specified did not hold', { Condition: 'x-amz-copy-source-If-*' });
@@ -101,6 +103,7 @@ export async function copyObject(call: S3Call, bucket: string, key: string): Pro
     'x-dfs-copy-source-version': sourceVersion,
     'x-dfs-require-bucket': bucket,
     'content-length': '0',
+    ...askS3Etag,
     ...(contentType === null ? {} : { 'content-type': contentType }),
   };
   const response = await call.native.request('PUT', filePath(name), { headers, signal: call.signal });
@@ -112,7 +115,7 @@ export async function copyObject(call: S3Call, bucket: string, key: string): Pro
   }
   if (response.status !== 201) throw await unexpectedAnswer(response, `copying ${sourceName} to ${name}`);
   const file = (await response.json()) as CopiedFile;
-  const out = xmlResponse(200, xmlDocument('CopyObjectResult', { LastModified: file.modified, ETag: `"${file.etag}"` }));
+  const out = xmlResponse(200, xmlDocument('CopyObjectResult', { LastModified: file.modified, ETag: s3EtagOf(file) }));
   out.headers.set('x-amz-version-id', String(file.version));
   out.headers.set('x-amz-copy-source-version-id', sourceVersion);
   return out;

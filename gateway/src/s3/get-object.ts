@@ -7,6 +7,7 @@ import { objectName } from './object-names.ts';
 import { S3Error } from './s3-errors.ts';
 import { bucketExists, discard, noSuchBucket, unexpectedAnswer } from './s3-call.ts';
 import type { S3Call } from './s3-call.ts';
+import { s3EtagHeader } from './s3-etags.ts';
 
 /** Query parameters that set a header of the answer (S3's response-* overrides). */
 const responseOverrides: Readonly<Record<string, string>> = {
@@ -41,7 +42,8 @@ export async function getObject(call: S3Call, bucket: string, key: string): Prom
     throw new S3Error('NoSuchKey', 'The specified key does not exist.', { Key: key });
   }
   if (response.status !== 200 && response.status !== 206 && response.status !== 416) throw await unexpectedAnswer(response, `reading ${name}`);
-  const etag = response.headers.get('etag') ?? '';
+  const etag = s3EtagHeader(response.headers);
+  const nativeEtag = response.headers.get('etag') ?? '';
   const lastModified = response.headers.get('last-modified') ?? '';
   const verdict = conditionsVerdict(call.headers, etag, lastModified);
   if (verdict !== 'proceed' || response.status === 416) await discard(response);
@@ -63,7 +65,7 @@ export async function getObject(call: S3Call, bucket: string, key: string): Prom
     if (value !== null) out.set(header, value);
   }
   // The whole object's SHA-256 is its native ETag: clients that ask (x-amz-checksum-mode) verify it.
-  const sha256Hex = /^"([0-9a-f]{64})"$/.exec(etag)?.[1];
+  const sha256Hex = /^"([0-9a-f]{64})"$/.exec(nativeEtag)?.[1];
   if (response.status === 200 && sha256Hex !== undefined && call.headers.get('x-amz-checksum-mode')?.toUpperCase() === 'ENABLED') {
     out.set('x-amz-checksum-sha256', Buffer.from(sha256Hex, 'hex').toString('base64'));
     out.set('x-amz-checksum-type', 'FULL_OBJECT');

@@ -12,6 +12,7 @@ import { xmlDocument } from './s3-xml.ts';
 import type { XmlElement } from './s3-xml.ts';
 import { xmlResponse } from './s3-response.ts';
 import { rootOwner } from './bucket-handlers.ts';
+import { askS3Etag, s3EtagOf } from './s3-etags.ts';
 
 /** The most keys one answer lists (S3's cap on max-keys). */
 export const listKeysMax = 1000;
@@ -26,6 +27,7 @@ export interface NativeFile {
   readonly name: string;
   readonly size: number;
   readonly etag: string;
+  readonly s3Etag?: string;
   readonly modified: string;
 }
 
@@ -64,7 +66,7 @@ async function collect(call: S3Call, request: ListRequest): Promise<ListOutcome>
   for (let pages = 0; pages < nativePagesMax; pages++) {
     const query = new URLSearchParams({ prefix: `${bucket}/${prefix}`, limit: String(nativePageNames) });
     if (cursor !== '') query.set('after', `${bucket}/${cursor}`);
-    const response = await call.native.request('GET', `/files?${query.toString()}`, { signal: call.signal });
+    const response = await call.native.request('GET', `/files?${query.toString()}`, { headers: askS3Etag, signal: call.signal });
     if (response.status !== 200) throw await unexpectedAnswer(response, `listing the bucket ${bucket}`);
     const page = await NativeClient.json<{ files: NativeFile[]; next: string | null }>(response);
     for (const file of page.files) {
@@ -124,7 +126,7 @@ function contentsXml(files: readonly NativeFile[], bucket: string, encode: (text
   return files.map((file) => ({
     Key: encode(file.name.slice(bucket.length + 1)),
     LastModified: file.modified,
-    ETag: `"${file.etag}"`,
+    ETag: s3EtagOf(file),
     Size: file.size,
     ...(owner ? { Owner: rootOwner } : {}),
     StorageClass: 'STANDARD',

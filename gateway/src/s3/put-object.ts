@@ -8,14 +8,16 @@ import { S3Error } from './s3-errors.ts';
 import { discard, noSuchBucket, bucketExists, unexpectedAnswer } from './s3-call.ts';
 import type { S3Call } from './s3-call.ts';
 import { contentTypeOf, readableOf } from './streams.ts';
+import { askS3Etag, s3EtagOf } from './s3-etags.ts';
 
 interface FileJson {
   readonly etag: string;
+  readonly s3Etag?: string;
   readonly version: number;
 }
 
 /** Conditional writes S3 supports (If-None-Match: *, If-Match), passed to the node, decided at apply time. */
-function writeConditions(headers: Headers): Record<string, string> {
+export function writeConditions(headers: Headers): Record<string, string> {
   const out: Record<string, string> = {};
   const ifNoneMatch = headers.get('if-none-match');
   if (ifNoneMatch !== null) {
@@ -32,7 +34,8 @@ export async function putObject(call: S3Call, bucket: string, key: string): Prom
   const plan = planBody(call.headers, call.payload);
   const conditions = writeConditions(call.headers);
   // The node refuses the put if the bucket is gone by the time it is applied (a DeleteBucket in between).
-  const headers = { ...conditions, 'content-type': contentTypeOf(call.headers), 'content-length': String(plan.length), 'x-dfs-require-bucket': bucket };
+  // The node computes the content's MD5 as well: the S3 ETag.
+  const headers = { ...conditions, ...askS3Etag, 'content-type': contentTypeOf(call.headers), 'content-length': String(plan.length), 'x-dfs-require-bucket': bucket };
   // Checked first as well, so that a body for a missing bucket is not streamed to the leader for nothing.
   if (!(await bucketExists(call, bucket))) throw noSuchBucket(bucket);
   const verified = new VerifiedBody(call.body, plan);
@@ -64,7 +67,7 @@ export async function putObject(call: S3Call, bucket: string, key: string): Prom
   if (response.status !== 201) throw await unexpectedAnswer(response, `storing ${name}`);
   const file = (await response.json()) as FileJson;
   // Every put makes a new version: its native number is the S3 version id.
-  const out = new Headers({ ETag: `"${file.etag}"`, 'x-amz-version-id': String(file.version) });
+  const out = new Headers({ ETag: s3EtagOf(file), 'x-amz-version-id': String(file.version) });
   for (const [algorithm, value] of verified.verifiedChecksums) out.set(`x-amz-checksum-${algorithm}`, value);
   return new Response(null, { status: 200, headers: out });
 }

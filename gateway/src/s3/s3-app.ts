@@ -13,6 +13,8 @@ import { deleteObject } from './delete-object.ts';
 import { deleteObjects } from './delete-objects.ts';
 import { getBucketVersioning, listObjectVersions } from './bucket-versioning.ts';
 import { getObject } from './get-object.ts';
+import { abortMultipartUpload, completeMultipartUpload, createMultipartUpload, uploadPart, uploadPartCopy } from './multipart.ts';
+import { listMultipartUploads, listParts } from './multipart-listing.ts';
 import { listObjectsV1, listObjectsV2 } from './list-objects.ts';
 import type { NativeClient } from './native-client.ts';
 import { putObject } from './put-object.ts';
@@ -80,6 +82,20 @@ function handle(endpoint: Endpoint, call: S3Call): Promise<Response> {
       return getBucketVersioning(call, endpoint.bucket);
     case 'ListObjectVersions':
       return listObjectVersions(call, endpoint.bucket);
+    case 'ListMultipartUploads':
+      return listMultipartUploads(call, endpoint.bucket);
+    case 'CreateMultipartUpload':
+      return createMultipartUpload(call, endpoint.bucket, endpoint.key);
+    case 'UploadPart':
+      return uploadPart(call, endpoint.bucket, endpoint.key);
+    case 'UploadPartCopy':
+      return uploadPartCopy(call, endpoint.bucket, endpoint.key);
+    case 'CompleteMultipartUpload':
+      return completeMultipartUpload(call, endpoint.bucket, endpoint.key);
+    case 'AbortMultipartUpload':
+      return abortMultipartUpload(call, endpoint.bucket, endpoint.key);
+    case 'ListParts':
+      return listParts(call, endpoint.bucket, endpoint.key);
   }
 }
 

@@ -26,12 +26,16 @@ export async function discard(response: Response): Promise<void> {
 
 /** A native answer no handler expected, as the S3 error that says the most. */
 export async function unexpectedAnswer(response: Response, what: string): Promise<S3Error> {
-  const { code, message } = await nativeError(response);
-  const text = `${what}: the cluster answered ${response.status} ${code}: ${message}`;
-  if (response.status === 503) return new S3Error('ServiceUnavailable', `${text}. Please retry.`);
-  if (response.status === 413) return new S3Error('EntityTooLarge', text);
-  if (response.status === 400 && code === 'incomplete_body') return new S3Error('IncompleteBody', text);
-  if (response.status === 400) return new S3Error('InvalidArgument', text);
+  return answerError(response.status, await nativeError(response), what);
+}
+
+/** A native refusal already read (status, code, message), as the S3 error that says the most. */
+export function answerError(status: number, { code, message }: { code: string; message: string }, what: string): S3Error {
+  const text = `${what}: the cluster answered ${status} ${code}: ${message}`;
+  if (status === 503) return new S3Error('ServiceUnavailable', `${text}. Please retry.`);
+  if (status === 413) return new S3Error('EntityTooLarge', text);
+  if (status === 400 && code === 'incomplete_body') return new S3Error('IncompleteBody', text);
+  if (status === 400) return new S3Error('InvalidArgument', text);
   return new S3Error('InternalError', text);
 }
 

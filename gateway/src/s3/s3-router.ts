@@ -6,8 +6,23 @@ import { S3Error } from './s3-errors.ts';
 
 export type Endpoint =
   | { readonly op: 'ListBuckets' }
-  | { readonly op: 'CreateBucket' | 'HeadBucket' | 'DeleteBucket' | 'GetBucketLocation' | 'ListObjects' | 'ListObjectsV2' | 'DeleteObjects' | 'GetBucketVersioning' | 'ListObjectVersions'; readonly bucket: string }
-  | { readonly op: 'PutObject' | 'CopyObject' | 'GetObject' | 'HeadObject' | 'DeleteObject'; readonly bucket: string; readonly key: string };
+  | { readonly op: 'CreateBucket' | 'HeadBucket' | 'DeleteBucket' | 'GetBucketLocation' | 'ListObjects' | 'ListObjectsV2' | 'DeleteObjects' | 'GetBucketVersioning' | 'ListObjectVersions' | 'ListMultipartUploads'; readonly bucket: string }
+  | { readonly op: 'PutObject' | 'CopyObject' | 'GetObject' | 'HeadObject' | 'DeleteObject'; readonly bucket: string; readonly key: string }
+  | { readonly op: MultipartObjectOp; readonly bucket: string; readonly key: string };
+
+/** The multipart upload operations on an object (gateway/src/s3/multipart.ts); the upload id is in the query. */
+export type MultipartObjectOp = 'CreateMultipartUpload' | 'UploadPart' | 'UploadPartCopy' | 'CompleteMultipartUpload' | 'AbortMultipartUpload' | 'ListParts';
+
+/** The multipart operation a request on an object names, or null when it names none. */
+function multipartOp(method: string, query: URLSearchParams, headers: Headers): MultipartObjectOp | null {
+  if (method === 'POST' && query.has('uploads')) return 'CreateMultipartUpload';
+  if (!query.has('uploadId')) return null;
+  if (method === 'PUT' && query.has('partNumber')) return headers.has('x-amz-copy-source') ? 'UploadPartCopy' : 'UploadPart';
+  if (method === 'POST') return 'CompleteMultipartUpload';
+  if (method === 'DELETE') return 'AbortMultipartUpload';
+  if (method === 'GET') return 'ListParts';
+  return null;
+}
 
 /** Query keywords that name a sub-resource or an operation of their own (those built are routed before these are refused). */
 const bucketSubresources = [
@@ -49,6 +64,7 @@ export function route(method: string, rawPath: string, query: URLSearchParams, h
     if (method === 'POST' && query.has('delete')) return { op: 'DeleteObjects', bucket };
     if (method === 'GET' && query.has('versioning')) return { op: 'GetBucketVersioning', bucket };
     if (method === 'GET' && query.has('versions')) return { op: 'ListObjectVersions', bucket };
+    if (method === 'GET' && query.has('uploads')) return { op: 'ListMultipartUploads', bucket };
     const subresource = bucketSubresources.find((name) => query.has(name));
     if (subresource !== undefined) notBuilt(`${method} /<bucket>?${subresource}`);
     if (method === 'GET' && query.has('location')) return { op: 'GetBucketLocation', bucket };
@@ -67,6 +83,8 @@ export function route(method: string, rawPath: string, query: URLSearchParams, h
         throw new S3Error('MethodNotAllowed', `${method} is not allowed on a bucket.`);
     }
   }
+  const multipart = multipartOp(method, query, headers);
+  if (multipart !== null) return { op: multipart, bucket, key };
   // A version of an object is read with ?versionId (GetObject, HeadObject); other uses are not built.
   const versionRead = method === 'GET' || method === 'HEAD';
   const subresource = objectSubresources.find((name) => query.has(name) && !(name === 'versionId' && versionRead));
@@ -81,7 +99,7 @@ export function route(method: string, rawPath: string, query: URLSearchParams, h
     case 'DELETE':
       return { op: 'DeleteObject', bucket, key };
     case 'POST':
-      return notBuilt('POST /<bucket>/<key> (multipart uploads)');
+      return notBuilt('POST /<bucket>/<key> without ?uploads or ?uploadId');
     default:
       throw new S3Error('MethodNotAllowed', `${method} is not allowed on an object.`);
   }

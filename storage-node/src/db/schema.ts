@@ -75,6 +75,13 @@ export const fileVersions = sqliteTable(
     contentType: text('content_type').notNull(),
     /** Hex SHA-256 of the whole content. */
     etag: text('etag').notNull(),
+    /**
+     * S3's ETag of this version, unquoted: the hex MD5 of the content (a put that computed it), or
+     * `<hex MD5 of the parts' binary MD5s>-<parts>` (a completed multipart upload). Null for rows
+     * written before it existed and for native puts that did not ask for it: S3 then answers the
+     * SHA-256 `etag`.
+     */
+    s3Etag: text('s3_etag'),
     /** JSON array of chunk hashes, in content order. */
     chunks: text('chunks', { mode: 'json' }).$type<string[]>().notNull(),
     /** JSON array of chunk sizes (same order), or null when the entry did not carry them. */
@@ -92,8 +99,8 @@ export const fileVersions = sqliteTable(
 );
 
 /**
- * How many references kept versions make to each chunk (a chunk twice in one version counts
- * twice). A row at 0 records since when (the HLC wall time of the entry that dropped it), so the
+ * How many references kept versions and the parts of multipart uploads in progress make to each
+ * chunk (a chunk twice in one version counts twice). A row at 0 records since when (the HLC wall time of the entry that dropped it), so the
  * collector can wait out a grace period; the collector deletes the row with the blob.
  */
 export const chunkRefs = sqliteTable(
@@ -137,6 +144,60 @@ export const buckets = sqliteTable('buckets', {
   /** The HLC wall time of the entry that created it, ms since the epoch. */
   createdMs: integer('created_ms').notNull(),
 });
+
+/**
+ * S3 multipart uploads in progress (gateway/src/s3/multipart.ts): created by one entry, ended by
+ * a complete (the parts become a version of `name`), an abort, or the expiry of old uploads.
+ */
+export const multipartUploads = sqliteTable(
+  'multipart_uploads',
+  {
+    uploadId: text('upload_id').primaryKey(),
+    /** The file the upload becomes: `<bucket>/<key>`. */
+    name: text('name').notNull(),
+    /** The S3 bucket it must be in (when created, and when completed). */
+    bucket: text('bucket').notNull(),
+    contentType: text('content_type').notNull(),
+    /** The HLC wall time of the entry that created it, ms since the epoch: for the expiry. */
+    createdMs: integer('created_ms').notNull(),
+  },
+  (t) => [
+    // ListMultipartUploads: by name, then upload id.
+    index('multipart_uploads_by_name').on(t.name, t.uploadId),
+    // The expiry: oldest first.
+    index('multipart_uploads_by_created').on(t.createdMs, t.uploadId),
+  ],
+);
+
+/**
+ * The parts of the uploads in progress, one per (upload, part number): a newer part with the same
+ * number replaces the row. Each holds a reference (chunk_refs) on each of its chunks, so the
+ * collector leaves them until the upload is completed (the version takes its own references),
+ * aborted or expired.
+ */
+export const multipartParts = sqliteTable(
+  'multipart_parts',
+  {
+    uploadId: text('upload_id').notNull(),
+    partNumber: integer('part_number').notNull(),
+    size: integer('size').notNull(),
+    /** Hex MD5 of the part's bytes: its S3 ETag. */
+    md5: text('md5').notNull(),
+    /** Hex SHA-256 of the part's bytes. */
+    sha256: text('sha256').notNull(),
+    /** JSON array of chunk hashes, in content order. */
+    chunks: text('chunks', { mode: 'json' }).$type<string[]>().notNull(),
+    /** JSON array of chunk sizes, same order. */
+    chunkSizes: text('chunk_sizes', { mode: 'json' }).$type<number[]>().notNull(),
+    /** The HLC wall time of the entry that stored it. */
+    modifiedMs: integer('modified_ms').notNull(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.uploadId, t.partNumber] }),
+    check('multipart_parts_number', sql`${t.partNumber} >= 1 AND ${t.partNumber} <= 10000`),
+    check('multipart_parts_size', sql`${t.size} >= 0`),
+  ],
+);
 
 /**
  * The state machine's bookkeeping, one row (id 1), written in the same transaction as every

@@ -9,6 +9,14 @@ export type FileErrorCode =
   | 'no_such_bucket'
   /** The version a copy names is not kept (any more). */
   | 'no_such_source'
+  /** No multipart upload in progress has this id (or it is another file's). */
+  | 'no_such_upload'
+  /** A part a multipart completion lists was not uploaded, or has another ETag. */
+  | 'invalid_part'
+  /** A multipart completion's parts are not in ascending order. */
+  | 'invalid_part_order'
+  /** A part other than the last of a multipart completion is under the minimum size. */
+  | 'entity_too_small'
   /** A chunk reached fewer than a majority of the nodes. */
   | 'replication_failed'
   /** The upload took longer than the chunk grace period. */

@@ -4,12 +4,14 @@
 // the version and streams its bytes (or a range); a delete proposes the delete. Routes only parse
 // requests and shape answers; everything they ask of a file is asked here.
 import { BodyIncompleteError, BodyTooLargeError, chunkBufferBytes, chunkStream } from '../blobs/chunker.ts';
+import type { ChunkedBody } from '../blobs/chunker.ts';
 import { sha256Hex } from '../../../shared/sha256.ts';
 import type { FileJson, Precondition } from '../metadata/commands.ts';
 import type { FileListPage, FileRecord } from '../metadata/file-record.ts';
 import type { NodeContext } from '../node/node-context.ts';
 import { RaftTimeoutError } from '../raft-node/errors.ts';
 import { readBodyPrefix } from './body-prefix.ts';
+import { ContentMd5, md5Hex } from './content-md5.ts';
 import { openContent } from './content-reader.ts';
 import type { ContentBytes } from './content-reader.ts';
 import { FileError } from './file-errors.ts';
@@ -28,6 +30,8 @@ export interface WriteRequest {
   readonly requestId?: string;
   /** An S3 bucket that must exist when the put is applied (the S3 gateway's PutObject). */
   readonly bucket?: string;
+  /** Also compute the content's MD5 (the version's S3 ETag): one more hash pass over the bytes. */
+  readonly computeMd5?: boolean;
 }
 
 export interface DeleteRequest {
@@ -46,6 +50,20 @@ export interface CopyRequest {
   readonly precondition?: Precondition;
   readonly requestId?: string;
   readonly bucket?: string;
+}
+
+/** A body to store in chunks (never inline): a file's content, or a part of a multipart upload. */
+export interface ChunkedUpload {
+  readonly body: AsyncIterable<Uint8Array>;
+  readonly expectedLength?: number;
+  /** Also compute the content's MD5. */
+  readonly computeMd5?: boolean;
+}
+
+/** What storing a body gave: its chunks, durable on a majority, and its hashes. */
+export interface StoredContent extends ChunkedBody {
+  /** Hex MD5 of the content, when asked for. */
+  readonly md5: string | null;
 }
 
 export class FileService {
@@ -161,6 +179,7 @@ export class FileService {
       size: content.length,
       contentType: request.contentType,
       etag: sha256Hex(content),
+      ...(request.computeMd5 === true ? { md5: md5Hex(content) } : {}),
       chunks: [],
       // An empty file has no content to keep.
       ...(content.length > 0 ? { inline: content.toString('base64') } : {}),
@@ -172,12 +191,49 @@ export class FileService {
     return result.file;
   }
 
-  /**
-   * Data before metadata: chunks replicated to a majority through a window of pushes, then the
-   * put. `firstReserved` bytes of upload memory are already held for the first chunk buffer.
-   */
+  /** A body too large (or of unknown length) for inline content: chunks, then the put. */
   async #writeChunked(request: WriteRequest, source: AsyncIterable<Uint8Array>, firstReserved: number): Promise<FileJson> {
     const ctx = this.#ctx;
+    const upload = { body: source, ...(request.expectedLength === undefined ? {} : { expectedLength: request.expectedLength }), computeMd5: request.computeMd5 === true };
+    return await this.#storeChunks(upload, firstReserved, async (stored) => {
+      const result = await proposeCommand(ctx, {
+        op: 'put',
+        name: request.name,
+        size: stored.size,
+        contentType: request.contentType,
+        etag: stored.etag,
+        ...(stored.md5 === null ? {} : { md5: stored.md5 }),
+        chunks: stored.chunks,
+        chunkSizes: stored.chunkSizes,
+        hlc: stampHlc(ctx),
+        ...(request.precondition !== undefined ? { precondition: request.precondition } : {}),
+        ...(request.requestId !== undefined ? { requestId: request.requestId } : {}),
+        ...(request.bucket !== undefined ? { bucket: request.bucket } : {}),
+      });
+      return result.file;
+    });
+  }
+
+  /**
+   * Stores a body in chunks replicated to a majority (never inline), then calls `finish` with
+   * them, which proposes the entry that refers to them: until it settles the chunks are held from
+   * the collector. A multipart upload's parts are written this way.
+   */
+  async storeChunked<T>(upload: ChunkedUpload, finish: (stored: StoredContent) => Promise<T>): Promise<T> {
+    const { config } = this.#ctx;
+    if (upload.expectedLength !== undefined && upload.expectedLength > config.maxFileSize) {
+      throw new BodyTooLargeError(config.maxFileSize, `body of ${upload.expectedLength} bytes exceeds the limit of ${config.maxFileSize}`);
+    }
+    return await this.#storeChunks(upload, this.#admit(chunkBufferBytes(config.chunkSize, upload.expectedLength)), finish);
+  }
+
+  /**
+   * Data before metadata: chunks replicated to a majority through a window of pushes, then
+   * `finish`. `firstReserved` bytes of upload memory are already held for the first chunk buffer.
+   */
+  async #storeChunks<T>(upload: ChunkedUpload, firstReserved: number, finish: (stored: StoredContent) => Promise<T>): Promise<T> {
+    const ctx = this.#ctx;
+    const source = upload.body;
     const { config, uploadMemory } = ctx;
     const startedMs = Date.now();
     // Upload memory reserved for the chunk buffer being filled (handed to the window with its chunk).
@@ -186,9 +242,10 @@ export class FileService {
     const holds = ctx.chunkGuard.upload();
     const window = new ReplicationWindow((hash, data, stragglers) => replicateChunk(ctx, hash, data, stragglers), config.uploadWindowChunks);
     let releaseLater = false;
+    const md5 = upload.computeMd5 === true ? new ContentMd5() : null;
     try {
       const body = await chunkStream(
-        source,
+        md5 === null ? source : md5.tap(source),
         config.chunkSize,
         (chunk) => {
           holds.hold(chunk.hash);
@@ -204,7 +261,7 @@ export class FileService {
           });
         },
         {
-          expectedLength: request.expectedLength,
+          expectedLength: upload.expectedLength,
           sizeMax: config.maxFileSize,
           onStage: (stage, seconds) => ctx.metrics.chunkStageSeconds.observe({ stage }, seconds),
           buffers: ctx.chunkBuffers,
@@ -223,20 +280,7 @@ export class FileService {
       if (Date.now() - startedMs >= config.gcGraceMs) {
         throw new FileError('upload_too_slow', `the upload took longer than the chunk grace period (${config.gcGraceMs} ms); retry it`);
       }
-      const result = await proposeCommand(ctx, {
-        op: 'put',
-        name: request.name,
-        size: body.size,
-        contentType: request.contentType,
-        etag: body.etag,
-        chunks: body.chunks,
-        chunkSizes: body.chunkSizes,
-        hlc: stampHlc(ctx),
-        ...(request.precondition !== undefined ? { precondition: request.precondition } : {}),
-        ...(request.requestId !== undefined ? { requestId: request.requestId } : {}),
-        ...(request.bucket !== undefined ? { bucket: request.bucket } : {}),
-      });
-      return result.file;
+      return await finish({ ...body, md5: md5 === null ? null : md5.hex() });
     } catch (err) {
       window.abort();
       // Outcome unknown: the entry may still commit, so keep its chunks safe a while longer.

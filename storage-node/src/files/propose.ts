@@ -3,6 +3,7 @@
 import { encodeHlc } from '../../../shared/hlc.ts';
 import { encodeCommand } from '../metadata/commands.ts';
 import type { MetadataCommand, MetadataResult } from '../metadata/commands.ts';
+import type { UploadCommand, UploadResult } from '../metadata/upload-commands.ts';
 import type { NodeContext } from '../node/node-context.ts';
 import { NotLeaderError, ProposalLostError, RaftTimeoutError } from '../raft-node/errors.ts';
 import { FileError } from './file-errors.ts';
@@ -22,12 +23,21 @@ function failureReason(err: unknown): string {
 
 /** Proposes a command and waits until it is applied here; a result that is not ok is thrown. */
 export async function proposeCommand(ctx: NodeContext, command: MetadataCommand): Promise<MetadataResult & { ok: true }> {
+  return (await proposeAndWait(ctx, command)) as MetadataResult & { ok: true };
+}
+
+/** The same for a multipart upload's commands. */
+export async function proposeUploadCommand(ctx: NodeContext, command: UploadCommand): Promise<UploadResult & { ok: true }> {
+  return (await proposeAndWait(ctx, command)) as UploadResult & { ok: true };
+}
+
+async function proposeAndWait(ctx: NodeContext, command: MetadataCommand | UploadCommand): Promise<{ ok: true }> {
   const op = command.op;
   ctx.metrics.proposals.inc({ op });
   const endTimer = ctx.metrics.proposalSeconds.startTimer({ op });
-  let result: MetadataResult | undefined;
+  let result: MetadataResult | UploadResult | undefined;
   try {
-    result = (await ctx.raft.propose(encodeCommand(command))) as MetadataResult | undefined;
+    result = (await ctx.raft.propose(encodeCommand(command))) as MetadataResult | UploadResult | undefined;
   } catch (err) {
     ctx.metrics.proposalsFailed.inc({ op, reason: failureReason(err) });
     throw err;

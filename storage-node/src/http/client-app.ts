@@ -12,6 +12,8 @@ import { fileRoutes } from './file-routes.ts';
 import { listRoutes } from './list-routes.ts';
 import { fileName, rawPath } from './request-parts.ts';
 import { statusRoutes } from './status-routes.ts';
+import { uploadRoutes } from './upload-routes.ts';
+import { MultipartService } from '../files/multipart-service.ts';
 
 export function clientApp(ctx: NodeContext): Hono {
   const app = new Hono();
@@ -34,6 +36,7 @@ export function clientApp(ctx: NodeContext): Hono {
   app.route('/', listRoutes(ctx, files));
   app.route('/', fileRoutes(ctx, files));
   app.route('/', bucketRoutes(ctx, new BucketService(ctx)));
+  app.route('/', uploadRoutes(ctx, files, new MultipartService(ctx, files)));
   app.notFound((c) => errorResponse(c, 404, 'not_found', `no route ${c.req.method} ${c.req.path}`));
   app.onError(onError);
   return app;

@@ -17,6 +17,7 @@ export async function serveContent(ctx: NodeContext, files: FileService, c: Cont
     'X-DFS-Version': String(record.version),
     'X-Applied-Index': String(ctx.metadata.appliedIndex()),
   });
+  if (record.s3Etag !== null) headers.set('X-DFS-S3-ETag', `"${record.s3Etag}"`);
   const ifNoneMatch = c.req.header('if-none-match');
   if (ifNoneMatch !== undefined) {
     const tags = parseEtagList(ifNoneMatch);

@@ -9,7 +9,9 @@ import { serveContent } from './download.ts';
 import { HttpError } from './errors.ts';
 import { forwardToLeader } from './forward.ts';
 import { copySource } from './copy-source.ts';
-import { contentLength, contentType, fileName, readConsistency, readConsistently, requestBody, requestId, requiredBucket, writePrecondition } from './request-parts.ts';
+import { contentLength, contentType, fileName, readConsistency, readConsistently, requestBody, requestId, requiredBucket, wantsS3Etag, writePrecondition } from './request-parts.ts';
+import type { FileJson } from '../metadata/commands.ts';
+import { withoutS3Etag } from '../metadata/file-record.ts';
 
 
 function versionParam(c: Context): number | undefined {
@@ -22,6 +24,14 @@ function versionParam(c: Context): number | undefined {
 
 function optional<K extends string, V>(key: K, value: V | undefined): { [P in K]?: V } {
   return (value === undefined ? {} : { [key]: value }) as { [P in K]?: V };
+}
+
+/** A written version's answer: ETag, the S3 ETag when it has one, Location, and its JSON. */
+function written(c: Context, name: string, file: FileJson): Response {
+  c.header('ETag', `"${file.etag}"`);
+  if (file.s3Etag !== undefined) c.header('X-DFS-S3-ETag', `"${file.s3Etag}"`);
+  c.header('Location', `/files/${name.split('/').map(encodeURIComponent).join('/')}`);
+  return c.json(wantsS3Etag(c) ? file : withoutS3Etag(file), 201);
 }
 
 export function fileRoutes(ctx: NodeContext, files: FileService): Hono {
@@ -48,10 +58,8 @@ export function fileRoutes(ctx: NodeContext, files: FileService): Hono {
       ...optional('requestId', requestId(c)),
       ...optional('bucket', requiredBucket(c)),
     });
-    c.header('ETag', `"${file.etag}"`);
     c.header('X-DFS-Copy-Source-Version', String(sourceVersion));
-    c.header('Location', `/files/${name.split('/').map(encodeURIComponent).join('/')}`);
-    return c.json(file, 201);
+    return written(c, name, file);
   };
   const upload = async (c: Context) => {
     if (c.req.header('x-dfs-copy-source') !== undefined) return copy(c);
@@ -64,10 +72,9 @@ export function fileRoutes(ctx: NodeContext, files: FileService): Hono {
       ...optional('precondition', writePrecondition(c)),
       ...optional('requestId', requestId(c)),
       ...optional('bucket', requiredBucket(c)),
+      computeMd5: wantsS3Etag(c),
     });
-    c.header('ETag', `"${file.etag}"`);
-    c.header('Location', `/files/${name.split('/').map(encodeURIComponent).join('/')}`);
-    return c.json(file, 201);
+    return written(c, name, file);
   };
   const remove = async (c: Context) => {
     await files.delete({ name: fileName(c), ...optional('precondition', writePrecondition(c)), ...optional('requestId', requestId(c)) });
@@ -79,7 +86,10 @@ export function fileRoutes(ctx: NodeContext, files: FileService): Hono {
     const consistency = readConsistency(c);
     if (consistency === 'leader' && !isLeader(ctx)) return forwardToLeader(ctx, c);
     await readConsistently(ctx, c, consistency);
-    if (new URL(c.req.url).searchParams.has('versions')) return c.json({ name, versions: files.versions(name) });
+    if (new URL(c.req.url).searchParams.has('versions')) {
+      const versions = files.versions(name);
+      return c.json({ name, versions: wantsS3Etag(c) ? versions : versions.map(withoutS3Etag) });
+    }
     const record = files.find(name, version);
     if (record === null) {
       throw new HttpError(404, 'not_found', version === undefined ? `no file "${name}"` : `no version ${version} of "${name}"`);

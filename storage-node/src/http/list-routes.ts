@@ -7,7 +7,8 @@ import { isLeader } from '../node/node-context.ts';
 import type { NodeContext } from '../node/node-context.ts';
 import { HttpError } from './errors.ts';
 import { forwardToLeader } from './forward.ts';
-import { readConsistency, readConsistently } from './request-parts.ts';
+import { readConsistency, readConsistently, wantsS3Etag } from './request-parts.ts';
+import { withoutS3Etag } from '../metadata/file-record.ts';
 
 export function listRoutes(ctx: NodeContext, files: FileService): Hono {
   const app = new Hono();
@@ -21,7 +22,7 @@ export function listRoutes(ctx: NodeContext, files: FileService): Hono {
     if (consistency === 'leader' && !isLeader(ctx)) return forwardToLeader(ctx, c);
     await readConsistently(ctx, c, consistency);
     const page = files.list({ prefix: c.req.query('prefix') ?? '', after: c.req.query('after') ?? null, limit });
-    return c.json(page);
+    return c.json(wantsS3Etag(c) ? page : { ...page, files: page.files.map(withoutS3Etag) });
   };
   app.get('/files', list);
   app.get('/files/', list);

@@ -98,3 +98,14 @@ export async function readConsistently(ctx: NodeContext, c: Context, wanted: Con
   c.header('X-Applied-Index', String(ctx.metadata.appliedIndex()));
   return wanted;
 }
+
+/**
+ * Whether the client asks for S3 ETags (`X-DFS-S3-ETag: 1`, sent by the S3 gateway): a write then
+ * computes the content's MD5 too, and JSON answers show each version's `s3Etag`.
+ */
+export function wantsS3Etag(c: Context): boolean {
+  const value = c.req.header('x-dfs-s3-etag');
+  if (value === undefined) return false;
+  if (value.trim() !== '1') throw new HttpError(400, 'bad_request', 'X-DFS-S3-ETag must be 1');
+  return true;
+}

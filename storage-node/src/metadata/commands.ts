@@ -1,11 +1,14 @@
 // The metadata state machine's Raft commands (JSON in Entry.data) and their results. A command is
 // validated when it is encoded (on the leader) and again when decoded (on every node): an entry
 // that fails the second check can only come from a bug, so it is an assertion failure.
+import { createHash } from 'node:crypto';
 import { sha256Hex } from '../../../shared/sha256.ts';
 import { assert } from '../../../shared/assert.ts';
 import { isEncodedHlc } from '../../../shared/hlc.ts';
 import { bucketNameProblem } from '../../../shared/bucket-names.ts';
 import { validateName } from '../../../shared/names.ts';
+import { uploadCommandProblem, uploadOps } from './upload-commands.ts';
+import type { UploadCommand, UploadResult } from './upload-commands.ts';
 
 export interface Precondition {
   /** An If-Match header value: `*`, or one or more (quoted) etags separated by commas. */
@@ -20,6 +23,8 @@ export interface PutCommand {
   readonly contentType: string;
   /** Hex SHA-256 of the whole content. */
   readonly etag: string;
+  /** Hex MD5 of the whole content, when the write computed it: the version's S3 ETag. */
+  readonly md5?: string;
   /** Hex SHA-256 of each chunk, in content order; empty for inline content. */
   readonly chunks: readonly string[];
   /** Bytes of each chunk, same order; their sum is `size`. */
@@ -87,8 +92,8 @@ export interface DeleteBucketCommand {
 
 export type BucketCommand = CreateBucketCommand | DeleteBucketCommand;
 
-/** Every command a metadata entry may hold. */
-export type ReplicatedCommand = MetadataCommand | BucketCommand;
+/** Every command a metadata entry may hold (S3 multipart uploads: upload-commands.ts). */
+export type ReplicatedCommand = MetadataCommand | BucketCommand | UploadCommand;
 
 /** A bucket as clients see it. */
 export interface BucketJson {
@@ -105,13 +110,15 @@ export type BucketResult =
   | { readonly ok: false; readonly code: BucketErrorCode; readonly message: string };
 
 /** The result of any applied command. */
-export type AppliedResult = MetadataResult | BucketResult;
+export type AppliedResult = MetadataResult | BucketResult | UploadResult;
 
 /** A file as clients see it (DESIGN.md, "Client API"). */
 export interface FileJson {
   readonly name: string;
   readonly size: number;
   readonly etag: string;
+  /** The version's S3 ETag (unquoted), when it has one; native answers show it only to who asks. */
+  readonly s3Etag?: string;
   readonly version: number;
   readonly contentType: string;
   readonly chunks: readonly string[];
@@ -135,9 +142,14 @@ export const chunksPerFileMax = 262_144;
 export const inlineContentBytesMax = 1024 * 1024;
 
 const sha256Pattern = /^[0-9a-f]{64}$/;
+const md5Pattern = /^[0-9a-f]{32}$/;
 
 export function isSha256Hex(value: unknown): value is string {
   return typeof value === 'string' && sha256Pattern.test(value);
+}
+
+export function isMd5Hex(value: unknown): value is string {
+  return typeof value === 'string' && md5Pattern.test(value);
 }
 
 /**
@@ -152,9 +164,10 @@ export function commandProblem(value: unknown, inlineCheck: InlineCheck = 'full'
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return 'not an object';
   const command = value as Record<string, unknown>;
   if (command.op === 'createBucket' || command.op === 'deleteBucket') return bucketCommandProblem(command);
+  if (uploadOps.includes(command.op as string)) return uploadCommandProblem(command, commonProblem, preconditionProblem);
   const common = ['op', 'name', 'hlc', 'precondition', 'requestId'];
   const extra: Record<string, readonly string[]> = {
-    put: ['size', 'contentType', 'etag', 'chunks', 'chunkSizes', 'inline', 'bucket'],
+    put: ['size', 'contentType', 'etag', 'md5', 'chunks', 'chunkSizes', 'inline', 'bucket'],
     copy: ['source', 'sourceVersion', 'contentType', 'bucket'],
     delete: [],
   };
@@ -223,9 +236,10 @@ function preconditionProblem(value: unknown): string | null {
 }
 
 function putProblem(command: Record<string, unknown>, inlineCheck: InlineCheck): string | null {
-  const { size, contentType, etag, chunks, chunkSizes, inline } = command;
+  const { size, contentType, etag, md5, chunks, chunkSizes, inline } = command;
   const bucketIssue = bucketProblem(command);
   if (bucketIssue !== null) return bucketIssue;
+  if (md5 !== undefined && !isMd5Hex(md5)) return 'md5 must be a lowercase hex MD5';
   if (!Number.isSafeInteger(size) || (size as number) < 0) return 'size must be a non-negative integer';
   if (typeof contentType !== 'string' || contentType.length === 0 || contentType.length > contentTypeLengthMax) {
     return `contentType must be a string of 1 to ${contentTypeLengthMax} characters`;
@@ -233,7 +247,7 @@ function putProblem(command: Record<string, unknown>, inlineCheck: InlineCheck):
   if (!isSha256Hex(etag)) return 'etag must be a lowercase hex SHA-256';
   if (!Array.isArray(chunks) || chunks.length > chunksPerFileMax) return 'chunks must be an array of chunk hashes';
   for (const hash of chunks) if (!isSha256Hex(hash)) return `chunk ${JSON.stringify(hash)} is not a lowercase hex SHA-256`;
-  if (inline !== undefined) return inlineProblem(inline, size as number, etag, chunks, chunkSizes, inlineCheck);
+  if (inline !== undefined) return inlineProblem(inline, size as number, etag, md5 as string | undefined, chunks, chunkSizes, inlineCheck);
   if (chunks.length === 0 && size !== 0) return 'a non-empty file needs chunks or inline content';
   if (chunkSizes !== undefined) {
     if (!Array.isArray(chunkSizes) || chunkSizes.length !== chunks.length) return 'chunkSizes must have one size per chunk';
@@ -248,7 +262,7 @@ function putProblem(command: Record<string, unknown>, inlineCheck: InlineCheck):
 }
 
 /** Inline content must be canonical base64 of exactly `size` (>= 1) bytes hashing to `etag`. */
-function inlineProblem(inline: unknown, size: number, etag: string, chunks: readonly unknown[], chunkSizes: unknown, check: InlineCheck): string | null {
+function inlineProblem(inline: unknown, size: number, etag: string, md5: string | undefined, chunks: readonly unknown[], chunkSizes: unknown, check: InlineCheck): string | null {
   if (chunks.length !== 0 || chunkSizes !== undefined) return 'inline content has no chunks';
   if (typeof inline !== 'string' || inline.length > Math.ceil(inlineContentBytesMax / 3) * 4) return 'inline must be base64 of at most 1 MiB';
   if (check === 'shape') return inline.length === Math.ceil(size / 3) * 4 && size > 0 ? null : `inline content of ${inline.length} base64 characters cannot hold ${size} bytes`;
@@ -256,6 +270,7 @@ function inlineProblem(inline: unknown, size: number, etag: string, chunks: read
   if (bytes.toString('base64') !== inline) return 'inline is not canonical base64';
   if (bytes.length === 0 || bytes.length !== size) return `inline content has ${bytes.length} bytes, the size says ${size}`;
   if (sha256Hex(bytes) !== etag) return 'inline content does not hash to the etag';
+  if (md5 !== undefined && createHash('md5').update(bytes).digest('hex') !== md5) return 'inline content does not hash to the md5';
   return null;
 }
 
@@ -264,6 +279,9 @@ function inlineProblem(inline: unknown, size: number, etag: string, chunks: read
  * The same key with another fingerprint is a different request (422, idempotency_key_mismatch).
  */
 export function requestFingerprint(command: ReplicatedCommand): string {
+  if (command.op === 'createUpload' || command.op === 'putPart' || command.op === 'completeUpload' || command.op === 'abortUpload' || command.op === 'expireUploads') {
+    return sha256Hex(Buffer.from(JSON.stringify(uploadFingerprint(command))));
+  }
   const precondition = command.op === 'put' || command.op === 'delete' || command.op === 'copy' ? command.precondition : undefined;
   const what = [
     command.op,
@@ -275,6 +293,25 @@ export function requestFingerprint(command: ReplicatedCommand): string {
   // Fields a copy adds (left out for other ops, so their fingerprints stay as they were).
   if (command.op === 'copy') what.push(command.source, String(command.sourceVersion), command.contentType ?? null);
   return sha256Hex(Buffer.from(JSON.stringify(what)));
+}
+
+/**
+ * What an upload command's Idempotency-Key stands for: the op and what it names. A create's
+ * upload id is left out: a retry (by the gateway, on a new leader) draws another.
+ */
+function uploadFingerprint(command: UploadCommand): unknown[] {
+  switch (command.op) {
+    case 'createUpload':
+      return [command.op, command.name, command.contentType];
+    case 'putPart':
+      return [command.op, command.uploadId, command.partNumber, command.sha256];
+    case 'completeUpload':
+      return [command.op, command.uploadId, command.parts.map((part) => [part.partNumber, part.md5]), command.precondition ?? null];
+    case 'abortUpload':
+      return [command.op, command.uploadId];
+    case 'expireUploads':
+      return [command.op, command.createdBeforeMs];
+  }
 }
 
 /** The inline bytes of a put, or null when its content is in chunks. */

@@ -7,6 +7,8 @@ export interface FileRecord {
   readonly size: number;
   readonly contentType: string;
   readonly etag: string;
+  /** S3's ETag (schema.ts, file_versions.s3_etag); null when the version has none. */
+  readonly s3Etag: string | null;
   readonly chunks: readonly string[];
   /** Null when the put entry did not carry them (then a Range read must stat the chunks). */
   readonly chunkSizes: readonly number[] | null;
@@ -28,6 +30,8 @@ export interface FileListItem {
   readonly name: string;
   readonly size: number;
   readonly etag: string;
+  /** The version's S3 ETag, when it has one (shown only to clients that ask). */
+  readonly s3Etag?: string;
   readonly version: number;
   readonly contentType: string;
   /** ISO 8601. */
@@ -49,8 +53,16 @@ export function toFileListItem(record: Omit<FileRecord, 'chunks' | 'chunkSizes' 
     name: record.name,
     size: record.size,
     etag: record.etag,
+    ...(record.s3Etag === null ? {} : { s3Etag: record.s3Etag }),
     version: record.version,
     contentType: record.contentType,
     modified: new Date(record.modifiedMs).toISOString(),
   };
+}
+
+/** A file's or list item's JSON without its S3 ETag: the native answer to a client that did not ask. */
+export function withoutS3Etag<T extends { readonly s3Etag?: string }>(item: T): Omit<T, 's3Etag'> {
+  if (item.s3Etag === undefined) return item;
+  const { s3Etag: _, ...rest } = item;
+  return rest;
 }

@@ -40,7 +40,7 @@ function* digestPages(sqlite: Database.Database, hash: Hash, counts: Counts, pag
     yield;
   }
   const versionsPage = sqlite
-    .prepare('SELECT name, version, size, content_type, etag, chunks, chunk_sizes, hlc FROM file_versions WHERE (name, version) > (?, ?) ORDER BY name, version LIMIT ?')
+    .prepare('SELECT name, version, size, content_type, etag, chunks, chunk_sizes, hlc, s3_etag FROM file_versions WHERE (name, version) > (?, ?) ORDER BY name, version LIMIT ?')
     .raw();
   let after: [string, number] = ['', 0];
   for (;;) {
@@ -80,6 +80,29 @@ function* digestPages(sqlite: Database.Database, hash: Hash, counts: Counts, pag
     for (const row of rows) hash.update(`b\0${JSON.stringify(row)}\n`);
     if (rows.length < pageRows) break;
     afterBucket = rows[rows.length - 1][0];
+    yield;
+  }
+
+  // S3 multipart uploads in progress and their parts (the parts' chunks are in chunk_refs above).
+  const uploadsPage = sqlite.prepare('SELECT upload_id, name, bucket, content_type, created_ms FROM multipart_uploads WHERE upload_id > ? ORDER BY upload_id LIMIT ?').raw();
+  let afterUpload = '';
+  for (;;) {
+    const rows = uploadsPage.all(afterUpload, pageRows) as [string, ...unknown[]][];
+    for (const row of rows) hash.update(`u\0${JSON.stringify(row)}\n`);
+    if (rows.length < pageRows) break;
+    afterUpload = rows[rows.length - 1][0];
+    yield;
+  }
+  const partsPage = sqlite
+    .prepare('SELECT upload_id, part_number, size, md5, sha256, chunks, chunk_sizes, modified_ms FROM multipart_parts WHERE (upload_id, part_number) > (?, ?) ORDER BY upload_id, part_number LIMIT ?')
+    .raw();
+  let afterPart: [string, number] = ['', 0];
+  for (;;) {
+    const rows = partsPage.all(afterPart[0], afterPart[1], pageRows) as [string, number, ...unknown[]][];
+    for (const row of rows) hash.update(`p\0${JSON.stringify(row)}\n`);
+    if (rows.length < pageRows) break;
+    const last = rows[rows.length - 1];
+    afterPart = [last[0], last[1]];
     yield;
   }
 }

@@ -19,6 +19,11 @@ import type { MetadataStatements } from './metadata-statements.ts';
 import { compareNames, isWellFormed, prefixUpperBound } from './name-range.ts';
 import { preconditionFailure } from './preconditions.ts';
 import { metadataDigest } from './metadata-digest.ts';
+import { completionProblem, multipartEtag } from './multipart-rules.ts';
+import { prepareMultipartStatements } from './multipart-statements.ts';
+import type { MultipartStatements, PartRecord, UploadRecord } from './multipart-statements.ts';
+import { uploadsExpiredPerEntryMax } from './upload-commands.ts';
+import type { AbortUploadCommand, CompleteUploadCommand, CreateUploadCommand, ExpireUploadsCommand, PartJson, PutPartCommand, UploadCommand, UploadJson, UploadResult } from './upload-commands.ts';
 import type { MetadataDigest } from './metadata-digest.ts';
 
 export const keepVersionsDefault = 10;
@@ -82,6 +87,7 @@ interface BatchState {
 export class MetadataStateMachine implements StateMachine {
   readonly #sqlite: Database.Database;
   readonly #statements: MetadataStatements;
+  readonly #multipart: MultipartStatements;
   readonly #keepVersions: number;
   readonly #requestWindowEntries: number;
   readonly #requestWindowMs: number;
@@ -103,6 +109,7 @@ export class MetadataStateMachine implements StateMachine {
     this.#onChunksReferenced = options.onChunksReferenced;
     this.#sqlite = database.sqlite;
     this.#statements = prepareMetadataStatements(database.db);
+    this.#multipart = prepareMultipartStatements(database.sqlite);
     this.#statements.createAppliedState.run();
     const state = this.#readState();
     this.#applied = state.appliedIndex;
@@ -216,6 +223,34 @@ export class MetadataStateMachine implements StateMachine {
     return this.#statements.inlineContent.get({ hash })?.content ?? null;
   }
 
+
+  // ---- multipart uploads ----
+
+  /** An upload in progress, or null when there is none (never was, completed, aborted, expired). */
+  getUpload(uploadId: string): UploadRecord | null {
+    return this.#multipart.upload(uploadId);
+  }
+
+  /** The parts of an upload in progress, by part number. */
+  listParts(uploadId: string): PartRecord[] {
+    return this.#multipart.parts(uploadId);
+  }
+
+  /**
+   * Uploads in progress whose names start with `prefix`, in (name, upload id) order after the
+   * cursor (`afterName`, `afterId`: '' for the start).
+   */
+  listUploads(query: { prefix: string; afterName: string; afterId: string; limit: number }): UploadRecord[] {
+    const { prefix, afterName, afterId, limit } = query;
+    assert(Number.isSafeInteger(limit) && limit >= 1 && limit <= listLimitMax, `upload list limit must be 1 to ${listLimitMax}`);
+    assert(isWellFormed(prefix) && isWellFormed(afterName), 'prefix and cursor must be well-formed Unicode');
+    return this.#multipart.uploadsAfter({ from: prefix, upper: prefixUpperBound(prefix), afterName, afterId, limit });
+  }
+
+  /** Whether an upload was created before `beforeMs` (HLC wall time): the expiry has work. */
+  hasUploadsCreatedBefore(beforeMs: number): boolean {
+    return this.#multipart.createdBefore(beforeMs, 1).length > 0;
+  }
 
   /** True while a kept version references the chunk. */
   hasChunkRef(hash: string): boolean {
@@ -336,13 +371,16 @@ export class MetadataStateMachine implements StateMachine {
   #applyOne(command: ReplicatedCommand, batch: BatchState): AppliedResult {
     switch (command.op) {
       case 'put':
-        return this.#put(command, inlineBytes(command), batch);
+        return this.#put(command, inlineBytes(command), command.md5 ?? null, batch);
       case 'copy':
         return this.#copy(command, batch);
       case 'delete':
         return this.#delete(command, batch);
-      default:
+      case 'createBucket':
+      case 'deleteBucket':
         return this.#applyBucket(command);
+      default:
+        return this.#applyUpload(command, batch);
     }
   }
 
@@ -367,17 +405,18 @@ export class MetadataStateMachine implements StateMachine {
       ...(command.precondition === undefined ? {} : { precondition: command.precondition }),
       ...(command.bucket === undefined ? {} : { bucket: command.bucket }),
     };
-    return this.#put(put, inline, batch);
+    return this.#put(put, inline, source.s3Etag, batch);
   }
 
-  #put(command: PutCommand, inline: Buffer | null, batch: BatchState): MetadataResult {
+  /** A new version; `s3Etag` is the one it gets (a put's MD5, a copy's source's, a multipart upload's). */
+  #put(command: PutCommand, inline: Buffer | null, s3Etag: string | null, batch: BatchState): MetadataResult {
     const { name } = command;
     const file = this.#current(name);
     const current = file?.current ?? null;
     if (command.bucket !== undefined && this.#statements.bucket.get({ name: command.bucket }) === undefined) {
       return { ok: false, code: 'no_such_bucket', message: `${name}: no bucket ${command.bucket}` };
     }
-    const failure = preconditionFailure(command.precondition, current?.etag ?? null);
+    const failure = preconditionFailure(command.precondition, current);
     if (failure !== null) return { ok: false, code: 'precondition_failed', message: `${name}: ${failure}` };
 
     const record: FileRecord = {
@@ -386,6 +425,7 @@ export class MetadataStateMachine implements StateMachine {
       size: command.size,
       contentType: command.contentType,
       etag: command.etag,
+      s3Etag,
       chunks: command.chunks,
       chunkSizes: command.chunkSizes ?? null,
       hlc: command.hlc,
@@ -414,7 +454,7 @@ export class MetadataStateMachine implements StateMachine {
     const file = this.#current(name);
     if (file === null || file.current === null) return { ok: false, code: 'not_found', message: `${name}: no such file` };
     const { current } = file;
-    const failure = preconditionFailure(command.precondition, current.etag);
+    const failure = preconditionFailure(command.precondition, current);
     if (failure !== null) return { ok: false, code: 'precondition_failed', message: `${name}: ${failure}` };
     // A delete removes every kept version: the name's history ends (its version numbers go on).
     this.#dropVersionsThrough(name, file.lastVersion, decodeHlc(command.hlc).wallMs);
@@ -442,6 +482,128 @@ export class MetadataStateMachine implements StateMachine {
     return { ok: true, bucket: toBucketJson(existing) };
   }
 
+  #applyUpload(command: UploadCommand, batch: BatchState): UploadResult {
+    switch (command.op) {
+      case 'createUpload':
+        return this.#createUpload(command);
+      case 'putPart':
+        return this.#putPart(command, batch);
+      case 'completeUpload':
+        return this.#completeUpload(command, batch);
+      case 'abortUpload':
+        return this.#abortUpload(command);
+      case 'expireUploads':
+        return this.#expireUploads(command);
+    }
+  }
+
+  #createUpload(command: CreateUploadCommand): UploadResult {
+    if (this.#statements.bucket.get({ name: command.bucket }) === undefined) {
+      return { ok: false, code: 'no_such_bucket', message: `${command.name}: no bucket ${command.bucket}` };
+    }
+    const existing = this.#multipart.upload(command.uploadId);
+    // Ids are random: the same one twice can only be the same request replayed.
+    if (existing !== null) return { ok: true, upload: toUploadJson(existing) };
+    const record: UploadRecord = {
+      uploadId: command.uploadId,
+      name: command.name,
+      bucket: command.bucket,
+      contentType: command.contentType,
+      createdMs: decodeHlc(command.hlc).wallMs,
+    };
+    this.#multipart.insertUpload(record);
+    return { ok: true, upload: toUploadJson(record) };
+  }
+
+  /** Records a part (its chunks gain a reference each); a part with the same number is replaced. */
+  #putPart(command: PutPartCommand, batch: BatchState): UploadResult {
+    const { uploadId, partNumber } = command;
+    if (this.#multipart.upload(uploadId) === null) return noSuchUpload(uploadId);
+    const modifiedMs = decodeHlc(command.hlc).wallMs;
+    const replaced = this.#multipart.part(uploadId, partNumber);
+    const record: PartRecord = {
+      uploadId, partNumber, size: command.size, md5: command.md5, sha256: command.sha256, chunks: command.chunks, chunkSizes: command.chunkSizes, modifiedMs,
+    };
+    // The new part's references first: a chunk in both parts never drops to 0 in between.
+    record.chunks.forEach((hash, i) => {
+      this.#statements.addChunkRef.run({ hash, size: record.chunkSizes[i] });
+      batch.referencedChunks.add(hash);
+    });
+    if (replaced !== null) this.#dropPartRefs(replaced, modifiedMs);
+    this.#multipart.upsertPart(record);
+    return { ok: true, part: toPartJson(record) };
+  }
+
+  /**
+   * The listed parts, in order, become the next version of the upload's file (a put of their
+   * concatenated chunk lists, with its preconditions and bucket check); then the upload and all
+   * its parts go. Refused (nothing changes) when a part is missing, not the one the client
+   * names, changed since the leader hashed it, out of order, or too small.
+   */
+  #completeUpload(command: CompleteUploadCommand, batch: BatchState): UploadResult {
+    const { uploadId } = command;
+    const upload = this.#multipart.upload(uploadId);
+    if (upload === null) return noSuchUpload(uploadId);
+    const found = new Map<number, PartRecord>();
+    for (const { partNumber } of command.parts) {
+      const part = this.#multipart.part(uploadId, partNumber);
+      if (part !== null) found.set(partNumber, part);
+    }
+    const problem = completionProblem(command.parts, (partNumber) => found.get(partNumber) ?? null);
+    if (problem !== null) return { ok: false, ...problem };
+    const parts = command.parts.map((wanted) => {
+      const part = found.get(wanted.partNumber)!;
+      return part.sha256 === wanted.sha256 ? part : null;
+    });
+    if (parts.includes(null)) return { ok: false, code: 'invalid_part', message: `${upload.name}: a part was replaced while the upload was being completed` };
+    const chosen = parts as PartRecord[];
+    const put: PutCommand = {
+      op: 'put',
+      name: upload.name,
+      size: chosen.reduce((sum, part) => sum + part.size, 0),
+      contentType: upload.contentType,
+      etag: command.etag,
+      chunks: chosen.flatMap((part) => part.chunks),
+      chunkSizes: chosen.flatMap((part) => part.chunkSizes),
+      hlc: command.hlc,
+      ...(command.precondition === undefined ? {} : { precondition: command.precondition }),
+      bucket: upload.bucket,
+    };
+    const result = this.#put(put, null, multipartEtag(chosen.map((part) => part.md5)), batch);
+    if (!result.ok) return result;
+    // The version holds its own references now: the parts' go with the upload.
+    this.#dropUpload(upload.uploadId, decodeHlc(command.hlc).wallMs);
+    return result;
+  }
+
+  #abortUpload(command: AbortUploadCommand): UploadResult {
+    const upload = this.#multipart.upload(command.uploadId);
+    if (upload === null) return noSuchUpload(command.uploadId);
+    this.#dropUpload(upload.uploadId, decodeHlc(command.hlc).wallMs);
+    return { ok: true, upload: toUploadJson(upload) };
+  }
+
+  #expireUploads(command: ExpireUploadsCommand): UploadResult {
+    const expired = this.#multipart.createdBefore(command.createdBeforeMs, uploadsExpiredPerEntryMax);
+    const nowMs = decodeHlc(command.hlc).wallMs;
+    for (const uploadId of expired) this.#dropUpload(uploadId, nowMs);
+    return { ok: true, expired };
+  }
+
+  /** Removes an upload and its parts, with the parts' chunk references. */
+  #dropUpload(uploadId: string, nowMs: number): void {
+    for (const part of this.#multipart.parts(uploadId)) this.#dropPartRefs(part, nowMs);
+    this.#multipart.deleteParts(uploadId);
+    this.#multipart.deleteUpload(uploadId);
+  }
+
+  #dropPartRefs(part: PartRecord, nowMs: number): void {
+    for (const hash of part.chunks) {
+      const updated = this.#statements.dropChunkRef.get({ hash, nowMs });
+      assert(updated !== undefined, `upload ${part.uploadId} part ${part.partNumber}: chunk ${hash} has no reference count`);
+    }
+  }
+
   /** Deletes versions <= `version` of `name`, their chunk references and inline content references. */
   #dropVersionsThrough(name: string, version: number, nowMs: number): void {
     if (version < 1) return;
@@ -460,6 +622,18 @@ export class MetadataStateMachine implements StateMachine {
     }
     if (dropped.length > 0) this.#statements.deleteVersionsThrough.run({ name, version });
   }
+}
+
+function noSuchUpload(uploadId: string): UploadResult {
+  return { ok: false, code: 'no_such_upload', message: `no upload ${uploadId} in progress` };
+}
+
+export function toUploadJson(record: UploadRecord): UploadJson {
+  return { uploadId: record.uploadId, name: record.name, bucket: record.bucket, contentType: record.contentType, created: new Date(record.createdMs).toISOString() };
+}
+
+export function toPartJson(record: PartRecord): PartJson {
+  return { partNumber: record.partNumber, size: record.size, md5: record.md5, sha256: record.sha256, modified: new Date(record.modifiedMs).toISOString() };
 }
 
 function toBucketJson(row: { readonly name: string; readonly createdMs: number }): BucketJson {

@@ -19,6 +19,7 @@ const versionColumns = {
   size: fileVersions.size,
   contentType: fileVersions.contentType,
   etag: fileVersions.etag,
+  s3Etag: fileVersions.s3Etag,
   chunks: fileVersions.chunks,
   chunkSizes: fileVersions.chunkSizes,
   hlc: fileVersions.hlc,
@@ -31,6 +32,7 @@ const listColumns = {
   size: fileVersions.size,
   contentType: fileVersions.contentType,
   etag: fileVersions.etag,
+  s3Etag: fileVersions.s3Etag,
   modifiedMs: fileVersions.modifiedMs,
 };
 
@@ -117,6 +119,7 @@ export function prepareMetadataStatements(db: MetaDb) {
         size: placeholder('size'),
         contentType: placeholder('contentType'),
         etag: placeholder('etag'),
+        s3Etag: placeholder('s3Etag'),
         chunks: jsonText('chunks'),
         chunkSizes: jsonText('chunkSizes'),
         hlc: placeholder('hlc'),

@@ -4,14 +4,25 @@
 import { parseEtagList } from '../../../shared/etag-list.ts';
 import type { Precondition } from './commands.ts';
 
-/** Why `precondition` fails against the current etag (null: no current version), or null if it holds. */
-export function preconditionFailure(precondition: Precondition | undefined, currentEtag: string | null): string | null {
+/** The etags of the current version: the native SHA-256, and its S3 ETag when it has one. */
+export interface CurrentEtags {
+  readonly etag: string;
+  readonly s3Etag: string | null;
+}
+
+/**
+ * Why `precondition` fails against the current version (null: there is none), or null if it holds.
+ * If-Match holds for either of its etags (a SHA-256 and an S3 ETag never look alike), so native
+ * clients and S3 clients each name the version by the ETag they were given.
+ */
+export function preconditionFailure(precondition: Precondition | undefined, current: CurrentEtags | null): string | null {
   if (precondition === undefined) return null;
-  if (precondition.ifNoneMatch === '*' && currentEtag !== null) return 'If-None-Match: * but the file exists';
+  if (precondition.ifNoneMatch === '*' && current !== null) return 'If-None-Match: * but the file exists';
   if (precondition.ifMatch !== undefined) {
-    if (currentEtag === null) return 'If-Match but the file does not exist';
+    if (current === null) return 'If-Match but the file does not exist';
     const wanted = parseEtagList(precondition.ifMatch);
-    if (wanted !== '*' && !wanted.includes(currentEtag)) return `If-Match does not match the current etag "${currentEtag}"`;
+    const matches = wanted === '*' || wanted.includes(current.etag) || (current.s3Etag !== null && wanted.includes(current.s3Etag));
+    if (!matches) return `If-Match does not match the current etag "${current.etag}"`;
   }
   return null;
 }

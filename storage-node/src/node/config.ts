@@ -5,6 +5,7 @@ import { tlsIdentity } from '../../../shared/http-listener.ts';
 import { gcGraceMsDefault, gcIntervalMsDefault } from '../chunks/chunk-collector.ts';
 import { repairConcurrencyDefault } from '../chunks/chunk-repairer.ts';
 import { downloadMemoryBytesMaxDefault, uploadMemoryBytesMaxDefault } from '../files/upload-memory.ts';
+import { multipartExpiryMsDefault } from '../files/upload-expiry.ts';
 import { inlineContentBytesMax } from '../metadata/commands.ts';
 
 export const inlineMaxDefault = 64 * 1024;
@@ -37,6 +38,7 @@ export const nodeFlagSpecs = {
   inlineMax: bytesFlag('inline-max', 'DFS_INLINE_MAX', 'bodies up to this size travel in their Raft entry and live in meta.db, not in chunks (0: never)', inlineMaxDefault, 0, inlineContentBytesMax),
   uploadMemoryMax: bytesFlag('upload-memory-max', 'DFS_UPLOAD_MEMORY_MAX', 'memory all uploads on this node may hold at once; past it new uploads get 503 busy', uploadMemoryBytesMaxDefault, 1024, Number.MAX_SAFE_INTEGER),
   downloadMemoryMax: bytesFlag('download-memory-max', 'DFS_DOWNLOAD_MEMORY_MAX', 'memory all reads of chunked files on this node may hold at once (a verified chunk each, one more read ahead when it fits); past it a read waits for its next chunk', downloadMemoryBytesMaxDefault, 16 * 1024 ** 2, Number.MAX_SAFE_INTEGER),
+  multipartExpiryMs: integerFlag('multipart-expiry-ms', 'DFS_MULTIPART_EXPIRY_MS', 'an S3 multipart upload not completed or aborted this long after it started is aborted by the leader (its parts deleted)', multipartExpiryMsDefault, 1000, 365 * 24 * 3_600_000),
 };
 
 export interface PeerInfo {
@@ -75,6 +77,8 @@ export interface NodeConfig {
   readonly inlineMax: number;
   readonly uploadMemoryMax: number;
   readonly downloadMemoryMax: number;
+  /** Multipart uploads older than this (ms) are aborted by the leader. */
+  readonly multipartExpiryMs: number;
 }
 
 export const nodeHelp = (): string =>

@@ -16,6 +16,9 @@ import { WalCheckpointer } from '../db/wal-checkpointer.ts';
 import { ChunkGuard } from '../chunks/chunk-guard.ts';
 import type { ChunkRepairer } from '../chunks/chunk-repairer.ts';
 import { UploadMemoryBudget } from '../files/upload-memory.ts';
+import { FileService } from '../files/file-service.ts';
+import { MultipartService } from '../files/multipart-service.ts';
+import { startUploadExpiry } from '../files/upload-expiry.ts';
 import { clientApp } from '../http/client-app.ts';
 import { metadataSnapshotProblem } from '../metadata/metadata-snapshot.ts';
 import { MetadataStateMachine } from '../metadata/metadata-state-machine.ts';
@@ -197,6 +200,7 @@ export async function startStorageNode(config: NodeConfig): Promise<RunningNode>
   const client = await listen({ app: clientApp(ctx), host: config.host, port: config.clientPort, tls: config.tls, ...timeouts });
   const clientPort = (client.address() as { port: number }).port;
   chunks.start();
+  const uploadExpiry = startUploadExpiry(ctx, new MultipartService(ctx, new FileService(ctx)));
 
   const stop = async (): Promise<void> => {
     // Stop accepting, then hand leadership over at once, so the cluster does not wait out an
@@ -225,6 +229,7 @@ export async function startStorageNode(config: NodeConfig): Promise<RunningNode>
     raft.stop();
     await Promise.race([clientClosed, sleep(answerFlushMs)]);
     client.closeAllConnections();
+    await uploadExpiry.stop();
     await chunks.stop();
     await Promise.all([cluster.close(), transport.close(), blobClient.close()]);
     await checkpointer.stop();

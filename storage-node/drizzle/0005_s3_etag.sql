@@ -1,0 +1,1 @@
+ALTER TABLE `file_versions` ADD `s3_etag` text;
