@@ -516,6 +516,40 @@ describe('S3 API', () => {
     assert.deepEqual(await s3Failure(s3.send(new GetObjectCommand({ Bucket: 'history', Key: 'doc.txt', VersionId: '2' }))), { name: 'NoSuchVersion', status: 404 });
   });
 
+  it('deleting one version (DeleteObject and DeleteObjects with a VersionId): the newest left becomes current; the last one ends the key', async () => {
+    await s3.send(new CreateBucketCommand({ Bucket: 'pruned' }));
+    for (const text of ['v1', 'v2 text', 'v3 longer text']) await s3.send(new PutObjectCommand({ Bucket: 'pruned', Key: 'k', Body: text }));
+    const versionsOf = async () => (await s3.send(new ListObjectVersionsCommand({ Bucket: 'pruned' }))).Versions?.map((v) => `${v.VersionId}${v.IsLatest ? '*' : ''}`) ?? [];
+
+    const middle = await s3.send(new DeleteObjectCommand({ Bucket: 'pruned', Key: 'k', VersionId: '2' }));
+    assert.equal(middle.VersionId, '2');
+    assert.deepEqual(await versionsOf(), ['3*', '1']);
+    assert.equal((await body(await s3.send(new GetObjectCommand({ Bucket: 'pruned', Key: 'k' })))).toString(), 'v3 longer text');
+
+    await s3.send(new DeleteObjectCommand({ Bucket: 'pruned', Key: 'k', VersionId: '3' }));
+    assert.deepEqual(await versionsOf(), ['1*']);
+    const now = await s3.send(new GetObjectCommand({ Bucket: 'pruned', Key: 'k' }));
+    assert.equal((await body(now)).toString(), 'v1');
+    assert.equal(now.VersionId, '1');
+    // A version that is not there counts as deleted, as a key that is not there does.
+    await s3.send(new DeleteObjectCommand({ Bucket: 'pruned', Key: 'k', VersionId: '3' }));
+    assert.deepEqual(await s3Failure(s3.send(new DeleteObjectCommand({ Bucket: 'pruned', Key: 'k', VersionId: 'x1' }))), { name: 'InvalidArgument', status: 400 });
+
+    const batch = await s3.send(new DeleteObjectsCommand({ Bucket: 'pruned', Delete: { Objects: [{ Key: 'k', VersionId: '1' }] } }));
+    assert.deepEqual(batch.Deleted?.map((d) => [d.Key, d.VersionId]), [['k', '1']]);
+    assert.equal(batch.Errors, undefined);
+    assert.deepEqual(await versionsOf(), []);
+    assert.deepEqual(await s3Failure(s3.send(new GetObjectCommand({ Bucket: 'pruned', Key: 'k' }))), { name: 'NoSuchKey', status: 404 });
+    // The version numbers go on after the key was deleted.
+    assert.equal((await s3.send(new PutObjectCommand({ Bucket: 'pruned', Key: 'k', Body: 'again' }))).VersionId, '4');
+
+    // The native API: DELETE ?version=N, 404 no_such_version for one that is not kept.
+    assert.equal((await native('/files/pruned/k?version=4', { method: 'DELETE' })).status, 204);
+    const missing = await native('/files/pruned/k?version=4', { method: 'DELETE' });
+    assert.equal(missing.status, 404);
+    assert.equal(((await missing.json()) as { error: { code: string } }).error.code, 'no_such_version');
+  });
+
   it('CopyObject: same chunks, no data copied; COPY/REPLACE Content-Type, a source version, x-amz-copy-source-if-*; the native copy route', async () => {
     await s3.send(new CreateBucketCommand({ Bucket: 'originals' }));
     await s3.send(new CreateBucketCommand({ Bucket: 'copies' }));

@@ -110,7 +110,7 @@ class Log {
     return this.entry(encodeCommand(command));
   }
 
-  delete(name: string, options: { precondition?: Precondition; requestId?: string } = {}): Entry {
+  delete(name: string, options: { precondition?: Precondition; requestId?: string; version?: number } = {}): Entry {
     return this.entry(encodeCommand({ op: 'delete', name, hlc: hlcAt(this.next), ...options }));
   }
 
@@ -257,6 +257,48 @@ describe('metadata state machine: put, get, list', () => {
 });
 
 describe('metadata state machine: versions and chunk references', () => {
+  test('deleting one version: an older one stays, the current one hands over, the last one ends the name', () => {
+    const node = openNode({ keepVersions: 5 });
+    const log = new Log();
+    applyOne(node.sm, log.put('f', { chunks: ['A1'] }));
+    applyOne(node.sm, log.put('f', { chunks: ['B22'] }));
+    applyOne(node.sm, log.put('f', { content: 'three', inline: true }));
+    const inlineRows = () => (node.database.sqlite.prepare('SELECT count(*) AS n FROM inline_contents').get() as { n: number }).n;
+    assert.deepEqual(node.sm.stats(), { files: 1, bytes: 5 });
+
+    // An old version: the current one is untouched, its chunk loses its reference.
+    const old = applyOne(node.sm, log.delete('f', { version: 1 }));
+    assert.equal(old.ok && old.file.version, 1);
+    assert.deepEqual(node.sm.listVersions('f').map((file) => file.version), [3, 2]);
+    assert.equal(node.sm.getFile('f')?.version, 3);
+    assert.deepEqual(node.sm.stats(), { files: 1, bytes: 5 });
+    assert.equal(node.sm.hasChunkRef(sha256('A1')), false);
+    assertConsistent(node);
+
+    // A version that is not kept (any more): refused, nothing changes.
+    const gone = applyOne(node.sm, log.delete('f', { version: 1 }));
+    assert.equal(!gone.ok && gone.code, 'no_such_version');
+    const never = applyOne(node.sm, log.delete('nothing', { version: 1 }));
+    assert.equal(!never.ok && never.code, 'no_such_version');
+
+    // The current version (inline): the newest one left becomes current; its content is released.
+    assert.equal(inlineRows(), 1);
+    applyOne(node.sm, log.delete('f', { version: 3 }));
+    assert.equal(node.sm.getFile('f')?.version, 2);
+    assert.deepEqual(node.sm.stats(), { files: 1, bytes: 3 });
+    assert.equal(inlineRows(), 0);
+    assertConsistent(node);
+
+    // The last one: the name is deleted; its version numbers go on after it.
+    applyOne(node.sm, log.delete('f', { version: 2 }));
+    assert.equal(node.sm.getFile('f'), null);
+    assert.deepEqual(node.sm.listVersions('f'), []);
+    assert.deepEqual(node.sm.stats(), { files: 0, bytes: 0 });
+    assertConsistent(node);
+    const next = applyOne(node.sm, log.put('f', { chunks: ['C'] }));
+    assert.equal(next.ok && next.file.version, 4);
+  });
+
   test('keeps the last K versions and counts chunk references per reference', () => {
     const node = openNode({ keepVersions: 3 });
     const log = new Log();

@@ -113,12 +113,12 @@ describe('versioning routes and version ids', () => {
   };
   const notImplemented = (err: unknown) => err instanceof S3Error && err.code === 'NotImplemented';
 
-  it('routes GetBucketVersioning, ListObjectVersions and versionId reads; not a versionId delete', () => {
+  it('routes GetBucketVersioning, ListObjectVersions, versionId reads and versionId deletes', () => {
     assert.deepEqual(routed('GET', '/photos?versioning'), { op: 'GetBucketVersioning', bucket: 'photos' });
     assert.deepEqual(routed('GET', '/photos?versions&prefix=a'), { op: 'ListObjectVersions', bucket: 'photos' });
     assert.deepEqual(routed('GET', '/photos/k?versionId=3'), { op: 'GetObject', bucket: 'photos', key: 'k' });
     assert.deepEqual(routed('HEAD', '/photos/k?versionId=3'), { op: 'HeadObject', bucket: 'photos', key: 'k' });
-    assert.throws(() => routed('DELETE', '/photos/k?versionId=3'), notImplemented);
+    assert.deepEqual(routed('DELETE', '/photos/k?versionId=3'), { op: 'DeleteObject', bucket: 'photos', key: 'k' });
     assert.throws(() => routed('PUT', '/photos?versioning'), notImplemented);
   });
 

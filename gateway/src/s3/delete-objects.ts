@@ -3,10 +3,9 @@
 // or an x-amz-checksum-*; both are verified like any body. The answer lists each key as Deleted
 // or Error (Quiet: errors only). A key that is not there counts as deleted, as in S3.
 import { XMLParser } from 'fast-xml-parser';
-import { filePath } from './native-client.ts';
-import { objectName } from './object-names.ts';
+import { deleteKey, deletedVersionOf } from './delete-object.ts';
 import { S3Error } from './s3-errors.ts';
-import { discard, requireBucket, unexpectedAnswer } from './s3-call.ts';
+import { requireBucket } from './s3-call.ts';
 import type { S3Call } from './s3-call.ts';
 import { xmlResponse } from './s3-response.ts';
 import { xmlDocument } from './s3-xml.ts';
@@ -69,15 +68,8 @@ type Outcome = { readonly key: string; readonly versionId?: string; readonly err
 
 async function deleteOne(call: S3Call, bucket: string, target: DeleteTarget): Promise<Outcome> {
   const versionPart = target.versionId === undefined ? {} : { versionId: target.versionId };
-  // Deleting one version alone is not possible natively: a delete ends the name's whole history.
-  if (target.versionId !== undefined && target.versionId !== 'null') {
-    return { key: target.key, ...versionPart, error: { code: 'NotImplemented', message: 'Deleting a single version is not supported; delete the key without a VersionId.' } };
-  }
   try {
-    const name = objectName(bucket, target.key);
-    const response = await call.native.request('DELETE', filePath(name), { signal: call.signal });
-    if (response.status !== 204 && response.status !== 404) throw await unexpectedAnswer(response, `deleting ${name}`);
-    await discard(response);
+    await deleteKey(call, bucket, target.key, deletedVersionOf(target.versionId));
     return { key: target.key, ...versionPart };
   } catch (err) {
     if (!(err instanceof S3Error)) throw err;

@@ -85,8 +85,8 @@ export function route(method: string, rawPath: string, query: URLSearchParams, h
   }
   const multipart = multipartOp(method, query, headers);
   if (multipart !== null) return { op: multipart, bucket, key };
-  // A version of an object is read with ?versionId (GetObject, HeadObject); other uses are not built.
-  const versionRead = method === 'GET' || method === 'HEAD';
+  // ?versionId reads a version (GetObject, HeadObject) or deletes one (DeleteObject).
+  const versionRead = method === 'GET' || method === 'HEAD' || method === 'DELETE';
   const subresource = objectSubresources.find((name) => query.has(name) && !(name === 'versionId' && versionRead));
   if (subresource !== undefined) notBuilt(`${method} /<bucket>/<key>?${subresource}`);
   switch (method) {

@@ -61,7 +61,9 @@ export const files = sqliteTable(
   (t) => [
     // Listing walks live names only, in order, without stepping over deleted ones.
     index('files_live_by_name').on(t.name, t.currentVersion).where(sql`current_version IS NOT NULL`),
-    check('files_versions', sql`${t.lastVersion} >= 1 AND (${t.currentVersion} IS NULL OR ${t.currentVersion} = ${t.lastVersion})`),
+    // The current version is the newest one kept: the last one written, or an older one once
+    // newer ones were deleted one by one (S3's DeleteObject with a versionId).
+    check('files_versions', sql`${t.lastVersion} >= 1 AND (${t.currentVersion} IS NULL OR (${t.currentVersion} >= 1 AND ${t.currentVersion} <= ${t.lastVersion}))`),
   ],
 );
 

@@ -9,6 +9,7 @@ export type FileErrorCode =
   | 'no_such_bucket'
   /** The version a copy names is not kept (any more). */
   | 'no_such_source'
+  | 'no_such_version'
   /** No multipart upload in progress has this id (or it is another file's). */
   | 'no_such_upload'
   /** A part a multipart completion lists was not uploaded, or has another ETag. */

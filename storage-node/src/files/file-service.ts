@@ -36,6 +36,8 @@ export interface WriteRequest {
 
 export interface DeleteRequest {
   readonly name: string;
+  /** Only this kept version (see DeleteCommand.version). */
+  readonly version?: number;
   readonly precondition?: Precondition;
   readonly requestId?: string;
 }
@@ -149,12 +151,16 @@ export class FileService {
     return { file: result.file, sourceVersion };
   }
 
-  /** Ends a file's history (every kept version); resolves with the version it removed. */
+  /**
+   * Ends a file's history (every kept version), or removes one kept version; resolves with the
+   * version it removed.
+   */
   async delete(request: DeleteRequest): Promise<FileJson> {
     const ctx = this.#ctx;
     const result = await proposeCommand(ctx, {
       op: 'delete',
       name: request.name,
+      ...(request.version !== undefined ? { version: request.version } : {}),
       hlc: stampHlc(ctx),
       ...(request.precondition !== undefined ? { precondition: request.precondition } : {}),
       ...(request.requestId !== undefined ? { requestId: request.requestId } : {}),

@@ -25,6 +25,7 @@ const fileErrorStatus: Record<FileErrorCode, ContentfulStatusCode> = {
   idempotency_key_mismatch: 422,
   no_such_bucket: 404,
   no_such_source: 404,
+  no_such_version: 404,
   no_such_upload: 404,
   invalid_part: 400,
   invalid_part_order: 400,

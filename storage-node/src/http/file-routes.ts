@@ -77,7 +77,7 @@ export function fileRoutes(ctx: NodeContext, files: FileService): Hono {
     return written(c, name, file);
   };
   const remove = async (c: Context) => {
-    await files.delete({ name: fileName(c), ...optional('precondition', writePrecondition(c)), ...optional('requestId', requestId(c)) });
+    await files.delete({ name: fileName(c), ...optional('version', versionParam(c)), ...optional('precondition', writePrecondition(c)), ...optional('requestId', requestId(c)) });
     return c.body(null, 204);
   };
   const read = async (c: Context) => {

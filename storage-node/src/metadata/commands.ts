@@ -48,6 +48,12 @@ export interface PutCommand {
 export interface DeleteCommand {
   readonly op: 'delete';
   readonly name: string;
+  /**
+   * Only this kept version (S3's DeleteObject with a versionId): when it is the current one, the
+   * newest version left becomes current, and the name is deleted when none is left. Without it,
+   * every version goes and the name's history ends.
+   */
+  readonly version?: number;
   readonly hlc: string;
   readonly precondition?: Precondition;
   readonly requestId?: string;
@@ -126,7 +132,7 @@ export interface FileJson {
   readonly modified: string;
 }
 
-export type MetadataErrorCode = 'precondition_failed' | 'not_found' | 'idempotency_key_mismatch' | 'no_such_bucket' | 'no_such_source';
+export type MetadataErrorCode = 'precondition_failed' | 'not_found' | 'idempotency_key_mismatch' | 'no_such_bucket' | 'no_such_source' | 'no_such_version';
 
 /** What applying a put or delete gave; a delete's `file` is the version it removed. */
 export type MetadataResult =
@@ -169,7 +175,7 @@ export function commandProblem(value: unknown, inlineCheck: InlineCheck = 'full'
   const extra: Record<string, readonly string[]> = {
     put: ['size', 'contentType', 'etag', 'md5', 'chunks', 'chunkSizes', 'inline', 'bucket'],
     copy: ['source', 'sourceVersion', 'contentType', 'bucket'],
-    delete: [],
+    delete: ['version'],
   };
   if (command.op !== 'put' && command.op !== 'delete' && command.op !== 'copy') return `unknown op ${JSON.stringify(command.op)}`;
   const allowed = [...common, ...extra[command.op]!];
@@ -183,6 +189,9 @@ export function commandProblem(value: unknown, inlineCheck: InlineCheck = 'full'
     if (problem !== null) return `precondition: ${problem}`;
   }
   if (command.op === 'copy') return copyProblem(command);
+  if (command.op === 'delete' && command.version !== undefined && (!Number.isSafeInteger(command.version) || (command.version as number) < 1)) {
+    return 'version must be a positive integer';
+  }
   return command.op === 'put' ? putProblem(command, inlineCheck) : null;
 }
 
@@ -292,6 +301,7 @@ export function requestFingerprint(command: ReplicatedCommand): string {
   ];
   // Fields a copy adds (left out for other ops, so their fingerprints stay as they were).
   if (command.op === 'copy') what.push(command.source, String(command.sourceVersion), command.contentType ?? null);
+  if (command.op === 'delete' && command.version !== undefined) what.push(String(command.version));
   return sha256Hex(Buffer.from(JSON.stringify(what)));
 }
 

@@ -450,6 +450,7 @@ export class MetadataStateMachine implements StateMachine {
   }
 
   #delete(command: DeleteCommand, batch: BatchState): MetadataResult {
+    if (command.version !== undefined) return this.#deleteVersion(command, command.version, batch);
     const { name } = command;
     const file = this.#current(name);
     if (file === null || file.current === null) return { ok: false, code: 'not_found', message: `${name}: no such file` };
@@ -462,6 +463,30 @@ export class MetadataStateMachine implements StateMachine {
     batch.liveFiles--;
     batch.liveBytes -= current.size;
     return { ok: true, file: toFileJson(current) };
+  }
+
+  /** Deletes one kept version; the newest one left becomes current, or the name goes with the last. */
+  #deleteVersion(command: DeleteCommand, version: number, batch: BatchState): MetadataResult {
+    const { name } = command;
+    const file = this.#current(name);
+    const target = file === null ? undefined : this.#statements.version.get({ name, version });
+    if (file === null || target === undefined) return { ok: false, code: 'no_such_version', message: `${name}: version ${version} is not kept` };
+    const failure = preconditionFailure(command.precondition, file.current);
+    if (failure !== null) return { ok: false, code: 'precondition_failed', message: `${name}: ${failure}` };
+    this.#dropVersionRefs(name, [target], decodeHlc(command.hlc).wallMs);
+    this.#statements.deleteVersion.run({ name, version });
+    if (file.current?.version === version) {
+      const next = this.#statements.versionsNewestFirst.all({ name })[0];
+      if (next === undefined) {
+        this.#statements.markDeleted.run({ name });
+        batch.liveFiles--;
+        batch.liveBytes -= target.size;
+      } else {
+        this.#statements.setCurrentVersion.run({ name, version: next.version });
+        batch.liveBytes += next.size - target.size;
+      }
+    }
+    return { ok: true, file: toFileJson(target) };
   }
 
   /** Creates or deletes a bucket; a delete is refused while a live file is under `<name>/`. */
@@ -608,6 +633,12 @@ export class MetadataStateMachine implements StateMachine {
   #dropVersionsThrough(name: string, version: number, nowMs: number): void {
     if (version < 1) return;
     const dropped = this.#statements.versionsThrough.all({ name, version });
+    this.#dropVersionRefs(name, dropped, nowMs);
+    if (dropped.length > 0) this.#statements.deleteVersionsThrough.run({ name, version });
+  }
+
+  /** Releases the chunk and inline content references of version rows about to be deleted. */
+  #dropVersionRefs(name: string, dropped: readonly { readonly version: number; readonly size: number; readonly etag: string; readonly chunks: readonly string[] }[], nowMs: number): void {
     for (const row of dropped) {
       for (const hash of row.chunks) {
         assert(isSha256Hex(hash), `${name} v${row.version}: stored chunk ${hash} is not a hash`);
@@ -620,7 +651,6 @@ export class MetadataStateMachine implements StateMachine {
         assert(dropped === 1, `${name} v${row.version}: inline content ${row.etag} has no reference count`);
       }
     }
-    if (dropped.length > 0) this.#statements.deleteVersionsThrough.run({ name, version });
   }
 }
 

@@ -94,6 +94,11 @@ export function prepareMetadataStatements(db: MetaDb) {
       })
       .prepare(),
     markDeleted: db.update(files).set({ currentVersion: null }).where(eq(files.name, name)).prepare(),
+    setCurrentVersion: db.update(files).set({ currentVersion: sql`${version}` }).where(eq(files.name, name)).prepare(),
+    deleteVersion: db
+      .delete(fileVersions)
+      .where(and(eq(fileVersions.name, name), eq(fileVersions.version, version)))
+      .prepare(),
     version: db
       .select(versionColumns)
       .from(fileVersions)
