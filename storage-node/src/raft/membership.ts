@@ -1,0 +1,197 @@
+// Cluster membership: voters and learners, and how it changes at runtime.
+//
+// Single-server changes (Raft dissertation §4.1), not joint consensus: every change adds a
+// learner, promotes one learner to voter, or removes one member, so the majorities of the
+// configurations before and after a change always overlap and no two leaders can be elected
+// with disjoint quorums. It needs no intermediate configuration and covers everything the
+// cluster tools ask for (grow, shrink, replace one machine at a time); joint consensus would
+// only add multi-server changes at once, which nobody asks for. The rules that make it safe:
+//  - a server uses the latest configuration in its log, committed or not (so truncating an
+//    uncommitted config entry restores the one before it);
+//  - at most one change is uncommitted at a time;
+//  - a leader proposes a change only once an entry of its own term has committed (the fix of
+//    the single-server bug Ongaro posted to raft-dev in 2015: without it a new leader can
+//    append a change based on a configuration a previous, deposed leader already replaced).
+// Learners receive the log and snapshots but never count for commits, elections or ReadIndex,
+// and never campaign.
+import { assert } from '../../../shared/assert.ts';
+import type { Entry, Membership, NodeId, SnapshotMeta } from './types.ts';
+
+export type MembershipChangeKind = 'addLearner' | 'promote' | 'remove';
+
+export interface MembershipChange {
+  readonly kind: MembershipChangeKind;
+  readonly id: NodeId;
+}
+
+/** Why a membership change was refused. */
+export type MembershipRefusal =
+  | 'notLeader'
+  | 'transferring'
+  /** Another change is not committed yet: one at a time. */
+  | 'changePending'
+  /** The leader has not yet committed an entry of its term; retry shortly. */
+  | 'leaderNotReady'
+  | 'alreadyMember'
+  | 'notMember'
+  | 'notLearner'
+  /** The learner's log is too far behind the leader's to promote it safely now. */
+  | 'learnerBehind'
+  /** Removing the only voter would leave a cluster that can never commit again. */
+  | 'lastVoter'
+  | 'invalidId';
+
+export type MembershipChangeResult =
+  | { readonly ok: true; readonly index: number; readonly term: number; readonly membership: Membership }
+  | { readonly ok: false; readonly reason: MembershipRefusal; readonly message: string; readonly leaderId: NodeId | null };
+
+export function learnersOf(membership: Membership): readonly NodeId[] {
+  return membership.learners ?? [];
+}
+
+export function isVoterIn(membership: Membership, id: NodeId): boolean {
+  return membership.voters.includes(id);
+}
+
+export function isMemberOf(membership: Membership, id: NodeId): boolean {
+  return membership.voters.includes(id) || learnersOf(membership).includes(id);
+}
+
+/** Every member, voters first. */
+export function membersOf(membership: Membership): NodeId[] {
+  return [...membership.voters, ...learnersOf(membership)];
+}
+
+export function sameMembership(a: Membership, b: Membership): boolean {
+  const same = (x: readonly NodeId[], y: readonly NodeId[]) => x.length === y.length && x.every((id, i) => id === y[i]);
+  return same(a.voters, b.voters) && same(learnersOf(a), learnersOf(b));
+}
+
+/** The membership after `change`, or why it is not a valid change of `membership`. */
+export function applyChange(
+  membership: Membership,
+  change: MembershipChange,
+): { ok: true; membership: Membership } | { ok: false; reason: MembershipRefusal; message: string } {
+  const { kind, id } = change;
+  const voters = membership.voters;
+  const learners = learnersOf(membership);
+  if (typeof id !== 'string' || id.length === 0) return { ok: false, reason: 'invalidId', message: 'a member id must be a non-empty string' };
+  switch (kind) {
+    case 'addLearner':
+      if (isMemberOf(membership, id)) return { ok: false, reason: 'alreadyMember', message: `${id} is already a ${voters.includes(id) ? 'voter' : 'learner'}` };
+      return { ok: true, membership: { voters: [...voters], learners: [...learners, id] } };
+    case 'promote':
+      if (voters.includes(id)) return { ok: false, reason: 'notLearner', message: `${id} is already a voter` };
+      if (!learners.includes(id)) return { ok: false, reason: 'notMember', message: `${id} is not a learner of the cluster (add it as a learner first)` };
+      return { ok: true, membership: { voters: [...voters, id], learners: learners.filter((l) => l !== id) } };
+    case 'remove':
+      if (!isMemberOf(membership, id)) return { ok: false, reason: 'notMember', message: `${id} is not a member of the cluster` };
+      if (voters.length === 1 && voters[0] === id) return { ok: false, reason: 'lastVoter', message: `${id} is the only voter` };
+      return { ok: true, membership: { voters: voters.filter((v) => v !== id), learners: learners.filter((l) => l !== id) } };
+  }
+}
+
+/** The data of a 'config' entry: the whole new membership (not the change), as JSON. */
+export function encodeMembership(membership: Membership): string {
+  return JSON.stringify({ voters: membership.voters, learners: learnersOf(membership) });
+}
+
+/** Reads a 'config' entry's data; a malformed one is a broken invariant (the transport checks peers' entries). */
+export function decodeMembership(data: string): Membership {
+  const problem = membershipDataProblem(data);
+  assert(problem === null, `config entry: ${problem}`);
+  const parsed = JSON.parse(data) as { voters: NodeId[]; learners: NodeId[] };
+  return { voters: parsed.voters, learners: parsed.learners };
+}
+
+/** Why `data` is not a valid config entry, or null (exported for the transport's message schema). */
+export function membershipDataProblem(data: string): string | null {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(data);
+  } catch {
+    return 'not JSON';
+  }
+  if (typeof parsed !== 'object' || parsed === null) return 'not an object';
+  const { voters, learners } = parsed as { voters?: unknown; learners?: unknown };
+  const ids = (v: unknown): v is string[] => Array.isArray(v) && v.every((id) => typeof id === 'string' && id.length > 0);
+  if (!ids(voters) || !ids(learners)) return 'voters and learners must be arrays of non-empty ids';
+  if (voters.length === 0) return 'no voters';
+  const all = [...voters, ...learners];
+  if (new Set(all).size !== all.length) return 'a member is listed twice';
+  return null;
+}
+
+interface ConfigPoint {
+  readonly index: number;
+  readonly membership: Membership;
+}
+
+/**
+ * The configurations in a node's log: the one at its base (the snapshot's, or the bootstrap
+ * membership at index 0) and one per config entry after it. The latest is the one in effect,
+ * committed or not; it follows the log through appends, truncations, compactions and restores.
+ */
+export class MembershipLog {
+  #base: ConfigPoint;
+  /** Config entries after the base, in index order. */
+  #changes: ConfigPoint[] = [];
+
+  constructor(base: Membership, baseIndex: number, entries: readonly Entry[]) {
+    this.#base = { index: baseIndex, membership: base };
+    this.appended(entries);
+  }
+
+  /** The configuration in effect: the latest in the log. */
+  get current(): Membership {
+    return this.#latest().membership;
+  }
+
+  /** The index of the latest config entry (the base index when the log holds none). */
+  get currentIndex(): number {
+    return this.#latest().index;
+  }
+
+  /** The configuration before the latest change (the base one when there is no change). */
+  get previous(): Membership {
+    return this.#changes.length >= 2 ? this.#changes[this.#changes.length - 2].membership : this.#base.membership;
+  }
+
+  /** The configuration in effect at `index` (the latest at or before it). */
+  at(index: number): Membership {
+    assert(index >= this.#base.index, `membership at ${index} is before the log's base ${this.#base.index}`);
+    for (let i = this.#changes.length - 1; i >= 0; i--) if (this.#changes[i].index <= index) return this.#changes[i].membership;
+    return this.#base.membership;
+  }
+
+  /** New entries at the end of the log (in order). */
+  appended(entries: readonly Entry[]): void {
+    for (const entry of entries) {
+      if (entry.type !== 'config') continue;
+      assert(entry.index > this.currentIndex, `config entry ${entry.index} appended at or before config ${this.currentIndex}`);
+      this.#changes.push({ index: entry.index, membership: decodeMembership(entry.data) });
+    }
+  }
+
+  /** The log was cut from `index` on: configurations from there are gone, the one before is back. */
+  truncatedFrom(index: number): void {
+    assert(index > this.#base.index, `truncation at ${index} reaches the log's base ${this.#base.index}`);
+    while (this.#changes.length > 0 && this.#changes[this.#changes.length - 1].index >= index) this.#changes.pop();
+  }
+
+  /** The log was compacted through `index`. */
+  compacted(index: number): void {
+    this.#base = { index, membership: this.at(index) };
+    this.#changes = this.#changes.filter((c) => c.index > index);
+  }
+
+  /** A snapshot replaced the whole log. */
+  restored(snapshot: SnapshotMeta): void {
+    this.#base = { index: snapshot.index, membership: snapshot.membership };
+    this.#changes = [];
+  }
+
+  #latest(): ConfigPoint {
+    return this.#changes.length > 0 ? this.#changes[this.#changes.length - 1] : this.#base;
+  }
+}
