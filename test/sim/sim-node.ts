@@ -13,6 +13,7 @@ import type {
   Ready,
   SnapshotMeta,
 } from '../../storage-node/src/raft/types.ts';
+import type { MembershipChange, MembershipChangeResult } from '../../storage-node/src/raft/membership.ts';
 import { assert } from '../../shared/assert.ts';
 import { DurableStorage } from './durable-storage.ts';
 import { formatEntries, formatEntry } from './format.ts';
@@ -57,7 +58,7 @@ export interface SimNodeOptions {
 
 export class SimNode {
   readonly id: NodeId;
-  readonly storage = new DurableStorage();
+  readonly storage: DurableStorage;
   core: RaftCore | null = null;
   kv = new KvStore();
   applied = 0;
@@ -82,6 +83,7 @@ export class SimNode {
     private readonly hooks: NodeHooks,
   ) {
     this.id = options.id;
+    this.storage = new DurableStorage(options.voters);
   }
 
   get up(): boolean {
@@ -90,7 +92,7 @@ export class SimNode {
 
   /** Boots (or reboots) from durable storage; the KV restarts from the durable snapshot. */
   start(): void {
-    const initial = this.storage.initialState(this.options.voters);
+    const initial = this.storage.initialState();
     const rng = this.options.rng.derive(`${this.id}#${this.incarnation}`);
     this.syncRng = this.options.rng.derive(`${this.id}#sync#${this.incarnation}`);
     this.incarnation++;
@@ -196,6 +198,23 @@ export class SimNode {
     const ok = this.core.transferLeadership(target);
     this.drain();
     return ok;
+  }
+
+  proposeMembershipChange(change: MembershipChange): MembershipChangeResult | null {
+    if (this.core === null) return null;
+    const result = this.core.proposeMembershipChange(change);
+    this.drain();
+    return result;
+  }
+
+  /**
+   * The node's data directory is wiped and it starts again as a new member under its old id,
+   * added by the config entry at `joinedAt` (only ever done to a node whose removal committed).
+   */
+  wipeAndJoin(joinedAt: number): void {
+    this.crash('wiped to join again');
+    this.storage.wipeForJoin(joinedAt);
+    this.start();
   }
 
   /** Handles every pending Ready; stops early when a planned crash fires. */
