@@ -29,6 +29,8 @@ export interface NodeView {
   readonly membershipIndex: number;
   /** The membership at index 0 the node started from (founders, or none for a joiner). */
   readonly bootstrapMembership: Membership;
+  /** The index of the config entry that added this incarnation (0 for a founder). */
+  readonly joinedAt: number;
 }
 
 interface CommittedEntry {
@@ -199,11 +201,12 @@ export class SafetyChecks {
   }
 
   /**
-   * Only a voter of its own configuration campaigns or leads; a leader that is not one is
+   * Only a voter of its own configuration (one from after it joined) campaigns or leads; a leader that is not one is
    * removing itself, and must have stepped down once that change committed.
    */
   campaignerIsVoter(view: NodeView): void {
-    if (view.role === 'follower' || isVoterIn(view.membership, view.id)) return;
+    // A configuration from before this incarnation joined does not make it a voter.
+    if (view.role === 'follower' || (isVoterIn(view.membership, view.id) && view.membershipIndex >= view.joinedAt)) return;
     if (view.role === 'leader' && view.membershipIndex > view.commit) return;
     this.report(
       'membership-roles',

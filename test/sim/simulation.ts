@@ -121,6 +121,7 @@ export function runSimulation(options: SimulationOptions): SimulationResult {
       membership: s.membership,
       membershipIndex: s.membershipIndex,
       bootstrapMembership: { voters: node.storage.bootstrapVoters, learners: [] },
+      joinedAt: node.storage.joinedAt,
     };
   };
   // The configurations known committed (applied somewhere, or in a restored snapshot), by index.

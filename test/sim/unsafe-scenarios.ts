@@ -116,6 +116,16 @@ export const UNSAFE_SCENARIOS: Record<UnsafeRule, UnsafeScenario> = {
     caughtBy: ['config-from-log'],
     seeds: 300,
   },
+  // A wiped node re-added under its old id votes (and campaigns) on configurations from before
+  // it joined, for candidates its earlier incarnation's log would have refused.
+  ignoreJoinedAt: {
+    options: {
+      ...leaderChurn,
+      faults: { ...leaderChurn.faults, memberRate: 0.1, partitionKinds: ['split', 'isolate', 'bridge'] },
+    },
+    caughtBy: ['membership-roles', ...SAFETY],
+    seeds: 300,
+  },
 };
 
 export const UNSAFE_RULES = Object.keys(UNSAFE_SCENARIOS) as UnsafeRule[];

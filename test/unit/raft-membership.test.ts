@@ -51,6 +51,10 @@ describe('Raft membership: changes are proposed one at a time by a ready leader'
     settle(cores);
     assert.equal(leader.status().membershipChangePending, false);
     assert.ok(leader.proposeMembershipChange({ kind: 'remove', id: 'c' }).ok);
+
+    const unsafe = clusterLedByA(['a', 'b', 'c'], [], { unsafe: { concurrentMembershipChanges: true } }).get('a')!;
+    assert.ok(unsafe.proposeMembershipChange({ kind: 'addLearner', id: 'd' }).ok);
+    assert.ok(unsafe.proposeMembershipChange({ kind: 'addLearner', id: 'e' }).ok, 'with concurrentMembershipChanges (unsafe) a second change is accepted');
   });
 
   it('a new leader proposes no change before an entry of its own term committed (the single-server bug fix)', () => {
@@ -304,5 +308,51 @@ describe('Raft membership: removal', () => {
     assert.deepEqual(rejoined.status().membership.learners, ['c']);
     rejoined.step({ type: 'AppendEntries', from: 'a', to: 'c', term: 1, prevLogIndex: 4, prevLogTerm: 1, entries: [configEntry(5, 1, ['a', 'b'])], commit: 5 });
     assert.equal(rejoined.status().removed, true, 'a removal after it joined is its own');
+  });
+
+  it('a re-added node neither campaigns nor votes on the configurations from before it joined', () => {
+    const log: Entry[] = [
+      { index: 1, term: 1, type: 'noop', data: '' },
+      configEntry(2, 1, ['a', 'b', 'c']), // an earlier incarnation of c was a voter
+      { index: 3, term: 1, type: 'normal', data: 'x' },
+    ];
+    // c was removed at 4 and added again at 6: it replays the log and holds only 1..3 so far.
+    const rejoined = makeCore({ id: 'c', voters: [], joinedAt: 6, term: 1 });
+    rejoined.step({ type: 'AppendEntries', from: 'a', to: 'c', term: 1, prevLogIndex: 0, prevLogTerm: 0, entries: log, commit: 3 });
+    drainMessages(rejoined);
+    assert.deepEqual(rejoined.status().membership.voters, ['a', 'b', 'c']);
+    ticks(rejoined, electionTicks * 5);
+    rejoined.campaign();
+    assert.deepEqual(ofType(drainMessages(rejoined), 'PreVote'), [], 'no campaign on a configuration from before it joined');
+    rejoined.step({ type: 'PreVote', from: 'b', to: 'c', term: 2, lastLogIndex: 3, lastLogTerm: 1 });
+    rejoined.step({ type: 'RequestVote', from: 'b', to: 'c', term: 2, lastLogIndex: 3, lastLogTerm: 1, transfer: false });
+    const answers = drainMessages(rejoined).filter((m) => m.type === 'PreVoteResponse' || m.type === 'RequestVoteResponse');
+    assert.deepEqual(answers.map((m) => 'granted' in m && m.granted), [false, false]);
+    assert.equal(rejoined.status().vote, null);
+
+    const unsafe = makeCore({ id: 'c', voters: [], joinedAt: 6, term: 1, config: { unsafe: { ignoreJoinedAt: true } } });
+    unsafe.step({ type: 'AppendEntries', from: 'a', to: 'c', term: 1, prevLogIndex: 0, prevLogTerm: 0, entries: log, commit: 3 });
+    ticks(unsafe, electionTicks * 5);
+    assert.ok(ofType(drainMessages(unsafe), 'PreVote').length > 0, 'with ignoreJoinedAt (unsafe) it campaigns');
+    unsafe.step({ type: 'PreVote', from: 'b', to: 'c', term: 2, lastLogIndex: 3, lastLogTerm: 1 });
+    assert.equal(ofType(drainMessages(unsafe), 'PreVoteResponse')[0].granted, true, 'with ignoreJoinedAt (unsafe) it votes');
+
+    const founder = makeCore({ id: 'c', term: 1, logTerms: [1, 1, 1] });
+    founder.step({ type: 'PreVote', from: 'b', to: 'c', term: 2, lastLogIndex: 3, lastLogTerm: 1 });
+    assert.equal(ofType(drainMessages(founder), 'PreVoteResponse')[0].granted, true, 'the same request is granted by a founder');
+  });
+
+  it('a leader tracks a re-added id afresh, not from what its earlier incarnation acknowledged', () => {
+    const cores = clusterLedByA(['a', 'b', 'c']);
+    const leader = cores.get('a')!;
+    for (let i = 0; i < 5; i++) leader.propose(`v${i}`);
+    settle(cores);
+    assert.ok(leader.proposeMembershipChange({ kind: 'remove', id: 'c' }).ok);
+    settle(cores);
+    const before = leader.status().progress.find((p) => p.id === 'c');
+    assert.ok(before !== undefined && before.match > 5, 'the removed node is still replicated to until the next change');
+    cores.delete('c');
+    assert.ok(leader.proposeMembershipChange({ kind: 'addLearner', id: 'c' }).ok);
+    assert.equal(leader.status().progress.find((p) => p.id === 'c')?.match, 0);
   });
 });

@@ -21,6 +21,8 @@ export interface UnsafeRules {
   readonly countLearnerAcks?: boolean;
   /** Keep the membership of a truncated, uncommitted config entry instead of the log's latest (§4.1). */
   readonly keepConfigOnTruncation?: boolean;
+  /** Let a node re-added under its old id vote and campaign on configurations from before it joined. */
+  readonly ignoreJoinedAt?: boolean;
 }
 
 export interface RaftConfig {

@@ -14,6 +14,23 @@
 //    append a change based on a configuration a previous, deposed leader already replaced).
 // Learners receive the log and snapshots but never count for commits, elections or ReadIndex,
 // and never campaign.
+//
+// Removed nodes. The leader keeps replicating to the members the latest change removed, so
+// they receive it and its commit and report `removed` (RaftStatus); they are dropped at the
+// next change. A removed node never campaigns once the change is in its log. One that missed
+// it cannot disrupt the cluster either: its log lacks the committed change, which a majority
+// of the new configuration holds, and that majority overlaps every majority of its old one,
+// so its pre-votes are refused and it never raises anyone's term (leases do the rest).
+// Voters do NOT ignore vote requests from nodes outside their configuration: a voter that
+// lags behind a promotion does not know the new voter yet, and ignoring it could leave a
+// majority of the new configuration unable to elect anyone (e.g. {a,b} + promote c, committed
+// by a and c; a dies; b must still vote for c).
+//
+// Reused ids. A node that joins again under an old id with a wiped disk replays the log of
+// its earlier incarnation, votes and removal included. It is told the index of the config
+// entry that added it (RaftInitialState.joinedAt) and ignores the configurations before it:
+// it neither campaigns on them, nor votes until its log reaches that index, nor takes the
+// earlier removal for its own.
 import { assert } from '../../../shared/assert.ts';
 import type { Entry, Membership, NodeId, SnapshotMeta } from './types.ts';
 

@@ -134,7 +134,7 @@ export class RaftCore {
     this.#config = config;
     this.#log = new RaftLog(initial.snapshot, initial.entries);
     this.#configs = new MembershipLog(initial.snapshot?.membership ?? initial.membership, this.#log.snapshotIndex, initial.entries);
-    this.#joinedAt = initial.joinedAt ?? 0;
+    this.#joinedAt = config.unsafe?.ignoreJoinedAt ? 0 : (initial.joinedAt ?? 0);
     this.#term = initial.hardState.term;
     this.#vote = initial.hardState.vote;
     this.#applied = Math.max(initial.applied, this.#log.snapshotIndex);
@@ -521,7 +521,11 @@ export class RaftCore {
   }
 
   #handleVoteRequest(message: PreVoteMessage | RequestVoteMessage): void {
-    const upToDate = this.#config.unsafe?.voteWithoutLogCheck || this.#log.isUpToDate(message.lastLogIndex, message.lastLogTerm);
+    // A node that joined at index J votes only once its log reaches J: an earlier incarnation
+    // of its id may have voted in a configuration from before J, and with a wiped disk it
+    // could vote again there, for a candidate that incarnation's log would have refused.
+    const joined = this.#log.lastIndex >= this.#joinedAt;
+    const upToDate = joined && (this.#config.unsafe?.voteWithoutLogCheck || this.#log.isUpToDate(message.lastLogIndex, message.lastLogTerm));
     if (message.type === 'PreVote') {
       // Would we vote for this node at message.term? Only for a future term and a good log.
       const granted = message.term > this.#term && upToDate;
@@ -849,14 +853,16 @@ export class RaftCore {
 
   /**
    * The leader replicates to every member, and to those the latest change removed, so that
-   * they learn of their removal; those are dropped at the next change.
+   * they learn of their removal; those are dropped at the next change. A member just added
+   * is tracked afresh: under a reused id, what its earlier incarnation held is gone.
    */
   #trackMembers(): void {
-    const peers = new Set([...membersOf(this.#configs.current), ...membersOf(this.#configs.previous)]);
+    const previous = membersOf(this.#configs.previous);
+    const peers = new Set([...membersOf(this.#configs.current), ...previous]);
     peers.delete(this.id);
     for (const id of [...this.#progress.keys()]) if (!peers.has(id)) this.#progress.delete(id);
     for (const id of peers) {
-      if (this.#progress.has(id)) continue;
+      if (this.#progress.has(id) && previous.includes(id)) continue;
       const progress = new Progress(this.#log.lastIndex + 1, this.#config.inflightMessagesMax);
       progress.recentActive = true; // give everyone one check-quorum round to answer
       this.#progress.set(id, progress);
@@ -1085,7 +1091,13 @@ export class RaftCore {
     return this.#staleMembership ?? this.#configs.current;
   }
 
+  /**
+   * A node that joined at index J (config.ts, joinedAt) replays the log of the cluster from
+   * before it joined, which may list an earlier incarnation of its id as a voter; it must not
+   * act on those configurations (it forgot what that incarnation promised and held).
+   */
   #isVoter(id: NodeId): boolean {
+    if (id === this.id && this.#configs.currentIndex < this.#joinedAt) return false;
     return isVoterIn(this.#membership, id);
   }
 
