@@ -5,7 +5,6 @@ import {
   encodeMembership,
   isMemberOf,
   isVoterIn,
-  learnersOf,
   membersOf,
   MembershipLog,
   sameMembership,
