@@ -21,6 +21,9 @@ import { KvStore, decodeCommand, type KvResult } from './kv-model.ts';
 import type { Delivery } from './network.ts';
 import type { Prng } from './prng.ts';
 
+/** How far behind (in entries) a learner may be and still be promoted, in the simulation. */
+const LEARNER_CATCH_UP_ENTRIES_MAX = 5;
+
 /** More Readys than this in one drain means the core is spinning without progress. */
 const MAX_READIES_PER_DRAIN = 1000;
 
@@ -104,6 +107,8 @@ export class SimNode {
         heartbeatTicks: this.options.heartbeatTicks,
         appendBatchBytesMax: this.options.appendBatchBytesMax,
         randomInt: (n) => rng.int(n),
+        // Small, so that the nemesis's promotions of lagging learners are refused now and then.
+        learnerCatchUpEntriesMax: LEARNER_CATCH_UP_ENTRIES_MAX,
         unsafe: this.options.unsafe,
       },
       initial,
