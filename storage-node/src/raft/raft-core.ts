@@ -218,11 +218,11 @@ export class RaftCore {
     if (this.#role !== 'leader') return refuse('notLeader', `${this.id} is not the leader`);
     if (this.#transferTarget !== null) return refuse('transferring', `${this.id} is handing leadership to ${this.#transferTarget}`);
     if (!this.#config.unsafe?.concurrentMembershipChanges) {
-      if (this.#configs.currentIndex > this.#commit) {
-        return refuse('changePending', `the membership change at index ${this.#configs.currentIndex} is not committed yet`);
-      }
       if (this.#log.term(this.#commit) !== this.#term) {
         return refuse('leaderNotReady', `the leader has not committed an entry of its term ${this.#term} yet; retry shortly`);
+      }
+      if (this.#configs.currentIndex > this.#commit) {
+        return refuse('changePending', `the membership change at index ${this.#configs.currentIndex} is not committed yet`);
       }
     }
     const next = applyChange(this.#membership, change);
@@ -633,7 +633,11 @@ export class RaftCore {
     this.#progress.clear();
     this.#trackMembers();
     // A no-op of our own term lets us commit (and so learn) everything earlier (§5.4.2, §8).
-    this.#appendEntry('noop', '');
+    // While the log holds no configuration (a new cluster, whose founders came from the command
+    // line), the configuration itself is that entry: nodes that join later replay it from the
+    // log instead of starting from a membership no one told them.
+    if (this.#configs.currentIndex === 0) this.#appendEntry('config', encodeMembership(this.#membership));
+    else this.#appendEntry('noop', '');
   }
 
   #resetTimers(): void {
