@@ -15,7 +15,10 @@ export interface UnsafeRules {
   readonly appendWithoutLogMatch?: boolean;
   /** Let a leader count its own entries towards a commit before they are durable (§10.2.1). */
   readonly countUnsyncedOwnLog?: boolean;
-  /** Accept a membership change while another is uncommitted (two changes can have disjoint majorities). */
+  /**
+   * Accept a membership change while another is uncommitted, and before the leader committed an
+   * entry of its term (both keep changes one at a time; two changes can have disjoint majorities).
+   */
   readonly concurrentMembershipChanges?: boolean;
   /** Count learners' copies towards a commit, as if they were voters. */
   readonly countLearnerAcks?: boolean;
