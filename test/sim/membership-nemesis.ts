@@ -45,7 +45,10 @@ export class MembershipNemesis {
     let change: MembershipChange;
     const roll = this.rng.int(100);
     if (learners.length > 0 && roll < 60) change = { kind: 'promote', id: this.rng.pick(learners) };
-    else if (outside.length > 0 && roll < 85) change = { kind: 'addLearner', id: this.rng.pick(outside) };
+    else if (outside.length > 0 && roll < 85) {
+      const id = this.rng.pick(outside);
+      change = { kind: 'addLearner', id, address: `sim://${id}` }; // opaque to the core; checked by config-from-log
+    }
     else if (removable.length > 0) change = { kind: 'remove', id: this.rng.pick(removable) };
     else return;
 

@@ -94,6 +94,24 @@ describe('Raft membership: changes are proposed one at a time by a ready leader'
     assert.equal(!last.ok && last.reason, 'lastVoter');
   });
 
+  it("a new member's address travels with the change that adds it, stays on promotion and goes with removal", () => {
+    const cores = clusterLedByA(['a', 'b', 'c'], [], { learnerCatchUpEntriesMax: 1000 });
+    const leader = cores.get('a')!;
+    const bad = leader.proposeMembershipChange({ kind: 'remove', id: 'c', address: 'http://x' });
+    assert.equal(!bad.ok && bad.reason, 'invalidAddress');
+    assert.ok(leader.proposeMembershipChange({ kind: 'addLearner', id: 'd', address: 'http://127.0.0.1:3033' }).ok);
+    settle(cores);
+    assert.deepEqual(cores.get('b')!.status().membership.addresses, { d: 'http://127.0.0.1:3033' }, 'a follower learns it from the log');
+    const promoted = leader.proposeMembershipChange({ kind: 'promote', id: 'd' });
+    assert.ok(promoted.ok);
+    assert.deepEqual(promoted.membership.addresses, { d: 'http://127.0.0.1:3033' });
+    settle(cores);
+    assert.deepEqual(leader.compact(leader.status().applied).membership.addresses, { d: 'http://127.0.0.1:3033' }, 'snapshots carry it');
+    const removed = leader.proposeMembershipChange({ kind: 'remove', id: 'd' });
+    assert.ok(removed.ok);
+    assert.equal(removed.membership.addresses, undefined);
+  });
+
   it('promotes a learner only once its log is within learnerCatchUpEntriesMax of the leader (etcd rule)', () => {
     const cores = clusterLedByA(['a', 'b', 'c'], ['d'], { learnerCatchUpEntriesMax: 5 });
     const leader = cores.get('a')!;

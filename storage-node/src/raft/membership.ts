@@ -39,6 +39,8 @@ export type MembershipChangeKind = 'addLearner' | 'promote' | 'remove';
 export interface MembershipChange {
   readonly kind: MembershipChangeKind;
   readonly id: NodeId;
+  /** addLearner only: where the new member can be reached (Membership.addresses). */
+  readonly address?: string;
 }
 
 /** Why a membership change was refused. */
@@ -56,7 +58,8 @@ export type MembershipRefusal =
   | 'learnerBehind'
   /** Removing the only voter would leave a cluster that can never commit again. */
   | 'lastVoter'
-  | 'invalidId';
+  | 'invalidId'
+  | 'invalidAddress';
 
 export type MembershipChangeResult =
   | { readonly ok: true; readonly index: number; readonly term: number; readonly membership: Membership }
@@ -79,9 +82,27 @@ export function membersOf(membership: Membership): NodeId[] {
   return [...membership.voters, ...learnersOf(membership)];
 }
 
+export function addressesOf(membership: Membership): Readonly<Record<NodeId, string>> {
+  return membership.addresses ?? {};
+}
+
 export function sameMembership(a: Membership, b: Membership): boolean {
   const same = (x: readonly NodeId[], y: readonly NodeId[]) => x.length === y.length && x.every((id, i) => id === y[i]);
-  return same(a.voters, b.voters) && same(learnersOf(a), learnersOf(b));
+  const addressesA = Object.entries(addressesOf(a)).sort();
+  const addressesB = Object.entries(addressesOf(b)).sort();
+  return (
+    same(a.voters, b.voters) &&
+    same(learnersOf(a), learnersOf(b)) &&
+    same(addressesA.map((e) => e.join('=')), addressesB.map((e) => e.join('=')))
+  );
+}
+
+/** `membership` with `id`'s address set (a string) or dropped (null); no key when none is left. */
+function withAddress(membership: { voters: NodeId[]; learners: NodeId[] }, addresses: Readonly<Record<NodeId, string>>, id: NodeId, address: string | null): Membership {
+  const next: Record<NodeId, string> = { ...addresses };
+  if (address === null) delete next[id];
+  else next[id] = address;
+  return Object.keys(next).length === 0 ? membership : { ...membership, addresses: next };
 }
 
 /** The membership after `change`, or why it is not a valid change of `membership`. */
@@ -92,33 +113,40 @@ export function applyChange(
   const { kind, id } = change;
   const voters = membership.voters;
   const learners = learnersOf(membership);
+  const addresses = addressesOf(membership);
   if (typeof id !== 'string' || id.length === 0) return { ok: false, reason: 'invalidId', message: 'a member id must be a non-empty string' };
+  if (change.address !== undefined && (kind !== 'addLearner' || typeof change.address !== 'string' || change.address.length === 0)) {
+    return { ok: false, reason: 'invalidAddress', message: 'an address is a non-empty string, given only to addLearner' };
+  }
   switch (kind) {
     case 'addLearner':
       if (isMemberOf(membership, id)) return { ok: false, reason: 'alreadyMember', message: `${id} is already a ${voters.includes(id) ? 'voter' : 'learner'}` };
-      return { ok: true, membership: { voters: [...voters], learners: [...learners, id] } };
+      return { ok: true, membership: withAddress({ voters: [...voters], learners: [...learners, id] }, addresses, id, change.address ?? null) };
     case 'promote':
       if (voters.includes(id)) return { ok: false, reason: 'notLearner', message: `${id} is already a voter` };
       if (!learners.includes(id)) return { ok: false, reason: 'notMember', message: `${id} is not a learner of the cluster (add it as a learner first)` };
-      return { ok: true, membership: { voters: [...voters, id], learners: learners.filter((l) => l !== id) } };
+      return { ok: true, membership: withAddress({ voters: [...voters, id], learners: learners.filter((l) => l !== id) }, addresses, id, addresses[id] ?? null) };
     case 'remove':
       if (!isMemberOf(membership, id)) return { ok: false, reason: 'notMember', message: `${id} is not a member of the cluster` };
       if (voters.length === 1 && voters[0] === id) return { ok: false, reason: 'lastVoter', message: `${id} is the only voter` };
-      return { ok: true, membership: { voters: voters.filter((v) => v !== id), learners: learners.filter((l) => l !== id) } };
+      return { ok: true, membership: withAddress({ voters: voters.filter((v) => v !== id), learners: learners.filter((l) => l !== id) }, addresses, id, null) };
   }
 }
 
 /** The data of a 'config' entry: the whole new membership (not the change), as JSON. */
 export function encodeMembership(membership: Membership): string {
-  return JSON.stringify({ voters: membership.voters, learners: learnersOf(membership) });
+  const { voters } = membership;
+  const learners = learnersOf(membership);
+  return JSON.stringify(membership.addresses === undefined ? { voters, learners } : { voters, learners, addresses: membership.addresses });
 }
 
 /** Reads a 'config' entry's data; a malformed one is a broken invariant (the transport checks peers' entries). */
 export function decodeMembership(data: string): Membership {
   const problem = membershipDataProblem(data);
   assert(problem === null, `config entry: ${problem}`);
-  const parsed = JSON.parse(data) as { voters: NodeId[]; learners: NodeId[] };
-  return { voters: parsed.voters, learners: parsed.learners };
+  const parsed = JSON.parse(data) as { voters: NodeId[]; learners: NodeId[]; addresses?: Record<NodeId, string> };
+  const membership = { voters: parsed.voters, learners: parsed.learners };
+  return parsed.addresses === undefined ? membership : { ...membership, addresses: parsed.addresses };
 }
 
 /** Why `data` is not a valid config entry, or null (exported for the transport's message schema). */
@@ -136,6 +164,14 @@ export function membershipDataProblem(data: string): string | null {
   if (voters.length === 0) return 'no voters';
   const all = [...voters, ...learners];
   if (new Set(all).size !== all.length) return 'a member is listed twice';
+  const { addresses } = parsed as { addresses?: unknown };
+  if (addresses !== undefined) {
+    if (typeof addresses !== 'object' || addresses === null || Array.isArray(addresses)) return 'addresses must be an object';
+    for (const [id, address] of Object.entries(addresses)) {
+      if (!all.includes(id)) return `an address for ${JSON.stringify(id)}, not a member`;
+      if (typeof address !== 'string' || address.length === 0) return `the address of ${id} is not a non-empty string`;
+    }
+  }
   return null;
 }
 

@@ -36,6 +36,12 @@ export interface Membership {
    * Absent (none) in memberships written before learners existed.
    */
   readonly learners?: readonly NodeId[];
+  /**
+   * Where each member can be reached, as its driver spells it (e.g. its cluster URL): opaque to
+   * the core, carried in config entries and snapshots so every node learns a new member's
+   * address with the change that adds it. Absent when the members were given at start.
+   */
+  readonly addresses?: Readonly<Record<NodeId, string>>;
 }
 
 /**
