@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { defaultRaftConfig } from '../../storage-node/src/raft/config.ts';
 import { encodeMembership } from '../../storage-node/src/raft/membership.ts';
-import type { RaftCore } from '../../storage-node/src/raft/raft-core.ts';
+import { RaftCore } from '../../storage-node/src/raft/raft-core.ts';
 import type { Entry, NodeId } from '../../storage-node/src/raft/types.ts';
 import { clusterLedByA, drainMessages, drainReadies, exchange, makeCore, ofType, ticks } from './raft-fixtures.ts';
 
@@ -228,12 +228,15 @@ describe('Raft membership: the configuration follows the log', () => {
 
   it('a restarted node takes its membership from the config entries in its log', () => {
     const entries = [{ index: 1, term: 1, type: 'noop' as const, data: '' }, configEntry(2, 1, ['a', 'b', 'c'], ['d']), configEntry(3, 1, ['a', 'b', 'c', 'd'])];
-    const core = makeCore({ id: 'd', voters: [], term: 1 });
-    core.step({ type: 'AppendEntries', from: 'a', to: 'd', term: 1, prevLogIndex: 0, prevLogTerm: 0, entries, commit: 3 });
-    assert.deepEqual(core.status().membership, { voters: ['a', 'b', 'c', 'd'], learners: [] });
-    const restarted = makeCore({ id: 'd', voters: [], term: 1, commit: 0 });
-    restarted.step({ type: 'AppendEntries', from: 'a', to: 'd', term: 1, prevLogIndex: 0, prevLogTerm: 0, entries: entries.slice(0, 2), commit: 2 });
-    assert.deepEqual(restarted.status().membership, { voters: ['a', 'b', 'c'], learners: ['d'] });
+    const restart = (stored: Entry[]) =>
+      new RaftCore(
+        { ...defaultRaftConfig, id: 'd', randomInt: () => 0 },
+        { hardState: { term: 1, vote: null, commit: 1 }, snapshot: null, entries: stored, applied: 1, membership: { voters: [] }, joinedAt: 2 },
+      );
+    assert.deepEqual(restart(entries).status().membership, { voters: ['a', 'b', 'c', 'd'], learners: [] });
+    assert.equal(restart(entries).status().membershipIndex, 3);
+    assert.deepEqual(restart(entries.slice(0, 2)).status().membership, { voters: ['a', 'b', 'c'], learners: ['d'] });
+    assert.deepEqual(restart(entries.slice(0, 1)).status().membership, { voters: [] }, 'before any config entry: the bootstrap one');
   });
 
   it('a snapshot carries the configuration at its index, not a later uncommitted one', () => {
