@@ -9,6 +9,10 @@ export interface StoredSnapshot {
 }
 
 export class DurableStorage {
+  /** The membership at index 0: the founders, or no one for a node that joined later. */
+  bootstrapVoters: readonly NodeId[];
+  /** For a node that joined a running cluster: the index of the config entry that added it. */
+  joinedAt = 0;
   hardState: HardState = { term: 0, vote: null, commit: 0 };
   snapshot: StoredSnapshot | null = null;
   /**
@@ -18,6 +22,20 @@ export class DurableStorage {
    */
   previousSnapshot: StoredSnapshot | null = null;
   entries: Entry[] = [];
+
+  constructor(founders: readonly NodeId[]) {
+    this.bootstrapVoters = founders;
+  }
+
+  /** A wiped data directory, for a node that joins again under its old id (added at `joinedAt`). */
+  wipeForJoin(joinedAt: number): void {
+    this.bootstrapVoters = [];
+    this.joinedAt = joinedAt;
+    this.hardState = { term: 0, vote: null, commit: 0 };
+    this.snapshot = null;
+    this.previousSnapshot = null;
+    this.entries = [];
+  }
 
   /** Is `entry` durable here (in the stored log, or inside the stored snapshot)? */
   holds(entry: Entry): boolean {
@@ -84,13 +102,14 @@ export class DurableStorage {
     return null;
   }
 
-  initialState(voters: readonly NodeId[]): RaftInitialState {
+  initialState(): RaftInitialState {
     return {
       hardState: this.hardState,
       snapshot: this.snapshot?.meta ?? null,
       entries: [...this.entries],
       applied: this.snapshot?.meta.index ?? 0,
-      membership: this.snapshot?.meta.membership ?? { voters: [...voters] },
+      membership: this.snapshot?.meta.membership ?? { voters: [...this.bootstrapVoters], learners: [] },
+      joinedAt: this.joinedAt,
     };
   }
 

@@ -25,6 +25,8 @@ export interface FaultSettings extends LinkSettings {
   maxDown: number;
   /** Chance per tick that the leader is asked to transfer leadership to a random peer. */
   transferRate: number;
+  /** Chance per tick that the leader is asked for a membership change (membership-nemesis.ts). */
+  memberRate: number;
 }
 
 export type PartitionKind = 'split' | 'isolate' | 'isolateLeader' | 'oneWay' | 'bridge';
@@ -48,6 +50,7 @@ export function randomFaultSettings(rng: Prng, nodes: number): FaultSettings {
     downTicks: [5, rng.pick([30, 100])],
     maxDown: rng.pick([Math.floor(nodes / 2), nodes]),
     transferRate: rng.pick([0, 0.003, 0.01]),
+    memberRate: rng.pick([0, 0.005, 0.02]),
   };
 }
 

@@ -1,6 +1,6 @@
 // The liveness check of the heal phase: once the faults stop, a leader must be elected and a
-// fresh proposal (a `probe` command, invisible to clients) must be applied on a majority within
-// a bound. The probe is re-proposed when it is lost (another entry committed at its index) or
+// fresh proposal (a `probe` command, invisible to clients) must be applied on a majority of the
+// voters (of the leader's configuration, after membership changes) within a bound. The probe is re-proposed when it is lost (another entry committed at its index) or
 // stalls (the leader that took it was deposed).
 import type { NodeId } from '../../storage-node/src/raft/types.ts';
 import { encodeCommand } from './kv-model.ts';
@@ -32,7 +32,7 @@ export class LivenessProbe {
       if (committed !== undefined && committed.term !== p.term) {
         this.trace?.(`probe ${p.index}/${p.term} lost to ${committed.index}/${committed.term}`);
         this.probe = null;
-      } else if (committed !== undefined && this.appliedOn(p.index) >= this.majority()) {
+      } else if (committed !== undefined && leader !== undefined && this.appliedOnMajority(p.index, leader)) {
         this.doneAt = now;
         this.trace?.(`LIVENESS probe ${p.index}/${p.term} applied on a majority`);
         return;
@@ -55,18 +55,19 @@ export class LivenessProbe {
       .map((n) => {
         if (!n.up) return `${n.id}:down`;
         const s = n.core!.status();
-        return `${n.id}:${s.role}/t${s.term}/commit${s.commit}/last${s.lastIndex}`;
+        const kind = s.membership.voters.includes(n.id) ? 'voter' : s.removed ? 'removed' : 'nonvoter';
+        return `${n.id}:${s.role}/${kind}/t${s.term}/commit${s.commit}/last${s.lastIndex}`;
       })
       .join(' ');
   }
 
-  private majority(): number {
-    return Math.floor(this.nodes.size / 2) + 1;
-  }
-
-  private appliedOn(index: number): number {
+  private appliedOnMajority(index: number, leader: SimNode): boolean {
+    const voters = leader.core!.status().membership.voters;
     let count = 0;
-    for (const n of this.nodes.values()) if (n.up && n.applied >= index) count++;
-    return count;
+    for (const id of voters) {
+      const n = this.nodes.get(id);
+      if (n?.up === true && n.applied >= index) count++;
+    }
+    return count >= Math.floor(voters.length / 2) + 1;
   }
 }

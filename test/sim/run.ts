@@ -93,6 +93,7 @@ function main(): void {
         `seed ${seed}: ${s.ticks} ticks, ${s.leaderTerms} leader terms, ${s.appliedEntries} entries applied, ` +
           `ops ok=${s.ops.ok} fail=${s.ops.fail} info=${s.ops.info}, crashes=${s.crashes}, partitions=${s.partitions}, ` +
           `transfers=${s.transfers}, snapshots=${s.snapshotsCaptured}/${s.snapshotsInstalled}, ` +
+          `membership changes=${s.membership.proposed - s.membership.refused} (refused ${s.membership.refused}), ` +
           `messages sent=${s.messages.sent} lost=${s.messages.lost} cut=${s.messages.cut}, heal→commit ${s.healTicks} ticks\n`,
       );
     }

@@ -5,8 +5,14 @@
 //  (d) state machine safety: no two nodes apply different entries at the same index (and
 //      snapshots of the same index hold the same state);
 //  and, checked in simulation.ts, committed durability: when an entry is first applied, a
-//  quorum holds it in durable storage (what survives any minority of crashes).
-import type { Entry, NodeId, Role, SnapshotMeta } from '../../storage-node/src/raft/types.ts';
+//  quorum of the voters holds it in durable storage (what survives any minority of crashes).
+// Membership changes (dissertation §4.1) add:
+//  (e) configuration from the log: every node's membership is the latest one in its log (its
+//      last config entry, else its snapshot's, else the founders');
+//  (f) only voters campaign, and a leader whose own removal committed no longer leads.
+// Election safety (a) holds across every node that ever ran, members or not.
+import { decodeMembership, isVoterIn, learnersOf, sameMembership } from '../../storage-node/src/raft/membership.ts';
+import type { Entry, Membership, NodeId, Role, SnapshotMeta } from '../../storage-node/src/raft/types.ts';
 import { formatEntry } from './format.ts';
 
 /** What the checkers need to know of a live node. */
@@ -14,9 +20,17 @@ export interface NodeView {
   readonly id: NodeId;
   readonly role: Role;
   readonly term: number;
+  readonly commit: number;
   readonly snapshot: SnapshotMeta | null;
   /** The in-memory log after the snapshot. */
   readonly log: readonly Entry[];
+  /** The membership the core uses, and the index of the config it says it comes from. */
+  readonly membership: Membership;
+  readonly membershipIndex: number;
+  /** The membership at index 0 the node started from (founders, or none for a joiner). */
+  readonly bootstrapMembership: Membership;
+  /** The index of the config entry that added this incarnation (0 for a founder). */
+  readonly joinedAt: number;
 }
 
 interface CommittedEntry {
@@ -164,6 +178,41 @@ export class SafetyChecks {
         return;
       }
     }
+  }
+
+  /** A node's membership must be the latest configuration in its log (§4.1). */
+  configFromLog(view: NodeView): void {
+    let expected: Membership = view.snapshot?.membership ?? view.bootstrapMembership;
+    let at = view.snapshot?.index ?? 0;
+    for (let i = view.log.length - 1; i >= 0; i--) {
+      if (view.log[i].type === 'config') {
+        expected = decodeMembership(view.log[i].data);
+        at = view.log[i].index;
+        break;
+      }
+    }
+    if (!sameMembership(expected, view.membership)) {
+      this.report(
+        'config-from-log',
+        [view.id],
+        `${view.id} uses voters=[${view.membership.voters}] learners=[${learnersOf(view.membership)}] but the latest configuration in its log (at ${at}) is voters=[${expected.voters}] learners=[${learnersOf(expected)}]`,
+      );
+    }
+  }
+
+  /**
+   * Only a voter of its own configuration (one from after it joined) campaigns or leads; a leader that is not one is
+   * removing itself, and must have stepped down once that change committed.
+   */
+  campaignerIsVoter(view: NodeView): void {
+    // A configuration from before this incarnation joined does not make it a voter.
+    if (view.role === 'follower' || (isVoterIn(view.membership, view.id) && view.membershipIndex >= view.joinedAt)) return;
+    if (view.role === 'leader' && view.membershipIndex > view.commit) return;
+    this.report(
+      'membership-roles',
+      [view.id],
+      `${view.id} is ${view.role} in term ${view.term} but not a voter of its configuration at ${view.membershipIndex} (commit ${view.commit}): voters=[${view.membership.voters}]`,
+    );
   }
 
   /** Every entry committed in a term below the leader's must be in the leader's log. */

@@ -13,12 +13,16 @@ import type {
   Ready,
   SnapshotMeta,
 } from '../../storage-node/src/raft/types.ts';
+import type { MembershipChange, MembershipChangeResult } from '../../storage-node/src/raft/membership.ts';
 import { assert } from '../../shared/assert.ts';
 import { DurableStorage } from './durable-storage.ts';
 import { formatEntries, formatEntry } from './format.ts';
 import { KvStore, decodeCommand, type KvResult } from './kv-model.ts';
 import type { Delivery } from './network.ts';
 import type { Prng } from './prng.ts';
+
+/** How far behind (in entries) a learner may be and still be promoted, in the simulation. */
+const LEARNER_CATCH_UP_ENTRIES_MAX = 5;
 
 /** More Readys than this in one drain means the core is spinning without progress. */
 const MAX_READIES_PER_DRAIN = 1000;
@@ -57,7 +61,7 @@ export interface SimNodeOptions {
 
 export class SimNode {
   readonly id: NodeId;
-  readonly storage = new DurableStorage();
+  readonly storage: DurableStorage;
   core: RaftCore | null = null;
   kv = new KvStore();
   applied = 0;
@@ -82,6 +86,7 @@ export class SimNode {
     private readonly hooks: NodeHooks,
   ) {
     this.id = options.id;
+    this.storage = new DurableStorage(options.voters);
   }
 
   get up(): boolean {
@@ -90,7 +95,7 @@ export class SimNode {
 
   /** Boots (or reboots) from durable storage; the KV restarts from the durable snapshot. */
   start(): void {
-    const initial = this.storage.initialState(this.options.voters);
+    const initial = this.storage.initialState();
     const rng = this.options.rng.derive(`${this.id}#${this.incarnation}`);
     this.syncRng = this.options.rng.derive(`${this.id}#sync#${this.incarnation}`);
     this.incarnation++;
@@ -102,6 +107,8 @@ export class SimNode {
         heartbeatTicks: this.options.heartbeatTicks,
         appendBatchBytesMax: this.options.appendBatchBytesMax,
         randomInt: (n) => rng.int(n),
+        // Small, so that the nemesis's promotions of lagging learners are refused now and then.
+        learnerCatchUpEntriesMax: LEARNER_CATCH_UP_ENTRIES_MAX,
         unsafe: this.options.unsafe,
       },
       initial,
@@ -196,6 +203,23 @@ export class SimNode {
     const ok = this.core.transferLeadership(target);
     this.drain();
     return ok;
+  }
+
+  proposeMembershipChange(change: MembershipChange): MembershipChangeResult | null {
+    if (this.core === null) return null;
+    const result = this.core.proposeMembershipChange(change);
+    this.drain();
+    return result;
+  }
+
+  /**
+   * The node's data directory is wiped and it starts again as a new member under its old id,
+   * added by the config entry at `joinedAt` (only ever done to a node whose removal committed).
+   */
+  wipeAndJoin(joinedAt: number): void {
+    this.crash('wiped to join again');
+    this.storage.wipeForJoin(joinedAt);
+    this.start();
   }
 
   /** Handles every pending Ready; stops early when a planned crash fires. */

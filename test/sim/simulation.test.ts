@@ -1,5 +1,6 @@
-// The deterministic simulation as a test: many seeds with no violations, the checks failing
-// when a safety rule of the core is switched off, and a seed replaying to the identical trace.
+// The deterministic simulation as a test: many seeds with no violations (membership changes
+// included), the checks failing when a safety rule of the core is switched off, and a seed
+// replaying to the identical trace.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { runSimulation } from './simulation.ts';
@@ -10,15 +11,19 @@ const TICKS = 1000;
 const nodesFor = (seed: number): 3 | 5 => (seed % 2 === 0 ? 3 : 5);
 
 describe('raft simulation', () => {
-  it(`finds no violation in ${SEEDS} seeds (3 and 5 nodes)`, () => {
+  it(`finds no violation in ${SEEDS} seeds (3 and 5 nodes), membership changes included`, () => {
     const failures: string[] = [];
+    const changes = { removals: 0, leaderRemovals: 0, readds: 0, promotions: 0, refused: 0 };
     for (let seed = 1; seed <= SEEDS; seed++) {
-      const { violations } = runSimulation({ seed, nodes: nodesFor(seed), ticks: TICKS });
+      const { violations, stats } = runSimulation({ seed, nodes: nodesFor(seed), ticks: TICKS });
       if (violations.length > 0) {
         failures.push(`seed ${seed} (replay: npm run sim -- --seed ${seed} --trace):\n    ${violations.join('\n    ')}`);
       }
+      for (const key of Object.keys(changes) as (keyof typeof changes)[]) changes[key] += stats.membership[key];
     }
     assert.equal(failures.length, 0, `violations in ${failures.length} seed(s):\n${failures.join('\n')}`);
+    // The runs did change the membership in every way (else the seeds prove nothing about it).
+    for (const [kind, count] of Object.entries(changes)) assert.ok(count >= 10, `only ${count} ${kind} in ${SEEDS} seeds`);
   });
 
   it('replays a seed to the identical trace', () => {

@@ -10,11 +10,13 @@
 import { checkLinearizable } from '../checker/linearizability.ts';
 import type { HistoryEvent } from '../checker/history.ts';
 import type { UnsafeRules } from '../../storage-node/src/raft/config.ts';
-import type { NodeId } from '../../storage-node/src/raft/types.ts';
+import type { Entry, Membership, NodeId } from '../../storage-node/src/raft/types.ts';
+import { decodeMembership } from '../../storage-node/src/raft/membership.ts';
 import { Clients, type ClientOptions } from './clients.ts';
 import { FaultSchedule, randomFaultSettings, type FaultContext, type FaultSettings } from './faults.ts';
 import { formatEntry, formatMessage } from './format.ts';
 import { LivenessProbe } from './liveness.ts';
+import { MembershipNemesis, type MembershipStats } from './membership-nemesis.ts';
 import { Network } from './network.ts';
 import { Prng } from './prng.ts';
 import { SafetyChecks, type NodeView } from './safety-checks.ts';
@@ -51,6 +53,7 @@ export interface SimulationStats {
   crashes: number;
   restarts: number;
   transfers: number;
+  membership: MembershipStats;
   snapshotsCaptured: number;
   snapshotsInstalled: number;
   appliedEntries: number;
@@ -98,16 +101,46 @@ export function runSimulation(options: SimulationOptions): SimulationResult {
   };
   const clients = new Clients(root.derive('clients'), ids, clientOptions, trace, (detail) => checks.report('harness', [], detail));
   const faults = new FaultSchedule(root.derive('faults'), faultSettings);
+  const nemesis = new MembershipNemesis(
+    root.derive('membership'),
+    faultSettings.memberRate,
+    options.nodes === 3 ? 2 : 3,
+    (index, term) => checks.committedEntry(index)?.term === term,
+  );
   const counters = { snapshotsCaptured: 0, snapshotsInstalled: 0 };
 
   const view = (node: SimNode): NodeView => {
     const s = node.core!.status();
-    return { id: node.id, role: s.role, term: s.term, snapshot: s.snapshot, log: node.core!.log() };
+    return {
+      id: node.id,
+      role: s.role,
+      term: s.term,
+      commit: s.commit,
+      snapshot: s.snapshot,
+      log: node.core!.log(),
+      membership: s.membership,
+      membershipIndex: s.membershipIndex,
+      bootstrapMembership: { voters: node.storage.bootstrapVoters, learners: [] },
+      joinedAt: node.storage.joinedAt,
+    };
+  };
+  // The configurations known committed (applied somewhere, or in a restored snapshot), by index.
+  const committedConfigs = new Map<number, Membership>();
+  const committedConfigAt = (index: number): Membership => {
+    let best = 0;
+    for (const at of committedConfigs.keys()) if (at <= index && at > best) best = at;
+    return committedConfigs.get(best) ?? { voters: ids, learners: [] };
+  };
+  /** Do the nodes holding `entry` durably form a majority of the voters of `membership`? */
+  const durableOnMajority = (entry: Entry, membership: Membership): boolean => {
+    const holders = membership.voters.filter((id) => nodes.get(id)?.storage.holds(entry) === true);
+    return holders.length >= Math.floor(membership.voters.length / 2) + 1;
   };
   const hooks: NodeHooks = {
     observe(node) {
       const s = node.core!.status();
       if (s.term > checks.maxTerm) checks.maxTerm = s.term;
+      if (s.role !== 'follower') checks.campaignerIsVoter(view(node));
       if (s.role === 'leader') checks.observe(view(node));
     },
     send(_from, message, snapshotData) {
@@ -116,20 +149,26 @@ export function runSimulation(options: SimulationOptions): SimulationResult {
     },
     applied(node, entry, result) {
       if (!checks.isCommitted(entry.index)) {
-        const holders = [...nodes.values()].filter((n) => n.storage.holds(entry));
-        if (holders.length < Math.floor(ids.length / 2) + 1) {
+        // Committed by a majority of the voters of the configuration at its index, or of the
+        // applier's latest one (a leader counts by its latest, possibly one change ahead).
+        const atIndex = committedConfigAt(entry.index);
+        const latest = node.core!.status().membership;
+        if (!durableOnMajority(entry, atIndex) && !durableOnMajority(entry, latest)) {
+          const holders = [...nodes.values()].filter((n) => n.storage.holds(entry));
           checks.report(
             'committed-durability',
             [node.id],
-            `${formatEntry(entry)} applied by ${node.id} while durable only on [${holders.map((n) => n.id).join(',')}] of ${ids.length} nodes`,
+            `${formatEntry(entry)} applied by ${node.id} while durable only on [${holders.map((n) => n.id).join(',')}]; voters [${atIndex.voters.join(',')}] at its index, [${latest.voters.join(',')}] latest`,
           );
         }
       }
+      if (entry.type === 'config' && !committedConfigs.has(entry.index)) committedConfigs.set(entry.index, decodeMembership(entry.data));
       checks.applied(node.id, entry);
       clients.onApplied(node, entry, result);
     },
     restored(node, meta, data) {
       counters.snapshotsInstalled++;
+      if (!committedConfigs.has(meta.index)) committedConfigs.set(meta.index, meta.membership);
       checks.restored(node.id, meta, data);
       clients.onRestored(node, meta.index);
     },
@@ -167,6 +206,7 @@ export function runSimulation(options: SimulationOptions): SimulationResult {
     const healing = now >= healStart;
     if (now === healStart) faults.heal(now, ctx);
     if (!healing) faults.step(now, ctx);
+    if (!healing) nemesis.step(ctx);
     faults.restartDue(now, ctx);
 
     for (const d of network.takeDue(now)) {
@@ -187,7 +227,10 @@ export function runSimulation(options: SimulationOptions): SimulationResult {
     if (now % 5 === 0 || healing) {
       const views = ids.filter((id) => nodes.get(id)!.up).map((id) => view(nodes.get(id)!));
       checks.logMatching(views);
-      for (const v of views) checks.leaderCompleteness(v);
+      for (const v of views) {
+        checks.leaderCompleteness(v);
+        checks.configFromLog(v);
+      }
     }
 
     if (!healing) return false;
@@ -232,6 +275,7 @@ export function runSimulation(options: SimulationOptions): SimulationResult {
       leaderTerms: checks.leaderTerms(),
       messages: { ...network.stats },
       ...faults.stats,
+      membership: { ...nemesis.stats },
       ...counters,
       appliedEntries: Math.max(0, ...ids.map((id) => nodes.get(id)!.applied)),
       ops: { ...clients.stats },

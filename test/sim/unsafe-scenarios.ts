@@ -26,7 +26,7 @@ const leaderChurn: UnsafeScenario['options'] = {
     lossRate: 0.25, dupRate: 0.05, delayMin: 1, delayMax: 5,
     partitionRate: 0.05, partitionTicks: [10, 40], partitionKinds: ['isolate', 'isolateLeader', 'oneWay'],
     crashRate: 0.02, crashLeaderRate: 0.8, crashInReadyRate: 0.2, downTicks: [5, 30], maxDown: 1,
-    transferRate: 0.02,
+    transferRate: 0.02, memberRate: 0,
   },
 };
 
@@ -53,7 +53,7 @@ export const UNSAFE_SCENARIOS: Record<UnsafeRule, UnsafeScenario> = {
       faults: {
         lossRate: 0, dupRate: 0, delayMin: 1, delayMax: 3,
         partitionRate: 0.03, partitionTicks: [30, 80], partitionKinds: ['isolateLeader'],
-        crashRate: 0, transferRate: 0.01,
+        crashRate: 0, transferRate: 0.01, memberRate: 0,
       },
     },
     caughtBy: ['linearizability'],
@@ -67,7 +67,7 @@ export const UNSAFE_SCENARIOS: Record<UnsafeRule, UnsafeScenario> = {
       faults: {
         lossRate: 0, dupRate: 0, delayMin: 1, delayMax: 2,
         partitionRate: 0.03, partitionTicks: [15, 40], partitionKinds: ['isolateLeader'],
-        crashRate: 0, transferRate: 0.02,
+        crashRate: 0, transferRate: 0.02, memberRate: 0,
       },
     },
     caughtBy: ['log-matching', 'leader-completeness', 'state-machine-safety', 'linearizability'],
@@ -79,6 +79,51 @@ export const UNSAFE_SCENARIOS: Record<UnsafeRule, UnsafeScenario> = {
   countUnsyncedOwnLog: {
     options: { ...leaderChurn, backgroundSyncChance: 0.02 },
     caughtBy: ['committed-durability', ...SAFETY],
+    seeds: 300,
+  },
+  // Two uncommitted changes (promote d, then e, in {a,b,c}+{d,e}): the old configuration's
+  // majority {b,c} and the new one's {a,d,e} do not overlap, so a partition between them lets
+  // both sides commit. Frequent changes and splits of the cluster.
+  concurrentMembershipChanges: {
+    options: {
+      clients: { opRate: 0.3, readRatio: 0.2 },
+      faults: {
+        lossRate: 0.05, dupRate: 0, delayMin: 1, delayMax: 3,
+        partitionRate: 0.03, partitionTicks: [20, 80], partitionKinds: ['split', 'isolateLeader'],
+        crashRate: 0.005, crashLeaderRate: 0.5, crashInReadyRate: 0.2, downTicks: [5, 30], maxDown: 1,
+        transferRate: 0, memberRate: 0.1,
+      },
+    },
+    caughtBy: SAFETY,
+    seeds: 300,
+  },
+  // Learners' copies count towards commits: a leader commits with learners while the voters
+  // lack the entry, crashes, and a voter without it wins. Learners around, leaders crashing.
+  countLearnerAcks: {
+    options: {
+      ...leaderChurn,
+      faults: { ...leaderChurn.faults, memberRate: 0.05 },
+    },
+    caughtBy: ['committed-durability', ...SAFETY],
+    seeds: 300,
+  },
+  // A follower keeps the membership of a config entry a new leader cut from its log.
+  keepConfigOnTruncation: {
+    options: {
+      ...leaderChurn,
+      faults: { ...leaderChurn.faults, memberRate: 0.1 },
+    },
+    caughtBy: ['config-from-log'],
+    seeds: 300,
+  },
+  // A wiped node re-added under its old id votes (and campaigns) on configurations from before
+  // it joined, for candidates its earlier incarnation's log would have refused.
+  ignoreJoinedAt: {
+    options: {
+      ...leaderChurn,
+      faults: { ...leaderChurn.faults, memberRate: 0.1, partitionKinds: ['split', 'isolate', 'bridge'] },
+    },
+    caughtBy: ['membership-roles', ...SAFETY],
     seeds: 300,
   },
 };

@@ -9,6 +9,9 @@ export const voters3: NodeId[] = ['a', 'b', 'c'];
 export interface CoreOptions {
   id?: NodeId;
   voters?: NodeId[];
+  learners?: NodeId[];
+  /** For a node that joined a running cluster: the index of the entry that added it. */
+  joinedAt?: number;
   term?: number;
   vote?: NodeId | null;
   commit?: number;
@@ -33,7 +36,8 @@ export function makeCore(options: CoreOptions = {}): RaftCore {
       snapshot: null,
       entries,
       applied: commit,
-      membership: { voters: options.voters ?? voters3 },
+      membership: { voters: options.voters ?? voters3, learners: options.learners ?? [] },
+      joinedAt: options.joinedAt,
     },
   );
 }
@@ -79,4 +83,12 @@ export function exchange(cores: Map<NodeId, RaftCore>, rounds = 100): void {
     if (messages.length === 0) return;
     for (const message of messages) cores.get(message.to)?.step(message);
   }
+}
+
+/** Cores of one cluster, each knowing the same founding membership; `a` campaigns and leads. */
+export function clusterLedByA(voters: NodeId[], learners: NodeId[] = [], config: Partial<RaftConfig> = {}): Map<NodeId, RaftCore> {
+  const cores = new Map([...voters, ...learners].map((id) => [id, makeCore({ id, voters, learners, config })]));
+  cores.get('a')!.campaign();
+  exchange(cores);
+  return cores;
 }

@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { RaftCore } from '../../storage-node/src/raft/raft-core.ts';
 import { defaultRaftConfig } from '../../storage-node/src/raft/config.ts';
+import { decodeMembership, encodeMembership } from '../../storage-node/src/raft/membership.ts';
 import {
   drainMessages,
   drainReadies,
@@ -178,13 +179,28 @@ describe('Raft rules (figure 2): elections', () => {
   });
 
   it('a new leader appends a no-op of its term and sends it to every follower (§5.4.2)', () => {
-    const node = makeCore({ term: 1, logTerms: [1] });
+    const configured = [{ index: 1, term: 1, type: 'config' as const, data: encodeMembership({ voters: voters3 }) }];
+    const node = makeCore({ term: 1 });
+    drainReadies(node);
+    node.step({ type: 'AppendEntries', from: 'b', to: 'a', term: 1, prevLogIndex: 0, prevLogTerm: 0, entries: configured, commit: 1 });
+    drainMessages(node);
+    ticks(node, electionTicks * 2); // the lease of b runs out
     electLeader(node);
     const messages = ofType(drainMessages(node), 'AppendEntries');
     assert.equal(node.status().role, 'leader');
     assert.deepEqual(messages.map((m) => m.to).sort(), ['b', 'c']);
     assert.equal(messages[0].entries[0].type, 'noop');
     assert.equal(messages[0].entries[0].term, node.status().term);
+  });
+
+  it('while the log holds no configuration, the configuration is that entry (nodes that join later replay it)', () => {
+    const node = makeCore({ term: 1, logTerms: [1] });
+    electLeader(node);
+    const [append] = ofType(drainMessages(node), 'AppendEntries');
+    assert.equal(append.entries[0].type, 'config');
+    assert.equal(append.entries[0].term, node.status().term);
+    assert.deepEqual(decodeMembership(append.entries[0].data), { voters: voters3, learners: [] });
+    assert.equal(node.status().membershipIndex, append.entries[0].index);
   });
 
   it('a node in a live leader lease ignores vote requests (check-quorum, §4.2.3)', () => {

@@ -15,6 +15,17 @@ export interface UnsafeRules {
   readonly appendWithoutLogMatch?: boolean;
   /** Let a leader count its own entries towards a commit before they are durable (§10.2.1). */
   readonly countUnsyncedOwnLog?: boolean;
+  /**
+   * Accept a membership change while another is uncommitted, and before the leader committed an
+   * entry of its term (both keep changes one at a time; two changes can have disjoint majorities).
+   */
+  readonly concurrentMembershipChanges?: boolean;
+  /** Count learners' copies towards a commit, as if they were voters. */
+  readonly countLearnerAcks?: boolean;
+  /** Keep the membership of a truncated, uncommitted config entry instead of the log's latest (§4.1). */
+  readonly keepConfigOnTruncation?: boolean;
+  /** Let a node re-added under its old id vote and campaign on configurations from before it joined. */
+  readonly ignoreJoinedAt?: boolean;
 }
 
 export interface RaftConfig {
@@ -33,6 +44,11 @@ export interface RaftConfig {
   readonly applyBatchBytesMax: number;
   /** Pending ReadIndex requests a core holds before it fails new ones. */
   readonly pendingReadsMax: number;
+  /**
+   * A learner is promoted only when its log is at most this many entries behind the leader's
+   * last index (etcd's rule): a voter far behind would stall commits while it catches up.
+   */
+  readonly learnerCatchUpEntriesMax: number;
   readonly preVote: boolean;
   readonly checkQuorum: boolean;
   /** Injected randomness: an integer in [0, n). Seeded in simulations, so runs replay exactly. */
@@ -48,6 +64,7 @@ export const defaultRaftConfig = {
   uncommittedBytesMax: 64 * 1024 * 1024,
   applyBatchBytesMax: 4 * 1024 * 1024,
   pendingReadsMax: 10_000,
+  learnerCatchUpEntriesMax: 100,
   preVote: true,
   checkQuorum: true,
 } as const;
@@ -64,8 +81,17 @@ export interface RaftInitialState {
    * applied index with its state). The core hands out committed entries after it.
    */
   readonly applied: number;
-  /** The membership when there is no snapshot (a new cluster's voters). */
+  /**
+   * The membership at index 0, used when there is no snapshot: a new cluster's voters, or no
+   * one for a node that joins an existing cluster (it learns the membership from the log).
+   */
   readonly membership: Membership;
+  /**
+   * For a node that joined a running cluster: the index of the config entry that added it (0
+   * for the founders). A node re-added under the same id replays the log of its earlier
+   * incarnation, removal included; only a removal after this index means it was removed.
+   */
+  readonly joinedAt?: number;
 }
 
 export function freshInitialState(voters: readonly NodeId[]): RaftInitialState {
@@ -74,6 +100,21 @@ export function freshInitialState(voters: readonly NodeId[]): RaftInitialState {
     snapshot: null,
     entries: [],
     applied: 0,
-    membership: { voters: [...voters] },
+    membership: { voters: [...voters], learners: [] },
+  };
+}
+
+/**
+ * A node that joins a running cluster: an empty log, no membership (so it never campaigns), and
+ * the index of the config entry that added it as a learner (the leader's answer to its join).
+ */
+export function joiningInitialState(joinedAt: number): RaftInitialState {
+  return {
+    hardState: { term: 0, vote: null, commit: 0 },
+    snapshot: null,
+    entries: [],
+    applied: 0,
+    membership: { voters: [], learners: [] },
+    joinedAt,
   };
 }

@@ -1,5 +1,17 @@
 import { assert } from '../../../shared/assert.ts';
 import type { RaftConfig, RaftInitialState } from './config.ts';
+import {
+  applyChange,
+  encodeMembership,
+  isMemberOf,
+  isVoterIn,
+  membersOf,
+  MembershipLog,
+  sameMembership,
+  type MembershipChange,
+  type MembershipChangeResult,
+  type MembershipRefusal,
+} from './membership.ts';
 import { Progress } from './progress.ts';
 import { RaftLog } from './raft-log.ts';
 import { ReadTracker } from './read-tracker.ts';
@@ -43,12 +55,23 @@ export interface RaftStatus {
   readonly durableIndex: number;
   readonly lastLogTerm: number;
   readonly snapshot: SnapshotMeta | null;
+  /** The configuration in effect: the latest in the log, committed or not (§4.1). */
   readonly membership: Membership;
+  /** The index of the config entry `membership` comes from (the snapshot's or 0 when none). */
+  readonly membershipIndex: number;
+  /** A membership change is in the log but not committed: no other may start. */
+  readonly membershipChangePending: boolean;
+  /**
+   * This node learnt that it was removed: a committed configuration after it joined leaves it
+   * out. The driver should stop serving and exit. (A removed node that never received its
+   * removal does not learn it here: it cannot disrupt the cluster, see membership.ts.)
+   */
+  readonly removed: boolean;
   readonly transferTarget: NodeId | null;
   /** The highest commit index a leader of this term told us of (ours when leading): readiness. */
   readonly leaderCommit: number;
   /** As the leader sees its followers; empty on other roles. */
-  readonly progress: readonly { id: NodeId; match: number; next: number; state: string; recentActive: boolean }[];
+  readonly progress: readonly { id: NodeId; voter: boolean; match: number; next: number; state: string; recentActive: boolean }[];
 }
 
 /** After its leader's process is known gone, a follower campaigns within this many ticks. */
@@ -71,7 +94,11 @@ export class RaftCore {
   #applied: number;
   #role: Role = 'follower';
   #leaderId: NodeId | null = null;
-  #membership: Membership;
+  /** Every configuration in the log; the latest is in effect. */
+  readonly #configs: MembershipLog;
+  /** Only under the unsafe rule keepConfigOnTruncation: the membership a truncation should have undone. */
+  #staleMembership: Membership | null = null;
+  readonly #joinedAt: number;
 
   #electionElapsed = 0;
   #heartbeatElapsed = 0;
@@ -105,7 +132,8 @@ export class RaftCore {
     this.id = config.id;
     this.#config = config;
     this.#log = new RaftLog(initial.snapshot, initial.entries);
-    this.#membership = initial.snapshot?.membership ?? initial.membership;
+    this.#configs = new MembershipLog(initial.snapshot?.membership ?? initial.membership, this.#log.snapshotIndex, initial.entries);
+    this.#joinedAt = config.unsafe?.ignoreJoinedAt ? 0 : (initial.joinedAt ?? 0);
     this.#term = initial.hardState.term;
     this.#vote = initial.hardState.vote;
     this.#applied = Math.max(initial.applied, this.#log.snapshotIndex);
@@ -175,6 +203,41 @@ export class RaftCore {
     return { ok: true, index: entry.index, term: entry.term };
   }
 
+  /**
+   * Proposes one membership change (single-server, see membership.ts). It takes effect on every
+   * node as soon as its config entry is in the log; the result's index is that entry's, and
+   * the change is done once it commits. Refused while another change is uncommitted, before
+   * the leader committed an entry of its term, for a change that does not fit the current
+   * membership, and for promoting a learner whose log is far behind. A leader may remove
+   * itself: it keeps leading (without counting itself) until the change commits, then hands
+   * leadership to the most caught-up voter and steps down (dissertation §4.2.2).
+   */
+  proposeMembershipChange(change: MembershipChange): MembershipChangeResult {
+    this.#assertNoReadyOutstanding('proposeMembershipChange');
+    const refuse = (reason: MembershipRefusal, message: string): MembershipChangeResult => ({ ok: false, reason, message, leaderId: this.#leaderId });
+    if (this.#role !== 'leader') return refuse('notLeader', `${this.id} is not the leader`);
+    if (this.#transferTarget !== null) return refuse('transferring', `${this.id} is handing leadership to ${this.#transferTarget}`);
+    if (!this.#config.unsafe?.concurrentMembershipChanges) {
+      if (this.#log.term(this.#commit) !== this.#term) {
+        return refuse('leaderNotReady', `the leader has not committed an entry of its term ${this.#term} yet; retry shortly`);
+      }
+      if (this.#configs.currentIndex > this.#commit) {
+        return refuse('changePending', `the membership change at index ${this.#configs.currentIndex} is not committed yet`);
+      }
+    }
+    const next = applyChange(this.#membership, change);
+    if (!next.ok) return refuse(next.reason, next.message);
+    if (change.kind === 'promote') {
+      const match = this.#progress.get(change.id)?.match ?? 0;
+      const max = this.#config.learnerCatchUpEntriesMax;
+      if (match + max < this.#log.lastIndex) {
+        return refuse('learnerBehind', `${change.id} holds the log through ${match}, the leader's ends at ${this.#log.lastIndex}: more than ${max} entries behind`);
+      }
+    }
+    const entry = this.#appendEntry('config', encodeMembership(next.membership));
+    return { ok: true, index: entry.index, term: entry.term, membership: next.membership };
+  }
+
   /** A linearizable read (dissertation §6.4): its ReadState comes out of a later ready(). */
   readIndex(requestId: string): void {
     this.#assertNoReadyOutstanding('readIndex');
@@ -217,8 +280,10 @@ export class RaftCore {
     assert(index <= this.#applied, `compact(${index}) past the applied index ${this.#applied}`);
     const term = this.#log.term(index);
     assert(term !== undefined, `compact(${index}): no such entry (first ${this.#log.firstIndex})`);
-    const meta: SnapshotMeta = { index, term, membership: this.#membership };
+    // The configuration at `index`, not the latest: a later config entry may still be cut.
+    const meta: SnapshotMeta = { index, term, membership: this.#configs.at(index) };
     this.#log.compact(meta);
+    this.#configs.compacted(index);
     return meta;
   }
 
@@ -339,7 +404,7 @@ export class RaftCore {
   #markDurable(index: number, term: number): void {
     if (index <= this.#log.stableIndex || index > this.#log.writtenIndex || this.#log.term(index) !== term) return;
     this.#log.markStable(index);
-    if (this.#role === 'leader' && this.#maybeCommit()) this.#broadcastCommit();
+    if (this.#role === 'leader') this.#advanceCommit();
   }
 
   /** What advance() and advanceBeforeDurable() share: everything but the log's durability. */
@@ -375,9 +440,12 @@ export class RaftCore {
       lastLogTerm: this.#log.lastTerm,
       snapshot: this.#log.snapshot,
       membership: this.#membership,
+      membershipIndex: this.#configs.currentIndex,
+      membershipChangePending: this.#configs.currentIndex > this.#commit,
+      removed: this.#isRemoved(),
       transferTarget: this.#transferTarget,
       leaderCommit: this.#role === 'leader' ? this.#commit : Math.max(this.#leaderCommit, this.#commit),
-      progress: [...this.#progress].map(([id, p]) => ({ id, match: p.match, next: p.next, state: p.state, recentActive: p.recentActive })),
+      progress: [...this.#progress].map(([id, p]) => ({ id, voter: this.#isVoter(id), match: p.match, next: p.next, state: p.state, recentActive: p.recentActive })),
     };
   }
 
@@ -452,7 +520,11 @@ export class RaftCore {
   }
 
   #handleVoteRequest(message: PreVoteMessage | RequestVoteMessage): void {
-    const upToDate = this.#config.unsafe?.voteWithoutLogCheck || this.#log.isUpToDate(message.lastLogIndex, message.lastLogTerm);
+    // A node that joined at index J votes only once its log reaches J: an earlier incarnation
+    // of its id may have voted in a configuration from before J, and with a wiped disk it
+    // could vote again there, for a candidate that incarnation's log would have refused.
+    const joined = this.#log.lastIndex >= this.#joinedAt;
+    const upToDate = joined && (this.#config.unsafe?.voteWithoutLogCheck || this.#log.isUpToDate(message.lastLogIndex, message.lastLogTerm));
     if (message.type === 'PreVote') {
       // Would we vote for this node at message.term? Only for a future term and a good log.
       const granted = message.term > this.#term && upToDate;
@@ -559,14 +631,13 @@ export class RaftCore {
     this.#uncommittedBytes = 0;
     this.#failLeaderReads();
     this.#progress.clear();
-    for (const voter of this.#membership.voters) {
-      if (voter === this.id) continue;
-      const progress = new Progress(this.#log.lastIndex + 1, this.#config.inflightMessagesMax);
-      progress.recentActive = true; // give everyone one check-quorum round to answer
-      this.#progress.set(voter, progress);
-    }
+    this.#trackMembers();
     // A no-op of our own term lets us commit (and so learn) everything earlier (§5.4.2, §8).
-    this.#appendEntry('noop', '');
+    // While the log holds no configuration (a new cluster, whose founders came from the command
+    // line), the configuration itself is that entry: nodes that join later replay it from the
+    // log instead of starting from a membership no one told them.
+    if (this.#configs.currentIndex === 0) this.#appendEntry('config', encodeMembership(this.#membership));
+    else this.#appendEntry('noop', '');
   }
 
   #resetTimers(): void {
@@ -603,7 +674,7 @@ export class RaftCore {
 
   /** Check-quorum (§6.2): a leader that has not heard from a majority lately steps down. */
   #checkQuorum(): boolean {
-    let active = 1;
+    let active = this.#isVoter(this.id) ? 1 : 0;
     for (const [id, progress] of this.#progress) {
       if (progress.recentActive && this.#isVoter(id)) active++;
       progress.recentActive = false;
@@ -615,6 +686,11 @@ export class RaftCore {
     const entry: Entry = { index: this.#log.lastIndex + 1, term: this.#term, type, data };
     this.#log.append([entry]);
     this.#uncommittedBytes += data.length;
+    if (type === 'config') {
+      this.#configs.appended([entry]);
+      this.#staleMembership = null;
+      this.#trackMembers();
+    }
     // Sent when the Ready is formed, so that proposals between two Readies share one message.
     // A single-voter cluster commits as soon as the entry is durable (in advance()).
     this.#appendsPending = true;
@@ -662,7 +738,8 @@ export class RaftCore {
     if (!updated && !(progress.state === 'probe' && message.matchIndex === progress.match)) return;
     if (progress.state === 'probe') progress.becomeReplicate();
     else if (progress.state === 'snapshot' && progress.match >= progress.pendingSnapshot) progress.becomeProbe();
-    if (updated && this.#maybeCommit()) this.#broadcastCommit();
+    if (updated) this.#advanceCommit();
+    if (this.#role !== 'leader') return; // it stepped down: its own removal committed
     if (updated && message.from === this.#transferTarget && progress.match === this.#log.lastIndex) {
       this.#send({ type: 'TimeoutNow', to: message.from });
     }
@@ -751,11 +828,58 @@ export class RaftCore {
     for (const id of this.#progress.keys()) this.#sendAppend(id, true);
   }
 
+  /** Commits what a quorum holds and tells the followers; a leader whose removal committed steps down. */
+  #advanceCommit(): void {
+    if (!this.#maybeCommit()) return;
+    this.#broadcastCommit();
+    if (!this.#isVoter(this.id) && this.#configs.currentIndex <= this.#commit) this.#stepDownRemoved();
+  }
+
+  /**
+   * Our own removal committed: hand leadership to the most caught-up voter that holds the
+   * change (TimeoutNow, so it need not wait out an election timeout) and step down. We were
+   * not counted since the change entered our log, so nothing depends on us any more.
+   */
+  #stepDownRemoved(): void {
+    let successor: NodeId | null = null;
+    let best = this.#configs.currentIndex - 1;
+    for (const voter of this.#membership.voters) {
+      const match = this.#progress.get(voter)?.match ?? 0;
+      if (match > best) {
+        best = match;
+        successor = voter;
+      }
+    }
+    if (successor !== null) this.#send({ type: 'TimeoutNow', to: successor });
+    this.#becomeFollower(this.#term, null);
+  }
+
+  /**
+   * The leader replicates to every member, and to those the latest change removed, so that
+   * they learn of their removal; those are dropped at the next change. A member just added
+   * is tracked afresh: under a reused id, what its earlier incarnation held is gone.
+   */
+  #trackMembers(): void {
+    const previous = membersOf(this.#configs.previous);
+    const peers = new Set([...membersOf(this.#configs.current), ...previous]);
+    peers.delete(this.id);
+    for (const id of [...this.#progress.keys()]) if (!peers.has(id)) this.#progress.delete(id);
+    for (const id of peers) {
+      if (this.#progress.has(id) && previous.includes(id)) continue;
+      const progress = new Progress(this.#log.lastIndex + 1, this.#config.inflightMessagesMax);
+      progress.recentActive = true; // give everyone one check-quorum round to answer
+      this.#progress.set(id, progress);
+    }
+  }
+
   /** Raises commit to the highest index a quorum holds, if it is of our term (§5.4.2). */
   #maybeCommit(): boolean {
-    const matches = this.#membership.voters.map((id) => (id === this.id ? this.#log.stableIndex : this.#progress.get(id)!.match));
+    // Learners never count, unless the unsafe rule says so.
+    const counted = this.#config.unsafe?.countLearnerAcks ? membersOf(this.#membership) : this.#membership.voters;
+    const matches = counted.map((id) => (id === this.id ? this.#log.stableIndex : (this.#progress.get(id)?.match ?? 0)));
     matches.sort((a, b) => b - a);
-    const quorumIndex = matches[this.#quorum() - 1];
+    const quorumIndex = matches[Math.floor(counted.length / 2)];
+    if (quorumIndex === undefined) return false;
     if (quorumIndex <= this.#commit) return false;
     if (this.#log.term(quorumIndex) !== this.#term && !this.#config.unsafe?.commitPreviousTermByCount) return false;
     const firstCommitOfTerm = this.#log.term(this.#commit) !== this.#term;
@@ -779,7 +903,7 @@ export class RaftCore {
   }
 
   #leaderRead(requester: NodeId, requestIds: readonly string[]): void {
-    if (this.#config.unsafe?.readIndexWithoutHeartbeat || this.#membership.voters.length === 1) {
+    if (this.#config.unsafe?.readIndexWithoutHeartbeat || (this.#membership.voters.length === 1 && this.#isVoter(this.id))) {
       // Unsafe variant: a deposed leader that does not know it yet serves stale reads.
       if (this.#log.term(this.#commit) === this.#term || this.#config.unsafe?.readIndexWithoutHeartbeat) {
         this.#deliverRead(requester, requestIds, this.#commit);
@@ -796,8 +920,8 @@ export class RaftCore {
   }
 
   #releaseConfirmedReads(): void {
-    const acked = [this.#reads.currentSeq()];
-    for (const id of this.#membership.voters) if (id !== this.id) acked.push(this.#progress.get(id)!.ackedSeq);
+    const acked = this.#isVoter(this.id) ? [this.#reads.currentSeq()] : [];
+    for (const id of this.#membership.voters) if (id !== this.id) acked.push(this.#progress.get(id)?.ackedSeq ?? 0);
     acked.sort((a, b) => b - a);
     const quorumSeq = acked[this.#quorum() - 1];
     for (const read of this.#reads.release(quorumSeq)) {
@@ -884,7 +1008,8 @@ export class RaftCore {
       reply({ success: false, rejectedIndex: message.prevLogIndex, conflictIndex: this.#log.lastIndex + 1 });
       return;
     }
-    this.#log.merge(entries, this.#commit);
+    const changedFrom = this.#log.merge(entries, this.#commit);
+    if (changedFrom !== null) this.#logChangedFrom(changedFrom, entries);
     // (min with lastIndex only matters under the unsafe rule, which skips the prevLogIndex check)
     const lastNew = Math.min(entries.length > 0 ? entries[entries.length - 1].index : message.prevLogIndex, this.#log.lastIndex);
     this.#commitTo(Math.min(message.commit, lastNew));
@@ -920,7 +1045,8 @@ export class RaftCore {
       return;
     }
     this.#log.restore(snapshot);
-    this.#membership = snapshot.membership;
+    this.#configs.restored(snapshot);
+    this.#staleMembership = null;
     this.#commit = snapshot.index;
     reply(snapshot.index);
   }
@@ -931,6 +1057,19 @@ export class RaftCore {
       if (message.readIndex < 0) this.#failedReads.push(requestId);
       else this.#readStates.push({ requestId, index: message.readIndex });
     }
+  }
+
+  /**
+   * The log holds new entries from `from` on (a truncation may have cut entries there): the
+   * configuration follows, back to the one before any config entry that was cut (§4.1).
+   */
+  #logChangedFrom(from: number, entries: readonly Entry[]): void {
+    const before = this.#membership;
+    const fresh = entries.filter((entry) => entry.index >= from);
+    this.#configs.truncatedFrom(from);
+    this.#configs.appended(fresh);
+    if (fresh.some((entry) => entry.type === 'config')) this.#staleMembership = null;
+    else if (this.#config.unsafe?.keepConfigOnTruncation && !sameMembership(before, this.#configs.current)) this.#staleMembership = before;
   }
 
   #commitTo(index: number): void {
@@ -950,8 +1089,30 @@ export class RaftCore {
     return Math.floor(this.#membership.voters.length / 2) + 1;
   }
 
+  /** The configuration in effect: the latest in the log (§4.1). */
+  get #membership(): Membership {
+    return this.#staleMembership ?? this.#configs.current;
+  }
+
+  /**
+   * A node that joined at index J (config.ts, joinedAt) replays the log of the cluster from
+   * before it joined, which may list an earlier incarnation of its id as a voter; it must not
+   * act on those configurations (it forgot what that incarnation promised and held).
+   */
   #isVoter(id: NodeId): boolean {
-    return this.#membership.voters.includes(id);
+    if (id === this.id && this.#configs.currentIndex < this.#joinedAt) return false;
+    return isVoterIn(this.#membership, id);
+  }
+
+  /** See RaftStatus.removed. An empty membership is a joining node's: it is not yet in. */
+  #isRemoved(): boolean {
+    const membership = this.#membership;
+    return (
+      membership.voters.length > 0 &&
+      !isMemberOf(membership, this.id) &&
+      this.#configs.currentIndex <= this.#commit &&
+      this.#configs.currentIndex > this.#joinedAt
+    );
   }
 
   #hardState(): HardState {

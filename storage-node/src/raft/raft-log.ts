@@ -108,9 +108,10 @@ export class RaftLog {
   /**
    * Stores a leader's entries after prevIndex: entries already present with the same term are
    * kept; at the first conflict the log is cut there and the rest appended (paper figure 2,
-   * AppendEntries steps 3 and 4). Entries at or below `committed` must never be cut.
+   * AppendEntries steps 3 and 4). Entries at or below `committed` must never be cut. Returns
+   * the index from which the log changed (every entry from there on is new), or null.
    */
-  merge(entries: readonly Entry[], committed: number): void {
+  merge(entries: readonly Entry[], committed: number): number | null {
     for (let i = 0; i < entries.length; i++) {
       const entry = entries[i];
       if (entry.index < this.firstIndex) continue; // inside our snapshot: committed, so it matches
@@ -121,8 +122,9 @@ export class RaftLog {
         this.#truncateFrom(entry.index);
       }
       this.append(entries.slice(i));
-      return;
+      return entry.index;
     }
+    return null;
   }
 
   #truncateFrom(index: number): void {

@@ -8,7 +8,8 @@ export type Role = 'follower' | 'preCandidate' | 'candidate' | 'leader';
 
 /**
  * `normal` carries application data; `noop` is the entry a new leader appends so that it can
- * commit entries of earlier terms (paper §5.4.2, §8); `config` is reserved for membership changes.
+ * commit entries of earlier terms (paper §5.4.2, §8); `config` carries a new membership (its
+ * data is the whole membership as JSON, see membership.ts; state machines skip it).
  */
 export type EntryType = 'normal' | 'noop' | 'config';
 
@@ -27,9 +28,20 @@ export interface HardState {
   readonly commit: number;
 }
 
-/** The cluster membership. Learners (non-voting members) come with the membership issue. */
+/** The cluster membership (see membership.ts for how it changes). */
 export interface Membership {
   readonly voters: readonly NodeId[];
+  /**
+   * Non-voting members: they receive the log but count for no quorum and never campaign.
+   * Absent (none) in memberships written before learners existed.
+   */
+  readonly learners?: readonly NodeId[];
+  /**
+   * Where each member can be reached, as its driver spells it (e.g. its cluster URL): opaque to
+   * the core, carried in config entries and snapshots so every node learns a new member's
+   * address with the change that adds it. Absent when the members were given at start.
+   */
+  readonly addresses?: Readonly<Record<NodeId, string>>;
 }
 
 /**
