@@ -6,6 +6,7 @@ import type { ClusterView } from './cluster-view.ts';
 import type { GatewayConfig } from './config.ts';
 import { onError } from './errors.ts';
 import type { GatewayMetrics } from './gateway-metrics.ts';
+import { answeringNode } from './proxy-response.ts';
 import { readProxy } from './read-proxy.ts';
 import { isResolvedPath, routeLabel } from './request-name.ts';
 import { statusRoutes } from './status-routes.ts';
@@ -25,10 +26,13 @@ export function gatewayApp(deps: GatewayDeps): Hono {
   app.use('*', async function recordRequest(c, next) {
     const started = performance.now();
     await next();
-    c.res.headers.set('X-DFS-Gateway', deps.config.id);
+    // A node's answer passed on carries X-DFS-Gateway already: its headers are not touched here
+    // (reading them would turn node-server's plain record into a web Headers object).
+    const node = answeringNode(c);
+    if (node === null) c.res.headers.set('X-DFS-Gateway', deps.config.id);
     const route = routeLabel(c.req.path);
     deps.metrics.requestSeconds.observe({ route, method: c.req.method }, (performance.now() - started) / 1000);
-    deps.metrics.requests.inc({ route, method: c.req.method, status: String(c.res.status), node: c.res.headers.get('x-dfs-node') ?? 'gateway' });
+    deps.metrics.requests.inc({ route, method: c.req.method, status: String(c.res.status), node: node ?? 'gateway' });
   });
   const read = readProxy(deps);
   const write = writeProxy(deps);

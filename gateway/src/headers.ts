@@ -40,12 +40,18 @@ function connectionListed(connection: string | undefined): string[] {
   return connection === undefined ? [] : connection.toLowerCase().split(',').map((s) => s.trim());
 }
 
-/** A node's response headers (undici's record) as they go to the client. */
-export function downstreamResponseHeaders(upstream: Record<string, string | string[] | undefined>): Headers {
-  const out = new Headers();
-  for (const [key, value] of Object.entries(upstream)) {
+/**
+ * A node's response headers (undici's record) as they go to the client: a plain record, which
+ * @hono/node-server hands to writeHead as is (a web Headers object is built, validated and
+ * converted back header by header).
+ */
+export function downstreamResponseHeaders(upstream: Record<string, string | string[] | undefined>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const key in upstream) {
+    const value = upstream[key];
     if (value === undefined || hopByHop.has(key)) continue;
-    for (const item of Array.isArray(value) ? value : [value]) out.append(key, item);
+    // A repeated header joins into one (RFC 9110 §5.3); nodes send no Set-Cookie.
+    out[key] = Array.isArray(value) ? value.join(', ') : value;
   }
   return out;
 }

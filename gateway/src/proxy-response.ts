@@ -1,15 +1,20 @@
 // A node's answer, passed on to the client as it arrives: the body is a stream with backpressure
 // (the node is read only as fast as the client takes it), never collected in memory beyond a
 // small answer of known length.
+import type { Context } from 'hono';
 import type { Dispatcher } from 'undici';
 import { toWebStream } from '../../shared/web-stream.ts';
 import { downstreamResponseHeaders } from './headers.ts';
 
 const noBodyStatuses = new Set([204, 205, 304]);
 
-export async function passOn(response: Dispatcher.ResponseData, method: string, extraHeaders: Record<string, string> = {}): Promise<Response> {
+/**
+ * The client's answer from a node's. `extraHeaders` (lower-case names) are added; the gateway's
+ * own (X-DFS-Gateway) among them, since the answer's headers are not touched after this.
+ */
+export async function passOn(response: Dispatcher.ResponseData, method: string, extraHeaders: Record<string, string>): Promise<Response> {
   const headers = downstreamResponseHeaders(response.headers);
-  for (const [key, value] of Object.entries(extraHeaders)) headers.set(key, value);
+  for (const key in extraHeaders) headers[key] = extraHeaders[key]!;
   if (method === 'HEAD' || noBodyStatuses.has(response.statusCode)) {
     await response.body.dump();
     return new Response(null, { status: response.statusCode, headers });
@@ -51,4 +56,22 @@ export async function refusalText(response: Dispatcher.ResponseData): Promise<st
 /** An answer that means "not now, try another node or the next leader". */
 export function isRefusal(statusCode: number): boolean {
   return statusCode === 503 || statusCode === 502 || statusCode === 504 || statusCode === 421;
+}
+
+/** Which node answered each proxied request (by its context), for the request metrics. */
+const answeredBy = new WeakMap<Context, string>();
+
+/**
+ * Records that a node's answer is passed on for this request, and gives the headers the gateway
+ * adds to it (X-DFS-Gateway).
+ */
+export function proxiedAnswer(c: Context, gatewayId: string, response: Dispatcher.ResponseData): Record<string, string> {
+  const node = response.headers['x-dfs-node'];
+  answeredBy.set(c, typeof node === 'string' ? node : 'unknown');
+  return { 'x-dfs-gateway': gatewayId };
+}
+
+/** The node whose answer this request passed on, or null for the gateway's own answers. */
+export function answeringNode(c: Context): string | null {
+  return answeredBy.get(c) ?? null;
 }

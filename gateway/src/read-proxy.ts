@@ -8,7 +8,7 @@ import type { Context } from 'hono';
 import type { Dispatcher } from 'undici';
 import { GatewayError } from './errors.ts';
 import { upstreamRequestHeaders } from './headers.ts';
-import { isRefusal, passOn, refusalText } from './proxy-response.ts';
+import { isRefusal, passOn, proxiedAnswer, refusalText } from './proxy-response.ts';
 import { rawTarget } from './request-name.ts';
 import { describeUpstreamError } from './upstream.ts';
 import type { ProxyDeps } from './write-proxy.ts';
@@ -62,7 +62,7 @@ export function readProxy(deps: ProxyDeps) {
         lastReason = 'unreachable';
         continue;
       }
-      if (!isRefusal(response.statusCode)) return passOn(response, method);
+      if (!isRefusal(response.statusCode)) return passOn(response, method, proxiedAnswer(c, config.id, response));
       lastProblem = `${target.id}: ${await refusalText(response)}`;
       view.reportRefusal(target.url);
       lastReason = 'refused';

@@ -13,7 +13,7 @@ import { GatewayError } from './errors.ts';
 import type { GatewayMetrics } from './gateway-metrics.ts';
 import { upstreamRequestHeaders } from './headers.ts';
 import { HeldBody } from './held-body.ts';
-import { isRefusal, passOn, refusalText } from './proxy-response.ts';
+import { isRefusal, passOn, proxiedAnswer, refusalText } from './proxy-response.ts';
 import { checkFileName, rawTarget } from './request-name.ts';
 import { readSmallRequestBody } from './small-request-body.ts';
 import { describeUpstreamError } from './upstream.ts';
@@ -114,7 +114,7 @@ export function writeProxy(deps: ProxyDeps) {
         metrics.retries.inc({ kind: 'write', reason: 'unreachable' });
         continue;
       }
-      if (!isRefusal(response.statusCode)) return passOn(response, method, { 'Idempotency-Key': idempotencyKey });
+      if (!isRefusal(response.statusCode)) return passOn(response, method, { ...proxiedAnswer(c, config.id, response), 'idempotency-key': idempotencyKey });
       lastProblem = `${leader.id}: ${await refusalText(response)}`;
       view.reportRefusal(leader.url);
       if (held !== null && !held.replayable) return unreplayable(leader, lastProblem);

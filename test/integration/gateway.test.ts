@@ -180,6 +180,16 @@ describe('gateway (3 real nodes, 2 gateways)', () => {
     assert.equal(get.headers.get('content-type'), 'text/plain');
     assert.equal(get.headers.get('etag'), `"${file.etag}"`);
     assert.equal(await get.text(), 'hello, world\n');
+    // Every answer says which gateway gave it: a node's passed on, and the gateway's own.
+    assert.equal(put.headers.get('x-dfs-gateway'), 'gw1');
+    assert.equal(get.headers.get('x-dfs-gateway'), 'gw1');
+    const own = await fetch(`${gw}/status`);
+    assert.equal(own.headers.get('x-dfs-gateway'), 'gw1');
+    await own.arrayBuffer();
+    const refused = await fetch(`${gw}/files/a//b`, { method: 'PUT', body: 'x' });
+    assert.equal(refused.status, 400);
+    assert.equal(refused.headers.get('x-dfs-gateway'), 'gw1');
+    await refused.arrayBuffer();
   });
 
   for (const size of [0, 1, chunkSize - 1, chunkSize, chunkSize + 1, 3 * chunkSize + 7, 20 * chunkSize]) {
