@@ -133,6 +133,9 @@ describe('cluster hardening: misbehaving peers', () => {
       ['entries out of order', append({ entries: [entry(s.commit_index + 1), entry(s.commit_index + 3)] })],
       ['an entry of a later term than the message', append({ entries: [entry(s.commit_index + 1, s.term + 5)] })],
       ['an entry of an unknown type', append({ entries: [{ ...entry(s.commit_index + 1), type: 'evil' }] })],
+      // The core decodes config entries as it appends them: a bad one used to stop the node.
+      ['a config entry that is not JSON', append({ entries: [{ ...entry(s.commit_index + 1), type: 'config', data: 'nope' }] })],
+      ['a config entry without voters', append({ entries: [{ ...entry(s.commit_index + 1), type: 'config', data: '{"voters":[],"learners":[]}' }] })],
     ];
     for (const [what, message] of bad) {
       await expect400(await postMessages(follower, JSON.stringify({ messages: [message] })), what);

@@ -4,6 +4,7 @@
 // as AppendEntries entries following prevLogIndex one by one. A peer that sends anything else is
 // refused (400) instead of breaking an invariant of every node it reaches.
 import { z } from 'zod';
+import { membershipDataProblem } from '../raft/membership.ts';
 import type { InstallSnapshotMessage, Message } from '../raft/types.ts';
 
 /** Longest node id accepted from a peer, in UTF-16 code units. */
@@ -19,20 +20,41 @@ const nodeId = z.string().min(1).max(NODE_ID_CHARS_MAX);
 // z.int() accepts safe integers only: 1e308, 2**53 and 1.5 are all refused.
 const counter = z.int().nonnegative();
 
-const entrySchema = z.object({
-  index: counter.min(1),
-  term: counter.min(1),
-  type: z.enum(['normal', 'noop', 'config']),
-  data: z.string(),
-});
+const entrySchema = z
+  .object({
+    index: counter.min(1),
+    term: counter.min(1),
+    type: z.enum(['normal', 'noop', 'config']),
+    data: z.string(),
+  })
+  .check((ctx) => {
+    // The core decodes a config entry as it appends it (its membership follows the log) and
+    // asserts it is well formed: a bad one must be refused here, not stop the node there.
+    if (ctx.value.type !== 'config') return;
+    const problem = membershipDataProblem(ctx.value.data);
+    if (problem !== null) ctx.issues.push({ code: 'custom', message: `config entry: ${problem}`, input: ctx.value, path: ['data'] });
+  });
 
-const membershipSchema = z.object({
-  voters: z
-    .array(nodeId)
-    .min(1)
-    .max(VOTERS_MAX)
-    .refine((voters) => new Set(voters).size === voters.length, 'voters must not repeat'),
-});
+/** Longest member address (opaque to the core: a node's cluster URL), in UTF-16 code units. */
+export const MEMBER_ADDRESS_CHARS_MAX = 2048;
+
+// As in membership.ts: learners and addresses are optional (none in memberships from before
+// learners existed); every field is kept, for a learner restoring a snapshot must find itself.
+const membershipSchema = z
+  .object({
+    // Only a leader sends a snapshot, and a leader's membership has voters.
+    voters: z.array(nodeId).min(1).max(VOTERS_MAX),
+    learners: z.array(nodeId).max(VOTERS_MAX).optional(),
+    addresses: z.record(nodeId, z.string().min(1).max(MEMBER_ADDRESS_CHARS_MAX)).optional(),
+  })
+  .check((ctx) => {
+    const { voters, learners = [], addresses = {} } = ctx.value;
+    const all = [...voters, ...learners];
+    if (new Set(all).size !== all.length) ctx.issues.push({ code: 'custom', message: 'a member is listed twice', input: ctx.value, path: ['voters'] });
+    for (const id of Object.keys(addresses)) {
+      if (!all.includes(id)) ctx.issues.push({ code: 'custom', message: `an address for ${JSON.stringify(id)}, not a member`, input: ctx.value, path: ['addresses', id] });
+    }
+  });
 
 export const snapshotMetaSchema = z.object({
   index: counter.min(1),
