@@ -11,7 +11,7 @@ export interface MemberStatus {
   readonly applied_index?: number;
   readonly files?: number;
   readonly bytes?: number;
-  readonly nodes?: readonly { readonly id?: string; readonly last_contact?: number | null }[];
+  readonly nodes?: readonly { readonly id?: string; readonly last_contact?: number | null; readonly voter?: boolean }[];
 }
 
 /** One member as the endpoint lists it. */
@@ -29,6 +29,8 @@ export interface StatusRow {
   readonly member: string;
   readonly url: string;
   readonly role: string;
+  /** Whether it votes (counts for commits and elections) or is a learner; null when unknown. */
+  readonly voter: boolean | null;
   readonly leader: boolean;
   readonly term: number | null;
   readonly applied_index: number | null;
@@ -75,6 +77,11 @@ export function statusRows(members: readonly ListedMember[], statuses: ReadonlyM
   const leaderStatus = leaderMember === null ? null : own(leaderMember);
   const leaderApplied = leaderStatus?.applied_index ?? null;
   const lastContact = new Map((leaderStatus?.nodes ?? []).map((n) => [n.id, n.last_contact ?? null]));
+  // What the member says of itself, else what the leader says of it.
+  const voterOf = (m: ListedMember): boolean | null => {
+    const said = (status: MemberStatus | null) => status?.nodes?.find((n) => n.id === m.id)?.voter;
+    return said(own(m)) ?? said(leaderStatus) ?? null;
+  };
   return members.map((m) => {
     const s = own(m);
     const failure = statuses.get(m.url);
@@ -87,6 +94,7 @@ export function statusRows(members: readonly ListedMember[], statuses: ReadonlyM
       member: m.id ?? s?.id ?? '?',
       url: m.url,
       role: s?.state ?? m.role ?? '?',
+      voter: voterOf(m),
       leader: isLeader,
       term: s?.term ?? null,
       applied_index: applied,

@@ -30,7 +30,7 @@ async function status(ctx: CommandContext): Promise<void> {
     ? `no leader known (asked ${via})`
     : `leader ${leader.member} (${leader.url}), term ${leader.term ?? '?'}; asked ${via}`);
   printLine(formatTable(
-    ['member', 'role', 'leader', 'term', 'applied', 'lag', 'last contact', 'files', 'bytes', 'health'],
+    ['member', 'role', 'voter', 'leader', 'term', 'applied', 'lag', 'last contact', 'files', 'bytes', 'health'],
     rows.map(cells),
   ));
 }
@@ -40,6 +40,7 @@ function cells(row: StatusRow): string[] {
   return [
     row.member,
     row.role,
+    row.voter === null ? '-' : row.voter ? 'voter' : 'learner',
     row.leader ? 'yes' : '',
     count(row.term),
     count(row.applied_index),

@@ -33,6 +33,8 @@ export function nodeStatus(ctx: NodeContext) {
         client_url: peer.clientUrl,
         cluster_url: peer.clusterUrl,
         role: self ? status.role : peer.id === status.leaderId ? 'leader' : 'follower',
+        // A voter counts for commits and elections; a learner only receives the log.
+        voter: status.membership.voters.includes(peer.id),
         match_index: self ? status.lastIndex : (p?.match ?? null),
         // ms since this node last heard from the member (the leader hears from all, every heartbeat).
         last_contact: self ? 0 : (lastContact.get(peer.id) ?? null),
