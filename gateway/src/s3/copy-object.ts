@@ -48,7 +48,7 @@ export function parseCopySource(header: string): CopySource {
 }
 
 /** The x-amz-copy-source-if-* headers as the conditional headers they mirror. */
-export function sourceConditions(headers: Headers): Headers {
+function sourceConditions(headers: Headers): Headers {
   const out = new Headers();
   for (const name of ['if-match', 'if-none-match', 'if-modified-since', 'if-unmodified-since']) {
     const value = headers.get(`x-amz-copy-source-${name}`);
@@ -61,6 +61,38 @@ function metadataDirective(headers: Headers): 'COPY' | 'REPLACE' {
   const value = headers.get('x-amz-metadata-directive')?.trim().toUpperCase() ?? 'COPY';
   if (value !== 'COPY' && value !== 'REPLACE') throw new S3Error('InvalidArgument', 'Unknown metadata directive.', { ArgumentName: 'x-amz-metadata-directive', ArgumentValue: value });
   return value;
+}
+
+/** The copy source as it is now, once its x-amz-copy-source-if-* conditions held. */
+export interface CopySourceVersion {
+  /** Its native version number (as the header gives it): that exact version is copied. */
+  readonly version: string;
+  readonly size: number;
+}
+
+/**
+ * Reads the copy source (the version it names, or the current one) and judges the
+ * x-amz-copy-source-if-* conditions on it: CopyObject and UploadPartCopy.
+ */
+export async function readCopySource(call: S3Call, source: CopySource): Promise<CopySourceVersion> {
+  const sourceName = objectName(source.bucket, source.key);
+  const sourcePath = source.versionId === null ? filePath(sourceName) : `${filePath(sourceName)}?version=${source.versionId}`;
+  const head = await call.native.request('HEAD', sourcePath, { signal: call.signal });
+  await discard(head);
+  if (head.status === 404) {
+    if (!(await bucketExists(call, source.bucket))) throw noSuchBucket(source.bucket);
+    if (source.versionId !== null) throw new S3Error('NoSuchVersion', 'The specified version does not exist.', { Key: source.key, VersionId: String(source.versionId) });
+    throw new S3Error('NoSuchKey', 'The specified key does not exist.', { Key: source.key });
+  }
+  if (head.status !== 200) throw await unexpectedAnswer(head, `reading ${sourceName}`);
+  const version = head.headers.get('x-dfs-version');
+  if (version === null) throw new S3Error('InternalError', `reading ${sourceName}: the cluster named no version`);
+  const verdict = evaluateConditions(sourceConditions(call.headers), {
+    etag: s3EtagHeader(head.headers).replace(/^"(.*)"$/, '$1'),
+    lastModifiedMs: Date.parse(head.headers.get('last-modified') ?? '') || 0,
+  });
+  if (verdict !== 'proceed') throw new S3Error('PreconditionFailed', 'At least one of the pre-conditions you specified did not hold', { Condition: 'x-amz-copy-source-If-*' });
+  return { version, size: Number(head.headers.get('content-length') ?? 0) };
 }
 
 interface CopiedFile {
@@ -81,22 +113,7 @@ export async function copyObject(call: S3Call, bucket: string, key: string): Pro
   const contentType = directive === 'REPLACE' ? contentTypeOf(call.headers) : null;
 
   // The source version: what the conditions are judged on, and what is copied.
-  const sourcePath = source.versionId === null ? filePath(sourceName) : `${filePath(sourceName)}?version=${source.versionId}`;
-  const head = await call.native.request('HEAD', sourcePath, { signal: call.signal });
-  await discard(head);
-  if (head.status === 404) {
-    if (!(await bucketExists(call, source.bucket))) throw noSuchBucket(source.bucket);
-    if (source.versionId !== null) throw new S3Error('NoSuchVersion', 'The specified version does not exist.', { Key: source.key, VersionId: String(source.versionId) });
-    throw new S3Error('NoSuchKey', 'The specified key does not exist.', { Key: source.key });
-  }
-  if (head.status !== 200) throw await unexpectedAnswer(head, `reading ${sourceName}`);
-  const sourceVersion = head.headers.get('x-dfs-version');
-  if (sourceVersion === null) throw new S3Error('InternalError', `reading ${sourceName}: the cluster named no version`);
-  const verdict = evaluateConditions(sourceConditions(call.headers), {
-    etag: s3EtagHeader(head.headers).replace(/^"(.*)"$/, '$1'),
-    lastModifiedMs: Date.parse(head.headers.get('last-modified') ?? '') || 0,
-  });
-  if (verdict !== 'proceed') throw new S3Error('PreconditionFailed', 'At least one of the pre-conditions you specified did not hold', { Condition: 'x-amz-copy-source-If-*' });
+  const { version: sourceVersion } = await readCopySource(call, source);
 
   const headers: Record<string, string> = {
     'x-dfs-copy-source': sourceName.split('/').map(encodeURIComponent).join('/'),

@@ -4,20 +4,20 @@
 // version in one Raft entry; ETag `"<MD5 of the parts' MD5s>-N"`) and AbortMultipartUpload.
 // Every request names the upload's file too (`?name=`): an upload id of another key is NoSuchUpload.
 import { XMLParser } from 'fast-xml-parser';
-import { evaluateConditions } from './conditions.ts';
-import { parseCopySource, sourceConditions } from './copy-object.ts';
-import { filePath, nativeError } from './native-client.ts';
+import { parseCopySource, readCopySource } from './copy-object.ts';
+import { nativeError } from './native-client.ts';
 import { objectName } from './object-names.ts';
 import { writeConditions } from './put-object.ts';
-import { planBody, VerifiedBody } from './request-body.ts';
+import { planBody } from './request-body.ts';
 import { S3Error } from './s3-errors.ts';
-import { answerError, bucketExists, discard, noSuchBucket, unexpectedAnswer } from './s3-call.ts';
+import { answerError, noSuchBucket } from './s3-call.ts';
 import type { S3Call } from './s3-call.ts';
-import { askS3Etag, s3EtagHeader, s3EtagOf } from './s3-etags.ts';
+import { askS3Etag, s3EtagOf } from './s3-etags.ts';
 import { xmlResponse } from './s3-response.ts';
 import { xmlDocument } from './s3-xml.ts';
 import { readSmallBody } from './small-body.ts';
-import { contentTypeOf, readableOf } from './streams.ts';
+import { putVerified } from './verified-upload.ts';
+import { contentTypeOf } from './streams.ts';
 
 /** Part numbers run from 1 to this. */
 export const partNumberMax = 10_000;
@@ -88,23 +88,7 @@ export async function uploadPart(call: S3Call, bucket: string, key: string): Pro
   const uploadId = uploadIdOf(call.query);
   const partNumber = partNumberOf(call.query);
   const plan = planBody(call.headers, call.payload);
-  const verified = new VerifiedBody(call.body, plan);
-  let body: ReadableStream<Uint8Array> | null = null;
-  if (plan.length === 0) {
-    for await (const _ of verified.stream());
-  } else {
-    body = readableOf(verified.stream());
-  }
-  let response: Response;
-  try {
-    response = await call.native.request('PUT', uploadPath(uploadId, name, `/parts/${partNumber}`), { headers: { 'content-length': String(plan.length) }, body, signal: call.signal });
-  } catch (err) {
-    throw verified.failure ?? err;
-  }
-  if (verified.failure !== null) {
-    await discard(response);
-    throw verified.failure;
-  }
+  const { response, verified } = await putVerified(call, uploadPath(uploadId, name, `/parts/${partNumber}`), plan, { 'content-length': String(plan.length) });
   if (response.status !== 201) throw await uploadFailure(response, bucket, uploadId, `storing part ${partNumber} of ${name}`);
   const part = (await response.json()) as { md5: string };
   const out = new Headers({ ETag: `"${part.md5}"` });
@@ -129,22 +113,8 @@ export async function uploadPartCopy(call: S3Call, bucket: string, key: string):
   const partNumber = partNumberOf(call.query);
   const source = parseCopySource(call.headers.get('x-amz-copy-source')!);
   const sourceName = objectName(source.bucket, source.key);
-  const sourcePath = source.versionId === null ? filePath(sourceName) : `${filePath(sourceName)}?version=${source.versionId}`;
-  const head = await call.native.request('HEAD', sourcePath, { signal: call.signal });
-  await discard(head);
-  if (head.status === 404) {
-    if (!(await bucketExists(call, source.bucket))) throw noSuchBucket(source.bucket);
-    if (source.versionId !== null) throw new S3Error('NoSuchVersion', 'The specified version does not exist.', { Key: source.key, VersionId: String(source.versionId) });
-    throw new S3Error('NoSuchKey', 'The specified key does not exist.', { Key: source.key });
-  }
-  if (head.status !== 200) throw await unexpectedAnswer(head, `reading ${sourceName}`);
-  const sourceVersion = head.headers.get('x-dfs-version') ?? '';
-  const verdict = evaluateConditions(sourceConditions(call.headers), {
-    etag: s3EtagHeader(head.headers).replace(/^"(.*)"$/, '$1'),
-    lastModifiedMs: Date.parse(head.headers.get('last-modified') ?? '') || 0,
-  });
-  if (verdict !== 'proceed') throw new S3Error('PreconditionFailed', 'At least one of the pre-conditions you specified did not hold', { Condition: 'x-amz-copy-source-If-*' });
-  const range = copyRange(call.headers.get('x-amz-copy-source-range'), Number(head.headers.get('content-length') ?? 0));
+  const { version: sourceVersion, size: sourceSize } = await readCopySource(call, source);
+  const range = copyRange(call.headers.get('x-amz-copy-source-range'), sourceSize);
   const headers: Record<string, string> = {
     'x-dfs-copy-source': sourceName.split('/').map(encodeURIComponent).join('/'),
     'x-dfs-copy-source-version': sourceVersion,

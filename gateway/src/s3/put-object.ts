@@ -1,13 +1,14 @@
 // PutObject: the body streams through the checks (request-body.ts) into a native PUT, which
 // answers only once the file is durable on a majority and its entry applied. A check that fails
 // cuts the body before its end, so the node stores nothing; the client gets the check's error.
-import { planBody, VerifiedBody } from './request-body.ts';
+import { planBody } from './request-body.ts';
 import { filePath } from './native-client.ts';
 import { objectName } from './object-names.ts';
 import { S3Error } from './s3-errors.ts';
 import { discard, noSuchBucket, bucketExists, unexpectedAnswer } from './s3-call.ts';
 import type { S3Call } from './s3-call.ts';
-import { contentTypeOf, readableOf } from './streams.ts';
+import { contentTypeOf } from './streams.ts';
+import { putVerified } from './verified-upload.ts';
 import { askS3Etag, s3EtagOf } from './s3-etags.ts';
 
 interface FileJson {
@@ -38,24 +39,7 @@ export async function putObject(call: S3Call, bucket: string, key: string): Prom
   const headers = { ...conditions, ...askS3Etag, 'content-type': contentTypeOf(call.headers), 'content-length': String(plan.length), 'x-dfs-require-bucket': bucket };
   // Checked first as well, so that a body for a missing bucket is not streamed to the leader for nothing.
   if (!(await bucketExists(call, bucket))) throw noSuchBucket(bucket);
-  const verified = new VerifiedBody(call.body, plan);
-  let body: ReadableStream<Uint8Array> | null = null;
-  if (plan.length === 0) {
-    // Nothing to hold back from the node: check the (empty) body before the write.
-    for await (const _ of verified.stream());
-  } else {
-    body = readableOf(verified.stream());
-  }
-  let response: Response;
-  try {
-    response = await call.native.request('PUT', filePath(name), { headers, body, signal: call.signal });
-  } catch (err) {
-    throw verified.failure ?? err;
-  }
-  if (verified.failure !== null) {
-    await discard(response);
-    throw verified.failure;
-  }
+  const { response, verified } = await putVerified(call, filePath(name), plan, headers);
   if (response.status === 412) {
     await discard(response);
     throw new S3Error('PreconditionFailed', 'At least one of the pre-conditions you specified did not hold', { Condition: Object.keys(conditions).join(', ') });

@@ -138,3 +138,4 @@ export class VerifiedBody {
     if (held !== null) yield held;
   }
 }
+
