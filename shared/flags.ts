@@ -7,6 +7,8 @@ export interface FlagSpec<T> {
   readonly description: string;
   readonly defaultValue: T | undefined;
   readonly parse: (raw: string) => T;
+  /** A switch: `--flag` alone means true (`--flag=false` and the env variable still work). */
+  readonly switch?: boolean;
 }
 
 export class ConfigError extends Error {
@@ -59,6 +61,23 @@ export function integerFlag(flag: string, env: string, description: string, defa
   };
 }
 
+/** An on/off setting: `--flag` alone turns it on; `--flag=false` or env `0`/`false` off. */
+export function booleanFlag(flag: string, env: string, description: string): FlagSpec<boolean> {
+  return {
+    flag,
+    env,
+    description,
+    defaultValue: false,
+    switch: true,
+    parse: (raw) => {
+      const value = raw.trim().toLowerCase();
+      if (value === 'true' || value === '1' || value === 'yes') return true;
+      if (value === 'false' || value === '0' || value === 'no' || value === '') return false;
+      throw new ConfigError(`--${flag} is true or false, got "${raw}"`);
+    },
+  };
+}
+
 /** Sizes accept a unit: 4MiB, 512KiB, 1GiB (or plain bytes). */
 export function bytesFlag(flag: string, env: string, description: string, defaultValue: number, min: number, max: number): FlagSpec<number> {
   return {
@@ -91,7 +110,7 @@ export function parseFlags<S extends Specs>(specs: S, argv: readonly string[], e
     const [name, inline] = arg.slice(2).split(/=(.*)/s, 2);
     const key = byFlag.get(name);
     if (key === undefined) throw new ConfigError(`unknown flag --${name} (see --help)`);
-    const value = inline ?? argv[++i];
+    const value = inline ?? (specs[key].switch === true ? 'true' : argv[++i]);
     if (value === undefined) throw new ConfigError(`--${name} needs a value`);
     raw.set(key, value);
   }

@@ -10,8 +10,15 @@ export interface ProgramSpec<Config, Running extends { stop(): Promise<void> }> 
   readonly start: (config: Config) => Promise<Running>;
   /** One line saying what runs where, printed once started. */
   readonly describe: (config: Config, running: Running) => string;
+  /** Resolves (with the reason) when the program should stop on its own, e.g. a node removed from its cluster. */
+  readonly ended?: (running: Running) => Promise<string>;
   /** A stop still running after this long exits 1. */
   readonly stopTimeoutMs?: number;
+}
+
+/** A start that cannot go on for a reason the operator must fix (said in one line, exit 1). */
+export class StartError extends Error {
+  override readonly name: string = 'StartError';
 }
 
 /** Errors of binding a listener, answered with a one-line message instead of a stack. */
@@ -37,7 +44,7 @@ export async function runProgram<Config, Running extends { stop(): Promise<void>
   } catch (err) {
     // A port taken or not ours to bind: the operator's to fix, said in one line (exit 1).
     const code = (err as NodeJS.ErrnoException).code;
-    if (code === undefined || !listenErrorCodes.has(code)) throw err;
+    if (!(err instanceof StartError) && (code === undefined || !listenErrorCodes.has(code))) throw err;
     process.stderr.write(`${spec.name}: cannot start: ${(err as Error).message}\n`);
     process.exit(1);
   }
@@ -57,6 +64,7 @@ export async function runProgram<Config, Running extends { stop(): Promise<void>
       },
     );
   };
+  void spec.ended?.(running).then((why) => onSignal(why));
   process.on('SIGTERM', () => onSignal('SIGTERM'));
   process.on('SIGINT', () => onSignal('SIGINT'));
 }

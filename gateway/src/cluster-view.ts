@@ -313,6 +313,8 @@ export class ClusterView {
     for (const t of this.#targets.values()) {
       if (!t.reachable || t.status === null || t.id === null) continue;
       if (now - t.statusAtMs > staleAfterMs) continue;
+      // Not in the leader's member list: a node removed from the cluster (a seed URL stays polled).
+      if (this.#leader !== null && !t.listed) continue;
       if (leaderApplied !== null && leaderApplied - t.status.applied_index > this.#settings.lagEntriesMax) continue;
       const other = byId.get(t.id);
       if (other === undefined || (t.listed && !other.listed)) byId.set(t.id, t);

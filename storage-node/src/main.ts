@@ -9,6 +9,8 @@ await runProgram({
   help: nodeHelp,
   parse: parseNodeConfig,
   start: startStorageNode,
+  // A removed node stops serving and exits (0): it is no longer part of the cluster.
+  ended: (node) => node.removed,
   describe: (config, node) =>
     `node ${config.id}: client API on ${config.tls === null ? 'http' : 'https'}://${config.host}:${node.clientPort}, cluster port ${node.clusterPort}, data in ${config.dataDir}`,
 });

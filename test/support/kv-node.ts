@@ -132,7 +132,7 @@ const transport = new HttpTransport({
 });
 raft = new RaftNode({
   config: { ...defaultRaftConfig, id: flags.id, randomInt: (n) => randomInt(n) },
-  voters: [...flags.peers.keys()],
+  membership: { voters: [...flags.peers.keys()] },
   store,
   stateMachine,
   snapshots,

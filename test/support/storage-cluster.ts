@@ -3,7 +3,7 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -44,6 +44,12 @@ export interface StorageNodeHandle {
   readonly clusterPort: number;
   readonly dataDir: string;
   child: ChildProcess | null;
+  /** A node added at runtime: the member URL it asks to join through on its first start. */
+  readonly joinVia?: string;
+  /** Extra flags of this node only (e.g. ['--learner']). */
+  readonly flags?: readonly string[];
+  /** Exit code of its last process (null while running or killed by a signal). */
+  exitCode?: number | null;
 }
 
 export class StorageCluster {
@@ -95,7 +101,10 @@ export class StorageCluster {
       ...programArgs('storage-node'),
       '--id', id, '--host', '127.0.0.1',
       '--client-port', String(new URL(node.url).port), '--cluster-port', String(node.clusterPort),
-      '--data-dir', node.dataDir, '--peers', this.#peers, '--cluster-secret', this.secret,
+      '--data-dir', node.dataDir, '--cluster-secret', this.secret,
+      // A joined node finds its cluster in its data directory after the first start.
+      ...(node.joinVia === undefined ? ['--peers', this.#peers] : existsSync(join(node.dataDir, 'join.json')) ? [] : ['--join', node.joinVia]),
+      ...(node.flags ?? []),
       '--tick-ms', '20',
       ...(this.#options.tls === undefined ? [] : ['--tls-cert', this.#options.tls.certPath, '--tls-key', this.#options.tls.keyPath, '--tls-ca', this.#options.tls.caPath]),
       ...(this.#options.flags ?? []),
@@ -105,12 +114,39 @@ export class StorageCluster {
     const child = spawn(process.execPath, args, { cwd: repoRoot, env, stdio: ['ignore', verbose ? 'inherit' : 'ignore', verbose ? 'inherit' : 'pipe'] });
     if (!verbose) child.stderr?.on('data', (d: Buffer) => process.stderr.write(`[${id}] ${d.toString()}`));
     node.child = child;
-    child.on('exit', () => {
-      if (node.child === child) node.child = null;
+    node.exitCode = null;
+    child.on('exit', (code) => {
+      if (node.child === child) {
+        node.child = null;
+        node.exitCode = code;
+      }
     });
   }
 
   /** Every node answers /ready with 200. */
+  /**
+   * Starts a new node that joins the running cluster through `joinVia` (a member's client URL),
+   * on free ports, with a data directory of its own. `id` may be a removed member's.
+   */
+  async addNode(id: string, joinVia: string, flags: readonly string[] = []): Promise<StorageNodeHandle> {
+    const [clientPort, clusterPort] = await freePorts(2);
+    const index = this.nodes.findIndex((n) => n.id === id);
+    if (index >= 0 && this.nodes[index].child !== null) throw new Error(`node ${id} still runs`);
+    const handle: StorageNodeHandle = {
+      id,
+      url: `${this.scheme}://127.0.0.1:${clientPort}`,
+      clusterPort,
+      dataDir: join(this.dir, `${id}-${Date.now().toString(36)}`),
+      child: null,
+      joinVia,
+      flags,
+    };
+    if (index >= 0) this.nodes[index] = handle;
+    else this.nodes.push(handle);
+    this.startNode(id);
+    return handle;
+  }
+
   async waitReady(timeoutMs = 30_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     for (const node of this.nodes) {

@@ -48,7 +48,7 @@ function startCluster(): Map<string, RaftNode> {
       id,
       new RaftNode({
         config: { ...defaultRaftConfig, id, randomInt: (n) => Math.floor(Math.random() * n) },
-        voters: ids,
+        membership: { voters: ids },
         store: new MemoryRaftLogStore(),
         stateMachine: new CountingStateMachine(),
         snapshots: new SnapshotFiles(join(dir, id)),

@@ -16,9 +16,10 @@ export type TransferOutcome =
  */
 export async function transferLeader(ctx: NodeContext, target: string): Promise<TransferOutcome> {
   const { raft, config } = ctx;
-  if (target !== config.id && !ctx.otherIds.includes(target)) {
-    return { ok: false, code: 'unknown_member', message: `no member ${target} (members: ${[config.id, ...ctx.otherIds].join(', ')})` };
+  if (!ctx.members.isMember(target)) {
+    return { ok: false, code: 'unknown_member', message: `no member ${target} (members: ${ctx.members.members.map((m) => m.id).join(', ')})` };
   }
+  if (!ctx.members.isVoter(target)) return { ok: false, code: 'transfer_refused', message: `${target} is a learner: only a voter can lead (promote it first)` };
   if (raft.softState().role !== 'leader') return { ok: false, code: 'not_leader', message: `${config.id} does not lead now` };
   if (target === config.id) return { ok: true, leader: target, changed: false, tookMs: 0 };
   const started = performance.now();

@@ -14,7 +14,7 @@ export async function loadChunk(ctx: NodeContext, hash: string): Promise<Buffer>
   }
   let fetched: Buffer | null;
   try {
-    fetched = await ctx.blobClient.fetchFromAny(hash, ctx.otherIds);
+    fetched = await ctx.blobClient.fetchFromAny(hash, ctx.members.otherIds);
   } catch (err) {
     ctx.metrics.chunkFetches.inc({ reason: 'read', result: 'error' });
     throw new FileError('chunk_unavailable', `chunk ${hash} is not here and no peer could be asked: ${(err as Error).message}`);

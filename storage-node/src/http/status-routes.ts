@@ -8,10 +8,11 @@ import { transferLeader } from '../cluster/transfer-leader.ts';
 import { isLeader } from '../node/node-context.ts';
 import { HttpError } from './errors.ts';
 import { forwardToLeader } from './forward.ts';
+import { memberRoutes } from './member-routes.ts';
 
 export function nodeStatus(ctx: NodeContext) {
   const status = ctx.raft.status();
-  const leader = status.leaderId === null ? null : ctx.config.peers.get(status.leaderId);
+  const leader = status.leaderId === null ? null : ctx.members.urlsOf(status.leaderId);
   const progress = new Map(status.progress.map((p) => [p.id, p]));
   const stats = ctx.metadata.stats();
   const applied = ctx.metadata.appliedIndex();
@@ -25,7 +26,10 @@ export function nodeStatus(ctx: NodeContext) {
     term: status.term,
     commit_index: status.commit,
     applied_index: applied,
-    nodes: [...ctx.config.peers.values()].map((peer) => {
+    // The members as this node's log has them: a node added at runtime shows up here, a removed one leaves.
+    membership_index: status.membershipIndex,
+    removed: status.removed,
+    nodes: ctx.members.members.map((peer) => {
       const self = peer.id === ctx.config.id;
       const p = progress.get(peer.id);
       return {
@@ -34,7 +38,7 @@ export function nodeStatus(ctx: NodeContext) {
         cluster_url: peer.clusterUrl,
         role: self ? status.role : peer.id === status.leaderId ? 'leader' : 'follower',
         // A voter counts for commits and elections; a learner only receives the log.
-        voter: status.membership.voters.includes(peer.id),
+        voter: peer.voter,
         match_index: self ? status.lastIndex : (p?.match ?? null),
         // ms since this node last heard from the member (the leader hears from all, every heartbeat).
         last_contact: self ? 0 : (lastContact.get(peer.id) ?? null),
@@ -68,6 +72,7 @@ export function statusRoutes(ctx: NodeContext): Hono {
     const status = ({ unknown_member: 404, not_leader: 503, transfer_refused: 409, transfer_timeout: 504 } as const)[outcome.code];
     throw new HttpError(status, outcome.code, outcome.message);
   });
+  app.route('/', memberRoutes(ctx));
   app.get('/ready', (c) => {
     const status = ctx.raft.status();
     const applied = ctx.metadata.appliedIndex();

@@ -25,7 +25,8 @@ export interface ChunkMaintenanceOptions {
   readonly blobs: BlobStore;
   readonly blobClient: BlobClient;
   readonly metrics: NodeMetrics;
-  readonly otherIds: readonly string[];
+  /** The other members now (membership changes at runtime). */
+  readonly otherIds: () => readonly string[];
   readonly guard: ChunkGuard;
   /** False while this node may be behind the leader: then the collector waits. */
   readonly isCaughtUp: () => boolean;
@@ -44,8 +45,9 @@ export function chunkMaintenance(options: ChunkMaintenanceOptions): ChunkMainten
   let turn = 0;
   const fetchFromPeers = async (hash: string): Promise<Buffer | null> => {
     // Start with a different peer each time, so repairs spread over the cluster.
-    const start = turn++ % Math.max(1, otherIds.length);
-    const peers = [...otherIds.slice(start), ...otherIds.slice(0, start)];
+    const others = otherIds();
+    const start = turn++ % Math.max(1, others.length);
+    const peers = [...others.slice(start), ...others.slice(0, start)];
     try {
       const data = await blobClient.fetchFromAny(hash, peers);
       metrics.chunkFetches.inc({ reason: 'repair', result: data === null ? 'missing' : 'ok' });

@@ -1,5 +1,5 @@
 // The storage node's settings: every one a flag and an environment variable, validated at start.
-import { bytesFlag, ConfigError, helpText, integerFlag, optionalStringFlag, parseFlags, stringFlag } from '../../../shared/flags.ts';
+import { booleanFlag, bytesFlag, ConfigError, helpText, integerFlag, optionalStringFlag, parseFlags, stringFlag } from '../../../shared/flags.ts';
 import type { TlsIdentity } from '../../../shared/http-listener.ts';
 import { tlsIdentity } from '../../../shared/http-listener.ts';
 import { gcGraceMsDefault, gcIntervalMsDefault } from '../chunks/chunk-collector.ts';
@@ -11,12 +11,15 @@ import { inlineContentBytesMax } from '../metadata/commands.ts';
 export const inlineMaxDefault = 64 * 1024;
 
 export const nodeFlagSpecs = {
-  id: stringFlag('id', 'DFS_NODE_ID', 'this node id (must appear in --peers)'),
+  id: stringFlag('id', 'DFS_NODE_ID', 'this node id (unique in the cluster; in --peers when founding one)'),
   host: stringFlag('host', 'DFS_HOST', 'address both listeners bind to', '127.0.0.1'),
   clientPort: integerFlag('client-port', 'DFS_CLIENT_PORT', 'client API port', 8081, 0, 65535),
   clusterPort: integerFlag('cluster-port', 'DFS_CLUSTER_PORT', 'cluster port (Raft, blobs)', 3030, 0, 65535),
   dataDir: stringFlag('data-dir', 'DFS_DATA_DIR', 'data directory', '<./data/ID>'),
-  peers: stringFlag('peers', 'DFS_PEERS', 'every member, comma-separated id=clientURL=clusterURL'),
+  peers: optionalStringFlag('peers', 'DFS_PEERS', 'a new cluster\'s founding members, comma-separated id=clientURL=clusterURL (later changes go through the membership routes)'),
+  join: optionalStringFlag('join', 'DFS_JOIN', 'client URL of any member of a running cluster to join as a new node (first start; a restart finds the cluster in --data-dir)'),
+  learner: booleanFlag('learner', 'DFS_LEARNER', 'a joining node stays a learner (receives everything, no vote) instead of asking to be promoted once caught up'),
+  advertiseHost: optionalStringFlag('advertise-host', 'DFS_ADVERTISE_HOST', 'the host other members and clients reach this node at, when joining (default --host)'),
   clusterSecret: stringFlag('cluster-secret', 'DFS_CLUSTER_SECRET', 'shared secret of the cluster port'),
   adminToken: stringFlag('admin-token', 'DFS_ADMIN_TOKEN', 'bearer token for /admin/* on the client port, besides the cluster secret (empty: none)', ''),
   chunkSize: bytesFlag('chunk-size', 'DFS_CHUNK_SIZE', 'chunk size of new files', 4 * 1024 ** 2, 1024, 16 * 1024 ** 2),
@@ -53,7 +56,14 @@ export interface NodeConfig {
   readonly clientPort: number;
   readonly clusterPort: number;
   readonly dataDir: string;
+  /** The founders from --peers (empty for a node that joins). */
   readonly peers: ReadonlyMap<string, PeerInfo>;
+  /** --join: a member's client URL to ask for admission (null: not joining). */
+  readonly join: string | null;
+  /** A joining node that stays a learner. */
+  readonly learner: boolean;
+  /** This node's own URLs, as members and clients reach it. */
+  readonly self: { readonly clientUrl: string; readonly clusterUrl: string };
   readonly clusterSecret: string;
   /** `Authorization: Bearer` token for admin routes; empty: only the cluster secret opens them. */
   readonly adminToken: string;
@@ -82,7 +92,12 @@ export interface NodeConfig {
 }
 
 export const nodeHelp = (): string =>
-  helpText('Raft DFS storage node\n\n  npm run node -- --id n1 --peers n1=http://127.0.0.1:8081=http://127.0.0.1:3030,... --cluster-secret S', nodeFlagSpecs);
+  helpText(
+    'Raft DFS storage node\n\n' +
+      '  new cluster:  npm run node -- --id n1 --peers n1=http://127.0.0.1:8081=http://127.0.0.1:3030,... --cluster-secret S\n' +
+      '  join one:     npm run node -- --id n4 --join http://127.0.0.1:8081 --client-port 8084 --cluster-port 3033 --cluster-secret S',
+    nodeFlagSpecs,
+  );
 
 function parseUrl(text: string, what: string): string {
   try {
@@ -90,8 +105,19 @@ function parseUrl(text: string, what: string): string {
     if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error('not http');
     return url.origin;
   } catch {
-    throw new ConfigError(`--peers: ${what} "${text}" is not an http(s) URL`);
+    throw new ConfigError(`${what.startsWith('--') ? what : `--peers: ${what}`} "${text}" is not an http(s) URL`);
   }
+}
+
+/** How a node with these settings comes into its cluster. */
+export function parseNodeSelf(flags: { id: string; host: string; clientPort: number; clusterPort: number; advertiseHost: string | null }, peers: ReadonlyMap<string, PeerInfo>, https: boolean): { clientUrl: string; clusterUrl: string } {
+  const founder = peers.get(flags.id);
+  if (founder !== undefined) return { clientUrl: founder.clientUrl, clusterUrl: founder.clusterUrl };
+  const host = flags.advertiseHost ?? flags.host;
+  if (host === '0.0.0.0' || host === '::') throw new ConfigError(`--host ${host} is not an address others can reach: set --advertise-host`);
+  const scheme = https ? 'https' : 'http';
+  const hostPart = host.includes(':') ? `[${host}]` : host;
+  return { clientUrl: parseUrl(`${scheme}://${hostPart}:${flags.clientPort}`, 'client URL'), clusterUrl: parseUrl(`${scheme}://${hostPart}:${flags.clusterPort}`, 'cluster URL') };
 }
 
 export function parsePeers(text: string): Map<string, PeerInfo> {
@@ -109,8 +135,14 @@ export function parsePeers(text: string): Map<string, PeerInfo> {
 
 export function parseNodeConfig(argv: readonly string[], env: NodeJS.ProcessEnv): NodeConfig {
   const flags = parseFlags(nodeFlagSpecs, argv, env);
-  const peers = parsePeers(flags.peers);
-  if (!peers.has(flags.id)) throw new ConfigError(`--peers must include this node ("${flags.id}")`);
+  const peers = flags.peers === null ? new Map<string, PeerInfo>() : parsePeers(flags.peers);
+  if (flags.peers !== null && !peers.has(flags.id)) throw new ConfigError(`--peers must include this node ("${flags.id}")`);
+  if (flags.peers !== null && flags.join !== null) throw new ConfigError('--peers founds a new cluster, --join enters a running one: give one of them');
+  if (flags.join !== null) {
+    parseUrl(flags.join, '--join URL');
+    // Others must be able to reach a joining node at the ports it advertises.
+    if (flags.clientPort === 0 || flags.clusterPort === 0) throw new ConfigError('a joining node needs fixed ports: --client-port and --cluster-port must not be 0');
+  }
   const dataDir = flags.dataDir === '<./data/ID>' ? `./data/${flags.id}` : flags.dataDir;
   // An upload must be able to hold at least one chunk buffer, or one small body and a byte.
   // The idle timer also runs while a request waits for its commit with no byte moving.
@@ -120,11 +152,13 @@ export function parseNodeConfig(argv: readonly string[], env: NodeJS.ProcessEnv)
   if (flags.uploadMemoryMax < flags.chunkSize || flags.uploadMemoryMax <= flags.inlineMax) {
     throw new ConfigError(`--upload-memory-max (${flags.uploadMemoryMax}) must be at least --chunk-size (${flags.chunkSize}) and more than --inline-max (${flags.inlineMax})`);
   }
-  const { tlsCert, tlsKey, ...rest } = flags;
+  const { tlsCert, tlsKey, advertiseHost, ...rest } = flags;
   const tls = tlsIdentity(tlsCert, tlsKey);
+  const self = parseNodeSelf(flags, peers, tls !== null);
   // Every node of a TLS cluster serves HTTPS, so every peer URL must say so.
   const plain = [...peers.values()].flatMap((p) => [p.clientUrl, p.clusterUrl]).filter((url) => url.startsWith('http:'));
   if (tls !== null && plain.length > 0) throw new ConfigError(`--peers: with --tls-cert every URL is https://, not ${plain[0]}`);
-  return { ...rest, dataDir, peers, tls };
+  void advertiseHost; // only for `self`
+  return { ...rest, dataDir, peers, tls, self };
 }
 

@@ -9,6 +9,7 @@ import type { UploadMemoryBudget } from '../files/upload-memory.ts';
 import type { MetadataStateMachine } from '../metadata/metadata-state-machine.ts';
 import type { NodeMetrics } from '../metrics/node-metrics.ts';
 import type { RaftNode } from '../raft-node/raft-node.ts';
+import type { MemberDirectory } from '../cluster/member-directory.ts';
 import type { NodeConfig, PeerInfo } from './config.ts';
 
 export interface NodeContext {
@@ -29,8 +30,8 @@ export interface NodeContext {
   readonly downloadMemory: UploadMemoryBudget;
   /** Chunk buffers reused by uploads. */
   readonly chunkBuffers: ChunkBuffers;
-  /** Ids of the other members. */
-  readonly otherIds: readonly string[];
+  /** The members and their addresses, as the Raft log has them now. */
+  readonly members: MemberDirectory;
 }
 
 export function isLeader(ctx: NodeContext): boolean {
@@ -40,5 +41,6 @@ export function isLeader(ctx: NodeContext): boolean {
 /** The leader as this node knows it (null: none known, or itself when it leads). */
 export function knownLeader(ctx: NodeContext): PeerInfo | null {
   const leaderId = ctx.raft.softState().leaderId;
-  return leaderId === null ? null : (ctx.config.peers.get(leaderId) ?? null);
+  const urls = leaderId === null ? undefined : ctx.members.urlsOf(leaderId);
+  return leaderId === null || urls === undefined ? null : { id: leaderId, ...urls };
 }

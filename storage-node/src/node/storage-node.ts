@@ -20,6 +20,9 @@ import { FileService } from '../files/file-service.ts';
 import { MultipartService } from '../files/multipart-service.ts';
 import { startUploadExpiry } from '../files/upload-expiry.ts';
 import { clientApp } from '../http/client-app.ts';
+import { enterCluster } from '../cluster/cluster-entry.ts';
+import { startLearnerPromotion } from '../cluster/learner-promotion.ts';
+import { MemberDirectory } from '../cluster/member-directory.ts';
 import { metadataSnapshotProblem } from '../metadata/metadata-snapshot.ts';
 import { MetadataStateMachine } from '../metadata/metadata-state-machine.ts';
 import { cached } from '../metrics/cached.ts';
@@ -43,6 +46,8 @@ export interface RunningNode {
   readonly ctx: NodeContext;
   readonly clientPort: number;
   readonly clusterPort: number;
+  /** Resolves when this node learnt that it was removed from the cluster: it should stop. */
+  readonly removed: Promise<string>;
   stop(): Promise<void>;
 }
 
@@ -67,6 +72,15 @@ export async function startStorageNode(config: NodeConfig): Promise<RunningNode>
     onChunksReferenced: (hashes) => repairer?.enqueue(hashes.filter((hash) => !guard.isHeld(hash)), appliedChunkRepairDelayMs),
   });
   const store = new SqliteRaftLogStore(database);
+  let entry: Awaited<ReturnType<typeof enterCluster>>;
+  try {
+    entry = await enterCluster(config, store.isEmpty());
+  } catch (err) {
+    store.close();
+    database.sqlite.close();
+    throw err;
+  }
+  const members = new MemberDirectory(config.id, entry.seed, entry.membership);
   // Frames checkpointed so far in the current WAL generation (the count restarts with the WAL).
   let checkpointedFrames = 0;
   const checkpointer = new WalCheckpointer(database.sqlite, {
@@ -86,11 +100,9 @@ export async function startStorageNode(config: NodeConfig): Promise<RunningNode>
     onStage: (stage, seconds) => metrics.chunkStageSeconds.observe({ stage }, seconds),
   });
   const snapshots = new SnapshotFiles(join(config.dataDir, 'snapshots'));
-  const clusterUrls = new Map([...config.peers.values()].map((p) => [p.id, p.clusterUrl]));
-  const otherIds = [...config.peers.keys()].filter((id) => id !== config.id);
   const blobClient = new BlobClient({
     secret: config.clusterSecret,
-    peers: new Map([...clusterUrls].filter(([id]) => id !== config.id)),
+    peers: members.clusterUrls(),
     requestTimeoutMs: config.requestTimeoutMs * 3,
     chunkBytesMax: blobs.chunkBytesMax,
     connect: peerConnectOptions(config.tlsCa),
@@ -102,7 +114,7 @@ export async function startStorageNode(config: NodeConfig): Promise<RunningNode>
     blobs,
     blobClient,
     metrics,
-    otherIds,
+    otherIds: () => members.otherIds,
     guard,
     isCaughtUp: () => {
       const status = raftRef?.status();
@@ -113,7 +125,7 @@ export async function startStorageNode(config: NodeConfig): Promise<RunningNode>
   const transport = new HttpTransport({
     selfId: config.id,
     secret: config.clusterSecret,
-    peers: clusterUrls,
+    peers: members.clusterUrls(),
     connect: peerConnectOptions(config.tlsCa),
     onUnreachable: (peer, error) => {
       raftRef?.reportUnreachable(peer);
@@ -131,9 +143,22 @@ export async function startStorageNode(config: NodeConfig): Promise<RunningNode>
     // A snapshot replaces the metadata wholesale: look for chunks it needs that are not here.
     onRestored: () => void chunks.repairer.scan(),
   });
+  // The transport and the blob client follow the membership: a node added at runtime is reached
+  // from the Ready that first sends to it.
+  members.onChange((directory) => {
+    transport.setPeers(directory.clusterUrls());
+    blobClient.setPeers(directory.clusterUrls());
+  });
+  let noticeRemoval: (why: string) => void = () => {};
+  const removed = new Promise<string>((resolve) => (noticeRemoval = resolve));
   const raft = new RaftNode({
     config: { ...defaultRaftConfig, electionTicks: config.electionTicks, id: config.id, randomInt: (n) => randomInt(n) },
-    voters: [...config.peers.keys()],
+    membership: entry.membership,
+    ...(entry.joinedAt === undefined ? {} : { joinedAt: entry.joinedAt }),
+    onMembership: (view) => {
+      members.update(view.membership);
+      if (view.removed) noticeRemoval(`node ${config.id}: removed from the cluster by the membership change at index ${view.index}`);
+    },
     store,
     stateMachine,
     snapshots,
@@ -144,6 +169,8 @@ export async function startStorageNode(config: NodeConfig): Promise<RunningNode>
     onStage: (stage, seconds) => metrics.raftStageSeconds.observe({ stage, role: raftRef?.softState().role ?? 'follower' }, seconds),
   });
   raftRef = raft;
+  members.update(raft.membership().membership);
+  if (raft.membership().removed) noticeRemoval(`node ${config.id}: removed from the cluster by the membership change at index ${raft.membership().index}`);
   const blobStats = cached(blobStatsTtlMs, () => blobs.stats());
   const uploadMemory = new UploadMemoryBudget(config.uploadMemoryMax);
   const downloadMemory = new UploadMemoryBudget(config.downloadMemoryMax);
@@ -165,7 +192,7 @@ export async function startStorageNode(config: NodeConfig): Promise<RunningNode>
     blobs,
     blobClient,
     hlc: new HybridLogicalClock(),
-    otherIds,
+    members,
     metrics,
     chunkGuard: guard,
     repairer: chunks.repairer,
@@ -186,7 +213,8 @@ export async function startStorageNode(config: NodeConfig): Promise<RunningNode>
     '/',
     raftRoutes({
       selfId: config.id,
-      isMember: (id) => config.peers.has(id),
+      // Any node whose address this one knows: members, and removed ones (they learn their removal).
+      isMember: (id) => members.urlsOf(id) !== undefined,
       deliver: (m, snapshotPath) => raft.deliver(m, snapshotPath),
       snapshotSink: (m) => ({ path: snapshots.incomingPath(m.snapshot) }),
       snapshotProblem: (path, m) => metadataSnapshotProblem(path, m.snapshot),
@@ -201,6 +229,7 @@ export async function startStorageNode(config: NodeConfig): Promise<RunningNode>
   const clientPort = (client.address() as { port: number }).port;
   chunks.start();
   const uploadExpiry = startUploadExpiry(ctx, new MultipartService(ctx, new FileService(ctx)));
+  const promotion = entry.joinedAt !== undefined && !entry.staysLearner ? startLearnerPromotion(ctx) : null;
 
   const stop = async (): Promise<void> => {
     // Stop accepting, then hand leadership over at once, so the cluster does not wait out an
@@ -208,6 +237,7 @@ export async function startStorageNode(config: NodeConfig): Promise<RunningNode>
     // leader (the target had caught up) or fail and are retried by their clients.
     const clientClosed = new Promise<void>((resolve) => client.close(() => resolve()));
     client.closeIdleConnections();
+    promotion?.stop();
     const deadline = Date.now() + 2000;
     let transferring = false;
     while (raft.status().role === 'leader' && Date.now() < deadline) {
@@ -236,5 +266,5 @@ export async function startStorageNode(config: NodeConfig): Promise<RunningNode>
     store.close();
     database.sqlite.close();
   };
-  return { ctx, clientPort, clusterPort: cluster.port, stop };
+  return { ctx, clientPort, clusterPort: cluster.port, removed, stop };
 }

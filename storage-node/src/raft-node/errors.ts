@@ -1,3 +1,4 @@
+import type { MembershipRefusal } from '../raft/membership.ts';
 import type { NodeId, RefusalReason } from '../raft/types.ts';
 
 /** This node cannot take the request now; `leaderId` says where to go when known. */
@@ -28,4 +29,16 @@ export class RaftTimeoutError extends Error {
  */
 export class OutcomeUnknownError extends RaftTimeoutError {
   override readonly name = 'OutcomeUnknownError';
+}
+
+/** The leader refused a membership change (another pending, not a member, learner behind…). */
+export class MembershipChangeError extends Error {
+  override readonly name = 'MembershipChangeError';
+  constructor(
+    readonly reason: MembershipRefusal,
+    message: string,
+    readonly leaderId: NodeId | null,
+  ) {
+    super(message);
+  }
 }

@@ -4,9 +4,10 @@ import { AssertionError, assert, failStop } from '../../../shared/assert.ts';
 import type { RaftConfig } from '../raft/config.ts';
 import { RaftCore } from '../raft/raft-core.ts';
 import type { RaftStatus } from '../raft/raft-core.ts';
-import type { Entry, InstallSnapshotMessage, Message, NodeId, Ready, SoftState } from '../raft/types.ts';
+import type { MembershipChange } from '../raft/membership.ts';
+import type { Entry, InstallSnapshotMessage, Membership, Message, NodeId, Ready, SoftState } from '../raft/types.ts';
 import type { RaftLogStore } from '../raft-storage/raft-log-store.ts';
-import { NotLeaderError, OutcomeUnknownError, ProposalLostError, RaftTimeoutError } from './errors.ts';
+import { MembershipChangeError, NotLeaderError, OutcomeUnknownError, ProposalLostError, RaftTimeoutError } from './errors.ts';
 import type { SnapshotFiles } from './snapshot-files.ts';
 import type { SnapshotInProgress, StateMachine } from './state-machine.ts';
 
@@ -21,7 +22,15 @@ const snapshotRetryMs = 5000;
 
 export interface RaftNodeOptions {
   readonly config: RaftConfig;
-  readonly voters: readonly NodeId[];
+  /**
+   * The membership before the log says anything: a new cluster's founders (with their
+   * addresses), or none for a node that joins a running cluster (see joinedAt).
+   */
+  readonly membership: Membership;
+  /** For a node that joined a running cluster: the index of the config entry that added it. */
+  readonly joinedAt?: number;
+  /** The configuration in effect changed; called before the messages of that Ready leave. */
+  readonly onMembership?: (view: MembershipView) => void;
   readonly store: RaftLogStore;
   readonly stateMachine: StateMachine;
   readonly snapshots: SnapshotFiles;
@@ -63,6 +72,13 @@ interface ReadWaiter {
   readonly resolve: (index: number) => void;
   readonly reject: (error: Error) => void;
   readonly timer: NodeJS.Timeout;
+}
+
+/** The configuration in effect, the index of its entry, and whether it removed this node. */
+export interface MembershipView {
+  readonly index: number;
+  readonly membership: Membership;
+  readonly removed: boolean;
 }
 
 /** A ReadIndex round not answered in this long is given up and its reads sent again. */
@@ -126,6 +142,8 @@ export class RaftNode {
   /** performance.now() of the last failed background snapshot: the next waits a while. */
   #snapshotFailedMs = -Infinity;
   #softState: SoftState;
+  /** The membership last reported to onMembership. */
+  #membershipView: MembershipView;
   #durableTerm: number;
   #durableVote: NodeId | null;
   /** When (performance.now()) a message from each peer last arrived; for /status's last_contact. */
@@ -154,8 +172,10 @@ export class RaftNode {
       snapshot: durable.snapshot,
       entries: durable.entries,
       applied: options.stateMachine.appliedIndex(),
-      membership: { voters: [...options.voters] },
+      membership: options.membership,
+      ...(options.joinedAt === undefined ? {} : { joinedAt: options.joinedAt }),
     });
+    this.#membershipView = this.#core.membershipNow();
     this.#lastSnapshotIndex = durable.snapshot?.index ?? 0;
     this.#durableTerm = durable.hardState.term;
     this.#durableVote = durable.hardState.vote;
@@ -239,6 +259,33 @@ export class RaftNode {
         this.#proposals.set(result.index, { term: result.term, startedMs: performance.now(), resolve, reject, timer });
       }, reject);
     });
+  }
+
+  /**
+   * Proposes a membership change (see RaftCore.proposeMembershipChange); resolves once its config
+   * entry is committed and applied here. A refusal rejects with MembershipChangeError.
+   */
+  proposeMembershipChange(change: MembershipChange): Promise<{ index: number; membership: Membership }> {
+    if (this.#stopped) return Promise.reject(new NotLeaderError(null, 'the node is shutting down'));
+    return new Promise((resolve, reject) => {
+      this.#input(() => {
+        const result = this.#core.proposeMembershipChange(change);
+        if (!result.ok) {
+          reject(new MembershipChangeError(result.reason, result.message, result.leaderId));
+          return;
+        }
+        const timer = setTimeout(() => {
+          this.#settleProposal(result.index, this.#proposals.get(result.index)!, new RaftTimeoutError('membership change not committed in time'));
+        }, this.#options.requestTimeoutMs);
+        const done = () => resolve({ index: result.index, membership: result.membership });
+        this.#proposals.set(result.index, { term: result.term, startedMs: performance.now(), resolve: done, reject, timer });
+      }, reject);
+    });
+  }
+
+  /** The configuration in effect, as last seen after a Ready. */
+  membership(): MembershipView {
+    return this.#membershipView;
   }
 
   /**
@@ -402,6 +449,7 @@ export class RaftNode {
         return;
       }
       const ready = this.#core.ready();
+      this.#noticeMembership();
       if (this.#oldestInputMs !== null) {
         this.#stage('ready_wait', this.#oldestInputMs);
         this.#oldestInputMs = null;
@@ -516,6 +564,14 @@ export class RaftNode {
     this.#startReadRound();
     this.#maybeSnapshot();
     if (ready.softState !== null) this.#options.onSoftState?.(ready.softState);
+  }
+
+  /** Tells onMembership of a new configuration (or of this node's removal) before messages leave. */
+  #noticeMembership(): void {
+    const now = this.#core.membershipNow();
+    if (now.index === this.#membershipView.index && now.removed === this.#membershipView.removed && now.membership === this.#membershipView.membership) return;
+    this.#membershipView = now;
+    this.#options.onMembership?.(now);
   }
 
   #termAndVoteUnchanged(ready: Ready): boolean {

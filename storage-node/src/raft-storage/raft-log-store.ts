@@ -190,6 +190,14 @@ export class SqliteRaftLogStore implements RaftLogStore {
     return this.loadTransaction();
   }
 
+  /** Nothing stored yet: a node that was never part of a cluster. */
+  isEmpty(): boolean {
+    this.assertOpen();
+    const hardState = this.statements.hardState.get() ?? emptyHardState;
+    const snapshotIndex = this.snapshotIndex();
+    return hardState.term === 0 && snapshotIndex === 0 && this.lastIndex(snapshotIndex) === 0;
+  }
+
   save(batch: {
     hardState: HardState | null;
     entries: readonly Entry[];

@@ -425,6 +425,14 @@ export class RaftCore {
     }
   }
 
+  /**
+   * The configuration in effect and the index of its config entry, without building a whole
+   * status: the driver asks after every Ready whether the membership changed.
+   */
+  membershipNow(): { readonly index: number; readonly membership: Membership; readonly removed: boolean } {
+    return { index: this.#configs.currentIndex, membership: this.#membership, removed: this.#isRemoved() };
+  }
+
   status(): RaftStatus {
     return {
       id: this.id,

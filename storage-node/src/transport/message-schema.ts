@@ -166,8 +166,12 @@ export function addressProblem(message: Pick<Message, 'from' | 'to'>, selfId: st
   return null;
 }
 
-/** Every voter a snapshot names must be a member: the core adopts its membership wholesale. */
+/**
+ * Every voter a snapshot names must be a node this one knows or can reach (its address is in the
+ * snapshot's membership): the core adopts that membership wholesale.
+ */
 export function membershipProblem(message: InstallSnapshotMessage, isMember: (id: string) => boolean): string | null {
-  const stranger = message.snapshot.membership.voters.find((id) => !isMember(id));
+  const addresses = message.snapshot.membership.addresses ?? {};
+  const stranger = message.snapshot.membership.voters.find((id) => !isMember(id) && addresses[id] === undefined);
   return stranger === undefined ? null : `the snapshot's membership names ${JSON.stringify(stranger)}, not a member of the cluster`;
 }

@@ -1,0 +1,101 @@
+// A node that joined (without --learner) asks the leader to make it a voter once it has caught
+// up: its state machine within a few entries of the leader's commit and every chunk its files
+// refer to stored here (etcd's rule, plus the data: a voter must be able to serve and to count
+// towards a majority of every chunk). The leader checks the log distance again before it agrees.
+import { request } from 'undici';
+import { peerAgent } from '../../../shared/tls-client.ts';
+import { defaultRaftConfig } from '../raft/config.ts';
+import type { NodeContext } from '../node/node-context.ts';
+import { CLUSTER_SECRET_HEADER } from '../transport/cluster-auth.ts';
+
+/** Time between two looks at whether this learner may ask for its promotion. */
+export const promotionCheckMs = 1000;
+/** Applied entries this close to the leader's commit count as caught up (the leader allows more). */
+const caughtUpEntries = Math.floor(defaultRaftConfig.learnerCatchUpEntriesMax / 2);
+/** Chunks checked per page when counting what is missing. */
+const scanPage = 1000;
+
+export interface LearnerPromotion {
+  stop(): void;
+}
+
+export function startLearnerPromotion(ctx: NodeContext): LearnerPromotion {
+  let stopped = false;
+  let timer: NodeJS.Timeout | null = null;
+  let lastProblem = '';
+  const say = (problem: string) => {
+    if (problem !== lastProblem) console.log(`node ${ctx.config.id}: not promoted yet: ${problem}`);
+    lastProblem = problem;
+  };
+  const round = async (): Promise<boolean> => {
+    const { raft, members, metadata, config } = ctx;
+    if (raft.membership().removed) return true;
+    if (members.isVoter(config.id)) return true;
+    if (!members.isLearner(config.id)) return false; // the log has not reached the entry that added it
+    const status = raft.status();
+    if (status.leaderId === null) return false;
+    const behind = status.leaderCommit - metadata.appliedIndex();
+    if (behind > caughtUpEntries) {
+      say(`${behind} entries behind the leader's commit`);
+      return false;
+    }
+    await ctx.repairer.scan();
+    await ctx.repairer.idle();
+    const missing = await missingChunks(ctx);
+    if (missing > 0) {
+      say(`${missing} chunks still to fetch`);
+      return false;
+    }
+    const leader = members.urlsOf(status.leaderId);
+    if (leader === undefined) return false;
+    const response = await request(`${leader.clientUrl}/admin/members/${encodeURIComponent(config.id)}/promote`, {
+      method: 'POST',
+      headers: { [CLUSTER_SECRET_HEADER]: config.clusterSecret },
+      dispatcher: peerAgent(config.tlsCa),
+      headersTimeout: config.requestTimeoutMs * 2,
+      bodyTimeout: config.requestTimeoutMs * 2,
+    });
+    const text = await response.body.text();
+    if (response.statusCode === 200) {
+      console.log(`node ${config.id}: caught up and promoted to voter`);
+      return true;
+    }
+    // 409 not_learner: promoted already (an answer lost on the way).
+    if (response.statusCode === 409 && text.includes('"not_learner"')) return true;
+    say(`the leader answered ${response.statusCode} ${text.slice(0, 300)}`);
+    return false;
+  };
+  const schedule = () => {
+    if (stopped) return;
+    timer = setTimeout(() => {
+      round().then(
+        (done) => {
+          if (!done) schedule();
+        },
+        (err: unknown) => {
+          say(`asking failed: ${(err as Error).message}`);
+          schedule();
+        },
+      );
+    }, promotionCheckMs);
+  };
+  schedule();
+  return {
+    stop: () => {
+      stopped = true;
+      if (timer !== null) clearTimeout(timer);
+    },
+  };
+}
+
+/** Chunks referenced by the metadata and not stored here. */
+async function missingChunks(ctx: NodeContext): Promise<number> {
+  let missing = 0;
+  let after = '';
+  for (;;) {
+    const page = ctx.metadata.referencedChunks({ after, limit: scanPage });
+    if (page.length === 0) return missing;
+    for (const row of page) if (!(await ctx.blobs.has(row.hash))) missing++;
+    after = page[page.length - 1].hash;
+  }
+}
