@@ -178,6 +178,12 @@ describe('membership at runtime', () => {
       await cluster.addNode(victim, member(leader.id).url);
       await waitVoter(victim);
       assert.ok(existsSync(join(member(victim).dataDir, 'join.json')), 'the new node keeps its join record');
+      // Restarted on its data, it finds the cluster without --join.
+      await cluster.killNode(victim, 'SIGTERM');
+      cluster.storage.startNode(victim);
+      assert.ok(!member(victim).child!.spawnargs.includes('--join'), 'a restart needs no --join');
+      await waitFor(`${victim} ready again`, async () => ((await fetch(`${member(victim).url}/ready`).then((r) => r.ok, () => false)) ? true : undefined));
+      await waitVoter(victim);
     } finally {
       stop = true;
       await Promise.all(writers);
