@@ -238,3 +238,12 @@ export const clientRequests = sqliteTable(
   },
   (t) => [index('client_requests_by_applied_index').on(t.appliedIndex)],
 );
+
+/**
+ * Cluster-wide settings changed at runtime through Raft (`dfs cluster set …`): name → JSON value.
+ * A setting without a row has its default (placement/settings.ts).
+ */
+export const clusterSettings = sqliteTable('cluster_settings', {
+  name: text('name').primaryKey(),
+  value: text('value').notNull(),
+});

@@ -9,6 +9,8 @@ import { bucketNameProblem } from '../../../shared/bucket-names.ts';
 import { validateName } from '../../../shared/names.ts';
 import { uploadCommandProblem, uploadOps } from './upload-commands.ts';
 import type { UploadCommand, UploadResult } from './upload-commands.ts';
+import { settingsCommandProblem, settingsOps } from './cluster-settings.ts';
+import type { SettingsCommand, SettingsResult } from './cluster-settings.ts';
 
 export interface Precondition {
   /** An If-Match header value: `*`, or one or more (quoted) etags separated by commas. */
@@ -99,7 +101,7 @@ export interface DeleteBucketCommand {
 export type BucketCommand = CreateBucketCommand | DeleteBucketCommand;
 
 /** Every command a metadata entry may hold (S3 multipart uploads: upload-commands.ts). */
-export type ReplicatedCommand = MetadataCommand | BucketCommand | UploadCommand;
+export type ReplicatedCommand = MetadataCommand | BucketCommand | UploadCommand | SettingsCommand;
 
 /** A bucket as clients see it. */
 export interface BucketJson {
@@ -116,7 +118,7 @@ export type BucketResult =
   | { readonly ok: false; readonly code: BucketErrorCode; readonly message: string };
 
 /** The result of any applied command. */
-export type AppliedResult = MetadataResult | BucketResult | UploadResult;
+export type AppliedResult = MetadataResult | BucketResult | UploadResult | SettingsResult;
 
 /** A file as clients see it (DESIGN.md, "Client API"). */
 export interface FileJson {
@@ -171,6 +173,7 @@ export function commandProblem(value: unknown, inlineCheck: InlineCheck = 'full'
   const command = value as Record<string, unknown>;
   if (command.op === 'createBucket' || command.op === 'deleteBucket') return bucketCommandProblem(command);
   if (uploadOps.includes(command.op as string)) return uploadCommandProblem(command, commonProblem, preconditionProblem);
+  if (settingsOps.includes(command.op as string)) return settingsCommandProblem(command);
   const common = ['op', 'name', 'hlc', 'precondition', 'requestId'];
   const extra: Record<string, readonly string[]> = {
     put: ['size', 'contentType', 'etag', 'md5', 'chunks', 'chunkSizes', 'inline', 'bucket'],
@@ -291,6 +294,7 @@ export function requestFingerprint(command: ReplicatedCommand): string {
   if (command.op === 'createUpload' || command.op === 'putPart' || command.op === 'completeUpload' || command.op === 'abortUpload' || command.op === 'expireUploads') {
     return sha256Hex(Buffer.from(JSON.stringify(uploadFingerprint(command))));
   }
+  if (command.op === 'setReplication') return sha256Hex(Buffer.from(JSON.stringify([command.op, command.replication])));
   const precondition = command.op === 'put' || command.op === 'delete' || command.op === 'copy' ? command.precondition : undefined;
   const what = [
     command.op,

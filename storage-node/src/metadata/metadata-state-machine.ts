@@ -25,6 +25,8 @@ import type { MultipartStatements, PartRecord, UploadRecord } from './multipart-
 import { uploadsExpiredPerEntryMax } from './upload-commands.ts';
 import type { AbortUploadCommand, CompleteUploadCommand, CreateUploadCommand, ExpireUploadsCommand, PartJson, PutPartCommand, UploadCommand, UploadJson, UploadResult } from './upload-commands.ts';
 import type { MetadataDigest } from './metadata-digest.ts';
+import { ClusterSettingsTable } from './cluster-settings.ts';
+import type { ClusterSettings } from './cluster-settings.ts';
 
 export const keepVersionsDefault = 10;
 export const requestWindowEntriesDefault = 10_000;
@@ -88,6 +90,7 @@ export class MetadataStateMachine implements StateMachine {
   readonly #sqlite: Database.Database;
   readonly #statements: MetadataStatements;
   readonly #multipart: MultipartStatements;
+  readonly #settings: ClusterSettingsTable;
   readonly #keepVersions: number;
   readonly #requestWindowEntries: number;
   readonly #requestWindowMs: number;
@@ -110,6 +113,7 @@ export class MetadataStateMachine implements StateMachine {
     this.#sqlite = database.sqlite;
     this.#statements = prepareMetadataStatements(database.db);
     this.#multipart = prepareMultipartStatements(database.sqlite);
+    this.#settings = new ClusterSettingsTable(database.sqlite);
     this.#statements.createAppliedState.run();
     const state = this.#readState();
     this.#applied = state.appliedIndex;
@@ -121,6 +125,11 @@ export class MetadataStateMachine implements StateMachine {
 
   appliedIndex(): number {
     return this.#applied;
+  }
+
+  /** The cluster-wide settings as of the applied index. */
+  settings(): ClusterSettings {
+    return this.#settings.current();
   }
 
   /**
@@ -157,6 +166,7 @@ export class MetadataStateMachine implements StateMachine {
 
   restoreSnapshot(path: string, meta: SnapshotMeta): void {
     restoreMetadataSnapshot(this.#sqlite, path, meta);
+    this.#settings.forget();
     const state = this.#readState();
     this.#applied = state.appliedIndex;
     this.#lastHlc = state.lastHlc;
@@ -379,6 +389,8 @@ export class MetadataStateMachine implements StateMachine {
       case 'createBucket':
       case 'deleteBucket':
         return this.#applyBucket(command);
+      case 'setReplication':
+        return this.#settings.apply(command);
       default:
         return this.#applyUpload(command, batch);
     }
