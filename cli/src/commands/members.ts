@@ -22,7 +22,8 @@ async function members(ctx: CommandContext, _options: unknown, command: Command)
   const document = membersDocument(await readJson(response, 'members'), 'members');
   if (ctx.json) return printJson(document);
   const voters = document.members.filter((m) => m.voter).length;
-  printLine(`${document.members.length} members (${voters} voters, ${document.members.length - voters} learners), leader ${document.leader_id ?? 'unknown'}, membership index ${document.membership_index}${document.change_pending ? '; a change is pending' : ''}`);
+  const count = (n: number, noun: string) => `${n} ${noun}${n === 1 ? '' : 's'}`;
+  printLine(`${count(document.members.length, 'member')} (${count(voters, 'voter')}, ${count(document.members.length - voters, 'learner')}), leader ${document.leader_id ?? 'unknown'}, membership index ${document.membership_index}${document.change_pending ? '; a change is pending' : ''}`);
   printLine(formatTable(
     ['id', 'role', 'leader', 'client URL', 'cluster URL'],
     document.members.map((m) => [m.id, m.voter ? 'voter' : 'learner', m.id === document.leader_id ? 'yes' : '', m.client_url, m.cluster_url]),
