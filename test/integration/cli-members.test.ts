@@ -2,7 +2,8 @@
 // each time) through the gateway of a real cluster: three storage nodes and one gateway, started
 // once for the file. The cluster grows to four with the command `cluster add` prints, shrinks
 // back with `cluster remove` (the removed process exits 0), and takes a learner that stays one
-// until `cluster promote`. Refusals give exit 1 with the server's code, usage errors exit 2.
+// until `cluster promote`, and loses the node the gateway was seeded with. Refusals give exit 1
+// with the server's code, usage errors exit 2.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -263,5 +264,19 @@ describe('dfs members and cluster add/promote/remove against a real cluster', ()
     }
     // None of them changed the membership.
     assert.deepEqual((await members()).members.map((m) => [m.id, m.voter]), [['n1', true], ['n2', true], ['n3', true]]);
+  });
+
+  it('removing the gateway\'s seed node (n1): it exits 0, and status and members leave it out', async () => {
+    // The gateway (seeded with n1's URL alone) keeps polling it after the removal: dfs status must not list it.
+    const n1 = cluster.storage.node('n1');
+    const removed = await dfs(['cluster', 'remove', 'n1']);
+    assert.equal(removed.code, 0, removed.stderr);
+    assert.match(removed.stdout, /^n1 removed; it stops and exits \(members left: n2, n3\)/);
+    assert.equal(await waitForExit(n1), 0);
+    await waitForStatus('n2 and n3 alone, one of them leading', (rows) =>
+      rows.map((r) => r[0]).join(',') === 'n2,n3' && rows.filter((r) => r[3] === 'yes').length === 1 && rows.every((r) => r[r.length - 1] === 'healthy'));
+    const list = await members();
+    assert.deepEqual(list.members.map((m) => [m.id, m.voter]), [['n2', true], ['n3', true]]);
+    assert.ok(list.leader_id === 'n2' || list.leader_id === 'n3', `leader ${list.leader_id}`);
   });
 });
