@@ -122,6 +122,11 @@ describe('dfs members and cluster add/promote/remove against a real cluster', ()
     if (index >= 0) cluster.storage.nodes[index] = handle;
     else cluster.storage.nodes.push(handle);
     cluster.storage.startNode(id);
+    // after() stops it with the others; this covers a test process that ends without after().
+    const child = handle.child;
+    process.once('exit', () => {
+      if (child?.pid !== undefined && child.exitCode === null && child.signalCode === null) process.kill(child.pid, 'SIGKILL');
+    });
     return handle;
   }
 
