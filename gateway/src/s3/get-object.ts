@@ -8,6 +8,7 @@ import { S3Error } from './s3-errors.ts';
 import { bucketExists, discard, noSuchBucket, unexpectedAnswer } from './s3-call.ts';
 import type { S3Call } from './s3-call.ts';
 import { s3EtagHeader } from './s3-etags.ts';
+import { setStoredHeaders } from './object-headers.ts';
 
 /** Query parameters that set a header of the answer (S3's response-* overrides). */
 const responseOverrides: Readonly<Record<string, string>> = {
@@ -60,6 +61,7 @@ export async function getObject(call: S3Call, bucket: string, key: string): Prom
     const value = response.headers.get(name);
     if (value !== null) out.set(name, value);
   }
+  setStoredHeaders(response.headers, out);
   for (const [parameter, header] of Object.entries(responseOverrides)) {
     const value = call.query.get(parameter);
     if (value !== null) out.set(header, value);

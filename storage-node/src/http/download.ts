@@ -18,6 +18,8 @@ export async function serveContent(ctx: NodeContext, files: FileService, c: Cont
     'X-Applied-Index': String(ctx.metadata.appliedIndex()),
   });
   if (record.s3Etag !== null) headers.set('X-DFS-S3-ETag', `"${record.s3Etag}"`);
+  // The headers kept with the version (Cache-Control, …, X-DFS-Meta-*), as they were sent.
+  for (const [name, value] of Object.entries(record.headers ?? {})) headers.set(name, value);
   const ifNoneMatch = c.req.header('if-none-match');
   if (ifNoneMatch !== undefined) {
     const tags = parseEtagList(ifNoneMatch);

@@ -9,7 +9,7 @@ import { serveContent } from './download.ts';
 import { HttpError } from './errors.ts';
 import { forwardToLeader } from './forward.ts';
 import { copySource } from './copy-source.ts';
-import { contentLength, contentType, fileName, readConsistency, readConsistently, requestBody, requestId, requiredBucket, wantsS3Etag, writePrecondition } from './request-parts.ts';
+import { contentLength, contentType, fileName, metadataDirective, readConsistency, readConsistently, requestBody, requestId, requiredBucket, storedHeaders, wantsS3Etag, writePrecondition } from './request-parts.ts';
 import type { FileJson } from '../metadata/commands.ts';
 import { withoutS3Etag } from '../metadata/file-record.ts';
 
@@ -49,11 +49,17 @@ export function fileRoutes(ctx: NodeContext, files: FileService): Hono {
     const source = copySource(c);
     // Without a Content-Type the copy keeps the source's.
     const typeSent = (c.req.header('content-type')?.trim() ?? '') !== '';
+    const headers = storedHeaders(c);
+    const replace = metadataDirective(c) === 'replace';
+    if (!replace && Object.keys(headers).length > 0) {
+      throw new HttpError(400, 'bad_request', 'a copy keeps the source\'s stored headers: send X-DFS-Metadata-Directive: replace to set them');
+    }
     const { file, sourceVersion } = await files.copy({
       name,
       source: source.name,
       ...optional('sourceVersion', source.version),
       ...optional('contentType', typeSent ? contentType(c) : undefined),
+      ...optional('headers', replace ? headers : undefined),
       ...optional('precondition', writePrecondition(c)),
       ...optional('requestId', requestId(c)),
       ...optional('bucket', requiredBucket(c)),
@@ -67,6 +73,7 @@ export function fileRoutes(ctx: NodeContext, files: FileService): Hono {
     const file = await files.write({
       name,
       contentType: contentType(c),
+      headers: storedHeaders(c),
       body: requestBody(c),
       ...optional('expectedLength', contentLength(c)),
       ...optional('precondition', writePrecondition(c)),
