@@ -3,6 +3,7 @@
 // standard headers (Cache-Control, Content-Disposition, Content-Encoding, Content-Language,
 // Expires) through PutObject, HeadObject, GetObject (per version too), CopyObject COPY and
 // REPLACE and multipart uploads; S3's 2 KB limit (MetadataTooLarge); the native API's view.
+// GetObject and HeadObject by partNumber (the bytes of one part of a multipart object).
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { connect } from 'node:net';
@@ -223,5 +224,62 @@ describe('S3 object metadata', () => {
     const head = await fetch(`${cluster.url}/files/native/d.txt`, { method: 'HEAD' });
     assert.equal(head.headers.get('x-dfs-meta-team'), 'dev');
     assert.equal(head.headers.get('content-disposition'), null);
+  });
+});
+
+describe('S3 GetObject and HeadObject by partNumber', () => {
+  const parts = [randomBytes(5 * MiB), randomBytes(5 * MiB + 3), randomBytes(1234)];
+
+  before(async () => {
+    const created = await s3.send(new CreateMultipartUploadCommand({ Bucket: 'meta', Key: 'three.bin' }));
+    const etags: string[] = [];
+    for (const [i, part] of parts.entries()) {
+      etags.push((await s3.send(new UploadPartCommand({ Bucket: 'meta', Key: 'three.bin', UploadId: created.UploadId, PartNumber: i + 1, Body: part }))).ETag!);
+    }
+    await s3.send(new CompleteMultipartUploadCommand({
+      Bucket: 'meta', Key: 'three.bin', UploadId: created.UploadId,
+      MultipartUpload: { Parts: etags.map((ETag, i) => ({ ETag, PartNumber: i + 1 })) },
+    }));
+  });
+
+  it('each part of a 3-part object is the part uploaded, 206 with its Content-Range and x-amz-mp-parts-count', async () => {
+    const total = parts.reduce((sum, part) => sum + part.length, 0);
+    let offset = 0;
+    for (const [i, part] of parts.entries()) {
+      const got = await s3.send(new GetObjectCommand({ Bucket: 'meta', Key: 'three.bin', PartNumber: i + 1 }));
+      assert.equal(got.$metadata.httpStatusCode, 206);
+      assert.equal(got.PartsCount, 3);
+      assert.equal(got.ContentLength, part.length);
+      assert.equal(got.ContentRange, `bytes ${offset}-${offset + part.length - 1}/${total}`);
+      assert.ok((await body(got)).equals(part), `part ${i + 1} is the bytes uploaded as part ${i + 1}`);
+      offset += part.length;
+    }
+    const head = await s3.send(new HeadObjectCommand({ Bucket: 'meta', Key: 'three.bin', PartNumber: 2 }));
+    assert.equal(head.PartsCount, 3);
+    assert.equal(head.ContentLength, parts[1].length);
+    assert.match(head.ETag ?? '', /-3"$/);
+    // By version too; and a copy (the same parts) keeps them.
+    assert.ok((await body(await s3.send(new GetObjectCommand({ Bucket: 'meta', Key: 'three.bin', VersionId: '1', PartNumber: 3 })))).equals(parts[2]));
+    await s3.send(new CopyObjectCommand({ Bucket: 'meta', Key: 'three-copy.bin', CopySource: 'meta/three.bin' }));
+    assert.ok((await body(await s3.send(new GetObjectCommand({ Bucket: 'meta', Key: 'three-copy.bin', PartNumber: 2 })))).equals(parts[1]));
+  });
+
+  it('a part past the last is InvalidPartNumber; a single-part object is its own part 1; Range with partNumber is refused', async () => {
+    assert.deepEqual(await s3Failure(s3.send(new GetObjectCommand({ Bucket: 'meta', Key: 'three.bin', PartNumber: 4 }))), { name: 'InvalidPartNumber', status: 416 });
+    assert.equal((await s3Failure(s3.send(new HeadObjectCommand({ Bucket: 'meta', Key: 'three.bin', PartNumber: 4 })))).status, 416);
+    const content = randomBytes(300_000);
+    await s3.send(new PutObjectCommand({ Bucket: 'meta', Key: 'single.bin', Body: content }));
+    const whole = await s3.send(new GetObjectCommand({ Bucket: 'meta', Key: 'single.bin', PartNumber: 1 }));
+    assert.equal(whole.PartsCount, undefined);
+    assert.equal(whole.ContentRange, `bytes 0-${content.length - 1}/${content.length}`);
+    assert.ok((await body(whole)).equals(content));
+    assert.deepEqual(await s3Failure(s3.send(new GetObjectCommand({ Bucket: 'meta', Key: 'single.bin', PartNumber: 2 }))), { name: 'InvalidPartNumber', status: 416 });
+    assert.deepEqual(await s3Failure(s3.send(new GetObjectCommand({ Bucket: 'meta', Key: 'three.bin', PartNumber: 1, Range: 'bytes=0-9' }))), { name: 'InvalidRequest', status: 400 });
+    assert.deepEqual(await s3Failure(s3.send(new GetObjectCommand({ Bucket: 'meta', Key: 'three.bin', PartNumber: 10_001 }))), { name: 'InvalidArgument', status: 400 });
+    // The native API: ?part=N.
+    const native = await fetch(`${cluster.url}/files/meta/three.bin?part=3`);
+    assert.equal(native.status, 206);
+    assert.equal(native.headers.get('x-dfs-parts-count'), '3');
+    assert.ok(Buffer.from(await native.arrayBuffer()).equals(parts[2]));
   });
 });

@@ -43,11 +43,13 @@ describe('S3 router', () => {
     assert.deepEqual(routed('POST', '/photos/k?uploadId=u'), { op: 'CompleteMultipartUpload', bucket: 'photos', key: 'k' });
     assert.deepEqual(routed('DELETE', '/photos/k?uploadId=u'), { op: 'AbortMultipartUpload', bucket: 'photos', key: 'k' });
     assert.deepEqual(routed('GET', '/photos/k?uploadId=u&max-parts=2'), { op: 'ListParts', bucket: 'photos', key: 'k' });
+    // A part of a multipart object: GetObject and HeadObject with partNumber.
+    assert.deepEqual(routed('GET', '/photos/k?partNumber=2'), { op: 'GetObject', bucket: 'photos', key: 'k' });
+    assert.deepEqual(routed('HEAD', '/photos/k?partNumber=1&versionId=3'), { op: 'HeadObject', bucket: 'photos', key: 'k' });
   });
 
   it('answers NotImplemented for operations not built yet, never another operation', () => {
     for (const [method, target] of [
-      ['GET', '/photos/k?partNumber=1'], // GetObject of one part
       ['PUT', '/photos/k?partNumber=1'], // a part without an upload
       ['POST', '/photos/k'],
       ['POST', '/photos'], // browser uploads

@@ -85,9 +85,11 @@ export function route(method: string, rawPath: string, query: URLSearchParams, h
   }
   const multipart = multipartOp(method, query, headers);
   if (multipart !== null) return { op: multipart, bucket, key };
-  // ?versionId reads a version (GetObject, HeadObject) or deletes one (DeleteObject).
-  const versionRead = method === 'GET' || method === 'HEAD' || method === 'DELETE';
-  const subresource = objectSubresources.find((name) => query.has(name) && !(name === 'versionId' && versionRead));
+  // ?versionId reads a version (GetObject, HeadObject) or deletes one (DeleteObject); ?partNumber
+  // reads a part of a multipart object (GetObject, HeadObject).
+  const read = method === 'GET' || method === 'HEAD';
+  const versionRead = read || method === 'DELETE';
+  const subresource = objectSubresources.find((name) => query.has(name) && !(name === 'versionId' && versionRead) && !(name === 'partNumber' && read));
   if (subresource !== undefined) notBuilt(`${method} /<bucket>/<key>?${subresource}`);
   switch (method) {
     case 'PUT':
