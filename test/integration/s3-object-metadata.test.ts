@@ -4,13 +4,15 @@
 // Expires) through PutObject, HeadObject, GetObject (per version too), CopyObject COPY and
 // REPLACE and multipart uploads; S3's 2 KB limit (MetadataTooLarge); the native API's view.
 // GetObject and HeadObject by partNumber (the bytes of one part of a multipart object).
+// Virtual-host style addressing (--s3-domain): the SDK without forcePathStyle, its requests sent
+// to 127.0.0.1 with the Host it signed (`<bucket>.s3.test:<port>`).
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { connect } from 'node:net';
 import { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import {
-  CompleteMultipartUploadCommand, CopyObjectCommand, CreateBucketCommand, CreateMultipartUploadCommand, GetObjectCommand, HeadObjectCommand,
+  CompleteMultipartUploadCommand, DeleteObjectCommand, ListObjectsV2Command, CopyObjectCommand, CreateBucketCommand, CreateMultipartUploadCommand, GetObjectCommand, HeadObjectCommand,
   PutObjectCommand, S3Client, S3ServiceException, UploadPartCommand,
 } from '@aws-sdk/client-s3';
 import { freePorts, sleep } from '../support/cluster.ts';
@@ -20,6 +22,8 @@ const accessKeyId = 'TESTROOTKEY';
 const secretAccessKey = randomBytes(24).toString('base64url');
 const region = 'us-east-1';
 const MiB = 1024 * 1024;
+/** The --s3-domain; nothing resolves it: the requests go to 127.0.0.1 with it as their Host. */
+const domain = 's3.test';
 
 let cluster: GatewayCluster;
 let s3Port: number;
@@ -85,7 +89,7 @@ before(async () => {
   [s3Port] = await freePorts(1);
   cluster = await GatewayCluster.start({
     storage: { flags: ['--chunk-size', '1MiB', '--inline-max', '4KiB'] },
-    gatewayFlags: ['--s3-port', String(s3Port)],
+    gatewayFlags: ['--s3-port', String(s3Port), '--s3-domain', domain],
     gatewayEnv: { DFS_S3_ACCESS_KEY_ID: accessKeyId, DFS_S3_SECRET_ACCESS_KEY: secretAccessKey },
   });
   const deadline = Date.now() + 30_000;
@@ -281,5 +285,59 @@ describe('S3 GetObject and HeadObject by partNumber', () => {
     assert.equal(native.status, 206);
     assert.equal(native.headers.get('x-dfs-parts-count'), '3');
     assert.ok(Buffer.from(await native.arrayBuffer()).equals(parts[2]));
+  });
+});
+
+describe('S3 virtual-host style addressing (--s3-domain)', () => {
+  /** Hosts the requests of a client were signed for and sent with. */
+  const hosts: string[] = [];
+
+  /**
+   * An SDK client with virtual-host addressing (forcePathStyle false) on `http://s3.test:<port>`:
+   * each request, once signed, goes to 127.0.0.1 with its Host header as signed; `retarget` may
+   * change that Host after signing (a request then fails its signature).
+   */
+  function virtualHostClient(retarget?: (host: string) => string): S3Client {
+    const client = new S3Client({ endpoint: `http://${domain}:${s3Port}`, region, forcePathStyle: false, credentials: { accessKeyId, secretAccessKey }, maxAttempts: 1 });
+    client.middlewareStack.add((next) => async (args) => {
+      const request = args.request as { hostname: string; headers: Record<string, string> };
+      hosts.push(request.headers.host ?? '');
+      request.hostname = '127.0.0.1';
+      if (retarget !== undefined) request.headers.host = retarget(request.headers.host ?? '');
+      return next(args);
+    }, { step: 'deserialize', name: 'sendToLoopback' });
+    return client;
+  }
+
+  it('<bucket>.<domain> addresses the bucket: create, put, get, head, list, delete; path-style sees the same', async () => {
+    const vh = virtualHostClient();
+    try {
+      hosts.length = 0;
+      await vh.send(new CreateBucketCommand({ Bucket: 'vhost' }));
+      assert.equal(hosts[0], `vhost.${domain}:${s3Port}`, 'the SDK addressed the bucket by its host');
+      await vh.send(new PutObjectCommand({ Bucket: 'vhost', Key: 'dir/a b.txt', Body: 'virtual', Metadata: { via: 'host' } }));
+      const got = await vh.send(new GetObjectCommand({ Bucket: 'vhost', Key: 'dir/a b.txt' }));
+      assert.equal((await body(got)).toString(), 'virtual');
+      assert.deepEqual(got.Metadata, { via: 'host' });
+      assert.equal((await vh.send(new HeadObjectCommand({ Bucket: 'vhost', Key: 'dir/a b.txt' }))).ContentLength, 7);
+      assert.deepEqual((await vh.send(new ListObjectsV2Command({ Bucket: 'vhost', Prefix: 'dir/' }))).Contents?.map((item) => item.Key), ['dir/a b.txt']);
+      assert.ok(hosts.every((host) => host === `vhost.${domain}:${s3Port}`), hosts.join(', '));
+      // The same object, path-style, through the same listener.
+      assert.equal((await body(await s3.send(new GetObjectCommand({ Bucket: 'vhost', Key: 'dir/a b.txt' })))).toString(), 'virtual');
+      await vh.send(new DeleteObjectCommand({ Bucket: 'vhost', Key: 'dir/a b.txt' }));
+      assert.equal((await s3Failure(s3.send(new HeadObjectCommand({ Bucket: 'vhost', Key: 'dir/a b.txt' })))).status, 404);
+      assert.deepEqual(await s3Failure(vh.send(new GetObjectCommand({ Bucket: 'no-such-bucket', Key: 'k' }))), { name: 'NoSuchBucket', status: 404 });
+    } finally {
+      vh.destroy();
+    }
+  });
+
+  it('the signature covers the Host as sent: another bucket\'s Host is SignatureDoesNotMatch', async () => {
+    const moved = virtualHostClient((host) => host.replace(/^vhost\./, 'meta.'));
+    try {
+      assert.deepEqual(await s3Failure(moved.send(new GetObjectCommand({ Bucket: 'vhost', Key: 'k' }))), { name: 'SignatureDoesNotMatch', status: 403 });
+    } finally {
+      moved.destroy();
+    }
   });
 });
