@@ -36,6 +36,8 @@ const region = 'us-east-1';
 interface RoundFigures {
   readonly nativeMs: number;
   readonly s3Ms: number;
+  /** Of the S3 upload: the CompleteMultipartUpload (the leader reads the parts back to hash them). */
+  readonly completeMs?: number;
 }
 
 export async function benchS3(settings: S3BenchSettings, table: Table): Promise<Record<string, unknown>> {
@@ -48,6 +50,17 @@ export async function benchS3(settings: S3BenchSettings, table: Table): Promise<
     gatewayEnv: { DFS_S3_ACCESS_KEY_ID: accessKeyId, DFS_S3_SECRET_ACCESS_KEY: secretAccessKey },
   });
   const s3 = new S3Client({ endpoint: `http://127.0.0.1:${s3Port}`, region, forcePathStyle: true, credentials: { accessKeyId, secretAccessKey } });
+  // How long each round's CompleteMultipartUpload took, as the client saw it.
+  let completeMs = 0;
+  s3.middlewareStack.add((next, context) => async (args) => {
+    if (context.commandName !== 'CompleteMultipartUploadCommand') return next(args);
+    const started = performance.now();
+    try {
+      return await next(args);
+    } finally {
+      completeMs += performance.now() - started;
+    }
+  }, { step: 'initialize', name: 'timeCompletion' });
   try {
     const ready = await waitFor(async () => {
       try {
@@ -67,6 +80,7 @@ export async function benchS3(settings: S3BenchSettings, table: Table): Promise<
       // The same bytes both ways: the native SHA-256 ETags must agree.
       const native = await streamUpload(nativeUrl('native.bin'), seed, size);
       if (native.status !== 201) throw new Error(`native upload: ${native.status} ${native.text.slice(0, 200)}`);
+      completeMs = 0;
       const s3Started = performance.now();
       await new Upload({
         client: s3,
@@ -75,7 +89,7 @@ export async function benchS3(settings: S3BenchSettings, table: Table): Promise<
         queueSize: settings.queueSize,
       }).done();
       const s3Ms = performance.now() - s3Started;
-      uploads.push({ nativeMs: native.ms, s3Ms });
+      uploads.push({ nativeMs: native.ms, s3Ms, completeMs });
       const nativeEtag = JSON.parse(native.text).etag as string;
       const head = await fetch(nativeUrl('s3.bin'), { method: 'HEAD' });
       if (head.headers.get('etag') !== `"${nativeEtag}"`) throw new Error(`the object uploaded through S3 is not the bytes uploaded natively (${head.headers.get('etag')} vs "${nativeEtag}")`);
@@ -98,12 +112,14 @@ export async function benchS3(settings: S3BenchSettings, table: Table): Promise<
     const summary = (figures: RoundFigures[]) => {
       const nativeMBs = mbPerSecond(size, median(figures.map((f) => f.nativeMs)));
       const s3MBs = mbPerSecond(size, median(figures.map((f) => f.s3Ms)));
-      return { native_mb_per_s: nativeMBs, s3_mb_per_s: s3MBs, ratio: ratio(s3MBs, nativeMBs), rounds_ms: figures.map((f) => ({ native: Math.round(f.nativeMs), s3: Math.round(f.s3Ms) })) };
+      const rounds = figures.map((f) => ({ native: Math.round(f.nativeMs), s3: Math.round(f.s3Ms), ...(f.completeMs === undefined ? {} : { s3_complete: Math.round(f.completeMs) }) }));
+      return { native_mb_per_s: nativeMBs, s3_mb_per_s: s3MBs, ratio: ratio(s3MBs, nativeMBs), rounds_ms: rounds };
     };
     const upload = summary(uploads);
     const download = summary(downloads);
     const what = `${formatBytes(size)}, median of ${settings.rounds}`;
-    table.row('s3', `upload ${what}: lib-storage, ${formatBytes(settings.partBytes)} parts × ${settings.queueSize}`, `${upload.s3_mb_per_s} MB/s (native ${upload.native_mb_per_s})`, `${upload.ratio}× of native (target ${s3RatioTarget})`);
+    const completeShare = Math.round((100 * median(uploads.map((f) => f.completeMs ?? 0))) / median(uploads.map((f) => f.s3Ms)));
+    table.row('s3', `upload ${what}: lib-storage, ${formatBytes(settings.partBytes)} parts × ${settings.queueSize}`, `${upload.s3_mb_per_s} MB/s (native ${upload.native_mb_per_s})`, `${upload.ratio}× of native (target ${s3RatioTarget}); Complete ${completeShare}% of it`);
     table.row('s3', `download ${what}: GetObject, SDK defaults`, `${download.s3_mb_per_s} MB/s (native ${download.native_mb_per_s})`, `${download.ratio}× of native (target ${s3RatioTarget})`);
     return {
       bytes: size,
