@@ -7,7 +7,7 @@ import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { resolve } from 'node:path';
 import { createInterface } from 'node:readline';
-import { ConfigError, helpText, integerFlag, parseFlags, stringFlag } from '../shared/flags.ts';
+import { ConfigError, helpText, integerFlag, optionalStringFlag, parseFlags, stringFlag } from '../shared/flags.ts';
 import { programArgs } from './programs.ts';
 import type { Program } from './programs.ts';
 import { s3Credentials } from './s3-credentials.ts';
@@ -24,6 +24,7 @@ const launcherFlagSpecs = {
   gatewayPort: integerFlag('gateway-port', 'DFS_START_GATEWAY_PORT', 'the gateway\'s port', 8080, 1, 65535),
   s3Port: integerFlag('s3-port', 'DFS_S3_PORT', 'the gateway\'s S3 API port (0: off)', 9000, 0, 65535),
   s3Region: stringFlag('s3-region', 'DFS_S3_REGION', 'the region S3 clients sign for', 'us-east-1'),
+  s3Domain: optionalStringFlag('s3-domain', 'DFS_S3_DOMAIN', 'virtual-host style S3: <bucket>.<domain> addresses a bucket'),
   dataDir: stringFlag('data-dir', 'DFS_START_DATA_DIR', 'each node keeps its data in DIR/<id>', './data'),
 };
 
@@ -137,6 +138,7 @@ const gatewayUrl = `${scheme}://${host}:${flags.gatewayPort}`;
 const gatewayArgs = [
   '--id', 'gw', '--host', host, '--port', String(flags.gatewayPort), '--nodes', nodes.map((n) => `${scheme}://${host}:${n.clientPort}`).join(','),
   '--s3-port', String(flags.s3Port), '--s3-region', flags.s3Region,
+  ...(flags.s3Domain === null ? [] : ['--s3-domain', flags.s3Domain]),
 ];
 start('gateway', 'gateway', gatewayArgs, (how) => {
   console.log(`[launcher] the gateway exited (${how}); the nodes keep running. Start it again from the repo root with:\n  ${restartCommand('gateway', gatewayArgs)}`);

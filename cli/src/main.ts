@@ -6,6 +6,7 @@ import { CliFailure, UsageError, exitFailed, exitOk, exitUsage } from './errors.
 import type { Action } from './commands/action.ts';
 import { registerCatalogCommands } from './commands/catalog.ts';
 import { registerClusterCommands } from './commands/cluster.ts';
+import { registerMembersCommands } from './commands/members.ts';
 import { registerStatusCommands } from './commands/status.ts';
 import { registerTransferCommands } from './commands/transfer.ts';
 
@@ -29,6 +30,7 @@ function buildProgram(): Command {
   registerTransferCommands(program, action);
   registerCatalogCommands(program, action);
   registerStatusCommands(program, action);
+  registerMembersCommands(program, action);
   registerClusterCommands(program, action);
   return program;
 }

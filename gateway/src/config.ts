@@ -25,6 +25,7 @@ export const gatewayFlagSpecs = {
   tlsCa: optionalStringFlag('tls-ca', 'DFS_TLS_CA', 'PEM CA file the nodes\' certificates are verified against (default: the system CAs)'),
   s3Port: integerFlag('s3-port', 'DFS_S3_PORT', 'port of the S3 API (0: off; also off without a root key)', 9000, 0, 65535),
   s3Region: stringFlag('s3-region', 'DFS_S3_REGION', 'the region S3 clients sign for', 'us-east-1'),
+  s3Domain: optionalStringFlag('s3-domain', 'DFS_S3_DOMAIN', 'virtual-host style S3: a Host of <bucket>.<this domain> addresses the bucket (path-style works too)'),
   s3AccessKeyId: optionalStringFlag('s3-access-key-id', 'DFS_S3_ACCESS_KEY_ID', 'the S3 root access key id (prefer the env variable)'),
   s3SecretAccessKey: optionalStringFlag('s3-secret-access-key', 'DFS_S3_SECRET_ACCESS_KEY', 'the S3 root secret access key (prefer the env variable: a flag shows in ps)'),
 };
@@ -33,6 +34,8 @@ export const gatewayFlagSpecs = {
 export interface S3Config {
   readonly port: number;
   readonly region: string;
+  /** Virtual-host style addressing: `<bucket>.<domain>` names the bucket; null: path-style only. */
+  readonly domain: string | null;
   readonly rootKey: { readonly accessKeyId: string; readonly secretAccessKey: string };
 }
 
@@ -90,17 +93,27 @@ export function parseGatewayConfig(argv: readonly string[], env: NodeJS.ProcessE
   if (flags.idleTimeoutMs <= waitMaxMs) {
     throw new ConfigError(`--idle-timeout (${flags.idleTimeoutMs}) must exceed --failover-timeout, --write-timeout and --read-timeout (${waitMaxMs}): a request waiting for them moves no bytes`);
   }
-  const { tlsCert, tlsKey, s3Port, s3Region, s3AccessKeyId, s3SecretAccessKey, ...rest } = flags;
+  const { tlsCert, tlsKey, s3Port, s3Region, s3Domain, s3AccessKeyId, s3SecretAccessKey, ...rest } = flags;
   const tls = tlsIdentity(tlsCert, tlsKey);
-  return { ...rest, id, nodes, tls, s3: parseS3Config(s3Port, s3Region, s3AccessKeyId, s3SecretAccessKey) };
+  return { ...rest, id, nodes, tls, s3: parseS3Config(s3Port, s3Region, s3AccessKeyId, s3SecretAccessKey, parseS3Domain(s3Domain)) };
 }
 
 /** The S3 settings: on when its port is not 0 and a root key is given. Messages never show the secret. */
-function parseS3Config(port: number, region: string, accessKeyId: string | null, secretAccessKey: string | null): S3Config | null {
+/** `--s3-domain`: a DNS name (lowercase labels of letters, digits and hyphens), without a port. */
+function parseS3Domain(domain: string | null): string | null {
+  if (domain === null) return null;
+  const label = '[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?';
+  if (!new RegExp(`^${label}(?:\\.${label})*$`).test(domain) || domain.length > 253) {
+    throw new ConfigError(`--s3-domain must be a lowercase DNS name without a port (like s3.example.com), got "${domain}"`);
+  }
+  return domain;
+}
+
+function parseS3Config(port: number, region: string, accessKeyId: string | null, secretAccessKey: string | null, domain: string | null): S3Config | null {
   if ((accessKeyId === null) !== (secretAccessKey === null)) throw new ConfigError('--s3-access-key-id and --s3-secret-access-key go together');
   if (!/^[a-z0-9-]{1,64}$/.test(region)) throw new ConfigError(`--s3-region must be lowercase letters, digits and hyphens, got "${region}"`);
   if (port === 0 || accessKeyId === null || secretAccessKey === null) return null;
   if (!accessKeyIdPattern.test(accessKeyId)) throw new ConfigError('--s3-access-key-id must be 3 to 128 of A-Z a-z 0-9 . _ -');
   if (!secretAccessKeyPattern.test(secretAccessKey)) throw new ConfigError('--s3-secret-access-key must be 8 to 128 printable ASCII characters without spaces');
-  return { port, region, rootKey: { accessKeyId, secretAccessKey } };
+  return { port, region, domain, rootKey: { accessKeyId, secretAccessKey } };
 }

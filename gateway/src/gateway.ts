@@ -49,6 +49,7 @@ export async function startGateway(config: GatewayConfig): Promise<RunningGatewa
       // The S3 layer calls the native API through this gateway's own proxy, in process.
       app: s3App({
         region: config.s3.region,
+        domain: config.s3.domain,
         keys: { secretFor: (id) => (id === rootKey.accessKeyId ? rootKey.secretAccessKey : null) },
         native: new NativeClient((request) => app.fetch(request)),
         onAnswered: (operation, status, seconds) => {

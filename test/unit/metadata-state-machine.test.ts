@@ -203,7 +203,7 @@ describe('metadata state machine: put, get, list', () => {
     };
     assert.deepEqual(result, { ok: true, file });
     const { modified, ...stored } = file;
-    assert.deepEqual(node.sm.getFile('docs/readme.md'), { ...stored, chunkSizes: [5], hlc: hlcAt(1), modifiedMs: Date.parse(modified), s3Etag: null });
+    assert.deepEqual(node.sm.getFile('docs/readme.md'), { ...stored, chunkSizes: [5], hlc: hlcAt(1), modifiedMs: Date.parse(modified), s3Etag: null, headers: null, partSizes: null });
     assert.deepEqual(node.sm.getFile('docs/readme.md', 1)?.etag, file.etag);
     assert.equal(node.sm.getFile('docs/readme.md', 2), null);
     assert.equal(node.sm.getFile('missing'), null);

@@ -21,13 +21,15 @@ import { putObject } from './put-object.ts';
 import { S3Error } from './s3-errors.ts';
 import type { S3Call } from './s3-call.ts';
 import { errorResponse } from './s3-response.ts';
-import { route } from './s3-router.ts';
+import { addressedPath, route } from './s3-router.ts';
 import type { Endpoint } from './s3-router.ts';
 import { verifyRequest } from './sigv4/verify-request.ts';
 import type { KeyLookup } from './sigv4/verify-request.ts';
 
 export interface S3AppDeps {
   readonly region: string;
+  /** `--s3-domain`: a Host of `<bucket>.<domain>` addresses the bucket; null: path-style only. */
+  readonly domain?: string | null;
   readonly keys: KeyLookup;
   readonly native: NativeClient;
   /** Called with each answered request, for metrics (never with secrets). */
@@ -115,7 +117,8 @@ export function s3App(deps: S3AppDeps): Hono {
       const headers = c.req.raw.headers;
       const verified = verifyRequest({ method, rawPath, rawQuery, headers }, { region: deps.region, keys: deps.keys, nowMs: Date.now() });
       const query = new URLSearchParams(rawQuery);
-      const endpoint = route(method, rawPath, query, headers);
+      // The signature covers the request as sent (its Host and path); the route, the bucket it addresses.
+      const endpoint = route(method, addressedPath(rawPath, headers.get('host'), deps.domain ?? null), query, headers);
       operation = endpoint.op;
       response = await handle(endpoint, {
         method, headers, query, body: clientBody(c), payload: verified.payload,

@@ -3,6 +3,8 @@ import type { IncomingMessage } from 'node:http';
 import type { Context } from 'hono';
 import { bucketNameProblem } from '../../../shared/bucket-names.ts';
 import { nameInPath, rawRequestTarget, targetPath } from '../../../shared/names.ts';
+import { isMetadataTooLarge, objectHeadersProblem, storedStandardHeaders, userMetadataBytesMax, userMetadataPrefix } from '../../../shared/object-headers.ts';
+import type { ObjectHeaders } from '../../../shared/object-headers.ts';
 import { contentTypeLengthMax, requestIdLengthMax } from '../metadata/commands.ts';
 import type { Precondition } from '../metadata/commands.ts';
 import type { NodeContext } from '../node/node-context.ts';
@@ -108,4 +110,30 @@ export function wantsS3Etag(c: Context): boolean {
   if (value === undefined) return false;
   if (value.trim() !== '1') throw new HttpError(400, 'bad_request', 'X-DFS-S3-ETag must be 1');
   return true;
+}
+
+/**
+ * The headers a write asks the version to keep (shared/object-headers.ts): Cache-Control,
+ * Content-Disposition, Content-Encoding, Content-Language, Expires and `X-DFS-Meta-*`, as sent
+ * (names lowercase). `400 metadata_too_large` over S3's 2 KB of user metadata.
+ */
+export function storedHeaders(c: Context): ObjectHeaders {
+  const out: Record<string, string> = {};
+  c.req.raw.headers.forEach((value, name) => {
+    if (name.startsWith(userMetadataPrefix) || storedStandardHeaders.includes(name)) out[name] = value;
+  });
+  if (isMetadataTooLarge(out)) throw new HttpError(400, 'metadata_too_large', `user metadata (${userMetadataPrefix}*, names and values) has at most ${userMetadataBytesMax} bytes`);
+  const problem = objectHeadersProblem(out);
+  if (problem !== null) throw new HttpError(400, 'bad_request', problem);
+  return out;
+}
+
+/**
+ * A copy's `X-DFS-Metadata-Directive`: `copy` (the default) keeps the source's stored headers,
+ * `replace` takes the request's (none when it sends none), as S3's x-amz-metadata-directive.
+ */
+export function metadataDirective(c: Context): 'copy' | 'replace' {
+  const value = (c.req.header('x-dfs-metadata-directive') ?? 'copy').trim().toLowerCase();
+  if (value !== 'copy' && value !== 'replace') throw new HttpError(400, 'bad_request', 'X-DFS-Metadata-Directive must be copy or replace');
+  return value;
 }

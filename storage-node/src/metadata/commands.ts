@@ -7,6 +7,8 @@ import { assert } from '../../../shared/assert.ts';
 import { isEncodedHlc } from '../../../shared/hlc.ts';
 import { bucketNameProblem } from '../../../shared/bucket-names.ts';
 import { validateName } from '../../../shared/names.ts';
+import { objectHeadersProblem } from '../../../shared/object-headers.ts';
+import type { ObjectHeaders } from '../../../shared/object-headers.ts';
 import { uploadCommandProblem, uploadOps } from './upload-commands.ts';
 import type { UploadCommand, UploadResult } from './upload-commands.ts';
 import { settingsCommandProblem, settingsOps } from './cluster-settings.ts';
@@ -36,6 +38,8 @@ export interface PutCommand {
    * then `chunks` is empty and the content is kept in meta.db under its hash (`etag`).
    */
   readonly inline?: string;
+  /** The headers the version keeps (shared/object-headers.ts); none when absent. */
+  readonly headers?: ObjectHeaders;
   /** The leader's HLC stamp (shared/hlc.ts encoding); it becomes the version's modified time. */
   readonly hlc: string;
   readonly precondition?: Precondition;
@@ -73,6 +77,8 @@ export interface CopyCommand {
   readonly sourceVersion: number;
   /** The copy's Content-Type; the source's when absent. */
   readonly contentType?: string;
+  /** The copy's stored headers (S3's metadata directive REPLACE; `{}` for none); the source's when absent. */
+  readonly headers?: ObjectHeaders;
   readonly hlc: string;
   readonly precondition?: Precondition;
   readonly requestId?: string;
@@ -176,8 +182,8 @@ export function commandProblem(value: unknown, inlineCheck: InlineCheck = 'full'
   if (settingsOps.includes(command.op as string)) return settingsCommandProblem(command);
   const common = ['op', 'name', 'hlc', 'precondition', 'requestId'];
   const extra: Record<string, readonly string[]> = {
-    put: ['size', 'contentType', 'etag', 'md5', 'chunks', 'chunkSizes', 'inline', 'bucket'],
-    copy: ['source', 'sourceVersion', 'contentType', 'bucket'],
+    put: ['size', 'contentType', 'etag', 'md5', 'chunks', 'chunkSizes', 'inline', 'bucket', 'headers'],
+    copy: ['source', 'sourceVersion', 'contentType', 'bucket', 'headers'],
     delete: ['version'],
   };
   if (command.op !== 'put' && command.op !== 'delete' && command.op !== 'copy') return `unknown op ${JSON.stringify(command.op)}`;
@@ -190,6 +196,10 @@ export function commandProblem(value: unknown, inlineCheck: InlineCheck = 'full'
   if (command.precondition !== undefined) {
     const problem = preconditionProblem(command.precondition);
     if (problem !== null) return `precondition: ${problem}`;
+  }
+  if (command.headers !== undefined) {
+    const problem = objectHeadersProblem(command.headers);
+    if (problem !== null) return problem;
   }
   if (command.op === 'copy') return copyProblem(command);
   if (command.op === 'delete' && command.version !== undefined && (!Number.isSafeInteger(command.version) || (command.version as number) < 1)) {
@@ -306,6 +316,8 @@ export function requestFingerprint(command: ReplicatedCommand): string {
   // Fields a copy adds (left out for other ops, so their fingerprints stay as they were).
   if (command.op === 'copy') what.push(command.source, String(command.sourceVersion), command.contentType ?? null);
   if (command.op === 'delete' && command.version !== undefined) what.push(String(command.version));
+  // Stored headers, when sent (a request without them keeps the fingerprint it had before they existed).
+  if ((command.op === 'put' || command.op === 'copy') && command.headers !== undefined) what.push(canonicalHeaders(command.headers));
   return sha256Hex(Buffer.from(JSON.stringify(what)));
 }
 
@@ -316,7 +328,7 @@ export function requestFingerprint(command: ReplicatedCommand): string {
 function uploadFingerprint(command: UploadCommand): unknown[] {
   switch (command.op) {
     case 'createUpload':
-      return [command.op, command.name, command.contentType];
+      return [command.op, command.name, command.contentType, ...(command.headers === undefined ? [] : [canonicalHeaders(command.headers)])];
     case 'putPart':
       return [command.op, command.uploadId, command.partNumber, command.sha256];
     case 'completeUpload':
@@ -326,6 +338,11 @@ function uploadFingerprint(command: UploadCommand): unknown[] {
     case 'expireUploads':
       return [command.op, command.createdBeforeMs];
   }
+}
+
+/** A header record as text that does not depend on the order its fields were set in. */
+function canonicalHeaders(headers: ObjectHeaders): string {
+  return JSON.stringify(Object.entries(headers).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 }
 
 /** The inline bytes of a put, or null when its content is in chunks. */

@@ -40,7 +40,7 @@ function* digestPages(sqlite: Database.Database, hash: Hash, counts: Counts, pag
     yield;
   }
   const versionsPage = sqlite
-    .prepare('SELECT name, version, size, content_type, etag, chunks, chunk_sizes, hlc, s3_etag FROM file_versions WHERE (name, version) > (?, ?) ORDER BY name, version LIMIT ?')
+    .prepare('SELECT name, version, size, content_type, etag, chunks, chunk_sizes, hlc, s3_etag, headers, part_sizes FROM file_versions WHERE (name, version) > (?, ?) ORDER BY name, version LIMIT ?')
     .raw();
   let after: [string, number] = ['', 0];
   for (;;) {
@@ -84,7 +84,7 @@ function* digestPages(sqlite: Database.Database, hash: Hash, counts: Counts, pag
   }
 
   // S3 multipart uploads in progress and their parts (the parts' chunks are in chunk_refs above).
-  const uploadsPage = sqlite.prepare('SELECT upload_id, name, bucket, content_type, created_ms FROM multipart_uploads WHERE upload_id > ? ORDER BY upload_id LIMIT ?').raw();
+  const uploadsPage = sqlite.prepare('SELECT upload_id, name, bucket, content_type, created_ms, headers FROM multipart_uploads WHERE upload_id > ? ORDER BY upload_id LIMIT ?').raw();
   let afterUpload = '';
   for (;;) {
     const rows = uploadsPage.all(afterUpload, pageRows) as [string, ...unknown[]][];

@@ -14,12 +14,14 @@ import { fsyncPathSync } from '../durability/fsync.ts';
 /**
  * In the file's `PRAGMA user_version`: bump when the tables change shape. 2 added
  * inline_contents and client_requests.fingerprint; 3 added buckets; 4 added
- * file_versions.s3_etag; 5 added multipart_uploads and multipart_parts; 6 added cluster_settings.
- * Files of older formats still restore: what they lack is restored empty (no inline content,
- * fingerprints, buckets, S3 ETags, multipart uploads or settings existed then).
+ * file_versions.s3_etag; 5 added multipart_uploads and multipart_parts; 6 added
+ * file_versions.headers and part_sizes and multipart_uploads.headers. Files of older formats
+ * still restore: what they lack is restored empty (no inline content, fingerprints, buckets, S3
+ * ETags, multipart uploads, stored headers or part sizes existed then); 7 added cluster_settings
+ * (none: every setting at its default).
  */
-export const metadataSnapshotFormat = 6;
-const readableSnapshotFormats: readonly number[] = [1, 2, 3, 4, 5, 6];
+export const metadataSnapshotFormat = 7;
+const readableSnapshotFormats: readonly number[] = [1, 2, 3, 4, 5, 6, 7];
 type TableAdditions = Readonly<Record<string, '*' | readonly string[]>>;
 /** What each format added, by table: '*' for the whole table, else the columns. */
 const addedInFormat: Readonly<Record<number, TableAdditions>> = {
@@ -27,7 +29,8 @@ const addedInFormat: Readonly<Record<number, TableAdditions>> = {
   3: { buckets: '*' },
   4: { file_versions: ['"s3_etag"'] },
   5: { multipart_uploads: '*', multipart_parts: '*' },
-  6: { cluster_settings: '*' },
+  6: { file_versions: ['"headers"', '"part_sizes"'], multipart_uploads: ['"headers"'] },
+  7: { cluster_settings: '*' },
 };
 
 /** What a file of `format` lacks of `table`: '*' for the whole table, else the columns. */

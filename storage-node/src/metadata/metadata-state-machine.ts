@@ -27,6 +27,7 @@ import type { AbortUploadCommand, CompleteUploadCommand, CreateUploadCommand, Ex
 import type { MetadataDigest } from './metadata-digest.ts';
 import { ClusterSettingsTable } from './cluster-settings.ts';
 import type { ClusterSettings } from './cluster-settings.ts';
+import type { ObjectHeaders } from '../../../shared/object-headers.ts';
 
 export const keepVersionsDefault = 10;
 export const requestWindowEntriesDefault = 10_000;
@@ -381,7 +382,7 @@ export class MetadataStateMachine implements StateMachine {
   #applyOne(command: ReplicatedCommand, batch: BatchState): AppliedResult {
     switch (command.op) {
       case 'put':
-        return this.#put(command, inlineBytes(command), command.md5 ?? null, batch);
+        return this.#put(command, inlineBytes(command), { s3Etag: command.md5 ?? null, partSizes: null }, batch);
       case 'copy':
         return this.#copy(command, batch);
       case 'delete':
@@ -410,6 +411,8 @@ export class MetadataStateMachine implements StateMachine {
       name: command.name,
       size: source.size,
       contentType: command.contentType ?? source.contentType,
+      // REPLACE sends the copy's own (maybe none); COPY keeps the source's.
+      ...optionalHeaders(command.headers ?? source.headers),
       etag: source.etag,
       chunks: source.chunks,
       ...(source.chunkSizes === null ? {} : { chunkSizes: source.chunkSizes }),
@@ -417,11 +420,15 @@ export class MetadataStateMachine implements StateMachine {
       ...(command.precondition === undefined ? {} : { precondition: command.precondition }),
       ...(command.bucket === undefined ? {} : { bucket: command.bucket }),
     };
-    return this.#put(put, inline, source.s3Etag, batch);
+    return this.#put(put, inline, { s3Etag: source.s3Etag, partSizes: source.partSizes }, batch);
   }
 
-  /** A new version; `s3Etag` is the one it gets (a put's MD5, a copy's source's, a multipart upload's). */
-  #put(command: PutCommand, inline: Buffer | null, s3Etag: string | null, batch: BatchState): MetadataResult {
+  /**
+   * A new version. `s3Etag` is the one it gets (a put's MD5, a copy's source's, a multipart
+   * upload's); `partSizes` its parts' (a multipart upload's, or a copy's source's).
+   */
+  #put(command: PutCommand, inline: Buffer | null, made: { s3Etag: string | null; partSizes: readonly number[] | null }, batch: BatchState): MetadataResult {
+    const { s3Etag, partSizes } = made;
     const { name } = command;
     const file = this.#current(name);
     const current = file?.current ?? null;
@@ -440,13 +447,18 @@ export class MetadataStateMachine implements StateMachine {
       s3Etag,
       chunks: command.chunks,
       chunkSizes: command.chunkSizes ?? null,
+      headers: command.headers === undefined || Object.keys(command.headers).length === 0 ? null : command.headers,
+      partSizes,
       hlc: command.hlc,
       modifiedMs: decodeHlc(command.hlc).wallMs,
     };
+    assert(partSizes === null || partSizes.reduce((sum, size) => sum + size, 0) === record.size, `${name}: the part sizes do not add up to the size`);
     this.#statements.insertVersion.run({
       ...record,
       chunks: JSON.stringify(record.chunks),
       chunkSizes: record.chunkSizes === null ? null : JSON.stringify(record.chunkSizes),
+      headers: record.headers === null ? null : JSON.stringify(record.headers),
+      partSizes: partSizes === null ? null : JSON.stringify(partSizes),
     });
     record.chunks.forEach((hash, i) => {
       this.#statements.addChunkRef.run({ hash, size: record.chunkSizes?.[i] ?? null });
@@ -546,6 +558,7 @@ export class MetadataStateMachine implements StateMachine {
       name: command.name,
       bucket: command.bucket,
       contentType: command.contentType,
+      headers: command.headers === undefined || Object.keys(command.headers).length === 0 ? null : command.headers,
       createdMs: decodeHlc(command.hlc).wallMs,
     };
     this.#multipart.insertUpload(record);
@@ -599,6 +612,7 @@ export class MetadataStateMachine implements StateMachine {
       name: upload.name,
       size: chosen.reduce((sum, part) => sum + part.size, 0),
       contentType: upload.contentType,
+      ...optionalHeaders(upload.headers),
       etag: command.etag,
       chunks: chosen.flatMap((part) => part.chunks),
       chunkSizes: chosen.flatMap((part) => part.chunkSizes),
@@ -606,7 +620,7 @@ export class MetadataStateMachine implements StateMachine {
       ...(command.precondition === undefined ? {} : { precondition: command.precondition }),
       bucket: upload.bucket,
     };
-    const result = this.#put(put, null, multipartEtag(chosen.map((part) => part.md5)), batch);
+    const result = this.#put(put, null, { s3Etag: multipartEtag(chosen.map((part) => part.md5)), partSizes: chosen.map((part) => part.size) }, batch);
     if (!result.ok) return result;
     // The version holds its own references now: the parts' go with the upload.
     this.#dropUpload(upload.uploadId, decodeHlc(command.hlc).wallMs);
@@ -664,6 +678,11 @@ export class MetadataStateMachine implements StateMachine {
       }
     }
   }
+}
+
+/** `{ headers }` when there are any to keep, else nothing. */
+function optionalHeaders(headers: ObjectHeaders | null | undefined): { headers?: ObjectHeaders } {
+  return headers === null || headers === undefined || Object.keys(headers).length === 0 ? {} : { headers };
 }
 
 function noSuchUpload(uploadId: string): UploadResult {
