@@ -23,8 +23,9 @@ import type { S3Call } from './s3-call.ts';
 import { errorResponse } from './s3-response.ts';
 import { route } from './s3-router.ts';
 import type { Endpoint } from './s3-router.ts';
-import { verifyRequest } from './sigv4/verify-request.ts';
-import type { KeyLookup } from './sigv4/verify-request.ts';
+import { verifyRequest } from '../../../shared/sigv4/verify-request.ts';
+import type { KeyLookup } from '../../../shared/sigv4/verify-request.ts';
+import { SigV4Error } from '../../../shared/sigv4/sigv4-error.ts';
 
 export interface S3AppDeps {
   readonly region: string;
@@ -121,7 +122,9 @@ export function s3App(deps: S3AppDeps): Hono {
         method, headers, query, body: clientBody(c), payload: verified.payload,
         region: deps.region, native: deps.native, signal: c.req.raw.signal,
       });
-    } catch (err) {
+    } catch (caught) {
+      // The verifier's refusals carry S3's codes: the same error document.
+      const err = caught instanceof SigV4Error ? new S3Error(caught.code, caught.message, caught.details) : caught;
       stopOnAssertion(err, `S3 ${method} ${rawPath}`);
       if (!(err instanceof S3Error)) console.error(`gateway S3: ${method} ${rawPath}:`, err);
       const error = err instanceof S3Error ? err : new S3Error('InternalError', 'We encountered an internal error. Please try again.');

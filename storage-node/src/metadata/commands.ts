@@ -9,6 +9,8 @@ import { bucketNameProblem } from '../../../shared/bucket-names.ts';
 import { validateName } from '../../../shared/names.ts';
 import { uploadCommandProblem, uploadOps } from './upload-commands.ts';
 import type { UploadCommand, UploadResult } from './upload-commands.ts';
+import { keyCommandProblem, keyOps } from './key-commands.ts';
+import type { KeyCommand, KeyResult } from './key-commands.ts';
 
 export interface Precondition {
   /** An If-Match header value: `*`, or one or more (quoted) etags separated by commas. */
@@ -98,8 +100,8 @@ export interface DeleteBucketCommand {
 
 export type BucketCommand = CreateBucketCommand | DeleteBucketCommand;
 
-/** Every command a metadata entry may hold (S3 multipart uploads: upload-commands.ts). */
-export type ReplicatedCommand = MetadataCommand | BucketCommand | UploadCommand;
+/** Every command a metadata entry may hold (S3 multipart uploads: upload-commands.ts; access keys: key-commands.ts). */
+export type ReplicatedCommand = MetadataCommand | BucketCommand | UploadCommand | KeyCommand;
 
 /** A bucket as clients see it. */
 export interface BucketJson {
@@ -116,7 +118,7 @@ export type BucketResult =
   | { readonly ok: false; readonly code: BucketErrorCode; readonly message: string };
 
 /** The result of any applied command. */
-export type AppliedResult = MetadataResult | BucketResult | UploadResult;
+export type AppliedResult = MetadataResult | BucketResult | UploadResult | KeyResult;
 
 /** A file as clients see it (DESIGN.md, "Client API"). */
 export interface FileJson {
@@ -171,6 +173,7 @@ export function commandProblem(value: unknown, inlineCheck: InlineCheck = 'full'
   const command = value as Record<string, unknown>;
   if (command.op === 'createBucket' || command.op === 'deleteBucket') return bucketCommandProblem(command);
   if (uploadOps.includes(command.op as string)) return uploadCommandProblem(command, commonProblem, preconditionProblem);
+  if (keyOps.includes(command.op as string)) return keyCommandProblem(command, commonProblem);
   const common = ['op', 'name', 'hlc', 'precondition', 'requestId'];
   const extra: Record<string, readonly string[]> = {
     put: ['size', 'contentType', 'etag', 'md5', 'chunks', 'chunkSizes', 'inline', 'bucket'],
@@ -291,6 +294,9 @@ export function requestFingerprint(command: ReplicatedCommand): string {
   if (command.op === 'createUpload' || command.op === 'putPart' || command.op === 'completeUpload' || command.op === 'abortUpload' || command.op === 'expireUploads') {
     return sha256Hex(Buffer.from(JSON.stringify(uploadFingerprint(command))));
   }
+  // A create's id and secret are left out: a retry (by the gateway, on a new leader) draws others.
+  if (command.op === 'createKey') return sha256Hex(Buffer.from(JSON.stringify([command.op])));
+  if (command.op === 'revokeKey') return sha256Hex(Buffer.from(JSON.stringify([command.op, command.accessKeyId])));
   const precondition = command.op === 'put' || command.op === 'delete' || command.op === 'copy' ? command.precondition : undefined;
   const what = [
     command.op,
@@ -346,6 +352,8 @@ export function decodeCommand(data: string): ReplicatedCommand {
     assert(false, `metadata entry is not JSON: ${data.slice(0, 200)}`);
   }
   const problem = commandProblem(value);
-  assert(problem === null, `malformed metadata entry (${problem}): ${data.slice(0, 200)}`);
+  // A key's secret must not reach the output, even of a crash.
+  const shown = (value as { op?: unknown } | null)?.op === 'createKey' ? '(a createKey entry)' : data.slice(0, 200);
+  assert(problem === null, `malformed metadata entry (${problem}): ${shown}`);
   return value as ReplicatedCommand;
 }
