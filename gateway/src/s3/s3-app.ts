@@ -26,10 +26,12 @@ import type { Endpoint } from './s3-router.ts';
 import { verifyRequest } from '../../../shared/sigv4/verify-request.ts';
 import type { KeyLookup } from '../../../shared/sigv4/verify-request.ts';
 import { SigV4Error } from '../../../shared/sigv4/sigv4-error.ts';
+import { claimedAccessKeyId } from '../access-keys.ts';
 
 export interface S3AppDeps {
   readonly region: string;
-  readonly keys: KeyLookup;
+  /** `prepare` (when given) is awaited before a request naming that key id is verified. */
+  readonly keys: KeyLookup & { prepare?(accessKeyId: string | null): Promise<void> };
   readonly native: NativeClient;
   /** Called with each answered request, for metrics (never with secrets). */
   readonly onAnswered?: (endpoint: string, status: number, seconds: number) => void;
@@ -114,6 +116,7 @@ export function s3App(deps: S3AppDeps): Hono {
     let response: Response;
     try {
       const headers = c.req.raw.headers;
+      await deps.keys.prepare?.(claimedAccessKeyId(headers, rawQuery));
       const verified = verifyRequest({ method, rawPath, rawQuery, headers }, { region: deps.region, keys: deps.keys, nowMs: Date.now() });
       const query = new URLSearchParams(rawQuery);
       const endpoint = route(method, rawPath, query, headers);
