@@ -21,9 +21,10 @@ export function registerClusterCommands(program: Command, action: Action): void 
     .action(action(transferLeader));
 }
 
-function adminHeaders(command: Command): Record<string, string> {
+/** `Authorization: Bearer <admin token>` from --admin-token or DFS_ADMIN_TOKEN; `what` names the commands in the usage error. */
+export function adminHeaders(command: Command, what = 'cluster commands'): Record<string, string> {
   const token = command.optsWithGlobals<AdminOptions>().adminToken ?? process.env.DFS_ADMIN_TOKEN;
-  if (token === undefined || token === '') throw new UsageError('cluster commands need the admin token: --admin-token <token> or env DFS_ADMIN_TOKEN');
+  if (token === undefined || token === '') throw new UsageError(`${what} need the admin token: --admin-token <token> or env DFS_ADMIN_TOKEN`);
   return { authorization: `Bearer ${token}` };
 }
 
