@@ -4,6 +4,7 @@
 // errors: `401 unauthorized` for an unsigned request, S3's status with a snake_case code else.
 import { SigV4Error } from './sigv4-error.ts';
 import { verifyRequest } from './verify-request.ts';
+import { emptySha256Hex } from './sigv4-crypto.ts';
 import type { KeyLookup } from './verify-request.ts';
 
 /** The native API's paths that stay open with --auth required: health and monitoring. */
@@ -34,13 +35,19 @@ export function nativeAuthRefusal(request: { method: string; rawPath: string; ra
   if (request.headers.get('authorization') === null && !query.has('X-Amz-Signature') && !query.has('X-Amz-Credential') && !query.has('X-Amz-Algorithm')) {
     return { status: 401, code: 'unauthorized', message: 'this cluster runs with --auth required: sign the request with AWS Signature Version 4 (service s3) using an access key' };
   }
+  const sentHash = request.headers.get('x-amz-content-sha256');
+  const hasBody = request.headers.has('transfer-encoding') || (request.headers.get('content-length') ?? '0') !== '0';
+  if (sentHash === null && hasBody && request.headers.get('authorization') !== null) {
+    return { status: 400, code: 'missing_content_sha256', message: "a signed request with a body must send x-amz-content-sha256: UNSIGNED-PAYLOAD or the body's hex SHA-256 (curl before 8: -H 'x-amz-content-sha256: UNSIGNED-PAYLOAD')" };
+  }
   try {
-    const verified = verifyRequest(request, { region, keys, nowMs });
+    const verified = verifyRequest(request, { region, keys, nowMs, absentPayloadHash: emptySha256Hex });
     const { payload } = verified;
     if (payload.kind === 'unsigned') return null;
     if (payload.kind === 'sha256') {
+      if (sentHash === null && !hasBody && payload.hex === emptySha256Hex) return null;
       // Only a header travels with the body to the node that reads it and checks the hash.
-      if (request.headers.get('x-amz-content-sha256') !== payload.hex) {
+      if (sentHash !== payload.hex) {
         return { status: 400, code: 'invalid_request', message: 'a presigned native request takes UNSIGNED-PAYLOAD, or the hash in the x-amz-content-sha256 header' };
       }
       return null;

@@ -46,6 +46,12 @@ export interface VerifyOptions {
   readonly region: string;
   readonly keys: KeyLookup;
   readonly nowMs: number;
+  /**
+   * The payload hash of a header-signed request that sends no x-amz-content-sha256 (S3 requires
+   * it; a plain SigV4 signer such as curl 7.x's signs the body's hash without sending it): the
+   * native API gives the empty body's hash for a request without a body. Unset: refused.
+   */
+  readonly absentPayloadHash?: string;
 }
 
 const presignedSignatureParam = 'X-Amz-Signature';
@@ -70,7 +76,7 @@ export function verifyRequest(request: IncomingSigned, options: VerifyOptions): 
   const secret = options.keys.secretFor(params.accessKeyId);
   if (secret === null) throw new SigV4Error('InvalidAccessKeyId', 'The AWS Access Key Id you provided does not exist in our records.', { AWSAccessKeyId: params.accessKeyId });
 
-  const payloadHash = authorization !== null ? request.headers.get('x-amz-content-sha256') : presignedPayloadHash(query, request.headers, params);
+  const payloadHash = authorization !== null ? (request.headers.get('x-amz-content-sha256') ?? options.absentPayloadHash ?? null) : presignedPayloadHash(query, request.headers, params);
   if (payloadHash === null) throw new SigV4Error('InvalidRequest', 'Missing required header for this request: x-amz-content-sha256');
   const scope = `${params.scopeDate}/${params.region}/${params.service}/${scopeTerminator}`;
   const key = signingKey(secret, params.scopeDate, params.region, params.service);

@@ -23,7 +23,12 @@ export function nativeAuth(ctx: NodeContext): MiddlewareHandler {
     const target = rawRequestTarget(c.env, c.req.url);
     const queryAt = target.indexOf('?');
     const request = { method: c.req.method, rawPath: targetPath(target), rawQuery: queryAt === -1 ? '' : target.slice(queryAt + 1), headers: c.req.raw.headers };
-    const refusal = nativeAuthRefusal(request, config.s3Region, keys, Date.now());
+    let refusal = nativeAuthRefusal(request, config.s3Region, keys, Date.now());
+    if (refusal?.code === 'invalid_access_key_id') {
+      // A key made a moment ago may be committed but not yet applied here: catch up, look again.
+      await ctx.raft.readBarrier();
+      refusal = nativeAuthRefusal(request, config.s3Region, keys, Date.now());
+    }
     if (refusal === null) return next();
     if (refusal.status === 401) c.header('WWW-Authenticate', 'AWS4-HMAC-SHA256');
     return errorResponse(c, refusal.status, refusal.code, refusal.message);
