@@ -175,7 +175,7 @@ ${s3Banner}
 
 Quick start:
   ${plainCurl} -s ${first}/status
-  ${curl} -s -X POST --data-binary 'hello' ${first}/upload/my-first-file.txt
+  ${curl} -s${authRequired ? " -H 'x-amz-content-sha256: UNSIGNED-PAYLOAD'" : ''} -X POST --data-binary 'hello' ${first}/upload/my-first-file.txt
   ${curl} -s ${second}/files
   ${curl} -s ${third}/upload/my-first-file.txt
   ${plainCurl} -s ${gatewayUrl}/status${s3QuickStart}
