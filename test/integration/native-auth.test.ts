@@ -11,6 +11,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { SignatureV4 } from '@smithy/signature-v4';
+import { CreateBucketCommand, GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { freePorts } from '../support/cluster.ts';
 import { GatewayCluster } from '../support/gateway-cluster.ts';
 
 const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
@@ -111,14 +113,17 @@ function curlVersion(): Promise<[number, number] | null> {
 describe('--auth required on the native API', () => {
   let cluster: GatewayCluster;
   let dir: string;
+  let s3Endpoint: string;
   const nodeUrl = () => cluster.storage.nodes[1].url;
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'dfs-auth-'));
     const rootEnv = { DFS_S3_ACCESS_KEY_ID: rootKey.accessKeyId, DFS_S3_SECRET_ACCESS_KEY: rootKey.secretAccessKey };
+    const [s3Port] = await freePorts(1);
+    s3Endpoint = `http://127.0.0.1:${s3Port}`;
     cluster = await GatewayCluster.start({
       storage: { flags: ['--admin-token', adminToken, '--auth', 'required'], env: rootEnv },
-      gatewayFlags: ['--auth', 'required', '--s3-port', '0'],
+      gatewayFlags: ['--auth', 'required', '--s3-port', String(s3Port)],
       gatewayEnv: { ...rootEnv, DFS_ADMIN_TOKEN: adminToken },
     });
   });
@@ -193,6 +198,16 @@ describe('--auth required on the native API', () => {
         await new Promise((r) => setTimeout(r, 200));
       }
     }
+  });
+
+  it('the S3 API keeps working in front of it (its native requests inside the gateway are vouched for)', async () => {
+    const s3 = new S3Client({ endpoint: s3Endpoint, region, forcePathStyle: true, credentials: rootKey, maxAttempts: 1 });
+    await s3.send(new CreateBucketCommand({ Bucket: 'guarded' }));
+    await s3.send(new PutObjectCommand({ Bucket: 'guarded', Key: 'k.txt', Body: 'through S3' }));
+    const got = await s3.send(new GetObjectCommand({ Bucket: 'guarded', Key: 'k.txt' }));
+    assert.equal(await got.Body!.transformToString(), 'through S3');
+    const native = await signedFetch(cluster, 'GET', `${cluster.url}/files/guarded/k.txt`);
+    assert.equal(await native.text(), 'through S3');
   });
 
   it('curl --aws-sigv4 reads and writes through the gateway', async (t) => {
