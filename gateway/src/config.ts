@@ -2,6 +2,8 @@
 import { bytesFlag, ConfigError, helpText, integerFlag, optionalStringFlag, parseFlags, stringFlag } from '../../shared/flags.ts';
 import type { TlsIdentity } from '../../shared/http-listener.ts';
 import { tlsIdentity } from '../../shared/http-listener.ts';
+import { authFlag, parseAuthMode, parseRootKey } from '../../shared/auth-mode.ts';
+import type { AuthMode } from '../../shared/auth-mode.ts';
 
 export const gatewayFlagSpecs = {
   id: stringFlag('id', 'DFS_GATEWAY_ID', 'this gateway id (in X-DFS-Gateway and /status)', '<gw-PORT>'),
@@ -28,6 +30,8 @@ export const gatewayFlagSpecs = {
   s3Domain: optionalStringFlag('s3-domain', 'DFS_S3_DOMAIN', 'virtual-host style S3: a Host of <bucket>.<this domain> addresses the bucket (path-style works too)'),
   s3AccessKeyId: optionalStringFlag('s3-access-key-id', 'DFS_S3_ACCESS_KEY_ID', 'the S3 root access key id (prefer the env variable)'),
   s3SecretAccessKey: optionalStringFlag('s3-secret-access-key', 'DFS_S3_SECRET_ACCESS_KEY', 'the S3 root secret access key (prefer the env variable: a flag shows in ps)'),
+  adminToken: stringFlag('admin-token', 'DFS_ADMIN_TOKEN', 'the nodes\' admin token: the gateway reads the access keys with it, and vouches with it for requests it verified (--auth required); empty: none', ''),
+  auth: authFlag,
 };
 
 /** The S3 API's settings; null when it is off. */
@@ -66,6 +70,14 @@ export interface GatewayConfig {
   readonly tlsCa: string | null;
   /** The S3 API (gateway/src/s3), or null when it is off. */
   readonly s3: S3Config | null;
+  /** The nodes' admin token ('' for none): reads the access keys, and vouches for verified requests. */
+  readonly adminToken: string;
+  /** `required`: the native API answers only SigV4-signed requests (native-auth.ts). */
+  readonly auth: AuthMode;
+  /** The region requests are signed for (S3 and, with --auth required, native). */
+  readonly region: string;
+  /** The root access key (null when none is set). */
+  readonly rootKey: { readonly accessKeyId: string; readonly secretAccessKey: string } | null;
 }
 
 export const gatewayHelp = (): string =>
@@ -93,9 +105,15 @@ export function parseGatewayConfig(argv: readonly string[], env: NodeJS.ProcessE
   if (flags.idleTimeoutMs <= waitMaxMs) {
     throw new ConfigError(`--idle-timeout (${flags.idleTimeoutMs}) must exceed --failover-timeout, --write-timeout and --read-timeout (${waitMaxMs}): a request waiting for them moves no bytes`);
   }
-  const { tlsCert, tlsKey, s3Port, s3Region, s3Domain, s3AccessKeyId, s3SecretAccessKey, ...rest } = flags;
+  const { tlsCert, tlsKey, s3Port, s3Region, s3Domain, s3AccessKeyId, s3SecretAccessKey, auth, ...rest } = flags;
   const tls = tlsIdentity(tlsCert, tlsKey);
-  return { ...rest, id, nodes, tls, s3: parseS3Config(s3Port, s3Region, s3AccessKeyId, s3SecretAccessKey, parseS3Domain(s3Domain)) };
+  const authMode = parseAuthMode(auth);
+  // It passes on what it verified with the admin token: the nodes would not verify it again
+  // (the Host it was signed for is the gateway's).
+  if (authMode === 'required' && flags.adminToken === '') throw new ConfigError('--auth required needs --admin-token (env DFS_ADMIN_TOKEN): the gateway vouches for the requests it verified with it');
+  const s3 = parseS3Config(s3Port, s3Region, s3AccessKeyId, s3SecretAccessKey, parseS3Domain(s3Domain));
+  const rootKey = parseRootKey(s3AccessKeyId, s3SecretAccessKey, ['--s3-access-key-id', '--s3-secret-access-key']);
+  return { ...rest, id, nodes, tls, s3, auth: authMode, region: s3Region, rootKey };
 }
 
 /** The S3 settings: on when its port is not 0 and a root key is given. Messages never show the secret. */

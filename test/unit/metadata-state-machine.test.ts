@@ -842,7 +842,7 @@ describe('metadata state machine: snapshots', () => {
     assert.throws(() => source.sm.writeSnapshot(file), /already exists/);
     const shipped = new Database(file, { readonly: true });
     const tables = shipped.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").pluck().all();
-    assert.deepEqual(tables, ['applied_state', 'buckets', 'chunk_refs', 'client_requests', 'cluster_settings', 'file_versions', 'files', 'inline_contents', 'multipart_parts', 'multipart_uploads']);
+    assert.deepEqual(tables, ['access_keys', 'applied_state', 'buckets', 'chunk_refs', 'client_requests', 'cluster_settings', 'file_versions', 'files', 'inline_contents', 'multipart_parts', 'multipart_uploads']);
     assert.equal(shipped.pragma('journal_mode', { simple: true }), 'delete');
     shipped.close();
 

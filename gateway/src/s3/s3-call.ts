@@ -3,7 +3,7 @@
 import { S3Error } from './s3-errors.ts';
 import type { NativeClient } from './native-client.ts';
 import { nativeError } from './native-client.ts';
-import type { PayloadSigning } from './sigv4/verify-request.ts';
+import type { PayloadSigning } from '../../../shared/sigv4/verify-request.ts';
 
 export interface S3Call {
   readonly method: string;

@@ -261,3 +261,16 @@ export const clusterSettings = sqliteTable('cluster_settings', {
   name: text('name').primaryKey(),
   value: text('value').notNull(),
 });
+
+/**
+ * Access keys created at runtime (`POST /admin/keys`), besides the root key of the environment:
+ * every gateway and node accepts requests signed with a live one. The secret is kept as is, for a
+ * SigV4 signature is an HMAC keyed by it; it is answered once, when created, and afterwards only
+ * to the admin-token-holding gateways (`GET /admin/keys?secrets=1`). Revoking deletes the row.
+ */
+export const accessKeys = sqliteTable('access_keys', {
+  accessKeyId: text('access_key_id').primaryKey(),
+  secretAccessKey: text('secret_access_key').notNull(),
+  /** The HLC wall time of the entry that created it, ms since the epoch. */
+  createdMs: integer('created_ms').notNull(),
+});

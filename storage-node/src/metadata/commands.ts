@@ -13,6 +13,8 @@ import { uploadCommandProblem, uploadOps } from './upload-commands.ts';
 import type { UploadCommand, UploadResult } from './upload-commands.ts';
 import { settingsCommandProblem, settingsOps } from './cluster-settings.ts';
 import type { SettingsCommand, SettingsResult } from './cluster-settings.ts';
+import { keyCommandProblem, keyOps } from './key-commands.ts';
+import type { KeyCommand, KeyResult } from './key-commands.ts';
 
 export interface Precondition {
   /** An If-Match header value: `*`, or one or more (quoted) etags separated by commas. */
@@ -106,8 +108,8 @@ export interface DeleteBucketCommand {
 
 export type BucketCommand = CreateBucketCommand | DeleteBucketCommand;
 
-/** Every command a metadata entry may hold (S3 multipart uploads: upload-commands.ts). */
-export type ReplicatedCommand = MetadataCommand | BucketCommand | UploadCommand | SettingsCommand;
+/** Every command a metadata entry may hold (S3 multipart uploads: upload-commands.ts; access keys: key-commands.ts; settings: cluster-settings.ts). */
+export type ReplicatedCommand = MetadataCommand | BucketCommand | UploadCommand | KeyCommand | SettingsCommand;
 
 /** A bucket as clients see it. */
 export interface BucketJson {
@@ -124,7 +126,7 @@ export type BucketResult =
   | { readonly ok: false; readonly code: BucketErrorCode; readonly message: string };
 
 /** The result of any applied command. */
-export type AppliedResult = MetadataResult | BucketResult | UploadResult | SettingsResult;
+export type AppliedResult = MetadataResult | BucketResult | UploadResult | KeyResult | SettingsResult;
 
 /** A file as clients see it (DESIGN.md, "Client API"). */
 export interface FileJson {
@@ -180,6 +182,7 @@ export function commandProblem(value: unknown, inlineCheck: InlineCheck = 'full'
   if (command.op === 'createBucket' || command.op === 'deleteBucket') return bucketCommandProblem(command);
   if (uploadOps.includes(command.op as string)) return uploadCommandProblem(command, commonProblem, preconditionProblem);
   if (settingsOps.includes(command.op as string)) return settingsCommandProblem(command);
+  if (keyOps.includes(command.op as string)) return keyCommandProblem(command, commonProblem);
   const common = ['op', 'name', 'hlc', 'precondition', 'requestId'];
   const extra: Record<string, readonly string[]> = {
     put: ['size', 'contentType', 'etag', 'md5', 'chunks', 'chunkSizes', 'inline', 'bucket', 'headers'],
@@ -305,6 +308,9 @@ export function requestFingerprint(command: ReplicatedCommand): string {
     return sha256Hex(Buffer.from(JSON.stringify(uploadFingerprint(command))));
   }
   if (command.op === 'setReplication') return sha256Hex(Buffer.from(JSON.stringify([command.op, command.replication])));
+  // A create's id and secret are left out: a retry (by the gateway, on a new leader) draws others.
+  if (command.op === 'createKey') return sha256Hex(Buffer.from(JSON.stringify([command.op])));
+  if (command.op === 'revokeKey') return sha256Hex(Buffer.from(JSON.stringify([command.op, command.accessKeyId])));
   const precondition = command.op === 'put' || command.op === 'delete' || command.op === 'copy' ? command.precondition : undefined;
   const what = [
     command.op,
@@ -367,6 +373,8 @@ export function decodeCommand(data: string): ReplicatedCommand {
     assert(false, `metadata entry is not JSON: ${data.slice(0, 200)}`);
   }
   const problem = commandProblem(value);
-  assert(problem === null, `malformed metadata entry (${problem}): ${data.slice(0, 200)}`);
+  // A key's secret must not reach the output, even of a crash.
+  const shown = (value as { op?: unknown } | null)?.op === 'createKey' ? '(a createKey entry)' : data.slice(0, 200);
+  assert(problem === null, `malformed metadata entry (${problem}): ${shown}`);
   return value as ReplicatedCommand;
 }

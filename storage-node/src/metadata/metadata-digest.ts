@@ -105,6 +105,16 @@ function* digestPages(sqlite: Database.Database, hash: Hash, counts: Counts, pag
     afterPart = [last[0], last[1]];
     yield;
   }
+  // Access keys: few; the secret is hashed with the rest (replicas must hold the same secret).
+  const keysPage = sqlite.prepare('SELECT access_key_id, secret_access_key, created_ms FROM access_keys WHERE access_key_id > ? ORDER BY access_key_id LIMIT ?').raw();
+  let afterKey = '';
+  for (;;) {
+    const rows = keysPage.all(afterKey, pageRows) as [string, ...unknown[]][];
+    for (const row of rows) hash.update(`k\0${JSON.stringify(row)}\n`);
+    if (rows.length < pageRows) break;
+    afterKey = rows[rows.length - 1][0];
+    yield;
+  }
 }
 
 function appliedIndex(sqlite: Database.Database): number {

@@ -28,6 +28,9 @@ import type { MetadataDigest } from './metadata-digest.ts';
 import { ClusterSettingsTable } from './cluster-settings.ts';
 import type { ClusterSettings } from './cluster-settings.ts';
 import type { ObjectHeaders } from '../../../shared/object-headers.ts';
+import { prepareKeyStatements } from './key-statements.ts';
+import type { KeyRecord, KeyStatements } from './key-statements.ts';
+import type { KeyCommand, KeyJson, KeyResult } from './key-commands.ts';
 
 export const keepVersionsDefault = 10;
 export const requestWindowEntriesDefault = 10_000;
@@ -92,6 +95,7 @@ export class MetadataStateMachine implements StateMachine {
   readonly #statements: MetadataStatements;
   readonly #multipart: MultipartStatements;
   readonly #settings: ClusterSettingsTable;
+  readonly #keys: KeyStatements;
   readonly #keepVersions: number;
   readonly #requestWindowEntries: number;
   readonly #requestWindowMs: number;
@@ -115,6 +119,7 @@ export class MetadataStateMachine implements StateMachine {
     this.#statements = prepareMetadataStatements(database.db);
     this.#multipart = prepareMultipartStatements(database.sqlite);
     this.#settings = new ClusterSettingsTable(database.sqlite);
+    this.#keys = prepareKeyStatements(database.sqlite);
     this.#statements.createAppliedState.run();
     const state = this.#readState();
     this.#applied = state.appliedIndex;
@@ -234,6 +239,18 @@ export class MetadataStateMachine implements StateMachine {
     return this.#statements.inlineContent.get({ hash })?.content ?? null;
   }
 
+
+  // ---- access keys ----
+
+  /** Every live access key, by id, with its secret: for the SigV4 checks only, never to list. */
+  accessKeys(): KeyRecord[] {
+    return this.#keys.allKeys();
+  }
+
+  /** A live key's secret, or null when there is no such key (never was, or revoked). */
+  accessKeySecret(accessKeyId: string): string | null {
+    return this.#keys.key(accessKeyId)?.secretAccessKey ?? null;
+  }
 
   // ---- multipart uploads ----
 
@@ -392,6 +409,9 @@ export class MetadataStateMachine implements StateMachine {
         return this.#applyBucket(command);
       case 'setReplication':
         return this.#settings.apply(command);
+      case 'createKey':
+      case 'revokeKey':
+        return this.#applyKey(command);
       default:
         return this.#applyUpload(command, batch);
     }
@@ -529,6 +549,21 @@ export class MetadataStateMachine implements StateMachine {
     }
     this.#statements.deleteBucket.run({ name });
     return { ok: true, bucket: toBucketJson(existing) };
+  }
+
+  /** Creates or revokes an access key; the result never carries the secret. */
+  #applyKey(command: KeyCommand): KeyResult {
+    const { accessKeyId } = command;
+    const existing = this.#keys.key(accessKeyId);
+    if (command.op === 'createKey') {
+      if (existing !== null) return { ok: false, code: 'key_exists', message: `the access key ${accessKeyId} exists` };
+      const record: KeyRecord = { accessKeyId, secretAccessKey: command.secretAccessKey, createdMs: decodeHlc(command.hlc).wallMs };
+      this.#keys.insertKey(record);
+      return { ok: true, key: toKeyJson(record) };
+    }
+    if (existing === null) return { ok: false, code: 'no_such_key', message: `no access key ${accessKeyId}` };
+    this.#keys.deleteKey(accessKeyId);
+    return { ok: true, key: toKeyJson(existing) };
   }
 
   #applyUpload(command: UploadCommand, batch: BatchState): UploadResult {
@@ -695,6 +730,10 @@ export function toUploadJson(record: UploadRecord): UploadJson {
 
 export function toPartJson(record: PartRecord): PartJson {
   return { partNumber: record.partNumber, size: record.size, md5: record.md5, sha256: record.sha256, modified: new Date(record.modifiedMs).toISOString() };
+}
+
+export function toKeyJson(record: Pick<KeyRecord, 'accessKeyId' | 'createdMs'>): KeyJson {
+  return { accessKeyId: record.accessKeyId, created: new Date(record.createdMs).toISOString() };
 }
 
 function toBucketJson(row: { readonly name: string; readonly createdMs: number }): BucketJson {
