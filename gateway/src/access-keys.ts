@@ -63,9 +63,16 @@ export class AccessKeys implements KeyLookup {
    */
   async prepare(accessKeyId: string | null): Promise<void> {
     if (!this.enabled || accessKeyId === null || this.secretFor(accessKeyId) !== null) return;
-    if (this.#inFlight !== null) return this.#inFlight;
-    if (Date.now() - this.#lastFetchStartMs < unknownKeyRefreshMs) return;
-    await this.refresh();
+    // A key created just before this request counts only if a read started after the request
+    // arrived: a read already under way, or one of less than a second ago, may predate the key.
+    const arrivedMs = Date.now();
+    for (;;) {
+      if (this.#inFlight !== null) await this.#inFlight;
+      if (this.secretFor(accessKeyId) !== null || this.#lastFetchStartMs >= arrivedMs) return;
+      const waitMs = this.#lastFetchStartMs + unknownKeyRefreshMs - Date.now();
+      if (waitMs > 0) await new Promise((resolve) => setTimeout(resolve, waitMs));
+      if (this.#inFlight === null && this.#lastFetchStartMs < arrivedMs) await this.refresh();
+    }
   }
 
   /** Reads the key list from a node (healthy ones first, then the seeds); keeps the last on failure. */
