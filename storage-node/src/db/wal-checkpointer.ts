@@ -37,8 +37,11 @@ export class WalCheckpointer {
     this.#worker.unref(); // the node's servers keep it running; a failed start must not hang
     this.#worker.on('message', (answer: WorkerAnswer) => {
       this.#running = false;
-      if (answer.ok) this.#onCheckpoint?.(answer);
-      else console.error(`meta.db checkpoint failed: ${answer.message}`);
+      // SQLite answers -1 for both counts when the WAL is busy (the node's connection was
+      // committing): nothing was checkpointed, and the counts say nothing.
+      if (answer.ok) {
+        if (answer.walFrames >= 0 && answer.checkpointedFrames >= 0) this.#onCheckpoint?.(answer);
+      } else console.error(`meta.db checkpoint failed: ${answer.message}`);
     });
     this.#worker.on('error', (err) => {
       // The node's connection goes back to checkpointing itself: slower, never unbounded.

@@ -89,7 +89,7 @@ export async function startStorageNode(config: NodeConfig): Promise<RunningNode>
     onCheckpoint: (result) => {
       metrics.metaCheckpointSeconds.observe(result.seconds);
       const restarted = result.checkpointedFrames < checkpointedFrames;
-      metrics.metaCheckpointFrames.inc(restarted ? result.checkpointedFrames : result.checkpointedFrames - checkpointedFrames);
+      metrics.metaCheckpointFrames.inc(Math.max(0, restarted ? result.checkpointedFrames : result.checkpointedFrames - checkpointedFrames));
       checkpointedFrames = result.checkpointedFrames;
     },
   });
