@@ -4,9 +4,11 @@
 import { readdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Prng } from '../../test/sim/prng.ts';
+import type { Violation } from './analysis.ts';
 import type { ChaosCluster } from './cluster.ts';
 import { cutLink, healAllLinks, healLink, throttle, unthrottle } from './netns.ts';
 import type { Recorder } from './recorder.ts';
+import { awaitRemovedExit, awaitVoter, describeMembers, removeMember } from './replace-member.ts';
 import { chunkFaultKinds, instantFaults, pickMinority, pickPartition } from './schedule.ts';
 import type { Episode, FaultKind } from './schedule.ts';
 
@@ -61,6 +63,8 @@ export function listChunkFiles(dataDir: string): Array<{ hash: string; path: str
 export class Nemesis {
   readonly faults: FaultRecord[] = [];
   readonly chunkFaults: ChunkFault[] = [];
+  /** What a fault itself found broken (a removed node that did not exit, one never promoted). */
+  readonly violations: Violation[] = [];
   /** How partitions were made: by cutting links or by pausing the minority side. */
   readonly partitionMethod: 'netns' | 'pause';
   readonly #cluster: ChaosCluster;
@@ -148,6 +152,52 @@ export class Nemesis {
     if (leader !== null) return leader;
     record.detail += 'no leader known, a random node instead; ';
     return rng.int(this.#options.nodes);
+  }
+
+  /**
+   * Removes a node (the leader or a follower) through the membership route, sees it exit and
+   * wipes it; the heal starts it with --join and waits until it is a voter again. Only from a
+   * whole cluster: every node running, every member a voter, so that the rest keep a majority
+   * of the original voters while it is out.
+   */
+  async #replaceMember(rng: Prng, record: FaultRecord): Promise<(() => Promise<void>) | null> {
+    const cluster = this.#cluster;
+    const n = this.#options.nodes;
+    const statuses = await cluster.statuses(3_000);
+    const up = statuses.filter((s) => s !== null).length;
+    const leader = await cluster.leader();
+    const leaderStatus = leader === null ? null : statuses[leader];
+    const voters = leaderStatus?.nodes?.filter((m) => m.voter).length ?? 0;
+    if (up < n || leaderStatus === null || voters !== n || leaderStatus.nodes.length !== n) {
+      record.detail += `skipped: needs the whole cluster (${up} of ${n} nodes answer, leader ${leaderStatus?.id ?? 'unknown'}, members ${leaderStatus === null ? '?' : describeMembers(leaderStatus)})`;
+      return null;
+    }
+    const followers = [...Array(n).keys()].filter((i) => i !== leader);
+    const victim = rng.chance(0.4) ? leader! : rng.pick(followers);
+    const node = cluster.nodes[victim];
+    record.targets = [node.id];
+    const others = rng.shuffle([...Array(n).keys()].filter((i) => i !== victim));
+    // Usually a follower takes the request (it forwards to the leader); sometimes the victim itself.
+    const order = rng.chance(0.2) ? [victim, ...others] : others;
+    const exit = cluster.expectExit(victim);
+    if (exit === null) throw new Error(`${node.id} is not running`);
+    const removal = await removeMember(cluster, victim, order);
+    record.detail += `removed ${node.id}${victim === leader ? ' (the leader)' : ''} via ${removal.via} in ${removal.ms} ms`;
+    const exited = await awaitRemovedExit(cluster, victim, exit);
+    if (exited.violation !== null) this.violations.push(exited.violation);
+    record.detail += exited.outcome === null ? `, did not exit in time (killed)` : `, it exited (${exited.outcome.signal ?? `code ${exited.outcome.code}`}) ${exited.ms} ms later`;
+    const joinVia = cluster.nodes[others[0]].url;
+    await cluster.wipe(victim, joinVia);
+    const wipedAt = performance.now();
+    record.detail += '; wiped its data dir';
+    return async () => {
+      const outMs = Math.round(performance.now() - wipedAt);
+      if (node.child === null) cluster.startNode(victim);
+      const promoted = await awaitVoter(cluster, victim);
+      if (promoted.violation !== null) this.violations.push(promoted.violation);
+      record.detail += `; ${outMs} ms later started with --join ${cluster.nodes[others[0]].id}, `
+        + (promoted.violation === null ? `a voter again ${promoted.ms} ms after that` : `NOT a voter after ${promoted.ms} ms`);
+    };
   }
 
   /** Injects one fault; returns its heal (null for a fault that needs none). */
@@ -256,6 +306,8 @@ export class Nemesis {
         this.chunkFaults.push({ node: node.id, hash: file.hash, kind: episode.kind === 'delete-chunk' ? 'delete' : 'corrupt' });
         return null;
       }
+      case 'replace-member':
+        return this.#replaceMember(rng, record);
       case 'kill-gateway': {
         await cluster.killGateway();
         record.targets = ['gateway'];
