@@ -97,7 +97,7 @@ async function runChaos(o: ChaosOptions, networkNote: string | null): Promise<nu
       recorder, client, () => targets,
     );
     const durationMs = o.durationS * 1000;
-    const schedule = o.noFaults ? [] : buildSchedule({ seed: o.seed, durationMs, nodes: o.nodes, netns });
+    const schedule = o.noFaults ? [] : buildSchedule({ seed: o.seed, durationMs, nodes: o.nodes, netns, ...(o.faults === null ? {} : { kinds: o.faults }) });
     const nemesis = new Nemesis(cluster, { nodes: o.nodes, netnsPrefix: o.netnsPrefix }, recorder, () => workload.currentEtags());
     const planned = new Map<string, number>();
     for (const e of schedule) planned.set(e.kind, (planned.get(e.kind) ?? 0) + 1);
@@ -118,7 +118,7 @@ async function runChaos(o: ChaosOptions, networkNote: string | null): Promise<nu
     // nodes' request deadline none can, and the final state stays put while it is read.
     await sleep(Math.max(0, healedAt + quietAfterHealMs - performance.now()));
 
-    const violations: Violation[] = [];
+    const violations: Violation[] = [...nemesis.violations];
     const notes: string[] = [];
     if (networkNote !== null) notes.push(`no network namespaces (${networkNote}): partitions were made by pausing the minority side`);
     const convergence: Convergence = await waitConverged(cluster, o.convergeTimeoutS * 1000);

@@ -160,7 +160,7 @@ export class Nemesis {
    * whole cluster: every node running, every member a voter, so that the rest keep a majority
    * of the original voters while it is out.
    */
-  async #replaceMember(rng: Prng, record: FaultRecord): Promise<(() => Promise<void>) | null> {
+  async #replaceMember(rng: Prng, record: FaultRecord, holdMs: number): Promise<(() => Promise<void>) | null> {
     const cluster = this.#cluster;
     const n = this.#options.nodes;
     const statuses = await cluster.statuses(3_000);
@@ -188,10 +188,12 @@ export class Nemesis {
     record.detail += exited.outcome === null ? `, did not exit in time (killed)` : `, it exited (${exited.outcome.signal ?? `code ${exited.outcome.code}`}) ${exited.ms} ms later`;
     const joinVia = cluster.nodes[others[0]].url;
     await cluster.wipe(victim, joinVia);
-    const wipedAt = performance.now();
+    const wipedAt = this.#recorder.now();
     record.detail += '; wiped its data dir';
     return async () => {
-      const outMs = Math.round(performance.now() - wipedAt);
+      // The hold is the time it stays out, counted from the wipe (removing it took a while).
+      await this.#sleepUntil(wipedAt + holdMs);
+      const outMs = Math.round(this.#recorder.now() - wipedAt);
       if (node.child === null) cluster.startNode(victim);
       const promoted = await awaitVoter(cluster, victim);
       if (promoted.violation !== null) this.violations.push(promoted.violation);
@@ -307,7 +309,7 @@ export class Nemesis {
         return null;
       }
       case 'replace-member':
-        return this.#replaceMember(rng, record);
+        return this.#replaceMember(rng, record, episode.holdMs);
       case 'kill-gateway': {
         await cluster.killGateway();
         record.targets = ['gateway'];
