@@ -42,6 +42,19 @@ describe('chaos options', () => {
     assert.throws(() => parseChaosArgs(['--network', 'wifi'], () => 1), UsageError);
     assert.equal(parseChaosArgs(['--help'], () => 1), 'help');
   });
+
+  it('restricts the fault kinds with --faults, in a canonical order the replay keeps', () => {
+    const o = parseChaosArgs(['--seed', '4', '--faults', 'wipe-node,replace-member,wipe-node'], () => 1);
+    assert.ok(o !== 'help');
+    assert.deepEqual(o.faults, ['wipe-node', 'replace-member']);
+    assert.equal(replayCommand(o), 'npm run chaos -- --duration 60 --seed 4 --nodes 3 --faults wipe-node,replace-member');
+    const all = parseChaosArgs([], () => 1);
+    assert.ok(all !== 'help');
+    assert.equal(all.faults, null);
+    assert.throws(() => parseChaosArgs(['--faults', 'replace-nodes'], () => 1), /unknown fault kind "replace-nodes"/);
+    assert.throws(() => parseChaosArgs(['--faults', ','], () => 1), UsageError);
+    assert.throws(() => parseChaosArgs(['--faults', 'kill-leader', '--no-faults'], () => 1), UsageError);
+  });
 });
 
 describe('chaos fault schedule', () => {
@@ -73,6 +86,18 @@ describe('chaos fault schedule', () => {
     assert.deepEqual([...long].sort(), [...allFaultKinds].sort());
     const loopback = buildSchedule({ ...options, durationMs: 600_000, netns: false });
     assert.ok(!loopback.some((e) => e.kind === 'slow-link'));
+  });
+
+  it('draws only the kinds asked for, and plans time for a replaced member to come back', () => {
+    const only = buildSchedule({ ...options, durationMs: 120_000, kinds: ['replace-member'] });
+    assert.ok(only.length >= 3, `${only.length} replacements in 120 s`);
+    assert.ok(only.every((e) => e.kind === 'replace-member'));
+    // Admission, catch-up and promotion take seconds after the hold: the next one starts later.
+    for (let i = 1; i < only.length; i++) assert.ok(only[i].atMs >= only[i - 1].atMs + only[i - 1].holdMs + 12_000);
+    const mixed = buildSchedule({ ...options, durationMs: 120_000, kinds: ['kill-leader', 'delete-chunk'] });
+    assert.deepEqual([...new Set(mixed.map((e) => e.kind))].sort(), ['delete-chunk', 'kill-leader']);
+    // The default mix has replacements too.
+    assert.ok(buildSchedule({ ...options, durationMs: 300_000 }).some((e) => e.kind === 'replace-member'));
   });
 
   it('hits a minority: 1 of 3 nodes, 1 or 2 of 5', () => {
