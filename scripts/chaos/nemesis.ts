@@ -60,6 +60,9 @@ export function listChunkFiles(dataDir: string): Array<{ hash: string; path: str
   return out;
 }
 
+/** How long replace-member waits for every node to answer, and every member to be a voter. */
+const wholeClusterWaitMs = 20_000;
+
 export class Nemesis {
   readonly faults: FaultRecord[] = [];
   readonly chunkFaults: ChunkFault[] = [];
@@ -163,15 +166,25 @@ export class Nemesis {
   async #replaceMember(rng: Prng, record: FaultRecord, holdMs: number): Promise<(() => Promise<void>) | null> {
     const cluster = this.#cluster;
     const n = this.#options.nodes;
-    const statuses = await cluster.statuses(3_000);
-    const up = statuses.filter((s) => s !== null).length;
-    const leader = await cluster.leader();
-    const leaderStatus = leader === null ? null : statuses[leader];
-    const voters = leaderStatus?.nodes?.filter((m) => m.voter).length ?? 0;
-    if (up < n || leaderStatus === null || voters !== n || leaderStatus.nodes.length !== n) {
-      record.detail += `skipped: needs the whole cluster (${up} of ${n} nodes answer, leader ${leaderStatus?.id ?? 'unknown'}, members ${leaderStatus === null ? '?' : describeMembers(leaderStatus)})`;
-      return null;
+    // A node restarted by the fault before may still be starting or catching up: wait a while.
+    const waitStarted = performance.now();
+    let whole = '';
+    let leader: number | null = null;
+    for (;;) {
+      const statuses = await cluster.statuses(3_000);
+      const up = statuses.filter((s) => s !== null).length;
+      leader = await cluster.leader();
+      const leaderStatus = leader === null ? null : statuses[leader];
+      const voters = leaderStatus?.nodes?.filter((m) => m.voter).length ?? 0;
+      if (up === n && leaderStatus !== null && voters === n && leaderStatus.nodes.length === n) break;
+      whole = `${up} of ${n} nodes answer, leader ${leaderStatus?.id ?? 'unknown'}, members ${leaderStatus === null ? '?' : describeMembers(leaderStatus)}`;
+      if (this.#stopping || performance.now() - waitStarted > wholeClusterWaitMs) {
+        record.detail += `skipped: needs the whole cluster (${whole})`;
+        return null;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 500));
     }
+    if (whole !== '') record.detail += `waited ${Math.round(performance.now() - waitStarted)} ms for the whole cluster; `;
     const followers = [...Array(n).keys()].filter((i) => i !== leader);
     const victim = rng.chance(0.4) ? leader! : rng.pick(followers);
     const node = cluster.nodes[victim];
