@@ -67,6 +67,8 @@ export interface ChaosNode {
    * its data dir and is started with neither flag after that.
    */
   joinVia: string | null;
+  /** Times the replace-member fault removed it and it joined again. */
+  replaced: number;
 }
 
 /** A process that exited without being told to: always a bug (or a machine out of memory). */
@@ -137,7 +139,7 @@ export class ChaosCluster {
       this.nodes.push({
         index: i, id, url: `http://${host}:${clientPort}`, clusterUrl: `http://${host}:${clusterPort}`,
         dataDir: join(options.dir, 'data', id), logPath: join(options.dir, `${id}.log`),
-        child: null, paused: false, starts: 0, joinVia: null,
+        child: null, paused: false, starts: 0, joinVia: null, replaced: 0,
       });
     }
     this.#peers = this.nodes.map((n) => `${n.id}=${n.url}=${n.clusterUrl}`).join(',');

@@ -201,6 +201,7 @@ export class Nemesis {
     record.detail += exited.outcome === null ? `, did not exit in time (killed)` : `, it exited (${exited.outcome.signal ?? `code ${exited.outcome.code}`}) ${exited.ms} ms later`;
     const joinVia = cluster.nodes[others[0]].url;
     await cluster.wipe(victim, joinVia);
+    node.replaced++;
     const wipedAt = this.#recorder.now();
     record.detail += '; wiped its data dir';
     return async () => {
@@ -255,7 +256,22 @@ export class Nemesis {
         return null;
       }
       case 'wipe-node': {
-        const victim = rng.chance(0.3) ? await this.#leaderOrRandom(rng, record) : rng.int(this.#options.nodes);
+        let victim = rng.chance(0.3) ? await this.#leaderOrRandom(rng, record) : rng.int(this.#options.nodes);
+        // A wiped node comes back as a founder (--peers), with no record of when it joined: one
+        // that was replaced would replay the log from before, and may take the removal of its
+        // earlier self, still in the leader's log, for its own (it then stops). Only a node
+        // removed and joined again (replace-member) is a safe way to bring back a wiped member
+        // once the membership changed, so the founders that never left are wiped instead.
+        if (cluster.nodes[victim].replaced > 0) {
+          const founders = cluster.nodes.filter((n) => n.replaced === 0).map((n) => n.index);
+          if (founders.length === 0) {
+            record.targets = ids([victim]);
+            record.detail += `skipped: every node was replaced (joined with --join), none can be wiped and restarted as a founder`;
+            return null;
+          }
+          record.detail += `${cluster.nodes[victim].id} was replaced, a founder instead; `;
+          victim = rng.pick(founders);
+        }
         await cluster.wipe(victim);
         record.targets = ids([victim]);
         record.detail += `SIGKILL ${record.targets[0]}, delete its data dir, start it empty after ${episode.holdMs} ms`;
