@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { Prng } from '../../test/sim/prng.ts';
 import type { Violation } from './analysis.ts';
 import type { ChaosCluster } from './cluster.ts';
+import { lastIntactCopies } from './last-copies.ts';
 import { cutLink, healAllLinks, healLink, throttle, unthrottle } from './netns.ts';
 import type { Recorder } from './recorder.ts';
 import { awaitRemovedExit, awaitVoter, describeMembers, removeMember } from './replace-member.ts';
@@ -75,6 +76,8 @@ export class Nemesis {
   readonly #recorder: Recorder;
   readonly #currentEtags: () => string[];
   #stopping = false;
+  /** Nodes a fault is about to wipe: their chunk copies do not count as the ones that remain. */
+  readonly #leaving = new Set<number>();
   readonly #wakers = new Set<() => void>();
 
   constructor(cluster: ChaosCluster, options: NemesisOptions, recorder: Recorder, currentEtags: () => string[]) {
@@ -150,6 +153,14 @@ export class Nemesis {
     return false;
   }
 
+  /**
+   * Chunks the nemesis damaged somewhere whose only intact copy left is on `victim`: wiping it
+   * would lose them (see last-copies.ts).
+   */
+  #lastCopiesOn(victim: number): string[] {
+    return lastIntactCopies(this.#cluster.nodes, victim, this.chunkFaults.map((f) => f.hash), this.#leaving);
+  }
+
   async #leaderOrRandom(rng: Prng, record: FaultRecord): Promise<number> {
     const leader = await this.#cluster.leader();
     if (leader !== null) return leader;
@@ -189,7 +200,24 @@ export class Nemesis {
     const victim = rng.chance(0.4) ? leader! : rng.pick(followers);
     const node = cluster.nodes[victim];
     record.targets = [node.id];
+    const last = this.#lastCopiesOn(victim);
+    if (last.length > 0) {
+      record.detail += `skipped: ${node.id} holds the last intact copy of chunk ${last[0].slice(0, 12)}… (the nemesis damaged the others)`;
+      return null;
+    }
+    // From here its copies do not count: a chunk fault must leave an intact copy elsewhere.
     const others = rng.shuffle([...Array(n).keys()].filter((i) => i !== victim));
+    this.#leaving.add(victim);
+    try {
+      return await this.#removeAndWipe(rng, record, holdMs, victim, leader!, others);
+    } finally {
+      this.#leaving.delete(victim);
+    }
+  }
+
+  async #removeAndWipe(rng: Prng, record: FaultRecord, holdMs: number, victim: number, leader: number, others: number[]): Promise<() => Promise<void>> {
+    const cluster = this.#cluster;
+    const node = cluster.nodes[victim];
     // Usually a follower takes the request (it forwards to the leader); sometimes the victim itself.
     const order = rng.chance(0.2) ? [victim, ...others] : others;
     const exit = cluster.expectExit(victim);
@@ -272,7 +300,14 @@ export class Nemesis {
           record.detail += `${cluster.nodes[victim].id} was replaced, a founder instead; `;
           victim = rng.pick(founders);
         }
-        await cluster.wipe(victim);
+        const last = this.#lastCopiesOn(victim);
+        if (last.length > 0) {
+          record.targets = ids([victim]);
+          record.detail += `skipped: ${cluster.nodes[victim].id} holds the last intact copy of chunk ${last[0].slice(0, 12)}… (the nemesis damaged the others)`;
+          return null;
+        }
+        this.#leaving.add(victim);
+        await cluster.wipe(victim).finally(() => this.#leaving.delete(victim));
         record.targets = ids([victim]);
         record.detail += `SIGKILL ${record.targets[0]}, delete its data dir, start it empty after ${episode.holdMs} ms`;
         return restart([victim]);
@@ -320,7 +355,18 @@ export class Nemesis {
         // Half the time a chunk of a value being read now, so that a read meets it soon.
         const current = new Set(this.#currentEtags());
         const hot = files.filter((f) => current.has(f.hash));
-        const file = hot.length > 0 && rng.chance(0.5) ? rng.pick(hot) : rng.pick(files);
+        let file = hot.length > 0 && rng.chance(0.5) ? rng.pick(hot) : rng.pick(files);
+        // Never the last intact copy (the others damaged before, or on a node being wiped).
+        const isLast = (f: { hash: string }) => lastIntactCopies(cluster.nodes, victim, [f.hash], this.#leaving).length > 0;
+        if (isLast(file)) {
+          const instead = rng.shuffle(files).find((f) => !isLast(f));
+          if (instead === undefined) {
+            record.detail += `skipped: every chunk on ${node.id} is the last intact copy`;
+            return null;
+          }
+          record.detail += `${file.hash.slice(0, 12)}… is the last intact copy, another chunk instead; `;
+          file = instead;
+        }
         if (episode.kind === 'delete-chunk') {
           unlinkSync(file.path);
           record.detail += `deleted chunk ${file.hash.slice(0, 12)}… on ${node.id}`;

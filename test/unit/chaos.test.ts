@@ -3,12 +3,17 @@
 // unavailability analyses.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { parseHistory } from '../checker/history.ts';
 import { checkLinearizable } from '../checker/linearizability.ts';
 import { Prng } from '../sim/prng.ts';
 import { countOps, findLostWrite, unavailableWindows } from '../../scripts/chaos/analysis.ts';
 import { mutationOutcome, readOutcome, sha256 } from '../../scripts/chaos/client.ts';
 import type { Answer } from '../../scripts/chaos/client.ts';
+import { chunkPath, lastIntactCopies } from '../../scripts/chaos/last-copies.ts';
+import type { ChaosNode } from '../../scripts/chaos/cluster.ts';
 import { parseChaosArgs, replayCommand, UsageError } from '../../scripts/chaos/options.ts';
 import { Recorder } from '../../scripts/chaos/recorder.ts';
 import type { OpRecord } from '../../scripts/chaos/recorder.ts';
@@ -137,6 +142,34 @@ describe('chaos fault schedule', () => {
 
 const answer = (status: number | null, errorCode: string | null = null): Answer =>
   ({ status, body: null, etag: null, servedBy: null, error: null, errorCode });
+
+describe('chaos nemesis never destroys the last intact copy of a chunk', () => {
+  it('finds the chunks only the victim still holds intact, not counting nodes being wiped', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'dfs-chaos-copies-'));
+    try {
+      const nodes = [0, 1, 2].map((index) => ({ index, id: `n${index + 1}`, dataDir: join(dir, `n${index + 1}`) }) as unknown as ChaosNode);
+      const put = (node: number, bytes: string, corrupt = false) => {
+        const hash = sha256(Buffer.from(bytes));
+        const path = chunkPath(nodes[node].dataDir, hash);
+        mkdirSync(dirname(path), { recursive: true });
+        writeFileSync(path, corrupt ? `${bytes}!` : bytes);
+        return hash;
+      };
+      const a = put(0, 'chunk a');
+      put(1, 'chunk a', true); // n2's copy of a is corrupt, n3 has none
+      const b = put(0, 'chunk b');
+      put(2, 'chunk b');
+      const c = sha256(Buffer.from('chunk c')); // on no node
+      assert.deepEqual(lastIntactCopies(nodes, 0, [a, b, c], new Set()), [a]);
+      // n3 is about to be wiped: its copy of b does not count.
+      assert.deepEqual(lastIntactCopies(nodes, 0, [a, b, c], new Set([2])), [a, b]);
+      // n2 holds only a bad copy: nothing of its is the last intact one.
+      assert.deepEqual(lastIntactCopies(nodes, 1, [a, b], new Set()), []);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
 
 describe('chaos answers to outcomes', () => {
   it('calls a mutation failed only when it definitely did not happen', () => {
