@@ -150,6 +150,19 @@ async function nodeMetadata(client: ChaosClient, url: string, node: string, name
   return { node, digest: createHash('sha256').update(canonical).digest('hex'), files, versions };
 }
 
+/**
+ * The chunks the kept versions of these names refer to, as the node at `url` has them applied
+ * (for the nemesis: a damaged chunk no version needs any more is no loss).
+ */
+export async function referencedChunks(client: ChaosClient, url: string, names: readonly string[]): Promise<Set<string>> {
+  const hashes = new Set<string>();
+  for (const name of names) {
+    const answer = await getJson<{ versions: VersionJson[] }>(client, fileUrl(url, name, '?versions&consistency=local'));
+    for (const v of answer.versions) for (const hash of v.chunks) hashes.add(hash);
+  }
+  return hashes;
+}
+
 export interface StateCheck {
   readonly violations: Violation[];
   readonly notes: string[];

@@ -75,12 +75,17 @@ export class Nemesis {
   readonly #options: NemesisOptions;
   readonly #recorder: Recorder;
   readonly #currentEtags: () => string[];
+  readonly #neededChunks: () => Promise<ReadonlySet<string> | null>;
   #stopping = false;
   /** Nodes a fault is about to wipe: their chunk copies do not count as the ones that remain. */
   readonly #leaving = new Set<number>();
   readonly #wakers = new Set<() => void>();
 
-  constructor(cluster: ChaosCluster, options: NemesisOptions, recorder: Recorder, currentEtags: () => string[]) {
+  constructor(
+    cluster: ChaosCluster, options: NemesisOptions, recorder: Recorder, currentEtags: () => string[],
+    neededChunks: () => Promise<ReadonlySet<string> | null> = async () => null,
+  ) {
+    this.#neededChunks = neededChunks;
     this.#cluster = cluster;
     this.#options = options;
     this.#recorder = recorder;
@@ -154,11 +159,13 @@ export class Nemesis {
   }
 
   /**
-   * Chunks the nemesis damaged somewhere whose only intact copy left is on `victim`: wiping it
-   * would lose them (see last-copies.ts).
+   * Chunks the nemesis damaged somewhere, still needed by a kept version (`needed`; null: all
+   * count), whose only intact copy left is on `victim`: wiping it would lose them (last-copies.ts).
+   * Synchronous: the caller awaits `needed` first, then checks and acts with no await between.
    */
-  #lastCopiesOn(victim: number): string[] {
-    return lastIntactCopies(this.#cluster.nodes, victim, this.chunkFaults.map((f) => f.hash), this.#leaving);
+  #lastCopiesOn(victim: number, needed: ReadonlySet<string> | null): string[] {
+    const damaged = this.chunkFaults.map((f) => f.hash).filter((hash) => needed === null || needed.has(hash));
+    return lastIntactCopies(this.#cluster.nodes, victim, damaged, this.#leaving);
   }
 
   async #leaderOrRandom(rng: Prng, record: FaultRecord): Promise<number> {
@@ -196,11 +203,12 @@ export class Nemesis {
       await new Promise((resolve) => setTimeout(resolve, 500));
     }
     if (whole !== '') record.detail += `waited ${Math.round(performance.now() - waitStarted)} ms for the whole cluster; `;
+    const needed = await this.#neededChunks();
     const followers = [...Array(n).keys()].filter((i) => i !== leader);
     const victim = rng.chance(0.4) ? leader! : rng.pick(followers);
     const node = cluster.nodes[victim];
     record.targets = [node.id];
-    const last = this.#lastCopiesOn(victim);
+    const last = this.#lastCopiesOn(victim, needed);
     if (last.length > 0) {
       record.detail += `skipped: ${node.id} holds the last intact copy of chunk ${last[0].slice(0, 12)}… (the nemesis damaged the others)`;
       return null;
@@ -300,7 +308,8 @@ export class Nemesis {
           record.detail += `${cluster.nodes[victim].id} was replaced, a founder instead; `;
           victim = rng.pick(founders);
         }
-        const last = this.#lastCopiesOn(victim);
+        const needed = await this.#neededChunks();
+        const last = this.#lastCopiesOn(victim, needed);
         if (last.length > 0) {
           record.targets = ids([victim]);
           record.detail += `skipped: ${cluster.nodes[victim].id} holds the last intact copy of chunk ${last[0].slice(0, 12)}… (the nemesis damaged the others)`;
@@ -346,6 +355,7 @@ export class Nemesis {
       case 'delete-chunk': {
         const victim = rng.int(this.#options.nodes);
         const node = cluster.nodes[victim];
+        const needed = await this.#neededChunks();
         const files = listChunkFiles(node.dataDir);
         record.targets = [node.id];
         if (files.length === 0) {
@@ -357,7 +367,7 @@ export class Nemesis {
         const hot = files.filter((f) => current.has(f.hash));
         let file = hot.length > 0 && rng.chance(0.5) ? rng.pick(hot) : rng.pick(files);
         // Never the last intact copy (the others damaged before, or on a node being wiped).
-        const isLast = (f: { hash: string }) => lastIntactCopies(cluster.nodes, victim, [f.hash], this.#leaving).length > 0;
+        const isLast = (f: { hash: string }) => (needed === null || needed.has(f.hash)) && lastIntactCopies(cluster.nodes, victim, [f.hash], this.#leaving).length > 0;
         if (isLast(file)) {
           const instead = rng.shuffle(files).find((f) => !isLast(f));
           if (instead === undefined) {
