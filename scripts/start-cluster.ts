@@ -7,7 +7,7 @@ import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { resolve } from 'node:path';
 import { createInterface } from 'node:readline';
-import { ConfigError, helpText, integerFlag, parseFlags, stringFlag } from '../shared/flags.ts';
+import { ConfigError, helpText, integerFlag, optionalStringFlag, parseFlags, stringFlag } from '../shared/flags.ts';
 import { programArgs } from './programs.ts';
 import type { Program } from './programs.ts';
 import { s3Credentials } from './s3-credentials.ts';
@@ -24,6 +24,7 @@ const launcherFlagSpecs = {
   gatewayPort: integerFlag('gateway-port', 'DFS_START_GATEWAY_PORT', 'the gateway\'s port', 8080, 1, 65535),
   s3Port: integerFlag('s3-port', 'DFS_S3_PORT', 'the gateway\'s S3 API port (0: off)', 9000, 0, 65535),
   s3Region: stringFlag('s3-region', 'DFS_S3_REGION', 'the region S3 clients sign for', 'us-east-1'),
+  s3Domain: optionalStringFlag('s3-domain', 'DFS_S3_DOMAIN', 'virtual-host style S3: <bucket>.<domain> addresses a bucket'),
   dataDir: stringFlag('data-dir', 'DFS_START_DATA_DIR', 'each node keeps its data in DIR/<id>', './data'),
 };
 
@@ -53,12 +54,16 @@ const nodes = Array.from({ length: flags.nodes }, (_, i) => ({
 const scheme = process.env.DFS_TLS_CERT !== undefined ? 'https' : 'http';
 const peers = nodes.map((n) => `${n.id}=${scheme}://${host}:${n.clientPort}=${scheme}://${host}:${n.clusterPort}`).join(',');
 const secret = process.env.DFS_CLUSTER_SECRET ?? randomBytes(32).toString('hex');
-const childEnv: NodeJS.ProcessEnv = { ...process.env, DFS_CLUSTER_SECRET: secret };
+// The admin token opens /admin/* (keys, transfer-leader); the gateway reads the access keys with it.
+const adminToken = process.env.DFS_ADMIN_TOKEN ?? randomBytes(24).toString('hex');
+const childEnv: NodeJS.ProcessEnv = { ...process.env, DFS_CLUSTER_SECRET: secret, DFS_ADMIN_TOKEN: adminToken };
+const authRequired = process.env.DFS_AUTH === 'required';
 // The S3 root key goes to the gateway only (in its environment: a flag would show in ps).
 delete childEnv.DFS_S3_ACCESS_KEY_ID;
 delete childEnv.DFS_S3_SECRET_ACCESS_KEY;
 let s3Key: ReturnType<typeof s3Credentials> | null = null;
-if (flags.s3Port !== 0) {
+// With --auth required the nodes check signatures too, so they need the root key as well.
+if (flags.s3Port !== 0 || authRequired) {
   try {
     s3Key = s3Credentials(process.env, resolve(flags.dataDir));
   } catch (err) {
@@ -67,6 +72,7 @@ if (flags.s3Port !== 0) {
   }
 }
 const gatewayEnv: NodeJS.ProcessEnv = s3Key === null ? childEnv : { ...childEnv, DFS_S3_ACCESS_KEY_ID: s3Key.accessKeyId, DFS_S3_SECRET_ACCESS_KEY: s3Key.secretAccessKey };
+const nodeEnv: NodeJS.ProcessEnv = authRequired ? gatewayEnv : childEnv;
 
 /** A word as a POSIX shell reads it back unchanged. */
 function shellQuote(word: string): string {
@@ -78,7 +84,7 @@ function shellQuote(word: string): string {
  * started it: the same flags, and every DFS_ setting of this environment (the secret included).
  */
 function restartCommand(program: 'node' | 'gateway', args: readonly string[]): string {
-  const settings = Object.entries(program === 'gateway' ? gatewayEnv : childEnv)
+  const settings = Object.entries(program === 'gateway' ? gatewayEnv : nodeEnv)
     .filter(([key, value]) => key.startsWith('DFS_') && value !== undefined)
     .sort(([a], [b]) => a.localeCompare(b))
     .map(([key, value]) => `${key}=${shellQuote(value!)}`);
@@ -131,24 +137,25 @@ for (const n of nodes) {
   ];
   start(n.id, 'storage-node', args, (how) => {
     console.log(`[launcher] node ${n.id} exited (${how}); the other nodes and the gateway keep running. Start it again from the repo root with:\n  ${restartCommand('node', args)}`);
-  });
+  }, nodeEnv);
 }
 const gatewayUrl = `${scheme}://${host}:${flags.gatewayPort}`;
 const gatewayArgs = [
   '--id', 'gw', '--host', host, '--port', String(flags.gatewayPort), '--nodes', nodes.map((n) => `${scheme}://${host}:${n.clientPort}`).join(','),
   '--s3-port', String(flags.s3Port), '--s3-region', flags.s3Region,
+  ...(flags.s3Domain === null ? [] : ['--s3-domain', flags.s3Domain]),
 ];
 start('gateway', 'gateway', gatewayArgs, (how) => {
   console.log(`[launcher] the gateway exited (${how}); the nodes keep running. Start it again from the repo root with:\n  ${restartCommand('gateway', gatewayArgs)}`);
 }, gatewayEnv);
 const s3Url = `${scheme}://${host}:${flags.s3Port}`;
-const s3Banner = s3Key === null
+const s3Banner = flags.s3Port === 0 || s3Key === null
   ? '  S3 API: off (--s3-port 0)'
   : `  S3 API: ${s3Url} (path-style, region ${flags.s3Region})
     access key id:     ${s3Key.accessKeyId}
     secret access key: ${s3Key.secretAccessKey}
     (from ${s3Key.source})`;
-const s3QuickStart = s3Key === null
+const s3QuickStart = flags.s3Port === 0 || s3Key === null
   ? ''
   : `
   export AWS_ACCESS_KEY_ID=${s3Key.accessKeyId} AWS_SECRET_ACCESS_KEY=${shellQuote(s3Key.secretAccessKey)} AWS_DEFAULT_REGION=${flags.s3Region}
@@ -156,20 +163,24 @@ const s3QuickStart = s3Key === null
   echo 'hello, s3' > hello.txt && aws --endpoint-url ${s3Url} s3 cp hello.txt s3://photos/
   aws --endpoint-url ${s3Url} s3 ls s3://photos/`;
 
-const curl = scheme === 'https' ? `curl --cacert ${shellQuote(process.env.DFS_TLS_CA ?? '<your CA file>')}` : 'curl';
+const plainCurl = scheme === 'https' ? `curl --cacert ${shellQuote(process.env.DFS_TLS_CA ?? '<your CA file>')}` : 'curl';
+// With --auth required, every native request is signed (curl >= 7.75 signs SigV4 itself).
+const curl = authRequired && s3Key !== null ? `${plainCurl} --aws-sigv4 aws:amz:${flags.s3Region}:s3 --user ${s3Key.accessKeyId}:${shellQuote(s3Key.secretAccessKey)}` : plainCurl;
 const [first, second = first, third = second] = nodes.map((n) => `${scheme}://${host}:${n.clientPort}`);
 console.log(`Raft DFS local cluster
 ${nodes.map((n) => `  ${n.id}: client API ${scheme}://${host}:${n.clientPort}  cluster port ${n.clusterPort}  data ${n.dataDir}`).join('\n')}
   gateway: ${gatewayUrl} (one URL for clients: writes go to the leader, reads to the replicas)
   cluster secret (cluster ports; admin routes take it as X-DFS-Cluster-Secret): ${secret}
+  admin token (admin routes, dfs keys and dfs cluster: DFS_ADMIN_TOKEN): ${adminToken}
+  native API: ${authRequired ? 'signed requests only (DFS_AUTH=required): SigV4 with the root key below or a key from dfs keys create' : 'open (DFS_AUTH=required: signed requests only)'}
 ${s3Banner}
 
 Quick start:
-  ${curl} -s ${first}/status
-  ${curl} -s -X POST --data-binary 'hello' ${first}/upload/my-first-file.txt
+  ${plainCurl} -s ${first}/status
+  ${curl} -s${authRequired ? " -H 'x-amz-content-sha256: UNSIGNED-PAYLOAD'" : ''} -X POST --data-binary 'hello' ${first}/upload/my-first-file.txt
   ${curl} -s ${second}/files
   ${curl} -s ${third}/upload/my-first-file.txt
-  ${curl} -s ${gatewayUrl}/status${s3QuickStart}
+  ${plainCurl} -s ${gatewayUrl}/status${s3QuickStart}
 
 A node that exits leaves the rest running; the launcher prints the command that restarts it.
 Ctrl-C stops the cluster.`);

@@ -4,6 +4,8 @@ import { Agent, request } from 'undici';
 import type { Dispatcher } from 'undici';
 import type { Readable } from 'node:stream';
 import { CliFailure, ServerError, UsageError } from './errors.ts';
+import { signRequest } from '../../shared/sigv4/sign-request.ts';
+import type { AccessKey } from '../../shared/auth-mode.ts';
 
 /** The most of an error answer's body read to find its JSON error. */
 export const errorBodyBytesMax = 64 * 1024;
@@ -18,12 +20,20 @@ export interface RequestOptions {
   readonly signal?: AbortSignal;
 }
 
+/** A key the client signs its requests with (SigV4, for a cluster with --auth required). */
+export interface Signing {
+  readonly key: AccessKey;
+  readonly region: string;
+}
+
 export class DfsClient {
   /** Origin plus any base path, no trailing slash. */
   readonly endpoint: string;
   readonly #agent = new Agent();
+  readonly #signing: Signing | null;
 
-  constructor(endpoint: string) {
+  constructor(endpoint: string, signing: Signing | null = null) {
+    this.#signing = signing;
     let url: URL;
     try {
       url = new URL(endpoint);
@@ -36,8 +46,18 @@ export class DfsClient {
 
   /** Sends a request; a connection failure is a CliFailure, any HTTP status is returned. */
   async send(method: Dispatcher.HttpMethod, pathAndQuery: string, options: RequestOptions = {}): Promise<Response> {
+    const url = this.endpoint + pathAndQuery;
+    let headers = options.headers;
+    // An admin request carries its token in Authorization already; every other one is signed.
+    if (this.#signing !== null && headers?.authorization === undefined) {
+      const parsed = new URL(url);
+      const queryAt = url.indexOf('?');
+      const rawPath = (queryAt === -1 ? url : url.slice(0, queryAt)).slice(parsed.origin.length);
+      const signed = signRequest({ method, host: parsed.host, rawPath, rawQuery: queryAt === -1 ? '' : url.slice(queryAt + 1) }, this.#signing.key, this.#signing.region);
+      headers = { ...headers, ...signed };
+    }
     try {
-      return await request(this.endpoint + pathAndQuery, { method, headers: options.headers, body: options.body ?? null, signal: options.signal, dispatcher: this.#agent });
+      return await request(url, { method, headers, body: options.body ?? null, signal: options.signal, dispatcher: this.#agent });
     } catch (err) {
       throw new CliFailure(`cannot reach ${this.endpoint}: ${reasonOf(err)}`);
     }

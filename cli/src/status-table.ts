@@ -12,6 +12,8 @@ export interface MemberStatus {
   readonly files?: number;
   readonly bytes?: number;
   readonly nodes?: readonly { readonly id?: string; readonly last_contact?: number | null; readonly voter?: boolean }[];
+  /** It was removed from the cluster and is stopping. */
+  readonly removed?: boolean;
 }
 
 /** One member as the endpoint lists it. */
@@ -47,7 +49,11 @@ const text = (value: unknown): string | null => (typeof value === 'string' && va
 /** The members the endpoint's /status lists. */
 export function listedMembers(status: Json): ListedMember[] {
   if (Array.isArray(status.members)) {
-    return (status.members as Json[]).map((m) => ({
+    const all = status.members as Json[];
+    // A gateway keeps polling its seed URLs: one not in the leader's member list is a removed
+    // node (or a second URL of a listed one). Until it knows a list, it shows what it polls.
+    const listed = all.filter((m) => m.listed === true);
+    return (listed.length > 0 ? listed : all).map((m) => ({
       id: text(m.id),
       url: text(m.url) ?? '?',
       role: text(m.role),
@@ -77,17 +83,18 @@ export function statusRows(members: readonly ListedMember[], statuses: ReadonlyM
   const leaderStatus = leaderMember === null ? null : own(leaderMember);
   const leaderApplied = leaderStatus?.applied_index ?? null;
   const lastContact = new Map((leaderStatus?.nodes ?? []).map((n) => [n.id, n.last_contact ?? null]));
-  // What the member says of itself, else what the leader says of it.
+  // What the leader says of it (its log has the newest membership), else what it says of itself.
   const voterOf = (m: ListedMember): boolean | null => {
     const said = (status: MemberStatus | null) => status?.nodes?.find((n) => n.id === m.id)?.voter;
-    return said(own(m)) ?? said(leaderStatus) ?? null;
+    return said(leaderStatus) ?? said(own(m)) ?? null;
   };
   return members.map((m) => {
     const s = own(m);
     const failure = statuses.get(m.url);
     const applied = s?.applied_index ?? null;
     const isLeader = m === leaderMember;
-    const health = m.healthy === true ? 'healthy'
+    const health = s?.removed === true ? 'removed (stopping)'
+      : m.healthy === true ? 'healthy'
       : m.healthy === false ? `unhealthy${m.error === null ? '' : ` (${m.error})`}`
       : s !== null ? 'answers' : `unreachable${typeof failure === 'string' ? ` (${failure})` : ''}`;
     return {

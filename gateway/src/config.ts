@@ -2,6 +2,8 @@
 import { bytesFlag, ConfigError, helpText, integerFlag, optionalStringFlag, parseFlags, stringFlag } from '../../shared/flags.ts';
 import type { TlsIdentity } from '../../shared/http-listener.ts';
 import { tlsIdentity } from '../../shared/http-listener.ts';
+import { authFlag, parseAuthMode, parseRootKey } from '../../shared/auth-mode.ts';
+import type { AuthMode } from '../../shared/auth-mode.ts';
 
 export const gatewayFlagSpecs = {
   id: stringFlag('id', 'DFS_GATEWAY_ID', 'this gateway id (in X-DFS-Gateway and /status)', '<gw-PORT>'),
@@ -25,14 +27,19 @@ export const gatewayFlagSpecs = {
   tlsCa: optionalStringFlag('tls-ca', 'DFS_TLS_CA', 'PEM CA file the nodes\' certificates are verified against (default: the system CAs)'),
   s3Port: integerFlag('s3-port', 'DFS_S3_PORT', 'port of the S3 API (0: off; also off without a root key)', 9000, 0, 65535),
   s3Region: stringFlag('s3-region', 'DFS_S3_REGION', 'the region S3 clients sign for', 'us-east-1'),
+  s3Domain: optionalStringFlag('s3-domain', 'DFS_S3_DOMAIN', 'virtual-host style S3: a Host of <bucket>.<this domain> addresses the bucket (path-style works too)'),
   s3AccessKeyId: optionalStringFlag('s3-access-key-id', 'DFS_S3_ACCESS_KEY_ID', 'the S3 root access key id (prefer the env variable)'),
   s3SecretAccessKey: optionalStringFlag('s3-secret-access-key', 'DFS_S3_SECRET_ACCESS_KEY', 'the S3 root secret access key (prefer the env variable: a flag shows in ps)'),
+  adminToken: stringFlag('admin-token', 'DFS_ADMIN_TOKEN', 'the nodes\' admin token: the gateway reads the access keys with it, and vouches with it for requests it verified (--auth required); empty: none', ''),
+  auth: authFlag,
 };
 
 /** The S3 API's settings; null when it is off. */
 export interface S3Config {
   readonly port: number;
   readonly region: string;
+  /** Virtual-host style addressing: `<bucket>.<domain>` names the bucket; null: path-style only. */
+  readonly domain: string | null;
   readonly rootKey: { readonly accessKeyId: string; readonly secretAccessKey: string };
 }
 
@@ -63,6 +70,14 @@ export interface GatewayConfig {
   readonly tlsCa: string | null;
   /** The S3 API (gateway/src/s3), or null when it is off. */
   readonly s3: S3Config | null;
+  /** The nodes' admin token ('' for none): reads the access keys, and vouches for verified requests. */
+  readonly adminToken: string;
+  /** `required`: the native API answers only SigV4-signed requests (native-auth.ts). */
+  readonly auth: AuthMode;
+  /** The region requests are signed for (S3 and, with --auth required, native). */
+  readonly region: string;
+  /** The root access key (null when none is set). */
+  readonly rootKey: { readonly accessKeyId: string; readonly secretAccessKey: string } | null;
 }
 
 export const gatewayHelp = (): string =>
@@ -90,17 +105,33 @@ export function parseGatewayConfig(argv: readonly string[], env: NodeJS.ProcessE
   if (flags.idleTimeoutMs <= waitMaxMs) {
     throw new ConfigError(`--idle-timeout (${flags.idleTimeoutMs}) must exceed --failover-timeout, --write-timeout and --read-timeout (${waitMaxMs}): a request waiting for them moves no bytes`);
   }
-  const { tlsCert, tlsKey, s3Port, s3Region, s3AccessKeyId, s3SecretAccessKey, ...rest } = flags;
+  const { tlsCert, tlsKey, s3Port, s3Region, s3Domain, s3AccessKeyId, s3SecretAccessKey, auth, ...rest } = flags;
   const tls = tlsIdentity(tlsCert, tlsKey);
-  return { ...rest, id, nodes, tls, s3: parseS3Config(s3Port, s3Region, s3AccessKeyId, s3SecretAccessKey) };
+  const authMode = parseAuthMode(auth);
+  // It passes on what it verified with the admin token: the nodes would not verify it again
+  // (the Host it was signed for is the gateway's).
+  if (authMode === 'required' && flags.adminToken === '') throw new ConfigError('--auth required needs --admin-token (env DFS_ADMIN_TOKEN): the gateway vouches for the requests it verified with it');
+  const s3 = parseS3Config(s3Port, s3Region, s3AccessKeyId, s3SecretAccessKey, parseS3Domain(s3Domain));
+  const rootKey = parseRootKey(s3AccessKeyId, s3SecretAccessKey, ['--s3-access-key-id', '--s3-secret-access-key']);
+  return { ...rest, id, nodes, tls, s3, auth: authMode, region: s3Region, rootKey };
 }
 
 /** The S3 settings: on when its port is not 0 and a root key is given. Messages never show the secret. */
-function parseS3Config(port: number, region: string, accessKeyId: string | null, secretAccessKey: string | null): S3Config | null {
+/** `--s3-domain`: a DNS name (lowercase labels of letters, digits and hyphens), without a port. */
+function parseS3Domain(domain: string | null): string | null {
+  if (domain === null) return null;
+  const label = '[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?';
+  if (!new RegExp(`^${label}(?:\\.${label})*$`).test(domain) || domain.length > 253) {
+    throw new ConfigError(`--s3-domain must be a lowercase DNS name without a port (like s3.example.com), got "${domain}"`);
+  }
+  return domain;
+}
+
+function parseS3Config(port: number, region: string, accessKeyId: string | null, secretAccessKey: string | null, domain: string | null): S3Config | null {
   if ((accessKeyId === null) !== (secretAccessKey === null)) throw new ConfigError('--s3-access-key-id and --s3-secret-access-key go together');
   if (!/^[a-z0-9-]{1,64}$/.test(region)) throw new ConfigError(`--s3-region must be lowercase letters, digits and hyphens, got "${region}"`);
   if (port === 0 || accessKeyId === null || secretAccessKey === null) return null;
   if (!accessKeyIdPattern.test(accessKeyId)) throw new ConfigError('--s3-access-key-id must be 3 to 128 of A-Z a-z 0-9 . _ -');
   if (!secretAccessKeyPattern.test(secretAccessKey)) throw new ConfigError('--s3-secret-access-key must be 8 to 128 printable ASCII characters without spaces');
-  return { port, region, rootKey: { accessKeyId, secretAccessKey } };
+  return { port, region, domain, rootKey: { accessKeyId, secretAccessKey } };
 }

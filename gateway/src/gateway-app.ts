@@ -12,6 +12,8 @@ import { isResolvedPath, routeLabel } from './request-name.ts';
 import { statusRoutes } from './status-routes.ts';
 import type { Upstreams } from './upstream.ts';
 import { writeProxy } from './write-proxy.ts';
+import type { AccessKeys } from './access-keys.ts';
+import { nativeAuth } from './native-auth.ts';
 
 export interface GatewayDeps {
   readonly config: GatewayConfig;
@@ -19,6 +21,8 @@ export interface GatewayDeps {
   readonly upstreams: Upstreams;
   readonly metrics: GatewayMetrics;
   readonly startedAtMs: number;
+  /** The root key and the live access keys (--auth required). */
+  readonly keys: AccessKeys;
 }
 
 export function gatewayApp(deps: GatewayDeps): Hono {
@@ -37,6 +41,7 @@ export function gatewayApp(deps: GatewayDeps): Hono {
   const read = readProxy(deps);
   const write = writeProxy(deps);
   const proxy = (c: Context) => (c.req.method === 'GET' || c.req.method === 'HEAD' ? read(c) : write(c));
+  app.use('*', nativeAuth(deps.config, deps.keys));
   // A target whose dot segments were resolved (`/files/../status`) is never one of the gateway's
   // own routes: it goes to a node as sent, and is judged there as on every node.
   app.use('*', async function rawTargetOnly(c, next) {

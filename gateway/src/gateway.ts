@@ -10,6 +10,7 @@ import { GatewayMetrics } from './gateway-metrics.ts';
 import { NativeClient } from './s3/native-client.ts';
 import { s3App } from './s3/s3-app.ts';
 import { Upstreams } from './upstream.ts';
+import { AccessKeys } from './access-keys.ts';
 
 export interface RunningGateway {
   readonly port: number;
@@ -28,8 +29,10 @@ export async function startGateway(config: GatewayConfig): Promise<RunningGatewa
   const upstreams = new Upstreams({ connectionsPerNode: config.connectionsPerNode, connect: peerConnectOptions(config.tlsCa) });
   const view = new ClusterView(config, upstreams);
   const metrics = new GatewayMetrics(view);
-  const app = gatewayApp({ config, view, upstreams, metrics, startedAtMs: Date.now() });
+  const keys = new AccessKeys(config, view);
+  const app = gatewayApp({ config, view, upstreams, metrics, startedAtMs: Date.now(), keys });
   view.start();
+  keys.start();
   const server: Server = await listen({
     app,
     host: config.host,
@@ -44,12 +47,13 @@ export async function startGateway(config: GatewayConfig): Promise<RunningGatewa
   const servers = [server];
   let s3Port: number | null = null;
   if (config.s3 !== null) {
-    const { rootKey } = config.s3;
     const s3Server = await listen({
       // The S3 layer calls the native API through this gateway's own proxy, in process.
       app: s3App({
         region: config.s3.region,
-        keys: { secretFor: (id) => (id === rootKey.accessKeyId ? rootKey.secretAccessKey : null) },
+        domain: config.s3.domain,
+        // The root key and every live access key (read from the nodes, refreshed).
+        keys,
         native: new NativeClient((request) => app.fetch(request)),
         onAnswered: (operation, status, seconds) => {
           metrics.s3Requests.inc({ operation, status: String(status) });
@@ -64,6 +68,7 @@ export async function startGateway(config: GatewayConfig): Promise<RunningGatewa
     }).catch(async (err: unknown) => {
       await new Promise<void>((resolve) => server.close(() => resolve()));
       view.stop();
+      keys.stop();
       await upstreams.close();
       throw err;
     });
@@ -77,6 +82,7 @@ export async function startGateway(config: GatewayConfig): Promise<RunningGatewa
     await Promise.race([closed, new Promise((r) => setTimeout(r, stopGraceMs))]);
     for (const s of servers) s.closeAllConnections();
     view.stop();
+    keys.stop();
     await upstreams.close();
   };
   return { port, s3Port, view, stop };

@@ -2,6 +2,7 @@
 // the nodes' internal forwarding marker never comes from outside.
 import type { IncomingMessage } from 'node:http';
 import type { Context } from 'hono';
+import { upstreamAuthorization } from './native-auth.ts';
 
 const hopByHop = new Set([
   'connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'host', 'expect',
@@ -15,6 +16,14 @@ const hopByHop = new Set([
  * a measurable part of the gateway's CPU per small write), else from the web Request's.
  */
 export function upstreamRequestHeaders(c: Context): Record<string, string> {
+  const out = clientHeaders(c);
+  // With --auth required, the gateway verified the signature and vouches for the request.
+  const vouched = upstreamAuthorization(c);
+  if (vouched !== undefined) out.authorization = vouched;
+  return out;
+}
+
+function clientHeaders(c: Context): Record<string, string> {
   const incoming = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming;
   const out: Record<string, string> = {};
   if (incoming === undefined) {

@@ -147,6 +147,12 @@ export class GatewayCluster {
     await this.storage.waitReady();
   }
 
+  /** Starts a node that joins the running cluster (see StorageCluster.addNode). */
+  async addNode(id: string, joinVia: string, flags: readonly string[] = []): Promise<void> {
+    await this.storage.addNode(id, joinVia, flags);
+    this.#trackNodes();
+  }
+
   /** Starts every node that is not running and waits until all are ready. */
   async restartStoppedNodes(): Promise<void> {
     for (const n of this.storage.nodes) if (n.child === null) this.storage.startNode(n.id);

@@ -203,7 +203,7 @@ describe('metadata state machine: put, get, list', () => {
     };
     assert.deepEqual(result, { ok: true, file });
     const { modified, ...stored } = file;
-    assert.deepEqual(node.sm.getFile('docs/readme.md'), { ...stored, chunkSizes: [5], hlc: hlcAt(1), modifiedMs: Date.parse(modified), s3Etag: null });
+    assert.deepEqual(node.sm.getFile('docs/readme.md'), { ...stored, chunkSizes: [5], hlc: hlcAt(1), modifiedMs: Date.parse(modified), s3Etag: null, headers: null, partSizes: null });
     assert.deepEqual(node.sm.getFile('docs/readme.md', 1)?.etag, file.etag);
     assert.equal(node.sm.getFile('docs/readme.md', 2), null);
     assert.equal(node.sm.getFile('missing'), null);
@@ -842,7 +842,7 @@ describe('metadata state machine: snapshots', () => {
     assert.throws(() => source.sm.writeSnapshot(file), /already exists/);
     const shipped = new Database(file, { readonly: true });
     const tables = shipped.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").pluck().all();
-    assert.deepEqual(tables, ['applied_state', 'buckets', 'chunk_refs', 'client_requests', 'file_versions', 'files', 'inline_contents', 'multipart_parts', 'multipart_uploads']);
+    assert.deepEqual(tables, ['access_keys', 'applied_state', 'buckets', 'chunk_refs', 'client_requests', 'cluster_settings', 'file_versions', 'files', 'inline_contents', 'multipart_parts', 'multipart_uploads']);
     assert.equal(shipped.pragma('journal_mode', { simple: true }), 'delete');
     shipped.close();
 

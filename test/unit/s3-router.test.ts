@@ -7,7 +7,7 @@ import { parseCopySource } from '../../gateway/src/s3/copy-object.ts';
 import { decodeToken, encodeToken } from '../../gateway/src/s3/list-objects.ts';
 import { S3Error } from '../../gateway/src/s3/s3-errors.ts';
 import { errorResponse } from '../../gateway/src/s3/s3-response.ts';
-import { route } from '../../gateway/src/s3/s3-router.ts';
+import { addressedPath, route } from '../../gateway/src/s3/s3-router.ts';
 
 function routed(method: string, target: string, headers: Record<string, string> = {}) {
   const [path, query = ''] = target.split('?');
@@ -43,11 +43,13 @@ describe('S3 router', () => {
     assert.deepEqual(routed('POST', '/photos/k?uploadId=u'), { op: 'CompleteMultipartUpload', bucket: 'photos', key: 'k' });
     assert.deepEqual(routed('DELETE', '/photos/k?uploadId=u'), { op: 'AbortMultipartUpload', bucket: 'photos', key: 'k' });
     assert.deepEqual(routed('GET', '/photos/k?uploadId=u&max-parts=2'), { op: 'ListParts', bucket: 'photos', key: 'k' });
+    // A part of a multipart object: GetObject and HeadObject with partNumber.
+    assert.deepEqual(routed('GET', '/photos/k?partNumber=2'), { op: 'GetObject', bucket: 'photos', key: 'k' });
+    assert.deepEqual(routed('HEAD', '/photos/k?partNumber=1&versionId=3'), { op: 'HeadObject', bucket: 'photos', key: 'k' });
   });
 
   it('answers NotImplemented for operations not built yet, never another operation', () => {
     for (const [method, target] of [
-      ['GET', '/photos/k?partNumber=1'], // GetObject of one part
       ['PUT', '/photos/k?partNumber=1'], // a part without an upload
       ['POST', '/photos/k'],
       ['POST', '/photos'], // browser uploads
@@ -58,6 +60,20 @@ describe('S3 router', () => {
     ] as const) {
       assert.throws(() => routed(method, target), refusedWith('NotImplemented'), `${method} ${target}`);
     }
+  });
+
+  it('virtual-host style: with a domain, a Host of <bucket>.<domain> puts the bucket in front of the path', () => {
+    assert.equal(addressedPath('/k/x.txt', 'photos.s3.test:9000', 's3.test'), '/photos/k/x.txt');
+    assert.equal(addressedPath('/', 'Photos.S3.Test', 's3.test'), '/photos/');
+    assert.equal(addressedPath('/a%20b', 'my.dotted.bucket.s3.test', 's3.test'), '/my.dotted.bucket/a%20b');
+    // Path-style still works: the domain itself, an address, another name.
+    assert.equal(addressedPath('/photos/k', 's3.test:9000', 's3.test'), '/photos/k');
+    assert.equal(addressedPath('/photos/k', '127.0.0.1:9000', 's3.test'), '/photos/k');
+    assert.equal(addressedPath('/photos/k', 'evil-s3.test', 's3.test'), '/photos/k');
+    // Without a domain, never.
+    assert.equal(addressedPath('/k', 'photos.s3.test', null), '/k');
+    assert.deepEqual(routed('GET', addressedPath('/k?versionId=2', 'photos.s3.test', 's3.test')), { op: 'GetObject', bucket: 'photos', key: 'k' });
+    assert.deepEqual(routed('GET', addressedPath('/?list-type=2', 'photos.s3.test', 's3.test')), { op: 'ListObjectsV2', bucket: 'photos' });
   });
 
   it('refuses bad bucket names and methods', () => {

@@ -2,8 +2,8 @@
 // version's chunks, no bytes copied (the native copy, a Raft entry decided when applied). The
 // source version is read first (HEAD), its x-amz-copy-source-if-* conditions judged on it, and
 // that exact version is copied: if it is deleted or pruned before the entry applies, the copy is
-// refused rather than made of another version. Content-Type: the source's (directive COPY) or
-// the request's (REPLACE).
+// refused rather than made of another version. Content-Type, x-amz-meta-* and the other stored
+// headers: the source's (directive COPY) or the request's (REPLACE).
 import { bucketNameProblem } from '../../../shared/bucket-names.ts';
 import { evaluateConditions } from './conditions.ts';
 import { filePath, nativeError } from './native-client.ts';
@@ -15,6 +15,7 @@ import { xmlResponse } from './s3-response.ts';
 import { xmlDocument } from './s3-xml.ts';
 import { contentTypeOf } from './streams.ts';
 import { askS3Etag, s3EtagHeader, s3EtagOf } from './s3-etags.ts';
+import { storedHeadersOf } from './object-headers.ts';
 
 export interface CopySource {
   readonly bucket: string;
@@ -111,6 +112,8 @@ export async function copyObject(call: S3Call, bucket: string, key: string): Pro
     throw new S3Error('InvalidRequest', "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.");
   }
   const contentType = directive === 'REPLACE' ? contentTypeOf(call.headers) : null;
+  // REPLACE: the request's x-amz-meta-* and standard headers (none when it sends none); COPY: the source's.
+  const replaced = directive === 'REPLACE' ? { ...storedHeadersOf(call.headers), 'x-dfs-metadata-directive': 'replace' } : {};
 
   // The source version: what the conditions are judged on, and what is copied.
   const { version: sourceVersion } = await readCopySource(call, source);
@@ -122,6 +125,7 @@ export async function copyObject(call: S3Call, bucket: string, key: string): Pro
     'content-length': '0',
     ...askS3Etag,
     ...(contentType === null ? {} : { 'content-type': contentType }),
+    ...replaced,
   };
   const response = await call.native.request('PUT', filePath(name), { headers, signal: call.signal });
   if (response.status === 404) {

@@ -1,5 +1,5 @@
 // GetObject and HeadObject: the native read (Range passed on, so a range is read from the chunks
-// it needs), the conditional headers decided on the version read, S3's headers on the answer.
+// it needs; partNumber as the native `?part=N`, the bytes of that part of a multipart object), the conditional headers decided on the version read, S3's headers on the answer.
 // The body streams from the node with backpressure; every byte was verified by its SHA-256 there.
 import { conditionsVerdict } from './conditions.ts';
 import { filePath } from './native-client.ts';
@@ -8,6 +8,7 @@ import { S3Error } from './s3-errors.ts';
 import { bucketExists, discard, noSuchBucket, unexpectedAnswer } from './s3-call.ts';
 import type { S3Call } from './s3-call.ts';
 import { s3EtagHeader } from './s3-etags.ts';
+import { setStoredHeaders } from './object-headers.ts';
 
 /** Query parameters that set a header of the answer (S3's response-* overrides). */
 const responseOverrides: Readonly<Record<string, string>> = {
@@ -28,12 +29,29 @@ export function versionOf(query: URLSearchParams): number | null {
   return version;
 }
 
+/** Part numbers run from 1 to this (S3's limit). */
+const partNumberMax = 10_000;
+
+/** The part a `partNumber` names (a multipart object's part; 1 is a single-part object's whole), or null without one. */
+export function partNumberOf(query: URLSearchParams, range: string | null): number | null {
+  const text = query.get('partNumber');
+  if (text === null) return null;
+  const part = Number(text);
+  if (!/^[1-9]\d*$/.test(text) || part > partNumberMax) {
+    throw new S3Error('InvalidArgument', `Part number must be an integer between 1 and ${partNumberMax}, inclusive`, { ArgumentName: 'partNumber', ArgumentValue: text });
+  }
+  if (range !== null) throw new S3Error('InvalidRequest', 'Cannot specify both Range header and partNumber query parameter');
+  return part;
+}
+
 export async function getObject(call: S3Call, bucket: string, key: string): Promise<Response> {
   const name = objectName(bucket, key);
   const head = call.method === 'HEAD';
   const range = call.headers.get('range');
   const version = versionOf(call.query);
-  const path = version === null ? filePath(name) : `${filePath(name)}?version=${version}`;
+  const part = partNumberOf(call.query, range);
+  const query = [...(version === null ? [] : [`version=${version}`]), ...(part === null ? [] : [`part=${part}`])];
+  const path = query.length === 0 ? filePath(name) : `${filePath(name)}?${query.join('&')}`;
   const response = await call.native.request(head ? 'HEAD' : 'GET', path, { headers: range === null ? {} : { range }, signal: call.signal });
   if (response.status === 404) {
     await discard(response);
@@ -49,6 +67,9 @@ export async function getObject(call: S3Call, bucket: string, key: string): Prom
   if (verdict !== 'proceed' || response.status === 416) await discard(response);
   if (verdict === 'precondition-failed') throw new S3Error('PreconditionFailed', 'At least one of the pre-conditions you specified did not hold', { Condition: 'If-Match, If-Unmodified-Since' });
   if (verdict === 'not-modified') return new Response(null, { status: 304, headers: { ETag: etag, 'Last-Modified': lastModified } });
+  if (response.status === 416 && part !== null) {
+    throw new S3Error('InvalidPartNumber', 'The requested partnumber is not satisfiable', { PartNumberRequested: String(part), ActualPartCount: response.headers.get('x-dfs-parts-count') ?? '1' });
+  }
   if (response.status === 416) {
     const size = /\/(\d+)$/.exec(response.headers.get('content-range') ?? '')?.[1] ?? '';
     throw new S3Error('InvalidRange', 'The requested range is not satisfiable', { RangeRequested: range ?? '', ActualObjectSize: size });
@@ -60,6 +81,10 @@ export async function getObject(call: S3Call, bucket: string, key: string): Prom
     const value = response.headers.get(name);
     if (value !== null) out.set(name, value);
   }
+  setStoredHeaders(response.headers, out);
+  // Only for a multipart object read by partNumber, as S3 answers it.
+  const partsCount = response.headers.get('x-dfs-parts-count');
+  if (part !== null && partsCount !== null) out.set('x-amz-mp-parts-count', partsCount);
   for (const [parameter, header] of Object.entries(responseOverrides)) {
     const value = call.query.get(parameter);
     if (value !== null) out.set(header, value);

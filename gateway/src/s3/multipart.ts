@@ -18,6 +18,7 @@ import { xmlDocument } from './s3-xml.ts';
 import { readSmallBody } from './small-body.ts';
 import { putVerified } from './verified-upload.ts';
 import { contentTypeOf } from './streams.ts';
+import { storedHeadersOf } from './object-headers.ts';
 
 /** Part numbers run from 1 to this. */
 export const partNumberMax = 10_000;
@@ -76,7 +77,8 @@ function refusal(status: number, error: { code: string; message: string }, bucke
 
 export async function createMultipartUpload(call: S3Call, bucket: string, key: string): Promise<Response> {
   const name = objectName(bucket, key);
-  const headers = { 'content-type': contentTypeOf(call.headers), 'x-dfs-require-bucket': bucket, 'content-length': '0' };
+  // The object's headers are kept with the upload until it is completed.
+  const headers = { ...storedHeadersOf(call.headers), 'content-type': contentTypeOf(call.headers), 'x-dfs-require-bucket': bucket, 'content-length': '0' };
   const response = await call.native.request('POST', `/uploads?name=${encodeURIComponent(name)}`, { headers, signal: call.signal });
   if (response.status !== 201) throw await uploadFailure(response, bucket, '', `starting an upload of ${name}`);
   const upload = (await response.json()) as { uploadId: string };

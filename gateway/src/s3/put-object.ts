@@ -10,6 +10,7 @@ import type { S3Call } from './s3-call.ts';
 import { contentTypeOf } from './streams.ts';
 import { putVerified } from './verified-upload.ts';
 import { askS3Etag, s3EtagOf } from './s3-etags.ts';
+import { storedHeadersOf } from './object-headers.ts';
 
 interface FileJson {
   readonly etag: string;
@@ -34,9 +35,10 @@ export async function putObject(call: S3Call, bucket: string, key: string): Prom
   const name = objectName(bucket, key);
   const plan = planBody(call.headers, call.payload);
   const conditions = writeConditions(call.headers);
+  const stored = storedHeadersOf(call.headers);
   // The node refuses the put if the bucket is gone by the time it is applied (a DeleteBucket in between).
   // The node computes the content's MD5 as well: the S3 ETag.
-  const headers = { ...conditions, ...askS3Etag, 'content-type': contentTypeOf(call.headers), 'content-length': String(plan.length), 'x-dfs-require-bucket': bucket };
+  const headers = { ...stored, ...conditions, ...askS3Etag, 'content-type': contentTypeOf(call.headers), 'content-length': String(plan.length), 'x-dfs-require-bucket': bucket };
   // Checked first as well, so that a body for a missing bucket is not streamed to the leader for nothing.
   if (!(await bucketExists(call, bucket))) throw noSuchBucket(bucket);
   const { response, verified } = await putVerified(call, filePath(name), plan, headers);

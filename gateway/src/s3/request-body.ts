@@ -7,7 +7,7 @@ import { runningChecksum, isChecksumAlgorithm, isDigestBase64 } from './checksum
 import type { ChecksumAlgorithm, RunningChecksum } from './checksums.ts';
 import { S3Error } from './s3-errors.ts';
 import { decodeAwsChunked } from './sigv4/aws-chunked.ts';
-import type { PayloadSigning } from './sigv4/verify-request.ts';
+import type { PayloadSigning } from '../../../shared/sigv4/verify-request.ts';
 
 const checksumHeaderPrefix = 'x-amz-checksum-';
 

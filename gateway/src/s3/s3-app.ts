@@ -21,14 +21,19 @@ import { putObject } from './put-object.ts';
 import { S3Error } from './s3-errors.ts';
 import type { S3Call } from './s3-call.ts';
 import { errorResponse } from './s3-response.ts';
-import { route } from './s3-router.ts';
+import { addressedPath, route } from './s3-router.ts';
 import type { Endpoint } from './s3-router.ts';
-import { verifyRequest } from './sigv4/verify-request.ts';
-import type { KeyLookup } from './sigv4/verify-request.ts';
+import { verifyRequest } from '../../../shared/sigv4/verify-request.ts';
+import type { KeyLookup } from '../../../shared/sigv4/verify-request.ts';
+import { SigV4Error } from '../../../shared/sigv4/sigv4-error.ts';
+import { claimedAccessKeyId } from '../access-keys.ts';
 
 export interface S3AppDeps {
   readonly region: string;
-  readonly keys: KeyLookup;
+  /** `--s3-domain`: a Host of `<bucket>.<domain>` addresses the bucket; null: path-style only. */
+  readonly domain?: string | null;
+  /** `prepare` (when given) is awaited before a request naming that key id is verified. */
+  readonly keys: KeyLookup & { prepare?(accessKeyId: string | null): Promise<void> };
   readonly native: NativeClient;
   /** Called with each answered request, for metrics (never with secrets). */
   readonly onAnswered?: (endpoint: string, status: number, seconds: number) => void;
@@ -113,15 +118,19 @@ export function s3App(deps: S3AppDeps): Hono {
     let response: Response;
     try {
       const headers = c.req.raw.headers;
+      await deps.keys.prepare?.(claimedAccessKeyId(headers, rawQuery));
       const verified = verifyRequest({ method, rawPath, rawQuery, headers }, { region: deps.region, keys: deps.keys, nowMs: Date.now() });
       const query = new URLSearchParams(rawQuery);
-      const endpoint = route(method, rawPath, query, headers);
+      // The signature covers the request as sent (its Host and path); the route, the bucket it addresses.
+      const endpoint = route(method, addressedPath(rawPath, headers.get('host'), deps.domain ?? null), query, headers);
       operation = endpoint.op;
       response = await handle(endpoint, {
         method, headers, query, body: clientBody(c), payload: verified.payload,
         region: deps.region, native: deps.native, signal: c.req.raw.signal,
       });
-    } catch (err) {
+    } catch (caught) {
+      // The verifier's refusals carry S3's codes: the same error document.
+      const err = caught instanceof SigV4Error ? new S3Error(caught.code, caught.message, caught.details) : caught;
       stopOnAssertion(err, `S3 ${method} ${rawPath}`);
       if (!(err instanceof S3Error)) console.error(`gateway S3: ${method} ${rawPath}:`, err);
       const error = err instanceof S3Error ? err : new S3Error('InternalError', 'We encountered an internal error. Please try again.');

@@ -3,7 +3,7 @@
 import { S3Error } from './s3-errors.ts';
 import type { NativeClient } from './native-client.ts';
 import { nativeError } from './native-client.ts';
-import type { PayloadSigning } from './sigv4/verify-request.ts';
+import type { PayloadSigning } from '../../../shared/sigv4/verify-request.ts';
 
 export interface S3Call {
   readonly method: string;
@@ -35,6 +35,7 @@ export function answerError(status: number, { code, message }: { code: string; m
   if (status === 503) return new S3Error('ServiceUnavailable', `${text}. Please retry.`);
   if (status === 413) return new S3Error('EntityTooLarge', text);
   if (status === 400 && code === 'incomplete_body') return new S3Error('IncompleteBody', text);
+  if (status === 400 && code === 'metadata_too_large') return new S3Error('MetadataTooLarge', text);
   if (status === 400) return new S3Error('InvalidArgument', text);
   return new S3Error('InternalError', text);
 }

@@ -1,4 +1,5 @@
-// An S3 request, parsed once: path-style addressing (`/<bucket>/<key>`) and the operation its
+// An S3 request, parsed once: path-style addressing (`/<bucket>/<key>`), or virtual-host style
+// (`Host: <bucket>.<domain>`, `/<key>`) with --s3-domain, and the operation its
 // method, path and query keywords name (after Garage's router). Operations not built yet are
 // NotImplemented, never mistaken for another: `PUT /b/k?uploadId=…` is UploadPart, not PutObject.
 import { bucketNameProblem } from '../../../shared/bucket-names.ts';
@@ -52,6 +53,19 @@ export function pathParts(rawPath: string): { bucket: string | null; key: string
   return { bucket: decode(path.slice(0, slash)), key: decode(path.slice(slash + 1)) };
 }
 
+/**
+ * The path-style form of a request's path: with `domain` set, a Host of `<bucket>.<domain>` (any
+ * port, any case) names the bucket, which goes in front of the path; any other Host (the domain
+ * itself, an IP address, localhost) is path-style already.
+ */
+export function addressedPath(rawPath: string, host: string | null, domain: string | null): string {
+  if (domain === null || host === null) return rawPath;
+  const name = host.trim().toLowerCase().replace(/:\d+$/, '').replace(/\.$/, '');
+  if (!name.endsWith(`.${domain}`)) return rawPath;
+  const bucket = name.slice(0, -(domain.length + 1));
+  return `/${bucket}${rawPath.startsWith('/') ? rawPath : `/${rawPath}`}`;
+}
+
 export function route(method: string, rawPath: string, query: URLSearchParams, headers: Headers): Endpoint {
   const { bucket, key } = pathParts(rawPath);
   if (bucket === null) {
@@ -85,9 +99,11 @@ export function route(method: string, rawPath: string, query: URLSearchParams, h
   }
   const multipart = multipartOp(method, query, headers);
   if (multipart !== null) return { op: multipart, bucket, key };
-  // ?versionId reads a version (GetObject, HeadObject) or deletes one (DeleteObject).
-  const versionRead = method === 'GET' || method === 'HEAD' || method === 'DELETE';
-  const subresource = objectSubresources.find((name) => query.has(name) && !(name === 'versionId' && versionRead));
+  // ?versionId reads a version (GetObject, HeadObject) or deletes one (DeleteObject); ?partNumber
+  // reads a part of a multipart object (GetObject, HeadObject).
+  const read = method === 'GET' || method === 'HEAD';
+  const versionRead = read || method === 'DELETE';
+  const subresource = objectSubresources.find((name) => query.has(name) && !(name === 'versionId' && versionRead) && !(name === 'partNumber' && read));
   if (subresource !== undefined) notBuilt(`${method} /<bucket>/<key>?${subresource}`);
   switch (method) {
     case 'PUT':

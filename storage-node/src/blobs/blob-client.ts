@@ -136,6 +136,45 @@ export class BlobClient {
     return Buffer.concat(pieces, received);
   }
 
+  /** Whether `peerId` stores `hash` (HEAD: existence, not verified; the scrubber verifies). */
+  async has(peerId: string, hash: string): Promise<boolean> {
+    assertChunkHash(hash);
+    const res = await this.#pool(peerId).request({
+      method: 'HEAD',
+      path: `/blobs/${hash}`,
+      headers: { [CLUSTER_SECRET_HEADER]: this.#secret },
+      signal: AbortSignal.timeout(this.#requestTimeoutMs),
+    });
+    await res.body.dump();
+    if (res.statusCode === 200) return true;
+    if (res.statusCode === 404) return false;
+    throw new BlobRequestError(peerId, res.statusCode, `HEAD of ${hash} at ${peerId} answered ${res.statusCode}`);
+  }
+
+  /** Every hash `peerId` stores (GET /blobs, streamed line by line). */
+  async *list(peerId: string): AsyncGenerator<string> {
+    const res = await this.#pool(peerId).request({ method: 'GET', path: '/blobs', headers: { [CLUSTER_SECRET_HEADER]: this.#secret } });
+    if (res.statusCode !== 200) {
+      const text = await res.body.text();
+      throw new BlobRequestError(peerId, res.statusCode, `listing chunks of ${peerId} answered ${res.statusCode}: ${text}`);
+    }
+    let rest = '';
+    for await (const piece of res.body) {
+      const lines = (rest + (piece as Buffer).toString('latin1')).split('\n');
+      rest = lines.pop() ?? '';
+      for (const line of lines) if (line !== '') yield line;
+    }
+    if (rest !== '') yield rest;
+  }
+
+  /** What `peerId` stores and the room left on its disk. */
+  async stats(peerId: string): Promise<{ chunks: number; bytes: number; free_bytes: number; disk_bytes: number }> {
+    const res = await this.#pool(peerId).request({ method: 'GET', path: '/blob-stats', headers: { [CLUSTER_SECRET_HEADER]: this.#secret }, signal: AbortSignal.timeout(this.#requestTimeoutMs * 4) });
+    const text = await res.body.text();
+    if (res.statusCode !== 200) throw new BlobRequestError(peerId, res.statusCode, `blob stats of ${peerId} answered ${res.statusCode}: ${text}`);
+    return JSON.parse(text) as { chunks: number; bytes: number; free_bytes: number; disk_bytes: number };
+  }
+
   /**
    * Tries the peers in turn. Null only when every one of them answered that it lacks the chunk;
    * when some could not be asked, rejects so the caller retries later instead of giving up.

@@ -1,6 +1,7 @@
 // Cluster-port routes that move chunks between nodes. Mount under a Hono app that already runs
 // clusterAuth. A corrupt or missing chunk answers 404 so the asker simply tries another peer.
 import type { IncomingMessage } from 'node:http';
+import { statfs } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
 import { Hono } from 'hono';
@@ -80,6 +81,21 @@ export function blobRoutes(options: BlobRoutesOptions): Hono {
       if (isOutOfDisk(err)) return fail(c, 507, 'out_of_disk', text);
       throw err;
     }
+  });
+
+  // Every stored hash, one per line, streamed (fsck compares them with placement).
+  app.get('/blobs', (c) => {
+    const lines = Readable.from((async function* () {
+      for await (const hash of store.list()) yield `${hash}\n`;
+    })());
+    return c.body(Readable.toWeb(lines) as unknown as ReadableStream, 200, { 'content-type': 'text/plain; charset=utf-8' });
+  });
+
+  // What this node stores, and the room left on its disk.
+  app.get('/blob-stats', async (c) => {
+    const stats = await store.stats();
+    const disk = await statfs(store.dir);
+    return c.json({ chunks: stats.count, bytes: stats.bytes, free_bytes: disk.bavail * disk.bsize, disk_bytes: disk.blocks * disk.bsize });
   });
 
   // Hono answers HEAD through this handler and drops the body; HEAD skips the read.

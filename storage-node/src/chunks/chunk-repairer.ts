@@ -148,7 +148,7 @@ export class ChunkRepairer {
         for (const hash of page) {
           after = hash;
           if (this.#stopped) return;
-          if (this.#isTracked(hash) || (await this.#options.has(hash))) continue;
+          if (this.#isTracked(hash) || !this.#options.isWanted(hash) || (await this.#options.has(hash))) continue;
           while (this.#tracked() >= this.#trackedMax && !this.#stopped) {
             await new Promise<void>((resolve) => this.#roomWaiters.push(resolve));
           }

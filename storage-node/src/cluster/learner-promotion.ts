@@ -14,6 +14,8 @@ export const promotionCheckMs = 1000;
 const caughtUpEntries = Math.floor(defaultRaftConfig.learnerCatchUpEntriesMax / 2);
 /** Chunks checked per page when counting what is missing. */
 const scanPage = 1000;
+/** Missing chunks remembered from one look to the next (the repairer's queue bound). */
+const missingListedMax = 10_000;
 
 export interface LearnerPromotion {
   stop(): void;
@@ -23,6 +25,8 @@ export function startLearnerPromotion(ctx: NodeContext): LearnerPromotion {
   let stopped = false;
   let timer: NodeJS.Timeout | null = null;
   let lastProblem = '';
+  /** Chunks missing at the previous look (null: no look yet). */
+  let missingBefore: string[] | null = null;
   const say = (problem: string) => {
     if (problem !== lastProblem) console.log(`node ${ctx.config.id}: not promoted yet: ${problem}`);
     lastProblem = problem;
@@ -39,12 +43,17 @@ export function startLearnerPromotion(ctx: NodeContext): LearnerPromotion {
       say(`${behind} entries behind the leader's commit`);
       return false;
     }
-    await ctx.repairer.scan();
-    await ctx.repairer.idle();
+    // Under write load some chunk is always on its way here (pushed, or fetched after its
+    // apply), so the rule is: every chunk that was missing at the previous look is here now.
     const missing = await missingChunks(ctx);
-    if (missing > 0) {
-      say(`${missing} chunks still to fetch`);
-      return false;
+    const stillMissing = missingBefore === null ? missing : await absent(ctx, missingBefore);
+    if (stillMissing.length > 0 || missingBefore === null) {
+      missingBefore = missing;
+      if (missing.length > 0) {
+        ctx.repairer.enqueue(missing);
+        say(`${missing.length} chunks still to fetch`);
+        return false;
+      }
     }
     const leader = members.urlsOf(status.leaderId);
     if (leader === undefined) return false;
@@ -88,14 +97,23 @@ export function startLearnerPromotion(ctx: NodeContext): LearnerPromotion {
   };
 }
 
-/** Chunks referenced by the metadata and not stored here. */
-async function missingChunks(ctx: NodeContext): Promise<number> {
-  let missing = 0;
+/** Chunks referenced by the metadata and not stored here (at most `missingListedMax`). */
+async function missingChunks(ctx: NodeContext): Promise<string[]> {
+  const missing: string[] = [];
   let after = '';
   for (;;) {
     const page = ctx.metadata.referencedChunks({ after, limit: scanPage });
     if (page.length === 0) return missing;
-    for (const row of page) if (!(await ctx.blobs.has(row.hash))) missing++;
+    for (const row of page) {
+      if (!(await ctx.blobs.has(row.hash))) missing.push(row.hash);
+      if (missing.length >= missingListedMax) return missing;
+    }
     after = page[page.length - 1].hash;
   }
+}
+
+async function absent(ctx: NodeContext, hashes: readonly string[]): Promise<string[]> {
+  const out: string[] = [];
+  for (const hash of hashes) if (ctx.metadata.hasChunkRef(hash) && !(await ctx.blobs.has(hash))) out.push(hash);
+  return out;
 }

@@ -3,6 +3,7 @@
 import { sql } from 'drizzle-orm';
 import { blob, check, index, integer, primaryKey, sqliteTable, text } from 'drizzle-orm/sqlite-core';
 import type { EntryType, Membership } from '../raft/types.ts';
+import type { ObjectHeaders } from '../../../shared/object-headers.ts';
 
 // ---- Raft durable state (storage-node/src/raft-storage) ----
 
@@ -88,6 +89,17 @@ export const fileVersions = sqliteTable(
     chunks: text('chunks', { mode: 'json' }).$type<string[]>().notNull(),
     /** JSON array of chunk sizes (same order), or null when the entry did not carry them. */
     chunkSizes: text('chunk_sizes', { mode: 'json' }).$type<number[]>(),
+    /**
+     * JSON object of the headers kept with the version (shared/object-headers.ts: Cache-Control,
+     * Content-Disposition, Content-Encoding, Content-Language, Expires, user metadata); null when
+     * it has none.
+     */
+    headers: text('headers', { mode: 'json' }).$type<ObjectHeaders>(),
+    /**
+     * JSON array of the sizes of the parts of a completed multipart upload, in order (they fall on
+     * chunk boundaries: S3's GetObject with partNumber); null for a version written in one piece.
+     */
+    partSizes: text('part_sizes', { mode: 'json' }).$type<number[]>(),
     /** The HLC stamp of the entry that wrote it (shared/hlc.ts encoding). */
     hlc: text('hlc').notNull(),
     /** The HLC's wall time, ms since the epoch: Last-Modified. */
@@ -160,6 +172,8 @@ export const multipartUploads = sqliteTable(
     /** The S3 bucket it must be in (when created, and when completed). */
     bucket: text('bucket').notNull(),
     contentType: text('content_type').notNull(),
+    /** The headers the completed version keeps (as file_versions.headers); null when none. */
+    headers: text('headers', { mode: 'json' }).$type<ObjectHeaders>(),
     /** The HLC wall time of the entry that created it, ms since the epoch: for the expiry. */
     createdMs: integer('created_ms').notNull(),
   },
@@ -238,3 +252,25 @@ export const clientRequests = sqliteTable(
   },
   (t) => [index('client_requests_by_applied_index').on(t.appliedIndex)],
 );
+
+/**
+ * Cluster-wide settings changed at runtime through Raft (`dfs cluster set …`): name → JSON value.
+ * A setting without a row has its default (placement/settings.ts).
+ */
+export const clusterSettings = sqliteTable('cluster_settings', {
+  name: text('name').primaryKey(),
+  value: text('value').notNull(),
+});
+
+/**
+ * Access keys created at runtime (`POST /admin/keys`), besides the root key of the environment:
+ * every gateway and node accepts requests signed with a live one. The secret is kept as is, for a
+ * SigV4 signature is an HMAC keyed by it; it is answered once, when created, and afterwards only
+ * to the admin-token-holding gateways (`GET /admin/keys?secrets=1`). Revoking deletes the row.
+ */
+export const accessKeys = sqliteTable('access_keys', {
+  accessKeyId: text('access_key_id').primaryKey(),
+  secretAccessKey: text('secret_access_key').notNull(),
+  /** The HLC wall time of the entry that created it, ms since the epoch. */
+  createdMs: integer('created_ms').notNull(),
+});

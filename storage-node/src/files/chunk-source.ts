@@ -1,5 +1,6 @@
 // A chunk for serving: from the local store, or — when missing or corrupt here — fetched from a
-// peer (verified by BlobClient), stored, then served.
+// peer, its holders first (verified by BlobClient), kept when this node is one of its holders,
+// then served.
 import { ChunkCorruptError } from '../blobs/blob-store.ts';
 import type { NodeContext } from '../node/node-context.ts';
 import { FileError } from './file-errors.ts';
@@ -14,7 +15,7 @@ export async function loadChunk(ctx: NodeContext, hash: string): Promise<Buffer>
   }
   let fetched: Buffer | null;
   try {
-    fetched = await ctx.blobClient.fetchFromAny(hash, ctx.members.otherIds);
+    fetched = await ctx.blobClient.fetchFromAny(hash, ctx.placement.sources(hash));
   } catch (err) {
     ctx.metrics.chunkFetches.inc({ reason: 'read', result: 'error' });
     throw new FileError('chunk_unavailable', `chunk ${hash} is not here and no peer could be asked: ${(err as Error).message}`);
@@ -24,9 +25,9 @@ export async function loadChunk(ctx: NodeContext, hash: string): Promise<Buffer>
     throw new FileError('chunk_unavailable', `chunk ${hash} is on no reachable node`);
   }
   ctx.metrics.chunkFetches.inc({ reason: 'read', result: 'ok' });
-  // Keep the copy (the store verifies it again); if that fails, background repair tries later.
-  // BlobClient verified the fetched bytes against `hash` as they arrived.
-  await ctx.blobs.writeHashedChunk(hash, fetched).catch(() => ctx.repairer.enqueue([hash]));
+  // A holder keeps the copy (the store verifies it again); if that fails, background repair tries
+  // later. BlobClient verified the fetched bytes against `hash` as they arrived.
+  if (ctx.placement.isHolder(hash)) await ctx.blobs.writeHashedChunk(hash, fetched).catch(() => ctx.repairer.enqueue([hash]));
   return fetched;
 }
 

@@ -6,6 +6,7 @@
 import { BodyIncompleteError, BodyTooLargeError, chunkBufferBytes, chunkStream } from '../blobs/chunker.ts';
 import type { ChunkedBody } from '../blobs/chunker.ts';
 import { sha256Hex } from '../../../shared/sha256.ts';
+import type { ObjectHeaders } from '../../../shared/object-headers.ts';
 import type { FileJson, Precondition } from '../metadata/commands.ts';
 import type { FileListPage, FileRecord } from '../metadata/file-record.ts';
 import type { NodeContext } from '../node/node-context.ts';
@@ -22,6 +23,8 @@ import { ReplicationWindow } from './replication-window.ts';
 export interface WriteRequest {
   readonly name: string;
   readonly contentType: string;
+  /** The headers the version keeps (shared/object-headers.ts); none when absent or empty. */
+  readonly headers?: ObjectHeaders;
   readonly body: AsyncIterable<Uint8Array>;
   /** The declared length (Content-Length), when the client sent one. */
   readonly expectedLength?: number;
@@ -49,6 +52,8 @@ export interface CopyRequest {
   readonly sourceVersion?: number;
   /** The copy's Content-Type; the source's when absent. */
   readonly contentType?: string;
+  /** The copy's stored headers (`{}`: none); the source's when absent. */
+  readonly headers?: ObjectHeaders;
   readonly precondition?: Precondition;
   readonly requestId?: string;
   readonly bucket?: string;
@@ -143,6 +148,7 @@ export class FileService {
       source: request.source,
       sourceVersion,
       ...(request.contentType !== undefined ? { contentType: request.contentType } : {}),
+      ...(request.headers !== undefined ? { headers: request.headers } : {}),
       hlc: stampHlc(ctx),
       ...(request.precondition !== undefined ? { precondition: request.precondition } : {}),
       ...(request.requestId !== undefined ? { requestId: request.requestId } : {}),
@@ -184,6 +190,7 @@ export class FileService {
       name: request.name,
       size: content.length,
       contentType: request.contentType,
+      ...nonEmptyHeaders(request.headers),
       etag: sha256Hex(content),
       ...(request.computeMd5 === true ? { md5: md5Hex(content) } : {}),
       chunks: [],
@@ -207,6 +214,7 @@ export class FileService {
         name: request.name,
         size: stored.size,
         contentType: request.contentType,
+        ...nonEmptyHeaders(request.headers),
         etag: stored.etag,
         ...(stored.md5 === null ? {} : { md5: stored.md5 }),
         chunks: stored.chunks,
@@ -298,6 +306,11 @@ export class FileService {
       else holds.release();
     }
   }
+}
+
+/** `{ headers }` for a put that has some to keep; nothing otherwise (the entry stays as it was). */
+function nonEmptyHeaders(headers: ObjectHeaders | undefined): { headers?: ObjectHeaders } {
+  return headers === undefined || Object.keys(headers).length === 0 ? {} : { headers };
 }
 
 /** A whole body read at once must have its declared length and fit the size limit. */

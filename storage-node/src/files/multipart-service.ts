@@ -9,6 +9,7 @@ import { BodyTooLargeError } from '../blobs/chunker.ts';
 import type { FileJson, Precondition } from '../metadata/commands.ts';
 import type { FileRecord } from '../metadata/file-record.ts';
 import { decodeHlc } from '../../../shared/hlc.ts';
+import type { ObjectHeaders } from '../../../shared/object-headers.ts';
 import { toPartJson, toUploadJson } from '../metadata/metadata-state-machine.ts';
 import { completionProblem } from '../metadata/multipart-rules.ts';
 import type { RequestedPart } from '../metadata/multipart-rules.ts';
@@ -24,6 +25,8 @@ export interface CreateUploadRequest {
   readonly name: string;
   readonly bucket: string;
   readonly contentType: string;
+  /** The headers the completed version keeps (shared/object-headers.ts). */
+  readonly headers?: ObjectHeaders;
   readonly requestId?: string;
 }
 
@@ -86,6 +89,7 @@ export class MultipartService {
       name: request.name,
       bucket: request.bucket,
       contentType: request.contentType,
+      ...(request.headers !== undefined && Object.keys(request.headers).length > 0 ? { headers: request.headers } : {}),
       hlc: stampHlc(ctx),
       ...(request.requestId !== undefined ? { requestId: request.requestId } : {}),
     });

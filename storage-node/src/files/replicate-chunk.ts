@@ -1,8 +1,9 @@
-// Data before metadata: a chunk is written here and pushed to every other member at the same time.
-// `majority` resolves once this node has it durably and so does a majority of the voters (the
-// members whose loss the cluster must survive; learners get every chunk too but do not count);
-// it rejects when the local write fails or too many pushes fail for a majority. Slower pushes go
-// on (`settled` resolves when every one is over) unless `stragglers` aborts them.
+// Data before metadata: a chunk goes to its holders (placement: the first `replication` members
+// by rendezvous hashing), this node's own store when it is one of them, all at the same time.
+// `majority` resolves once a majority of the holders have it durably; it rejects when too many
+// writes fail for a majority. The other holders' copies go on in the background (`settled`
+// resolves when every write is over) unless `stragglers` aborts them; repair covers a holder
+// that missed its copy.
 import type { NodeContext } from '../node/node-context.ts';
 import { FileError } from './file-errors.ts';
 
@@ -13,58 +14,48 @@ export interface Replication {
 }
 
 export function replicateChunk(ctx: NodeContext, hash: string, data: Buffer, stragglers?: AbortSignal): Replication {
-  const voters = ctx.members.voterIds;
-  const others = ctx.members.otherIds;
-  const selfVotes = voters.includes(ctx.config.id);
-  const total = voters.length;
-  // A majority of the voters, less this node when it is one (it always stores the chunk).
-  const peersNeeded = Math.floor(total / 2) + 1 - (selfVotes ? 1 : 0);
-  const counts = (peer: string) => voters.includes(peer);
+  const holders = ctx.placement.holders(hash);
+  const needed = Math.floor(holders.length / 2) + 1;
   const started = performance.now();
   const since = () => (performance.now() - started) / 1000;
-  // `hash` was computed from `data` by this upload's chunker a moment ago.
-  const local = ctx.blobs.writeHashedChunk(hash, data).then((written) => {
-    ctx.metrics.chunkStageSeconds.observe({ stage: 'local_write' }, since());
-    return written;
-  });
-  const pushes = others.map((peer) =>
-    ctx.blobClient.push(peer, hash, data, stragglers).then(
+  const writes: Promise<void>[] = holders.map((holder) => {
+    if (holder === ctx.config.id) {
+      // `hash` was computed from `data` by this upload's chunker a moment ago.
+      return ctx.blobs.writeHashedChunk(hash, data).then(() => {
+        ctx.metrics.chunkStageSeconds.observe({ stage: 'local_write' }, since());
+      });
+    }
+    return ctx.blobClient.push(holder, hash, data, stragglers).then(
       () => {
         ctx.metrics.chunkStageSeconds.observe({ stage: 'push' }, since());
         ctx.metrics.chunkPushes.inc({ result: 'ok' });
       },
       (err: unknown) => {
         ctx.metrics.chunkPushes.inc({ result: stragglers?.aborted === true ? 'aborted' : 'failed' });
-        throw new Error(`${peer}: ${(err as Error).message}`);
+        throw new Error(`${holder}: ${(err as Error).message}`);
       },
-    ),
-  );
-  const peersHold = new Promise<void>((resolve, reject) => {
-    if (peersNeeded === 0) return resolve();
+    );
+  });
+  const majority = new Promise<void>((resolve, reject) => {
     let held = 0;
     let failed = 0;
     const errors: string[] = [];
-    const voterPushes = pushes.filter((_, i) => counts(others[i]));
-    if (voterPushes.length < peersNeeded) {
-      return reject(new FileError('replication_failed', `chunk ${hash}: ${voterPushes.length} other voters cannot make a majority of ${total}`));
-    }
-    for (const push of voterPushes) {
-      push.then(
+    for (const write of writes) {
+      write.then(
         () => {
-          if (++held === peersNeeded) resolve();
+          if (++held === needed) resolve();
         },
         (err: unknown) => {
           errors.push((err as Error).message);
-          if (voterPushes.length - ++failed < peersNeeded) {
-            reject(new FileError('replication_failed', `chunk ${hash} reached fewer than ${Math.floor(total / 2) + 1} of ${total} voters (${errors.join('; ')})`));
+          if (writes.length - ++failed < needed) {
+            reject(new FileError('replication_failed', `chunk ${hash} reached fewer than ${needed} of its ${holders.length} holders (${errors.join('; ')})`));
           }
         },
       );
     }
-  });
-  const majority = Promise.all([local, peersHold]).then(() => {
+  }).then(() => {
     ctx.metrics.chunkStageSeconds.observe({ stage: 'majority' }, since());
   });
-  const settled = Promise.allSettled([local, ...pushes]).then(() => undefined);
+  const settled = Promise.allSettled(writes).then(() => undefined);
   return { majority, settled };
 }

@@ -13,6 +13,8 @@ import { listRoutes } from './list-routes.ts';
 import { fileName, rawPath } from './request-parts.ts';
 import { statusRoutes } from './status-routes.ts';
 import { uploadRoutes } from './upload-routes.ts';
+import { keyRoutes } from './key-routes.ts';
+import { nativeAuth } from './native-auth.ts';
 import { MultipartService } from '../files/multipart-service.ts';
 
 export function clientApp(ctx: NodeContext): Hono {
@@ -30,7 +32,9 @@ export function clientApp(ctx: NodeContext): Hono {
     if (/^\/(?:files|upload)\//.test(raw) && raw !== new URL(c.req.url).pathname) fileName(c);
     await next();
   });
+  app.use('*', nativeAuth(ctx));
   app.route('/', statusRoutes(ctx));
+  app.route('/', keyRoutes(ctx));
   app.route('/', metricsRoutes(ctx.metrics));
   const files = new FileService(ctx);
   app.route('/', listRoutes(ctx, files));

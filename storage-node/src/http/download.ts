@@ -6,8 +6,27 @@ import type { FileRecord } from '../metadata/file-record.ts';
 import { parseEtagList } from '../../../shared/etag-list.ts';
 import type { NodeContext } from '../node/node-context.ts';
 import { parseRange } from './range.ts';
+import type { RangeResult } from './range.ts';
 
-export async function serveContent(ctx: NodeContext, files: FileService, c: Context, record: FileRecord): Promise<Response> {
+/**
+ * The bytes of part `part` (from 1) of a version: a completed multipart upload's parts, in order
+ * (they fall on chunk boundaries); a version written whole is one part. Unsatisfiable past the last.
+ */
+export function partRange(record: FileRecord, part: number): RangeResult {
+  const sizes = record.partSizes ?? [record.size];
+  if (part > sizes.length) return { kind: 'unsatisfiable' };
+  // An empty version has one empty part: no range to name, served whole.
+  if (record.size === 0) return { kind: 'none' };
+  const start = sizes.slice(0, part - 1).reduce((sum, size) => sum + size, 0);
+  // An empty part (S3 allows one, last) has no bytes: start past end, Content-Length 0.
+  return { kind: 'range', start, end: start + sizes[part - 1] - 1 };
+}
+
+/**
+ * Answers a read of `record`: the whole content, the `Range` asked for, or with `part` (the
+ * native `?part=N`, S3's partNumber) that part of a multipart version, with `X-DFS-Parts-Count`.
+ */
+export async function serveContent(ctx: NodeContext, files: FileService, c: Context, record: FileRecord, part?: number): Promise<Response> {
   const etag = `"${record.etag}"`;
   const headers = new Headers({
     ETag: etag,
@@ -18,12 +37,20 @@ export async function serveContent(ctx: NodeContext, files: FileService, c: Cont
     'X-Applied-Index': String(ctx.metadata.appliedIndex()),
   });
   if (record.s3Etag !== null) headers.set('X-DFS-S3-ETag', `"${record.s3Etag}"`);
+  // The headers kept with the version (Cache-Control, …, X-DFS-Meta-*), as they were sent.
+  for (const [name, value] of Object.entries(record.headers ?? {})) headers.set(name, value);
   const ifNoneMatch = c.req.header('if-none-match');
   if (ifNoneMatch !== undefined) {
     const tags = parseEtagList(ifNoneMatch);
     if (tags === '*' || tags.includes(record.etag)) return new Response(null, { status: 304, headers });
   }
-  const range = parseRange(c.req.header('range'), record.size);
+  if (part !== undefined && record.partSizes !== null) headers.set('X-DFS-Parts-Count', String(record.partSizes.length));
+  const range = part === undefined ? parseRange(c.req.header('range'), record.size) : partRange(record, part);
+  if (range.kind === 'unsatisfiable' && part !== undefined) {
+    headers.set('Content-Type', 'application/json');
+    const body = JSON.stringify({ error: { code: 'invalid_part_number', message: `version ${record.version} has ${record.partSizes?.length ?? 1} part(s), not a part ${part}` } });
+    return new Response(body, { status: 416, headers });
+  }
   if (range.kind === 'unsatisfiable') {
     headers.set('Content-Range', `bytes */${record.size}`);
     headers.set('Content-Type', 'application/json');
@@ -33,7 +60,8 @@ export async function serveContent(ctx: NodeContext, files: FileService, c: Cont
   const start = range.kind === 'range' ? range.start : 0;
   const end = range.kind === 'range' ? range.end : record.size - 1;
   const status = range.kind === 'range' ? 206 : 200;
-  if (range.kind === 'range') headers.set('Content-Range', `bytes ${start}-${end}/${record.size}`);
+  // An empty part has no byte range to name: `bytes */size`.
+  if (range.kind === 'range') headers.set('Content-Range', end < start ? `bytes */${record.size}` : `bytes ${start}-${end}/${record.size}`);
   headers.set('Content-Length', String(Math.max(0, end - start + 1)));
   if (c.req.method === 'HEAD') return new Response(null, { status, headers });
   if (record.size === 0) return new Response(null, { status, headers });

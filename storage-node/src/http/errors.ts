@@ -59,6 +59,8 @@ export function onError(err: Error, c: Context): Response {
   if (err instanceof OutcomeUnknownError) return errorResponse(c, 503, 'outcome_unknown', err.message);
   if (err instanceof RaftTimeoutError) return errorResponse(c, 503, 'timeout', `${err.message} (the outcome is unknown)`);
   if (err instanceof BodyTooLargeError) return errorResponse(c, 413, 'too_large', err.message);
+  // A body that failed a check as it was read (request-parts.ts: its signed hash) says why.
+  if (err instanceof BodyIncompleteError && err.cause instanceof HttpError) return errorResponse(c, err.cause.status, err.cause.code, err.cause.message);
   if (err instanceof BodyIncompleteError) return errorResponse(c, 400, 'incomplete_body', err.message);
   if (isOutOfDisk(err)) return errorResponse(c, 507, 'out_of_disk', err.message);
   console.error(`${c.req.method} ${c.req.path}:`, err);

@@ -9,9 +9,10 @@ import { serveContent } from './download.ts';
 import { HttpError } from './errors.ts';
 import { forwardToLeader } from './forward.ts';
 import { copySource } from './copy-source.ts';
-import { contentLength, contentType, fileName, readConsistency, readConsistently, requestBody, requestId, requiredBucket, wantsS3Etag, writePrecondition } from './request-parts.ts';
+import { contentLength, contentType, fileName, metadataDirective, readConsistency, readConsistently, requestBody, requestId, requiredBucket, storedHeaders, wantsS3Etag, writePrecondition } from './request-parts.ts';
 import type { FileJson } from '../metadata/commands.ts';
 import { withoutS3Etag } from '../metadata/file-record.ts';
+import { isPartNumber, partNumberMax } from '../metadata/multipart-rules.ts';
 
 
 function versionParam(c: Context): number | undefined {
@@ -20,6 +21,16 @@ function versionParam(c: Context): number | undefined {
   const version = Number(text);
   if (!/^\d+$/.test(text) || !Number.isSafeInteger(version) || version < 1) throw new HttpError(400, 'bad_request', '?version must be a positive integer');
   return version;
+}
+
+/** `?part=N`: part N of a multipart version (the S3 gateway's GetObject with partNumber). */
+function partParam(c: Context): number | undefined {
+  const text = c.req.query('part');
+  if (text === undefined) return undefined;
+  const part = Number(text);
+  if (!/^\d+$/.test(text) || !isPartNumber(part)) throw new HttpError(400, 'bad_request', `?part must be an integer from 1 to ${partNumberMax}`);
+  if (c.req.header('range') !== undefined) throw new HttpError(400, 'bad_request', '?part and Range cannot go together');
+  return part;
 }
 
 function optional<K extends string, V>(key: K, value: V | undefined): { [P in K]?: V } {
@@ -49,11 +60,17 @@ export function fileRoutes(ctx: NodeContext, files: FileService): Hono {
     const source = copySource(c);
     // Without a Content-Type the copy keeps the source's.
     const typeSent = (c.req.header('content-type')?.trim() ?? '') !== '';
+    const headers = storedHeaders(c);
+    const replace = metadataDirective(c) === 'replace';
+    if (!replace && Object.keys(headers).length > 0) {
+      throw new HttpError(400, 'bad_request', 'a copy keeps the source\'s stored headers: send X-DFS-Metadata-Directive: replace to set them');
+    }
     const { file, sourceVersion } = await files.copy({
       name,
       source: source.name,
       ...optional('sourceVersion', source.version),
       ...optional('contentType', typeSent ? contentType(c) : undefined),
+      ...optional('headers', replace ? headers : undefined),
       ...optional('precondition', writePrecondition(c)),
       ...optional('requestId', requestId(c)),
       ...optional('bucket', requiredBucket(c)),
@@ -67,6 +84,7 @@ export function fileRoutes(ctx: NodeContext, files: FileService): Hono {
     const file = await files.write({
       name,
       contentType: contentType(c),
+      headers: storedHeaders(c),
       body: requestBody(c),
       ...optional('expectedLength', contentLength(c)),
       ...optional('precondition', writePrecondition(c)),
@@ -94,7 +112,7 @@ export function fileRoutes(ctx: NodeContext, files: FileService): Hono {
     if (record === null) {
       throw new HttpError(404, 'not_found', version === undefined ? `no file "${name}"` : `no version ${version} of "${name}"`);
     }
-    return serveContent(ctx, files, c, record);
+    return serveContent(ctx, files, c, record, partParam(c));
   };
   for (const prefix of ['/files', '/upload']) {
     app.put(`${prefix}/*`, write(upload));

@@ -10,6 +10,7 @@ import { knownLeader } from '../node/node-context.ts';
 import type { NodeContext } from '../node/node-context.ts';
 import type { PeerInfo } from '../node/config.ts';
 import { HttpError } from './errors.ts';
+import { CLUSTER_SECRET_HEADER } from '../transport/cluster-auth.ts';
 import { rawPath } from './request-parts.ts';
 import { peerAgent } from '../../../shared/tls-client.ts';
 import { toWebStream } from '../../../shared/web-stream.ts';
@@ -50,6 +51,9 @@ export async function forwardToLeader(ctx: NodeContext, c: Context): Promise<Res
     if (!hopByHop.has(key)) headers[key] = value;
   });
   headers[FORWARDED_HEADER] = [...chain, ctx.config.id].join(',');
+  // With --auth required this node has checked the request's signature (http/native-auth.ts); the
+  // leader would not (the Host it was signed for is not the leader's), so it is vouched for.
+  if (ctx.config.auth === 'required') headers[CLUSTER_SECRET_HEADER] = ctx.config.clusterSecret;
   const body = c.req.raw.body;
   let res;
   try {

@@ -1,8 +1,11 @@
 // Reading the parts of a client request: the file name in the path, preconditions, consistency.
+import { createHash } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { Context } from 'hono';
 import { bucketNameProblem } from '../../../shared/bucket-names.ts';
 import { nameInPath, rawRequestTarget, targetPath } from '../../../shared/names.ts';
+import { isMetadataTooLarge, objectHeadersProblem, storedStandardHeaders, userMetadataBytesMax, userMetadataPrefix } from '../../../shared/object-headers.ts';
+import type { ObjectHeaders } from '../../../shared/object-headers.ts';
 import { contentTypeLengthMax, requestIdLengthMax } from '../metadata/commands.ts';
 import type { Precondition } from '../metadata/commands.ts';
 import type { NodeContext } from '../node/node-context.ts';
@@ -33,8 +36,26 @@ const noBytes: AsyncIterable<Uint8Array> = { async *[Symbol.asyncIterator]() {} 
  */
 export function requestBody(c: Context): AsyncIterable<Uint8Array> {
   const incoming = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming;
-  if (incoming !== undefined) return incoming;
-  return (c.req.raw.body as AsyncIterable<Uint8Array> | null) ?? noBytes;
+  const body = incoming ?? (c.req.raw.body as AsyncIterable<Uint8Array> | null) ?? noBytes;
+  // A SigV4-signed body's hash (http/native-auth.ts) is checked by the node that reads it.
+  const signedHash = c.req.header('x-amz-content-sha256');
+  return signedHash !== undefined && /^[0-9a-f]{64}$/.test(signedHash) ? hashChecked(body, signedHash) : body;
+}
+
+/**
+ * The body, its last piece held back until the whole body's SHA-256 is known: a body that is not
+ * the one signed fails before its end, so the write stores nothing (its chunks are collected).
+ */
+async function* hashChecked(body: AsyncIterable<Uint8Array>, expectedHex: string): AsyncGenerator<Uint8Array> {
+  const hash = createHash('sha256');
+  let held: Uint8Array | null = null;
+  for await (const piece of body) {
+    hash.update(piece);
+    if (held !== null) yield held;
+    held = piece;
+  }
+  if (hash.digest('hex') !== expectedHex) throw new HttpError(400, 'x_amz_content_sha256_mismatch', 'the body does not hash to its x-amz-content-sha256');
+  if (held !== null) yield held;
 }
 
 export function writePrecondition(c: Context): Precondition | undefined {
@@ -108,4 +129,30 @@ export function wantsS3Etag(c: Context): boolean {
   if (value === undefined) return false;
   if (value.trim() !== '1') throw new HttpError(400, 'bad_request', 'X-DFS-S3-ETag must be 1');
   return true;
+}
+
+/**
+ * The headers a write asks the version to keep (shared/object-headers.ts): Cache-Control,
+ * Content-Disposition, Content-Encoding, Content-Language, Expires and `X-DFS-Meta-*`, as sent
+ * (names lowercase). `400 metadata_too_large` over S3's 2 KB of user metadata.
+ */
+export function storedHeaders(c: Context): ObjectHeaders {
+  const out: Record<string, string> = {};
+  c.req.raw.headers.forEach((value, name) => {
+    if (name.startsWith(userMetadataPrefix) || storedStandardHeaders.includes(name)) out[name] = value;
+  });
+  if (isMetadataTooLarge(out)) throw new HttpError(400, 'metadata_too_large', `user metadata (${userMetadataPrefix}*, names and values) has at most ${userMetadataBytesMax} bytes`);
+  const problem = objectHeadersProblem(out);
+  if (problem !== null) throw new HttpError(400, 'bad_request', problem);
+  return out;
+}
+
+/**
+ * A copy's `X-DFS-Metadata-Directive`: `copy` (the default) keeps the source's stored headers,
+ * `replace` takes the request's (none when it sends none), as S3's x-amz-metadata-directive.
+ */
+export function metadataDirective(c: Context): 'copy' | 'replace' {
+  const value = (c.req.header('x-dfs-metadata-directive') ?? 'copy').trim().toLowerCase();
+  if (value !== 'copy' && value !== 'replace') throw new HttpError(400, 'bad_request', 'X-DFS-Metadata-Directive must be copy or replace');
+  return value;
 }

@@ -9,6 +9,7 @@ import { isLeader } from '../node/node-context.ts';
 import { HttpError } from './errors.ts';
 import { forwardToLeader } from './forward.ts';
 import { memberRoutes } from './member-routes.ts';
+import { placementRoutes } from './placement-routes.ts';
 
 export function nodeStatus(ctx: NodeContext) {
   const status = ctx.raft.status();
@@ -47,6 +48,11 @@ export function nodeStatus(ctx: NodeContext) {
     }),
     files: stats.files,
     bytes: stats.bytes,
+    // Copies per chunk (the setting capped at the member count), and the repair work waiting here.
+    replication: ctx.placement.replication(),
+    replication_setting: ctx.placement.replicationSetting(),
+    repair_queue: ctx.repairer.stats(),
+    scrub: ctx.scrubber.status(),
   };
 }
 
@@ -73,6 +79,7 @@ export function statusRoutes(ctx: NodeContext): Hono {
     throw new HttpError(status, outcome.code, outcome.message);
   });
   app.route('/', memberRoutes(ctx));
+  app.route('/', placementRoutes(ctx));
   app.get('/ready', (c) => {
     const status = ctx.raft.status();
     const applied = ctx.metadata.appliedIndex();

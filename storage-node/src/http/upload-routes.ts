@@ -23,7 +23,7 @@ import type { NodeContext } from '../node/node-context.ts';
 import { copySource } from './copy-source.ts';
 import { HttpError } from './errors.ts';
 import { forwardToLeader } from './forward.ts';
-import { contentLength, contentType, readConsistency, readConsistently, requestBody, requestId, wantsS3Etag, writePrecondition } from './request-parts.ts';
+import { contentLength, contentType, readConsistency, readConsistently, requestBody, requestId, storedHeaders, wantsS3Etag, writePrecondition } from './request-parts.ts';
 
 /** The longest completion document read, in bytes (10000 parts of about 70 bytes each, and room). */
 export const completionBodyBytesMax = 1024 * 1024;
@@ -111,7 +111,7 @@ export function uploadRoutes(ctx: NodeContext, files: FileService, uploads: Mult
     const name = nameQuery(c, true)!;
     const bucket = c.req.header('x-dfs-require-bucket');
     if (bucket === undefined) throw new HttpError(400, 'bad_request', 'an upload needs X-DFS-Require-Bucket: the bucket it is in');
-    const upload = await uploads.create({ name, bucket: checkedBucket(c, name), contentType: contentType(c), ...optional('requestId', requestId(c)) });
+    const upload = await uploads.create({ name, bucket: checkedBucket(c, name), contentType: contentType(c), headers: storedHeaders(c), ...optional('requestId', requestId(c)) });
     return c.json(upload, 201);
   }));
   app.get('/uploads', read((c) => {

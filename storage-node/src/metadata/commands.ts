@@ -7,8 +7,14 @@ import { assert } from '../../../shared/assert.ts';
 import { isEncodedHlc } from '../../../shared/hlc.ts';
 import { bucketNameProblem } from '../../../shared/bucket-names.ts';
 import { validateName } from '../../../shared/names.ts';
+import { objectHeadersProblem } from '../../../shared/object-headers.ts';
+import type { ObjectHeaders } from '../../../shared/object-headers.ts';
 import { uploadCommandProblem, uploadOps } from './upload-commands.ts';
 import type { UploadCommand, UploadResult } from './upload-commands.ts';
+import { settingsCommandProblem, settingsOps } from './cluster-settings.ts';
+import type { SettingsCommand, SettingsResult } from './cluster-settings.ts';
+import { keyCommandProblem, keyOps } from './key-commands.ts';
+import type { KeyCommand, KeyResult } from './key-commands.ts';
 
 export interface Precondition {
   /** An If-Match header value: `*`, or one or more (quoted) etags separated by commas. */
@@ -34,6 +40,8 @@ export interface PutCommand {
    * then `chunks` is empty and the content is kept in meta.db under its hash (`etag`).
    */
   readonly inline?: string;
+  /** The headers the version keeps (shared/object-headers.ts); none when absent. */
+  readonly headers?: ObjectHeaders;
   /** The leader's HLC stamp (shared/hlc.ts encoding); it becomes the version's modified time. */
   readonly hlc: string;
   readonly precondition?: Precondition;
@@ -71,6 +79,8 @@ export interface CopyCommand {
   readonly sourceVersion: number;
   /** The copy's Content-Type; the source's when absent. */
   readonly contentType?: string;
+  /** The copy's stored headers (S3's metadata directive REPLACE; `{}` for none); the source's when absent. */
+  readonly headers?: ObjectHeaders;
   readonly hlc: string;
   readonly precondition?: Precondition;
   readonly requestId?: string;
@@ -98,8 +108,8 @@ export interface DeleteBucketCommand {
 
 export type BucketCommand = CreateBucketCommand | DeleteBucketCommand;
 
-/** Every command a metadata entry may hold (S3 multipart uploads: upload-commands.ts). */
-export type ReplicatedCommand = MetadataCommand | BucketCommand | UploadCommand;
+/** Every command a metadata entry may hold (S3 multipart uploads: upload-commands.ts; access keys: key-commands.ts; settings: cluster-settings.ts). */
+export type ReplicatedCommand = MetadataCommand | BucketCommand | UploadCommand | KeyCommand | SettingsCommand;
 
 /** A bucket as clients see it. */
 export interface BucketJson {
@@ -116,7 +126,7 @@ export type BucketResult =
   | { readonly ok: false; readonly code: BucketErrorCode; readonly message: string };
 
 /** The result of any applied command. */
-export type AppliedResult = MetadataResult | BucketResult | UploadResult;
+export type AppliedResult = MetadataResult | BucketResult | UploadResult | KeyResult | SettingsResult;
 
 /** A file as clients see it (DESIGN.md, "Client API"). */
 export interface FileJson {
@@ -171,10 +181,12 @@ export function commandProblem(value: unknown, inlineCheck: InlineCheck = 'full'
   const command = value as Record<string, unknown>;
   if (command.op === 'createBucket' || command.op === 'deleteBucket') return bucketCommandProblem(command);
   if (uploadOps.includes(command.op as string)) return uploadCommandProblem(command, commonProblem, preconditionProblem);
+  if (settingsOps.includes(command.op as string)) return settingsCommandProblem(command);
+  if (keyOps.includes(command.op as string)) return keyCommandProblem(command, commonProblem);
   const common = ['op', 'name', 'hlc', 'precondition', 'requestId'];
   const extra: Record<string, readonly string[]> = {
-    put: ['size', 'contentType', 'etag', 'md5', 'chunks', 'chunkSizes', 'inline', 'bucket'],
-    copy: ['source', 'sourceVersion', 'contentType', 'bucket'],
+    put: ['size', 'contentType', 'etag', 'md5', 'chunks', 'chunkSizes', 'inline', 'bucket', 'headers'],
+    copy: ['source', 'sourceVersion', 'contentType', 'bucket', 'headers'],
     delete: ['version'],
   };
   if (command.op !== 'put' && command.op !== 'delete' && command.op !== 'copy') return `unknown op ${JSON.stringify(command.op)}`;
@@ -187,6 +199,10 @@ export function commandProblem(value: unknown, inlineCheck: InlineCheck = 'full'
   if (command.precondition !== undefined) {
     const problem = preconditionProblem(command.precondition);
     if (problem !== null) return `precondition: ${problem}`;
+  }
+  if (command.headers !== undefined) {
+    const problem = objectHeadersProblem(command.headers);
+    if (problem !== null) return problem;
   }
   if (command.op === 'copy') return copyProblem(command);
   if (command.op === 'delete' && command.version !== undefined && (!Number.isSafeInteger(command.version) || (command.version as number) < 1)) {
@@ -291,6 +307,10 @@ export function requestFingerprint(command: ReplicatedCommand): string {
   if (command.op === 'createUpload' || command.op === 'putPart' || command.op === 'completeUpload' || command.op === 'abortUpload' || command.op === 'expireUploads') {
     return sha256Hex(Buffer.from(JSON.stringify(uploadFingerprint(command))));
   }
+  if (command.op === 'setReplication') return sha256Hex(Buffer.from(JSON.stringify([command.op, command.replication])));
+  // A create's id and secret are left out: a retry (by the gateway, on a new leader) draws others.
+  if (command.op === 'createKey') return sha256Hex(Buffer.from(JSON.stringify([command.op])));
+  if (command.op === 'revokeKey') return sha256Hex(Buffer.from(JSON.stringify([command.op, command.accessKeyId])));
   const precondition = command.op === 'put' || command.op === 'delete' || command.op === 'copy' ? command.precondition : undefined;
   const what = [
     command.op,
@@ -302,6 +322,8 @@ export function requestFingerprint(command: ReplicatedCommand): string {
   // Fields a copy adds (left out for other ops, so their fingerprints stay as they were).
   if (command.op === 'copy') what.push(command.source, String(command.sourceVersion), command.contentType ?? null);
   if (command.op === 'delete' && command.version !== undefined) what.push(String(command.version));
+  // Stored headers, when sent (a request without them keeps the fingerprint it had before they existed).
+  if ((command.op === 'put' || command.op === 'copy') && command.headers !== undefined) what.push(canonicalHeaders(command.headers));
   return sha256Hex(Buffer.from(JSON.stringify(what)));
 }
 
@@ -312,7 +334,7 @@ export function requestFingerprint(command: ReplicatedCommand): string {
 function uploadFingerprint(command: UploadCommand): unknown[] {
   switch (command.op) {
     case 'createUpload':
-      return [command.op, command.name, command.contentType];
+      return [command.op, command.name, command.contentType, ...(command.headers === undefined ? [] : [canonicalHeaders(command.headers)])];
     case 'putPart':
       return [command.op, command.uploadId, command.partNumber, command.sha256];
     case 'completeUpload':
@@ -322,6 +344,11 @@ function uploadFingerprint(command: UploadCommand): unknown[] {
     case 'expireUploads':
       return [command.op, command.createdBeforeMs];
   }
+}
+
+/** A header record as text that does not depend on the order its fields were set in. */
+function canonicalHeaders(headers: ObjectHeaders): string {
+  return JSON.stringify(Object.entries(headers).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 }
 
 /** The inline bytes of a put, or null when its content is in chunks. */
@@ -346,6 +373,8 @@ export function decodeCommand(data: string): ReplicatedCommand {
     assert(false, `metadata entry is not JSON: ${data.slice(0, 200)}`);
   }
   const problem = commandProblem(value);
-  assert(problem === null, `malformed metadata entry (${problem}): ${data.slice(0, 200)}`);
+  // A key's secret must not reach the output, even of a crash.
+  const shown = (value as { op?: unknown } | null)?.op === 'createKey' ? '(a createKey entry)' : data.slice(0, 200);
+  assert(problem === null, `malformed metadata entry (${problem}): ${shown}`);
   return value as ReplicatedCommand;
 }

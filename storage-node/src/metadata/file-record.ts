@@ -1,5 +1,6 @@
 // A stored file version as the HTTP layer reads it, and the client-facing shapes made from it.
 import type { FileJson } from './commands.ts';
+import type { ObjectHeaders } from '../../../shared/object-headers.ts';
 
 export interface FileRecord {
   readonly name: string;
@@ -12,6 +13,10 @@ export interface FileRecord {
   readonly chunks: readonly string[];
   /** Null when the put entry did not carry them (then a Range read must stat the chunks). */
   readonly chunkSizes: readonly number[] | null;
+  /** The headers kept with the version (schema.ts, file_versions.headers); null when none. */
+  readonly headers: ObjectHeaders | null;
+  /** The part sizes of a completed multipart upload, in order; null for a version written whole. */
+  readonly partSizes: readonly number[] | null;
   /** The HLC stamp of the entry that wrote this version. */
   readonly hlc: string;
   readonly modifiedMs: number;
@@ -48,7 +53,7 @@ export function toFileJson(record: FileRecord): FileJson {
   return { ...toFileListItem(record), chunks: record.chunks };
 }
 
-export function toFileListItem(record: Omit<FileRecord, 'chunks' | 'chunkSizes' | 'hlc'>): FileListItem {
+export function toFileListItem(record: Omit<FileRecord, 'chunks' | 'chunkSizes' | 'hlc' | 'headers' | 'partSizes'>): FileListItem {
   return {
     name: record.name,
     size: record.size,

@@ -40,7 +40,7 @@ function* digestPages(sqlite: Database.Database, hash: Hash, counts: Counts, pag
     yield;
   }
   const versionsPage = sqlite
-    .prepare('SELECT name, version, size, content_type, etag, chunks, chunk_sizes, hlc, s3_etag FROM file_versions WHERE (name, version) > (?, ?) ORDER BY name, version LIMIT ?')
+    .prepare('SELECT name, version, size, content_type, etag, chunks, chunk_sizes, hlc, s3_etag, headers, part_sizes FROM file_versions WHERE (name, version) > (?, ?) ORDER BY name, version LIMIT ?')
     .raw();
   let after: [string, number] = ['', 0];
   for (;;) {
@@ -84,7 +84,7 @@ function* digestPages(sqlite: Database.Database, hash: Hash, counts: Counts, pag
   }
 
   // S3 multipart uploads in progress and their parts (the parts' chunks are in chunk_refs above).
-  const uploadsPage = sqlite.prepare('SELECT upload_id, name, bucket, content_type, created_ms FROM multipart_uploads WHERE upload_id > ? ORDER BY upload_id LIMIT ?').raw();
+  const uploadsPage = sqlite.prepare('SELECT upload_id, name, bucket, content_type, created_ms, headers FROM multipart_uploads WHERE upload_id > ? ORDER BY upload_id LIMIT ?').raw();
   let afterUpload = '';
   for (;;) {
     const rows = uploadsPage.all(afterUpload, pageRows) as [string, ...unknown[]][];
@@ -103,6 +103,16 @@ function* digestPages(sqlite: Database.Database, hash: Hash, counts: Counts, pag
     if (rows.length < pageRows) break;
     const last = rows[rows.length - 1];
     afterPart = [last[0], last[1]];
+    yield;
+  }
+  // Access keys: few; the secret is hashed with the rest (replicas must hold the same secret).
+  const keysPage = sqlite.prepare('SELECT access_key_id, secret_access_key, created_ms FROM access_keys WHERE access_key_id > ? ORDER BY access_key_id LIMIT ?').raw();
+  let afterKey = '';
+  for (;;) {
+    const rows = keysPage.all(afterKey, pageRows) as [string, ...unknown[]][];
+    for (const row of rows) hash.update(`k\0${JSON.stringify(row)}\n`);
+    if (rows.length < pageRows) break;
+    afterKey = rows[rows.length - 1][0];
     yield;
   }
 }

@@ -6,7 +6,7 @@ import Database from 'better-sqlite3';
 import { getTableConfig } from 'drizzle-orm/sqlite-core';
 import type { SQLiteTable } from 'drizzle-orm/sqlite-core';
 import { assert } from '../../../shared/assert.ts';
-import { appliedState, buckets, chunkRefs, clientRequests, fileVersions, files, inlineContents, multipartParts, multipartUploads } from '../db/schema.ts';
+import { accessKeys, appliedState, buckets, chunkRefs, clientRequests, clusterSettings, fileVersions, files, inlineContents, multipartParts, multipartUploads } from '../db/schema.ts';
 import type { SnapshotMeta } from '../raft/types.ts';
 import { appliedStateId } from './metadata-statements.ts';
 import { fsyncPathSync } from '../durability/fsync.ts';
@@ -14,12 +14,14 @@ import { fsyncPathSync } from '../durability/fsync.ts';
 /**
  * In the file's `PRAGMA user_version`: bump when the tables change shape. 2 added
  * inline_contents and client_requests.fingerprint; 3 added buckets; 4 added
- * file_versions.s3_etag; 5 added multipart_uploads and multipart_parts. Files of older formats
+ * file_versions.s3_etag; 5 added multipart_uploads and multipart_parts; 6 added
+ * file_versions.headers and part_sizes and multipart_uploads.headers. Files of older formats
  * still restore: what they lack is restored empty (no inline content, fingerprints, buckets, S3
- * ETags or multipart uploads existed then).
+ * ETags, multipart uploads, stored headers or part sizes existed then); 7 added cluster_settings
+ * (none: every setting at its default); 8 added access_keys (none: only the root key).
  */
-export const metadataSnapshotFormat = 5;
-const readableSnapshotFormats: readonly number[] = [1, 2, 3, 4, 5];
+export const metadataSnapshotFormat = 8;
+const readableSnapshotFormats: readonly number[] = [1, 2, 3, 4, 5, 6, 7, 8];
 type TableAdditions = Readonly<Record<string, '*' | readonly string[]>>;
 /** What each format added, by table: '*' for the whole table, else the columns. */
 const addedInFormat: Readonly<Record<number, TableAdditions>> = {
@@ -27,6 +29,9 @@ const addedInFormat: Readonly<Record<number, TableAdditions>> = {
   3: { buckets: '*' },
   4: { file_versions: ['"s3_etag"'] },
   5: { multipart_uploads: '*', multipart_parts: '*' },
+  6: { file_versions: ['"headers"', '"part_sizes"'], multipart_uploads: ['"headers"'] },
+  7: { cluster_settings: '*' },
+  8: { access_keys: '*' },
 };
 
 /** What a file of `format` lacks of `table`: '*' for the whole table, else the columns. */
@@ -41,7 +46,7 @@ function absentInFormat(format: number, table: string): '*' | readonly string[] 
   return columns;
 }
 
-const metadataTables: readonly SQLiteTable[] = [files, fileVersions, chunkRefs, appliedState, clientRequests, inlineContents, buckets, multipartUploads, multipartParts];
+const metadataTables: readonly SQLiteTable[] = [files, fileVersions, chunkRefs, appliedState, clientRequests, inlineContents, buckets, multipartUploads, multipartParts, clusterSettings, accessKeys];
 const attachedAs = 'snapshot';
 
 interface TableCopy {

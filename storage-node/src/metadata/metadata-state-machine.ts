@@ -25,6 +25,12 @@ import type { MultipartStatements, PartRecord, UploadRecord } from './multipart-
 import { uploadsExpiredPerEntryMax } from './upload-commands.ts';
 import type { AbortUploadCommand, CompleteUploadCommand, CreateUploadCommand, ExpireUploadsCommand, PartJson, PutPartCommand, UploadCommand, UploadJson, UploadResult } from './upload-commands.ts';
 import type { MetadataDigest } from './metadata-digest.ts';
+import { ClusterSettingsTable } from './cluster-settings.ts';
+import type { ClusterSettings } from './cluster-settings.ts';
+import type { ObjectHeaders } from '../../../shared/object-headers.ts';
+import { prepareKeyStatements } from './key-statements.ts';
+import type { KeyRecord, KeyStatements } from './key-statements.ts';
+import type { KeyCommand, KeyJson, KeyResult } from './key-commands.ts';
 
 export const keepVersionsDefault = 10;
 export const requestWindowEntriesDefault = 10_000;
@@ -88,6 +94,8 @@ export class MetadataStateMachine implements StateMachine {
   readonly #sqlite: Database.Database;
   readonly #statements: MetadataStatements;
   readonly #multipart: MultipartStatements;
+  readonly #settings: ClusterSettingsTable;
+  readonly #keys: KeyStatements;
   readonly #keepVersions: number;
   readonly #requestWindowEntries: number;
   readonly #requestWindowMs: number;
@@ -110,6 +118,8 @@ export class MetadataStateMachine implements StateMachine {
     this.#sqlite = database.sqlite;
     this.#statements = prepareMetadataStatements(database.db);
     this.#multipart = prepareMultipartStatements(database.sqlite);
+    this.#settings = new ClusterSettingsTable(database.sqlite);
+    this.#keys = prepareKeyStatements(database.sqlite);
     this.#statements.createAppliedState.run();
     const state = this.#readState();
     this.#applied = state.appliedIndex;
@@ -121,6 +131,11 @@ export class MetadataStateMachine implements StateMachine {
 
   appliedIndex(): number {
     return this.#applied;
+  }
+
+  /** The cluster-wide settings as of the applied index. */
+  settings(): ClusterSettings {
+    return this.#settings.current();
   }
 
   /**
@@ -157,6 +172,7 @@ export class MetadataStateMachine implements StateMachine {
 
   restoreSnapshot(path: string, meta: SnapshotMeta): void {
     restoreMetadataSnapshot(this.#sqlite, path, meta);
+    this.#settings.forget();
     const state = this.#readState();
     this.#applied = state.appliedIndex;
     this.#lastHlc = state.lastHlc;
@@ -223,6 +239,18 @@ export class MetadataStateMachine implements StateMachine {
     return this.#statements.inlineContent.get({ hash })?.content ?? null;
   }
 
+
+  // ---- access keys ----
+
+  /** Every live access key, by id, with its secret: for the SigV4 checks only, never to list. */
+  accessKeys(): KeyRecord[] {
+    return this.#keys.allKeys();
+  }
+
+  /** A live key's secret, or null when there is no such key (never was, or revoked). */
+  accessKeySecret(accessKeyId: string): string | null {
+    return this.#keys.key(accessKeyId)?.secretAccessKey ?? null;
+  }
 
   // ---- multipart uploads ----
 
@@ -371,7 +399,7 @@ export class MetadataStateMachine implements StateMachine {
   #applyOne(command: ReplicatedCommand, batch: BatchState): AppliedResult {
     switch (command.op) {
       case 'put':
-        return this.#put(command, inlineBytes(command), command.md5 ?? null, batch);
+        return this.#put(command, inlineBytes(command), { s3Etag: command.md5 ?? null, partSizes: null }, batch);
       case 'copy':
         return this.#copy(command, batch);
       case 'delete':
@@ -379,6 +407,11 @@ export class MetadataStateMachine implements StateMachine {
       case 'createBucket':
       case 'deleteBucket':
         return this.#applyBucket(command);
+      case 'setReplication':
+        return this.#settings.apply(command);
+      case 'createKey':
+      case 'revokeKey':
+        return this.#applyKey(command);
       default:
         return this.#applyUpload(command, batch);
     }
@@ -398,6 +431,8 @@ export class MetadataStateMachine implements StateMachine {
       name: command.name,
       size: source.size,
       contentType: command.contentType ?? source.contentType,
+      // REPLACE sends the copy's own (maybe none); COPY keeps the source's.
+      ...optionalHeaders(command.headers ?? source.headers),
       etag: source.etag,
       chunks: source.chunks,
       ...(source.chunkSizes === null ? {} : { chunkSizes: source.chunkSizes }),
@@ -405,11 +440,15 @@ export class MetadataStateMachine implements StateMachine {
       ...(command.precondition === undefined ? {} : { precondition: command.precondition }),
       ...(command.bucket === undefined ? {} : { bucket: command.bucket }),
     };
-    return this.#put(put, inline, source.s3Etag, batch);
+    return this.#put(put, inline, { s3Etag: source.s3Etag, partSizes: source.partSizes }, batch);
   }
 
-  /** A new version; `s3Etag` is the one it gets (a put's MD5, a copy's source's, a multipart upload's). */
-  #put(command: PutCommand, inline: Buffer | null, s3Etag: string | null, batch: BatchState): MetadataResult {
+  /**
+   * A new version. `s3Etag` is the one it gets (a put's MD5, a copy's source's, a multipart
+   * upload's); `partSizes` its parts' (a multipart upload's, or a copy's source's).
+   */
+  #put(command: PutCommand, inline: Buffer | null, made: { s3Etag: string | null; partSizes: readonly number[] | null }, batch: BatchState): MetadataResult {
+    const { s3Etag, partSizes } = made;
     const { name } = command;
     const file = this.#current(name);
     const current = file?.current ?? null;
@@ -428,13 +467,18 @@ export class MetadataStateMachine implements StateMachine {
       s3Etag,
       chunks: command.chunks,
       chunkSizes: command.chunkSizes ?? null,
+      headers: command.headers === undefined || Object.keys(command.headers).length === 0 ? null : command.headers,
+      partSizes,
       hlc: command.hlc,
       modifiedMs: decodeHlc(command.hlc).wallMs,
     };
+    assert(partSizes === null || partSizes.reduce((sum, size) => sum + size, 0) === record.size, `${name}: the part sizes do not add up to the size`);
     this.#statements.insertVersion.run({
       ...record,
       chunks: JSON.stringify(record.chunks),
       chunkSizes: record.chunkSizes === null ? null : JSON.stringify(record.chunkSizes),
+      headers: record.headers === null ? null : JSON.stringify(record.headers),
+      partSizes: partSizes === null ? null : JSON.stringify(partSizes),
     });
     record.chunks.forEach((hash, i) => {
       this.#statements.addChunkRef.run({ hash, size: record.chunkSizes?.[i] ?? null });
@@ -507,6 +551,21 @@ export class MetadataStateMachine implements StateMachine {
     return { ok: true, bucket: toBucketJson(existing) };
   }
 
+  /** Creates or revokes an access key; the result never carries the secret. */
+  #applyKey(command: KeyCommand): KeyResult {
+    const { accessKeyId } = command;
+    const existing = this.#keys.key(accessKeyId);
+    if (command.op === 'createKey') {
+      if (existing !== null) return { ok: false, code: 'key_exists', message: `the access key ${accessKeyId} exists` };
+      const record: KeyRecord = { accessKeyId, secretAccessKey: command.secretAccessKey, createdMs: decodeHlc(command.hlc).wallMs };
+      this.#keys.insertKey(record);
+      return { ok: true, key: toKeyJson(record) };
+    }
+    if (existing === null) return { ok: false, code: 'no_such_key', message: `no access key ${accessKeyId}` };
+    this.#keys.deleteKey(accessKeyId);
+    return { ok: true, key: toKeyJson(existing) };
+  }
+
   #applyUpload(command: UploadCommand, batch: BatchState): UploadResult {
     switch (command.op) {
       case 'createUpload':
@@ -534,6 +593,7 @@ export class MetadataStateMachine implements StateMachine {
       name: command.name,
       bucket: command.bucket,
       contentType: command.contentType,
+      headers: command.headers === undefined || Object.keys(command.headers).length === 0 ? null : command.headers,
       createdMs: decodeHlc(command.hlc).wallMs,
     };
     this.#multipart.insertUpload(record);
@@ -587,6 +647,7 @@ export class MetadataStateMachine implements StateMachine {
       name: upload.name,
       size: chosen.reduce((sum, part) => sum + part.size, 0),
       contentType: upload.contentType,
+      ...optionalHeaders(upload.headers),
       etag: command.etag,
       chunks: chosen.flatMap((part) => part.chunks),
       chunkSizes: chosen.flatMap((part) => part.chunkSizes),
@@ -594,7 +655,7 @@ export class MetadataStateMachine implements StateMachine {
       ...(command.precondition === undefined ? {} : { precondition: command.precondition }),
       bucket: upload.bucket,
     };
-    const result = this.#put(put, null, multipartEtag(chosen.map((part) => part.md5)), batch);
+    const result = this.#put(put, null, { s3Etag: multipartEtag(chosen.map((part) => part.md5)), partSizes: chosen.map((part) => part.size) }, batch);
     if (!result.ok) return result;
     // The version holds its own references now: the parts' go with the upload.
     this.#dropUpload(upload.uploadId, decodeHlc(command.hlc).wallMs);
@@ -654,6 +715,11 @@ export class MetadataStateMachine implements StateMachine {
   }
 }
 
+/** `{ headers }` when there are any to keep, else nothing. */
+function optionalHeaders(headers: ObjectHeaders | null | undefined): { headers?: ObjectHeaders } {
+  return headers === null || headers === undefined || Object.keys(headers).length === 0 ? {} : { headers };
+}
+
 function noSuchUpload(uploadId: string): UploadResult {
   return { ok: false, code: 'no_such_upload', message: `no upload ${uploadId} in progress` };
 }
@@ -664,6 +730,10 @@ export function toUploadJson(record: UploadRecord): UploadJson {
 
 export function toPartJson(record: PartRecord): PartJson {
   return { partNumber: record.partNumber, size: record.size, md5: record.md5, sha256: record.sha256, modified: new Date(record.modifiedMs).toISOString() };
+}
+
+export function toKeyJson(record: Pick<KeyRecord, 'accessKeyId' | 'createdMs'>): KeyJson {
+  return { accessKeyId: record.accessKeyId, created: new Date(record.createdMs).toISOString() };
 }
 
 function toBucketJson(row: { readonly name: string; readonly createdMs: number }): BucketJson {

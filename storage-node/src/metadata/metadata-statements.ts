@@ -22,6 +22,8 @@ const versionColumns = {
   s3Etag: fileVersions.s3Etag,
   chunks: fileVersions.chunks,
   chunkSizes: fileVersions.chunkSizes,
+  headers: fileVersions.headers,
+  partSizes: fileVersions.partSizes,
   hlc: fileVersions.hlc,
   modifiedMs: fileVersions.modifiedMs,
 };
@@ -127,6 +129,8 @@ export function prepareMetadataStatements(db: MetaDb) {
         s3Etag: placeholder('s3Etag'),
         chunks: jsonText('chunks'),
         chunkSizes: jsonText('chunkSizes'),
+        headers: jsonText('headers'),
+        partSizes: jsonText('partSizes'),
         hlc: placeholder('hlc'),
         modifiedMs: placeholder('modifiedMs'),
       })

@@ -3,6 +3,8 @@
 // replicated records; a complete turns the parts' chunk lists into one version in one entry.
 import { bucketNameProblem } from '../../../shared/bucket-names.ts';
 import { validateName } from '../../../shared/names.ts';
+import { objectHeadersProblem } from '../../../shared/object-headers.ts';
+import type { ObjectHeaders } from '../../../shared/object-headers.ts';
 import type { FileJson, MetadataErrorCode, Precondition } from './commands.ts';
 import { chunksPerFileMax, contentTypeLengthMax, isMd5Hex, isSha256Hex } from './commands.ts';
 import { isPartNumber, isUploadId, partNumberMax } from './multipart-rules.ts';
@@ -16,6 +18,8 @@ export interface CreateUploadCommand {
   readonly name: string;
   readonly bucket: string;
   readonly contentType: string;
+  /** The headers the completed version keeps (shared/object-headers.ts); none when absent. */
+  readonly headers?: ObjectHeaders;
   readonly hlc: string;
   readonly requestId?: string;
 }
@@ -114,7 +118,7 @@ export type UploadResult =
 /** Why `command` (with an upload op) is not a valid upload command, or null. */
 export function uploadCommandProblem(command: Record<string, unknown>, commonProblem: (command: Record<string, unknown>) => string | null, preconditionProblem: (value: unknown) => string | null): string | null {
   const fields: Record<string, readonly string[]> = {
-    createUpload: ['uploadId', 'name', 'bucket', 'contentType', 'requestId'],
+    createUpload: ['uploadId', 'name', 'bucket', 'contentType', 'headers', 'requestId'],
     putPart: ['uploadId', 'partNumber', 'size', 'md5', 'sha256', 'chunks', 'chunkSizes', 'requestId'],
     completeUpload: ['uploadId', 'parts', 'etag', 'precondition', 'requestId'],
     abortUpload: ['uploadId', 'requestId'],
@@ -155,7 +159,7 @@ function createProblem(command: Record<string, unknown>): string | null {
   if (typeof contentType !== 'string' || contentType.length === 0 || contentType.length > contentTypeLengthMax) {
     return `contentType must be a string of 1 to ${contentTypeLengthMax} characters`;
   }
-  return null;
+  return command.headers === undefined ? null : objectHeadersProblem(command.headers);
 }
 
 function partProblem(command: Record<string, unknown>): string | null {

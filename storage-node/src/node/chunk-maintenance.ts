@@ -8,6 +8,9 @@ import type { BlobStore } from '../blobs/blob-store.ts';
 import { ChunkCollector } from '../chunks/chunk-collector.ts';
 import type { ChunkGuard } from '../chunks/chunk-guard.ts';
 import { ChunkRepairer } from '../chunks/chunk-repairer.ts';
+import { MisplacedCollector } from '../chunks/misplaced-collector.ts';
+import { Scrubber } from '../chunks/scrubber.ts';
+import type { Placement } from '../placement/placement.ts';
 import type { MetadataStateMachine } from '../metadata/metadata-state-machine.ts';
 import type { NodeMetrics } from '../metrics/node-metrics.ts';
 import type { NodeConfig } from './config.ts';
@@ -19,14 +22,17 @@ import { PeriodicTask } from './periodic-task.ts';
  */
 export const appliedChunkRepairDelayMs = 1000;
 
+/** How often placement is looked at for a change (a member joined or left, a new setting). */
+export const placementCheckMs = 1000;
+
 export interface ChunkMaintenanceOptions {
   readonly config: NodeConfig;
   readonly metadata: MetadataStateMachine;
   readonly blobs: BlobStore;
   readonly blobClient: BlobClient;
   readonly metrics: NodeMetrics;
-  /** The other members now (membership changes at runtime). */
-  readonly otherIds: () => readonly string[];
+  /** Which members hold which chunk (changes with the membership and the setting). */
+  readonly placement: Placement;
   readonly guard: ChunkGuard;
   /** False while this node may be behind the leader: then the collector waits. */
   readonly isCaughtUp: () => boolean;
@@ -35,19 +41,23 @@ export interface ChunkMaintenanceOptions {
 export interface ChunkMaintenance {
   readonly repairer: ChunkRepairer;
   readonly collector: ChunkCollector;
+  readonly misplaced: MisplacedCollector;
+  readonly scrubber: Scrubber;
   /** Starts the collector's timer and a start-up repair scan. */
   start(): void;
   stop(): Promise<void>;
 }
 
 export function chunkMaintenance(options: ChunkMaintenanceOptions): ChunkMaintenance {
-  const { config, metadata, blobs, blobClient, metrics, otherIds, guard } = options;
+  const { config, metadata, blobs, blobClient, metrics, placement, guard } = options;
   let turn = 0;
   const fetchFromPeers = async (hash: string): Promise<Buffer | null> => {
-    // Start with a different peer each time, so repairs spread over the cluster.
-    const others = otherIds();
-    const start = turn++ % Math.max(1, others.length);
-    const peers = [...others.slice(start), ...others.slice(0, start)];
+    // The other holders first, starting with a different one each time so repairs spread over
+    // the cluster; then everyone else (a copy left on a former holder).
+    const sources = placement.sources(hash);
+    const holders = sources.slice(0, Math.max(0, placement.replication() - 1));
+    const start = turn++ % Math.max(1, holders.length);
+    const peers = [...holders.slice(start), ...holders.slice(0, start), ...sources.slice(holders.length)];
     try {
       const data = await blobClient.fetchFromAny(hash, peers);
       metrics.chunkFetches.inc({ reason: 'repair', result: data === null ? 'missing' : 'ok' });
@@ -61,7 +71,8 @@ export function chunkMaintenance(options: ChunkMaintenanceOptions): ChunkMainten
     has: (hash) => blobs.has(hash),
     write: (hash, data) => blobs.writeChunk(hash, data),
     fetch: fetchFromPeers,
-    isWanted: (hash) => metadata.hasChunkRef(hash),
+    // Only chunks this node holds: the others' copies live elsewhere.
+    isWanted: (hash) => metadata.hasChunkRef(hash) && placement.isHolder(hash),
     listReferenced: (after, limit) => metadata.referencedChunks({ after, limit }).map((row) => row.hash),
     concurrency: config.repairConcurrency,
     onOutcome: (outcome, hash) => {
@@ -84,11 +95,46 @@ export function chunkMaintenance(options: ChunkMaintenanceOptions): ChunkMainten
       metrics.gcDeletedBytes.inc(bytes);
     },
   });
+  const misplaced = new MisplacedCollector({
+    blobs,
+    metadata,
+    placement,
+    blobClient,
+    guard,
+    mayCollect: options.isCaughtUp,
+    onDeleted: (_hash, bytes) => {
+      metrics.gcDeletedChunks.inc();
+      metrics.gcDeletedBytes.inc(bytes);
+    },
+  });
+  // A change of placement moves chunks: this node fetches what it now holds (a scan), and the
+  // misplaced collector later drops what it no longer holds.
+  let placementSeen = placement.signature();
+  const placementWatch = new PeriodicTask(
+    placementCheckMs,
+    async () => {
+      const now = placement.signature();
+      if (now === placementSeen) return;
+      placementSeen = now;
+      await repairer.scan();
+    },
+    (err) => console.error(`node ${config.id}: placement check failed:`, err),
+  );
+  // A corrupt copy is quarantined by the store, whose onQuarantined hook queues its repair.
+  const scrubber = new Scrubber({
+    blobs,
+    bytesPerSecond: config.scrubRate,
+    intervalMs: config.scrubIntervalMs,
+    onCorrupt: (hash) => console.warn(`node ${config.id}: scrub found chunk ${hash} corrupt; fetching a good copy`),
+    // Chunks this node should hold and lacks (deleted behind its back, a repair that gave up).
+    afterPass: () => repairer.scan(),
+  });
   const gc = new PeriodicTask(
     config.gcIntervalMs,
     async () => {
       const result = await collector.collect();
       metrics.gcRuns.inc({ result: result.ran ? 'ran' : 'skipped' });
+      await misplaced.collect();
     },
     (err) => {
       stopOnAssertion(err, 'garbage collection'); // a broken invariant stops the node
@@ -99,12 +145,18 @@ export function chunkMaintenance(options: ChunkMaintenanceOptions): ChunkMainten
   return {
     repairer,
     collector,
+    misplaced,
+    scrubber,
     start: () => {
       gc.start();
+      scrubber.start();
+      placementWatch.start();
       void repairer.scan();
     },
     stop: async () => {
       repairer.stop();
+      await placementWatch.stop();
+      await scrubber.stop();
       await gc.stop();
     },
   };

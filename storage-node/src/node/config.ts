@@ -7,6 +7,8 @@ import { repairConcurrencyDefault } from '../chunks/chunk-repairer.ts';
 import { downloadMemoryBytesMaxDefault, uploadMemoryBytesMaxDefault } from '../files/upload-memory.ts';
 import { multipartExpiryMsDefault } from '../files/upload-expiry.ts';
 import { inlineContentBytesMax } from '../metadata/commands.ts';
+import { authFlag, parseAuthMode, parseRootKey } from '../../../shared/auth-mode.ts';
+import type { AccessKey, AuthMode } from '../../../shared/auth-mode.ts';
 
 export const inlineMaxDefault = 64 * 1024;
 
@@ -41,6 +43,10 @@ export const nodeFlagSpecs = {
   inlineMax: bytesFlag('inline-max', 'DFS_INLINE_MAX', 'bodies up to this size travel in their Raft entry and live in meta.db, not in chunks (0: never)', inlineMaxDefault, 0, inlineContentBytesMax),
   uploadMemoryMax: bytesFlag('upload-memory-max', 'DFS_UPLOAD_MEMORY_MAX', 'memory all uploads on this node may hold at once; past it new uploads get 503 busy', uploadMemoryBytesMaxDefault, 1024, Number.MAX_SAFE_INTEGER),
   downloadMemoryMax: bytesFlag('download-memory-max', 'DFS_DOWNLOAD_MEMORY_MAX', 'memory all reads of chunked files on this node may hold at once (a verified chunk each, one more read ahead when it fits); past it a read waits for its next chunk', downloadMemoryBytesMaxDefault, 16 * 1024 ** 2, Number.MAX_SAFE_INTEGER),
+  scrubRate: bytesFlag('scrub-rate', 'DFS_SCRUB_RATE', 'bytes per second the scrubber reads to re-verify stored chunks', 32 * 1024 ** 2, 1024, Number.MAX_SAFE_INTEGER),
+  scrubIntervalMs: integerFlag('scrub-interval-ms', 'DFS_SCRUB_INTERVAL_MS', 'pause between two scrub passes over every stored chunk', 24 * 3_600_000, 100, 365 * 24 * 3_600_000),
+  auth: authFlag,
+  s3Region: stringFlag('s3-region', 'DFS_S3_REGION', 'the region native requests are signed for (with --auth required)', 'us-east-1'),
   multipartExpiryMs: integerFlag('multipart-expiry-ms', 'DFS_MULTIPART_EXPIRY_MS', 'an S3 multipart upload not completed or aborted this long after it started is aborted by the leader (its parts deleted)', multipartExpiryMsDefault, 1000, 365 * 24 * 3_600_000),
 };
 
@@ -87,8 +93,18 @@ export interface NodeConfig {
   readonly inlineMax: number;
   readonly uploadMemoryMax: number;
   readonly downloadMemoryMax: number;
+  /** Bytes per second the scrubber reads at most. */
+  readonly scrubRate: number;
+  /** Pause between scrub passes, ms. */
+  readonly scrubIntervalMs: number;
   /** Multipart uploads older than this (ms) are aborted by the leader. */
   readonly multipartExpiryMs: number;
+  /** `required`: the native API answers only SigV4-signed requests (http/native-auth.ts). */
+  readonly auth: AuthMode;
+  /** The region native requests are signed for. */
+  readonly s3Region: string;
+  /** The root access key, from DFS_S3_ACCESS_KEY_ID and DFS_S3_SECRET_ACCESS_KEY only (a flag shows in ps). */
+  readonly rootKey: AccessKey | null;
 }
 
 export const nodeHelp = (): string =>
@@ -152,13 +168,14 @@ export function parseNodeConfig(argv: readonly string[], env: NodeJS.ProcessEnv)
   if (flags.uploadMemoryMax < flags.chunkSize || flags.uploadMemoryMax <= flags.inlineMax) {
     throw new ConfigError(`--upload-memory-max (${flags.uploadMemoryMax}) must be at least --chunk-size (${flags.chunkSize}) and more than --inline-max (${flags.inlineMax})`);
   }
-  const { tlsCert, tlsKey, advertiseHost, ...rest } = flags;
+  const { tlsCert, tlsKey, advertiseHost, auth, ...rest } = flags;
+  const rootKey = parseRootKey(env.DFS_S3_ACCESS_KEY_ID, env.DFS_S3_SECRET_ACCESS_KEY, ['DFS_S3_ACCESS_KEY_ID', 'DFS_S3_SECRET_ACCESS_KEY']);
   const tls = tlsIdentity(tlsCert, tlsKey);
   const self = parseNodeSelf(flags, peers, tls !== null);
   // Every node of a TLS cluster serves HTTPS, so every peer URL must say so.
   const plain = [...peers.values()].flatMap((p) => [p.clientUrl, p.clusterUrl]).filter((url) => url.startsWith('http:'));
   if (tls !== null && plain.length > 0) throw new ConfigError(`--peers: with --tls-cert every URL is https://, not ${plain[0]}`);
   void advertiseHost; // only for `self`
-  return { ...rest, dataDir, peers, tls, self };
+  return { ...rest, dataDir, peers, tls, self, auth: parseAuthMode(auth), rootKey };
 }
 

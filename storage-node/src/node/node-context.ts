@@ -5,11 +5,13 @@ import type { BlobClient } from '../blobs/blob-client.ts';
 import type { BlobStore } from '../blobs/blob-store.ts';
 import type { ChunkGuard } from '../chunks/chunk-guard.ts';
 import type { ChunkRepairer } from '../chunks/chunk-repairer.ts';
+import type { Scrubber } from '../chunks/scrubber.ts';
 import type { UploadMemoryBudget } from '../files/upload-memory.ts';
 import type { MetadataStateMachine } from '../metadata/metadata-state-machine.ts';
 import type { NodeMetrics } from '../metrics/node-metrics.ts';
 import type { RaftNode } from '../raft-node/raft-node.ts';
 import type { MemberDirectory } from '../cluster/member-directory.ts';
+import type { Placement } from '../placement/placement.ts';
 import type { NodeConfig, PeerInfo } from './config.ts';
 
 export interface NodeContext {
@@ -24,6 +26,8 @@ export interface NodeContext {
   readonly chunkGuard: ChunkGuard;
   /** Background fetching of chunks this node lacks. */
   readonly repairer: ChunkRepairer;
+  /** Background re-verification of stored chunks. */
+  readonly scrubber: Scrubber;
   /** The node-wide bound on memory held by uploads. */
   readonly uploadMemory: UploadMemoryBudget;
   /** Bytes held by reads of chunked files (the same kind of budget, never refusing: reads wait). */
@@ -32,6 +36,8 @@ export interface NodeContext {
   readonly chunkBuffers: ChunkBuffers;
   /** The members and their addresses, as the Raft log has them now. */
   readonly members: MemberDirectory;
+  /** Which members hold which chunk (rendezvous over the members, the replication setting). */
+  readonly placement: Placement;
 }
 
 export function isLeader(ctx: NodeContext): boolean {

@@ -23,6 +23,7 @@ import { clientApp } from '../http/client-app.ts';
 import { enterCluster } from '../cluster/cluster-entry.ts';
 import { startLearnerPromotion } from '../cluster/learner-promotion.ts';
 import { MemberDirectory } from '../cluster/member-directory.ts';
+import { Placement } from '../placement/placement.ts';
 import { metadataSnapshotProblem } from '../metadata/metadata-snapshot.ts';
 import { MetadataStateMachine } from '../metadata/metadata-state-machine.ts';
 import { cached } from '../metrics/cached.ts';
@@ -81,6 +82,7 @@ export async function startStorageNode(config: NodeConfig): Promise<RunningNode>
     throw err;
   }
   const members = new MemberDirectory(config.id, entry.seed, entry.membership);
+  const placement = new Placement(members, () => metadata.settings());
   // Frames checkpointed so far in the current WAL generation (the count restarts with the WAL).
   let checkpointedFrames = 0;
   const checkpointer = new WalCheckpointer(database.sqlite, {
@@ -114,7 +116,7 @@ export async function startStorageNode(config: NodeConfig): Promise<RunningNode>
     blobs,
     blobClient,
     metrics,
-    otherIds: () => members.otherIds,
+    placement,
     guard,
     isCaughtUp: () => {
       const status = raftRef?.status();
@@ -193,9 +195,11 @@ export async function startStorageNode(config: NodeConfig): Promise<RunningNode>
     blobClient,
     hlc: new HybridLogicalClock(),
     members,
+    placement,
     metrics,
     chunkGuard: guard,
     repairer: chunks.repairer,
+    scrubber: chunks.scrubber,
     uploadMemory,
     downloadMemory,
     // As many as one upload holds in its window and fills: what an idle node keeps after uploads.

@@ -1,6 +1,6 @@
 // Guards the cluster port: only peers that know the cluster secret may talk Raft or move blobs.
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { MiddlewareHandler } from 'hono';
+import type { Context, MiddlewareHandler } from 'hono';
 
 export const CLUSTER_SECRET_HEADER = 'x-dfs-cluster-secret';
 
@@ -41,17 +41,25 @@ export interface AdminAuthOptions {
   readonly adminToken: string;
 }
 
+/** Whether a request carries the cluster secret (its own header) or the admin token (Authorization: Bearer). */
+export function adminCredentialMatcher({ clusterSecret, adminToken }: AdminAuthOptions): (c: Context) => boolean {
+  if (clusterSecret.length === 0) throw new Error('adminAuth: the cluster secret must not be empty');
+  const isSecret = matcher(clusterSecret);
+  const isToken = adminToken.length === 0 ? () => false : matcher(adminToken);
+  return (c) => {
+    const bearer = /^Bearer (.+)$/.exec(c.req.header('authorization') ?? '')?.[1];
+    return isSecret(c.req.header(CLUSTER_SECRET_HEADER)) || isToken(bearer);
+  };
+}
+
 /**
  * Guards admin routes on the client port: the cluster secret (in its own header) or the admin
  * token (`Authorization: Bearer …`). 401 otherwise.
  */
-export function adminAuth({ clusterSecret, adminToken }: AdminAuthOptions): MiddlewareHandler {
-  if (clusterSecret.length === 0) throw new Error('adminAuth: the cluster secret must not be empty');
-  const isSecret = matcher(clusterSecret);
-  const isToken = adminToken.length === 0 ? () => false : matcher(adminToken);
+export function adminAuth(options: AdminAuthOptions): MiddlewareHandler {
+  const hasAdminCredential = adminCredentialMatcher(options);
   return async (c, next) => {
-    const bearer = /^Bearer (.+)$/.exec(c.req.header('authorization') ?? '')?.[1];
-    if (!isSecret(c.req.header(CLUSTER_SECRET_HEADER)) && !isToken(bearer)) {
+    if (!hasAdminCredential(c)) {
       c.header('WWW-Authenticate', 'Bearer realm="dfs-admin"');
       return c.json(
         { error: { code: 'unauthorized', message: `admin routes need the cluster secret (${CLUSTER_SECRET_HEADER}) or the admin token (Authorization: Bearer)` } },

@@ -5,6 +5,7 @@
 // refused (400) instead of breaking an invariant of every node it reaches.
 import { z } from 'zod';
 import { membershipDataProblem } from '../raft/membership.ts';
+import { keyEntryProblem } from '../metadata/key-entries.ts';
 import type { InstallSnapshotMessage, Message } from '../raft/types.ts';
 
 /** Longest node id accepted from a peer, in UTF-16 code units. */
@@ -30,6 +31,13 @@ const entrySchema = z
   .check((ctx) => {
     // The core decodes a config entry as it appends it (its membership follows the log) and
     // asserts it is well formed: a bad one must be refused here, not stop the node there.
+    if (ctx.value.type === 'normal') {
+      // Access key commands are checked here as well: they are few and small, and a malformed
+      // one must not reach a node's log, where applying it is an assertion failure.
+      const problem = keyEntryProblem(ctx.value.data);
+      if (problem !== null) ctx.issues.push({ code: 'custom', message: `key entry: ${problem}`, input: ctx.value, path: ['data'] });
+      return;
+    }
     if (ctx.value.type !== 'config') return;
     const problem = membershipDataProblem(ctx.value.data);
     if (problem !== null) ctx.issues.push({ code: 'custom', message: `config entry: ${problem}`, input: ctx.value, path: ['data'] });

@@ -4,8 +4,8 @@
 // one before (the first to the request's signature), and a chunk's bytes are passed on only once
 // its signature holds. Trailers go to the caller, which checks them.
 import { S3Error } from '../s3-errors.ts';
-import type { ChunkSigning } from './verify-request.ts';
-import { emptySha256Hex, signHex, signaturesEqual } from './sigv4-crypto.ts';
+import type { ChunkSigning } from '../../../../shared/sigv4/verify-request.ts';
+import { emptySha256Hex, signHex, signaturesEqual } from '../../../../shared/sigv4/sigv4-crypto.ts';
 import { createHash } from 'node:crypto';
 
 /** The longest chunk header or trailer line accepted, in bytes. */

@@ -1,7 +1,7 @@
 // What a SigV4 request claims, read from the Authorization header or from a presigned URL's
 // query: the key, the scope, the signed headers, the signature, the time, the payload hash.
 // Malformed claims are refused with S3's codes; nothing here checks the signature itself.
-import { S3Error } from '../s3-errors.ts';
+import { SigV4Error } from './sigv4-error.ts';
 import { scopeTerminator, signingAlgorithm } from './sigv4-crypto.ts';
 
 export interface SignatureParams {
@@ -63,12 +63,12 @@ function checkSignature(signature: string, fail: (message: string) => never): st
 /** `AWS4-HMAC-SHA256 Credential=…, SignedHeaders=…, Signature=…` with the time from X-Amz-Date or Date. */
 export function headerSignatureParams(authorization: string, headers: Headers): SignatureParams {
   const fail = (message: string): never => {
-    throw new S3Error('AuthorizationHeaderMalformed', `The authorization header is malformed; ${message}.`);
+    throw new SigV4Error('AuthorizationHeaderMalformed', `The authorization header is malformed; ${message}.`);
   };
   const space = authorization.indexOf(' ');
   const algorithm = space === -1 ? authorization : authorization.slice(0, space);
   if (algorithm !== signingAlgorithm) {
-    throw new S3Error('InvalidRequest', `The authorization mechanism you have provided is not supported. Please use ${signingAlgorithm}.`);
+    throw new SigV4Error('InvalidRequest', `The authorization mechanism you have provided is not supported. Please use ${signingAlgorithm}.`);
   }
   const fields = new Map<string, string>();
   for (const part of authorization.slice(space + 1).split(',')) {
@@ -82,7 +82,7 @@ export function headerSignatureParams(authorization: string, headers: Headers): 
   if (credential === undefined || signedHeaders === undefined || signature === undefined) fail('Credential, SignedHeaders and Signature are all required');
   const amzDate = headers.get('x-amz-date') ?? dateHeaderAsAmzDate(headers.get('date'));
   if (amzDate === null || amzDateMs(amzDate) === null) {
-    throw new S3Error('AccessDenied', 'AWS authentication requires a valid Date or x-amz-date header');
+    throw new SigV4Error('AccessDenied', 'AWS authentication requires a valid Date or x-amz-date header');
   }
   return {
     ...parseCredential(credential!, fail),
@@ -102,7 +102,7 @@ function dateHeaderAsAmzDate(date: string | null): string | null {
 /** The X-Amz-* query parameters of a presigned URL. */
 export function presignedSignatureParams(query: URLSearchParams): SignatureParams {
   const fail = (message: string): never => {
-    throw new S3Error('AuthorizationQueryParametersError', `Error parsing the X-Amz-Credential parameter; ${message}.`);
+    throw new SigV4Error('AuthorizationQueryParametersError', `Error parsing the X-Amz-Credential parameter; ${message}.`);
   };
   const get = (name: string): string => query.get(name) ?? fail(`the query parameter ${name} is missing`);
   if (get('X-Amz-Algorithm') !== signingAlgorithm) fail(`X-Amz-Algorithm must be ${signingAlgorithm}`);
@@ -111,7 +111,7 @@ export function presignedSignatureParams(query: URLSearchParams): SignatureParam
   const expiresText = get('X-Amz-Expires');
   const expiresSeconds = Number(expiresText);
   if (!/^\d+$/.test(expiresText) || expiresSeconds < 1 || expiresSeconds > presignedExpiresSecondsMax) {
-    throw new S3Error('AuthorizationQueryParametersError', `X-Amz-Expires must be from 1 to ${presignedExpiresSecondsMax} seconds`);
+    throw new SigV4Error('AuthorizationQueryParametersError', `X-Amz-Expires must be from 1 to ${presignedExpiresSecondsMax} seconds`);
   }
   return {
     ...parseCredential(get('X-Amz-Credential'), fail),

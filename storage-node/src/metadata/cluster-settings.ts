@@ -1,0 +1,74 @@
+// Cluster-wide settings that change at runtime through Raft (`dfs cluster set replication N`):
+// the command, its checks, and its rows in cluster_settings. A setting without a row has its
+// default, so a cluster from before settings existed behaves as it always did.
+import type Database from 'better-sqlite3';
+import { isEncodedHlc } from '../../../shared/hlc.ts';
+
+/** Copies of each chunk when nothing was set: every member of a 3-node cluster, as before. */
+export const replicationDefault = 3;
+/** A sanity bound: more copies than this is a mistake, not a setting. */
+export const replicationMax = 64;
+
+export interface ClusterSettings {
+  /** Copies of each chunk wanted (capped at the number of members when placing). */
+  readonly replication: number;
+}
+
+export interface SetReplicationCommand {
+  readonly op: 'setReplication';
+  readonly replication: number;
+  readonly hlc: string;
+  readonly requestId?: string;
+}
+
+export type SettingsCommand = SetReplicationCommand;
+
+export type SettingsResult = { readonly ok: true; readonly settings: ClusterSettings };
+
+export const settingsOps: readonly string[] = ['setReplication'];
+
+/** Why `command` (op in settingsOps) is not a valid settings command, or null. */
+export function settingsCommandProblem(command: Record<string, unknown>): string | null {
+  for (const key of Object.keys(command)) if (!['op', 'replication', 'hlc', 'requestId'].includes(key)) return `unexpected field "${key}"`;
+  const { replication } = command;
+  if (!Number.isSafeInteger(replication) || (replication as number) < 1 || (replication as number) > replicationMax) {
+    return `replication must be an integer from 1 to ${replicationMax}`;
+  }
+  if (!isEncodedHlc(command.hlc)) return `hlc ${JSON.stringify(command.hlc)} is not an encoded HLC timestamp`;
+  if (command.requestId !== undefined && (typeof command.requestId !== 'string' || command.requestId.length === 0 || command.requestId.length > 128)) {
+    return 'requestId must be a string of 1 to 128 characters';
+  }
+  return null;
+}
+
+/** Reads and writes cluster_settings on the state machine's connection. */
+export class ClusterSettingsTable {
+  readonly #get: Database.Statement<[], { name: string; value: string }>;
+  readonly #set: Database.Statement<{ name: string; value: string }>;
+  #cached: ClusterSettings | null = null;
+
+  constructor(sqlite: Database.Database) {
+    this.#get = sqlite.prepare('SELECT name, value FROM cluster_settings');
+    this.#set = sqlite.prepare('INSERT INTO cluster_settings (name, value) VALUES (@name, @value) ON CONFLICT (name) DO UPDATE SET value = excluded.value');
+  }
+
+  current(): ClusterSettings {
+    if (this.#cached !== null) return this.#cached;
+    const rows = new Map(this.#get.all().map((row) => [row.name, JSON.parse(row.value) as unknown]));
+    const replication = rows.get('replication');
+    this.#cached = { replication: typeof replication === 'number' ? replication : replicationDefault };
+    return this.#cached;
+  }
+
+  /** Inside the apply transaction. */
+  apply(command: SettingsCommand): SettingsResult {
+    this.#set.run({ name: 'replication', value: JSON.stringify(command.replication) });
+    this.#cached = null;
+    return { ok: true, settings: this.current() };
+  }
+
+  /** The rows were replaced (a snapshot restore, a rolled back transaction). */
+  forget(): void {
+    this.#cached = null;
+  }
+}
