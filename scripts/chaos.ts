@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { countOps, countTargets, unavailableWindows } from './chaos/analysis.ts';
 import type { Violation } from './chaos/analysis.ts';
-import { checkHistory, checkLostWrites, checkNodeState, finalReads, waitConverged } from './chaos/checks.ts';
+import { checkHistory, checkLostWrites, checkNodeState, finalReads, referencedChunks, waitConverged } from './chaos/checks.ts';
 import type { Convergence } from './chaos/checks.ts';
 import { ChaosClient } from './chaos/client.ts';
 import { ChaosCluster } from './chaos/cluster.ts';
@@ -97,8 +97,14 @@ async function runChaos(o: ChaosOptions, networkNote: string | null): Promise<nu
       recorder, client, () => targets,
     );
     const durationMs = o.durationS * 1000;
-    const schedule = o.noFaults ? [] : buildSchedule({ seed: o.seed, durationMs, nodes: o.nodes, netns });
-    const nemesis = new Nemesis(cluster, { nodes: o.nodes, netnsPrefix: o.netnsPrefix }, recorder, () => workload.currentEtags());
+    const schedule = o.noFaults ? [] : buildSchedule({ seed: o.seed, durationMs, nodes: o.nodes, netns, ...(o.faults === null ? {} : { kinds: o.faults }) });
+    // The chunks the kept versions need, as the leader has them (null when it cannot tell).
+    const neededChunks = async (): Promise<ReadonlySet<string> | null> => {
+      const leader = await cluster.leader();
+      if (leader === null) return null;
+      return referencedChunks(client, cluster.nodes[leader].url, workload.keys.all).catch(() => null);
+    };
+    const nemesis = new Nemesis(cluster, { nodes: o.nodes, netnsPrefix: o.netnsPrefix }, recorder, () => workload.currentEtags(), neededChunks);
     const planned = new Map<string, number>();
     for (const e of schedule) planned.set(e.kind, (planned.get(e.kind) ?? 0) + 1);
     log(`workload running; ${schedule.length} faults scheduled${schedule.length === 0 ? '' : `: ${[...planned].map(([k, n]) => `${k} ${n}`).join(', ')}`}`);
@@ -118,7 +124,7 @@ async function runChaos(o: ChaosOptions, networkNote: string | null): Promise<nu
     // nodes' request deadline none can, and the final state stays put while it is read.
     await sleep(Math.max(0, healedAt + quietAfterHealMs - performance.now()));
 
-    const violations: Violation[] = [];
+    const violations: Violation[] = [...nemesis.violations];
     const notes: string[] = [];
     if (networkNote !== null) notes.push(`no network namespaces (${networkNote}): partitions were made by pausing the minority side`);
     const convergence: Convergence = await waitConverged(cluster, o.convergeTimeoutS * 1000);

@@ -4,7 +4,7 @@ import type { JsonValue } from '../../test/checker/history.ts';
 import type { OpKind, OpRecord, Outcome } from './recorder.ts';
 
 export interface Violation {
-  /** linearizability | lost-write | divergence | metadata | chunk | integrity | convergence | check */
+  /** linearizability | lost-write | divergence | metadata | chunk | integrity | convergence | check | membership | crash */
   readonly kind: string;
   readonly key?: string;
   readonly node?: string;

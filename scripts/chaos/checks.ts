@@ -38,7 +38,13 @@ export async function waitConverged(cluster: ChaosCluster, timeoutMs: number): P
     else {
       const leader = leaders[0]!;
       const behind = all.filter((s) => s!.leader_id !== leader.id || s!.applied_index !== leader.commit_index || s!.commit_index !== leader.commit_index);
-      if (behind.length > 0) last = `behind ${leader.id} (commit ${leader.commit_index}): ${behind.map((s) => `${s!.id} applied ${s!.applied_index}, leader ${s!.leader_id}`).join('; ')}`;
+      // Every node of the run a voter again (a replaced one promoted), and nothing else a member.
+      const members = (leader.nodes ?? []).map((m) => `${m.id}${m.voter ? '' : ' (learner)'}`).sort();
+      const expected = cluster.nodes.map((n) => n.id).sort();
+      const removed = all.filter((s) => s!.removed).map((s) => s!.id);
+      if (JSON.stringify(members) !== JSON.stringify(expected)) last = `the leader ${leader.id} lists the members ${members.join(', ') || '-'}, not ${expected.join(', ')} (all voters)`;
+      else if (removed.length > 0) last = `${removed.join(', ')} say they were removed`;
+      else if (behind.length > 0) last = `behind ${leader.id} (commit ${leader.commit_index}): ${behind.map((s) => `${s!.id} applied ${s!.applied_index}, leader ${s!.leader_id}`).join('; ')}`;
       else if (previousIndex === leader.commit_index) return { converged: true, ms: Date.now() - started, detail: `leader ${leader.id}, term ${leader.term}, applied ${leader.commit_index} on every node` };
       else {
         previousIndex = leader.commit_index;
@@ -142,6 +148,19 @@ async function nodeMetadata(client: ChaosClient, url: string, node: string, name
   }
   const canonical = JSON.stringify({ files, versions: [...versions] });
   return { node, digest: createHash('sha256').update(canonical).digest('hex'), files, versions };
+}
+
+/**
+ * The chunks the kept versions of these names refer to, as the node at `url` has them applied
+ * (for the nemesis: a damaged chunk no version needs any more is no loss).
+ */
+export async function referencedChunks(client: ChaosClient, url: string, names: readonly string[]): Promise<Set<string>> {
+  const hashes = new Set<string>();
+  for (const name of names) {
+    const answer = await getJson<{ versions: VersionJson[] }>(client, fileUrl(url, name, '?versions&consistency=local'));
+    for (const v of answer.versions) for (const hash of v.chunks) hashes.add(hash);
+  }
+  return hashes;
 }
 
 export interface StateCheck {

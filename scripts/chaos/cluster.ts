@@ -5,7 +5,7 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePorts, sleep } from '../../test/support/cluster.ts';
@@ -37,6 +37,18 @@ export interface NodeStatus {
   term: number;
   commit_index: number;
   applied_index: number;
+  /** Index of the config entry in effect on this node. */
+  membership_index: number;
+  /** This node learnt that it was removed from the cluster. */
+  removed: boolean;
+  /** The members as this node's log has them. */
+  nodes: Array<{ id: string; voter: boolean; role: string }>;
+}
+
+/** How a process ended. */
+export interface ExitOutcome {
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
 }
 
 export interface ChaosNode {
@@ -49,6 +61,14 @@ export interface ChaosNode {
   child: ChildProcess | null;
   paused: boolean;
   starts: number;
+  /**
+   * A member's client URL to join through on the next start, once the node was removed and
+   * wiped (replace-member); null: a founder (--peers). A node that joined keeps join.json in
+   * its data dir and is started with neither flag after that.
+   */
+  joinVia: string | null;
+  /** Times the replace-member fault removed it and it joined again. */
+  replaced: number;
 }
 
 /** A process that exited without being told to: always a bug (or a machine out of memory). */
@@ -119,7 +139,7 @@ export class ChaosCluster {
       this.nodes.push({
         index: i, id, url: `http://${host}:${clientPort}`, clusterUrl: `http://${host}:${clusterPort}`,
         dataDir: join(options.dir, 'data', id), logPath: join(options.dir, `${id}.log`),
-        child: null, paused: false, starts: 0,
+        child: null, paused: false, starts: 0, joinVia: null, replaced: 0,
       });
     }
     this.#peers = this.nodes.map((n) => `${n.id}=${n.url}=${n.clusterUrl}`).join(',');
@@ -180,7 +200,7 @@ export class ChaosCluster {
       ...programArgs('storage-node'),
       '--id', node.id, '--host', url.hostname,
       '--client-port', url.port, '--cluster-port', new URL(node.clusterUrl).port,
-      '--data-dir', node.dataDir, '--peers', this.#peers, '--cluster-secret', this.secret,
+      '--data-dir', node.dataDir, ...this.#entryFlags(node), '--cluster-secret', this.secret,
       ...chaosNodeFlags,
     ];
     const ns = this.#options.netnsPrefix === null ? null : namespaceOf(this.#options.netnsPrefix, index);
@@ -194,6 +214,24 @@ export class ChaosCluster {
         node.paused = false;
       }
     });
+  }
+
+  /** How the node comes into the cluster: as it joined before, by joining now, or as a founder. */
+  #entryFlags(node: ChaosNode): string[] {
+    if (existsSync(join(node.dataDir, 'join.json'))) return [];
+    if (node.joinVia !== null) return ['--join', node.joinVia];
+    return ['--peers', this.#peers];
+  }
+
+  /**
+   * The node's current process is going to exit on its own (it was removed from the cluster):
+   * not a crash. Resolves with how it ended; null when no process runs.
+   */
+  expectExit(index: number): Promise<ExitOutcome> | null {
+    const child = this.nodes[index].child;
+    if (child === null || child.exitCode !== null || child.signalCode !== null) return null;
+    this.#expectedExits.add(child);
+    return new Promise<ExitOutcome>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
   }
 
   startGateway(): void {
@@ -235,10 +273,14 @@ export class ChaosCluster {
     return true;
   }
 
-  /** Kills the node and deletes its data dir: it comes back empty, with the same id. */
-  async wipe(index: number): Promise<void> {
+  /**
+   * Kills the node and deletes its data dir: it comes back empty, with the same id, as a founder
+   * (--peers) unless `joinVia` is given (it was removed and joins again).
+   */
+  async wipe(index: number, joinVia: string | null = null): Promise<void> {
     await this.signal(index, 'SIGKILL');
     rmSync(this.nodes[index].dataDir, { recursive: true, force: true });
+    this.nodes[index].joinVia = joinVia;
   }
 
   async killGateway(): Promise<boolean> {

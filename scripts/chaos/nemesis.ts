@@ -4,9 +4,12 @@
 import { readdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Prng } from '../../test/sim/prng.ts';
+import type { Violation } from './analysis.ts';
 import type { ChaosCluster } from './cluster.ts';
+import { lastIntactCopies } from './last-copies.ts';
 import { cutLink, healAllLinks, healLink, throttle, unthrottle } from './netns.ts';
 import type { Recorder } from './recorder.ts';
+import { awaitRemovedExit, awaitVoter, describeMembers, removeMember } from './replace-member.ts';
 import { chunkFaultKinds, instantFaults, pickMinority, pickPartition } from './schedule.ts';
 import type { Episode, FaultKind } from './schedule.ts';
 
@@ -58,19 +61,31 @@ export function listChunkFiles(dataDir: string): Array<{ hash: string; path: str
   return out;
 }
 
+/** How long replace-member waits for every node to answer, and every member to be a voter. */
+const wholeClusterWaitMs = 20_000;
+
 export class Nemesis {
   readonly faults: FaultRecord[] = [];
   readonly chunkFaults: ChunkFault[] = [];
+  /** What a fault itself found broken (a removed node that did not exit, one never promoted). */
+  readonly violations: Violation[] = [];
   /** How partitions were made: by cutting links or by pausing the minority side. */
   readonly partitionMethod: 'netns' | 'pause';
   readonly #cluster: ChaosCluster;
   readonly #options: NemesisOptions;
   readonly #recorder: Recorder;
   readonly #currentEtags: () => string[];
+  readonly #neededChunks: () => Promise<ReadonlySet<string> | null>;
   #stopping = false;
+  /** Nodes a fault is about to wipe: their chunk copies do not count as the ones that remain. */
+  readonly #leaving = new Set<number>();
   readonly #wakers = new Set<() => void>();
 
-  constructor(cluster: ChaosCluster, options: NemesisOptions, recorder: Recorder, currentEtags: () => string[]) {
+  constructor(
+    cluster: ChaosCluster, options: NemesisOptions, recorder: Recorder, currentEtags: () => string[],
+    neededChunks: () => Promise<ReadonlySet<string> | null> = async () => null,
+  ) {
+    this.#neededChunks = neededChunks;
     this.#cluster = cluster;
     this.#options = options;
     this.#recorder = recorder;
@@ -143,11 +158,98 @@ export class Nemesis {
     return false;
   }
 
+  /**
+   * Chunks the nemesis damaged somewhere, still needed by a kept version (`needed`; null: all
+   * count), whose only intact copy left is on `victim`: wiping it would lose them (last-copies.ts).
+   * Synchronous: the caller awaits `needed` first, then checks and acts with no await between.
+   */
+  #lastCopiesOn(victim: number, needed: ReadonlySet<string> | null): string[] {
+    const damaged = this.chunkFaults.map((f) => f.hash).filter((hash) => needed === null || needed.has(hash));
+    return lastIntactCopies(this.#cluster.nodes, victim, damaged, this.#leaving);
+  }
+
   async #leaderOrRandom(rng: Prng, record: FaultRecord): Promise<number> {
     const leader = await this.#cluster.leader();
     if (leader !== null) return leader;
     record.detail += 'no leader known, a random node instead; ';
     return rng.int(this.#options.nodes);
+  }
+
+  /**
+   * Removes a node (the leader or a follower) through the membership route, sees it exit and
+   * wipes it; the heal starts it with --join and waits until it is a voter again. Only from a
+   * whole cluster: every node running, every member a voter, so that the rest keep a majority
+   * of the original voters while it is out.
+   */
+  async #replaceMember(rng: Prng, record: FaultRecord, holdMs: number): Promise<(() => Promise<void>) | null> {
+    const cluster = this.#cluster;
+    const n = this.#options.nodes;
+    // A node restarted by the fault before may still be starting or catching up: wait a while.
+    const waitStarted = performance.now();
+    let whole = '';
+    let leader: number | null = null;
+    for (;;) {
+      const statuses = await cluster.statuses(3_000);
+      const up = statuses.filter((s) => s !== null).length;
+      leader = await cluster.leader();
+      const leaderStatus = leader === null ? null : statuses[leader];
+      const voters = leaderStatus?.nodes?.filter((m) => m.voter).length ?? 0;
+      if (up === n && leaderStatus !== null && voters === n && leaderStatus.nodes.length === n) break;
+      whole = `${up} of ${n} nodes answer, leader ${leaderStatus?.id ?? 'unknown'}, members ${leaderStatus === null ? '?' : describeMembers(leaderStatus)}`;
+      if (this.#stopping || performance.now() - waitStarted > wholeClusterWaitMs) {
+        record.detail += `skipped: needs the whole cluster (${whole})`;
+        return null;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+    if (whole !== '') record.detail += `waited ${Math.round(performance.now() - waitStarted)} ms for the whole cluster; `;
+    const needed = await this.#neededChunks();
+    const followers = [...Array(n).keys()].filter((i) => i !== leader);
+    const victim = rng.chance(0.4) ? leader! : rng.pick(followers);
+    const node = cluster.nodes[victim];
+    record.targets = [node.id];
+    const last = this.#lastCopiesOn(victim, needed);
+    if (last.length > 0) {
+      record.detail += `skipped: ${node.id} holds the last intact copy of chunk ${last[0].slice(0, 12)}… (the nemesis damaged the others)`;
+      return null;
+    }
+    // From here its copies do not count: a chunk fault must leave an intact copy elsewhere.
+    const others = rng.shuffle([...Array(n).keys()].filter((i) => i !== victim));
+    this.#leaving.add(victim);
+    try {
+      return await this.#removeAndWipe(rng, record, holdMs, victim, leader!, others);
+    } finally {
+      this.#leaving.delete(victim);
+    }
+  }
+
+  async #removeAndWipe(rng: Prng, record: FaultRecord, holdMs: number, victim: number, leader: number, others: number[]): Promise<() => Promise<void>> {
+    const cluster = this.#cluster;
+    const node = cluster.nodes[victim];
+    // Usually a follower takes the request (it forwards to the leader); sometimes the victim itself.
+    const order = rng.chance(0.2) ? [victim, ...others] : others;
+    const exit = cluster.expectExit(victim);
+    if (exit === null) throw new Error(`${node.id} is not running`);
+    const removal = await removeMember(cluster, victim, order);
+    record.detail += `removed ${node.id}${victim === leader ? ' (the leader)' : ''} via ${removal.via} in ${removal.ms} ms`;
+    const exited = await awaitRemovedExit(cluster, victim, exit);
+    if (exited.violation !== null) this.violations.push(exited.violation);
+    record.detail += exited.outcome === null ? `, did not exit in time (killed)` : `, it exited (${exited.outcome.signal ?? `code ${exited.outcome.code}`}) ${exited.ms} ms later`;
+    const joinVia = cluster.nodes[others[0]].url;
+    await cluster.wipe(victim, joinVia);
+    node.replaced++;
+    const wipedAt = this.#recorder.now();
+    record.detail += '; wiped its data dir';
+    return async () => {
+      // The hold is the time it stays out, counted from the wipe (removing it took a while).
+      await this.#sleepUntil(wipedAt + holdMs);
+      const outMs = Math.round(this.#recorder.now() - wipedAt);
+      if (node.child === null) cluster.startNode(victim);
+      const promoted = await awaitVoter(cluster, victim);
+      if (promoted.violation !== null) this.violations.push(promoted.violation);
+      record.detail += `; ${outMs} ms later started with --join ${cluster.nodes[others[0]].id}, `
+        + (promoted.violation === null ? `a voter again ${promoted.ms} ms after that` : `NOT a voter after ${promoted.ms} ms`);
+    };
   }
 
   /** Injects one fault; returns its heal (null for a fault that needs none). */
@@ -190,8 +292,31 @@ export class Nemesis {
         return null;
       }
       case 'wipe-node': {
-        const victim = rng.chance(0.3) ? await this.#leaderOrRandom(rng, record) : rng.int(this.#options.nodes);
-        await cluster.wipe(victim);
+        let victim = rng.chance(0.3) ? await this.#leaderOrRandom(rng, record) : rng.int(this.#options.nodes);
+        // A wiped node comes back as a founder (--peers), with no record of when it joined: one
+        // that was replaced would replay the log from before, and may take the removal of its
+        // earlier self, still in the leader's log, for its own (it then stops). Only a node
+        // removed and joined again (replace-member) is a safe way to bring back a wiped member
+        // once the membership changed, so the founders that never left are wiped instead.
+        if (cluster.nodes[victim].replaced > 0) {
+          const founders = cluster.nodes.filter((n) => n.replaced === 0).map((n) => n.index);
+          if (founders.length === 0) {
+            record.targets = ids([victim]);
+            record.detail += `skipped: every node was replaced (joined with --join), none can be wiped and restarted as a founder`;
+            return null;
+          }
+          record.detail += `${cluster.nodes[victim].id} was replaced, a founder instead; `;
+          victim = rng.pick(founders);
+        }
+        const needed = await this.#neededChunks();
+        const last = this.#lastCopiesOn(victim, needed);
+        if (last.length > 0) {
+          record.targets = ids([victim]);
+          record.detail += `skipped: ${cluster.nodes[victim].id} holds the last intact copy of chunk ${last[0].slice(0, 12)}… (the nemesis damaged the others)`;
+          return null;
+        }
+        this.#leaving.add(victim);
+        await cluster.wipe(victim).finally(() => this.#leaving.delete(victim));
         record.targets = ids([victim]);
         record.detail += `SIGKILL ${record.targets[0]}, delete its data dir, start it empty after ${episode.holdMs} ms`;
         return restart([victim]);
@@ -230,6 +355,7 @@ export class Nemesis {
       case 'delete-chunk': {
         const victim = rng.int(this.#options.nodes);
         const node = cluster.nodes[victim];
+        const needed = await this.#neededChunks();
         const files = listChunkFiles(node.dataDir);
         record.targets = [node.id];
         if (files.length === 0) {
@@ -239,7 +365,18 @@ export class Nemesis {
         // Half the time a chunk of a value being read now, so that a read meets it soon.
         const current = new Set(this.#currentEtags());
         const hot = files.filter((f) => current.has(f.hash));
-        const file = hot.length > 0 && rng.chance(0.5) ? rng.pick(hot) : rng.pick(files);
+        let file = hot.length > 0 && rng.chance(0.5) ? rng.pick(hot) : rng.pick(files);
+        // Never the last intact copy (the others damaged before, or on a node being wiped).
+        const isLast = (f: { hash: string }) => (needed === null || needed.has(f.hash)) && lastIntactCopies(cluster.nodes, victim, [f.hash], this.#leaving).length > 0;
+        if (isLast(file)) {
+          const instead = rng.shuffle(files).find((f) => !isLast(f));
+          if (instead === undefined) {
+            record.detail += `skipped: every chunk on ${node.id} is the last intact copy`;
+            return null;
+          }
+          record.detail += `${file.hash.slice(0, 12)}… is the last intact copy, another chunk instead; `;
+          file = instead;
+        }
         if (episode.kind === 'delete-chunk') {
           unlinkSync(file.path);
           record.detail += `deleted chunk ${file.hash.slice(0, 12)}… on ${node.id}`;
@@ -256,6 +393,8 @@ export class Nemesis {
         this.chunkFaults.push({ node: node.id, hash: file.hash, kind: episode.kind === 'delete-chunk' ? 'delete' : 'corrupt' });
         return null;
       }
+      case 'replace-member':
+        return this.#replaceMember(rng, record, episode.holdMs);
       case 'kill-gateway': {
         await cluster.killGateway();
         record.targets = ['gateway'];

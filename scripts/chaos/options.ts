@@ -1,5 +1,7 @@
 // The chaos run's command line: `npm run chaos -- --duration S --seed N [--nodes 3|5] ...`.
 // Value flags take `--flag value` or `--flag=value`; switches take no value.
+import { allFaultKinds } from './schedule.ts';
+import type { FaultKind } from './schedule.ts';
 
 export type NetworkMode = 'auto' | 'netns' | 'loopback';
 
@@ -22,6 +24,8 @@ export interface ChaosOptions {
   readonly convergeTimeoutS: number;
   /** No fault injection: the workload alone (a baseline). */
   readonly noFaults: boolean;
+  /** The fault kinds the schedule draws from (--faults); null: all of them. */
+  readonly faults: readonly FaultKind[] | null;
   /** Copy node and gateway logs to our stderr as well as the log files. */
   readonly verbose: boolean;
   /** Internal: set by the outer process when it re-runs us inside the control namespace. */
@@ -48,6 +52,7 @@ convergence and checks linearizability, lost writes, metadata and chunks on ever
   --unsafe-local-reads    reads use X-Consistency: local but are checked as linearizable
                           (shows that the checker catches stale reads: must report violations)
   --no-faults             the workload alone, no fault injection
+  --faults K1,K2,...      only these fault kinds (default all): ${allFaultKinds.join(', ')}
   --check-timeout S       per-key limit of the linearizability search (default 120)
   --converge-timeout S    time the healed cluster has to converge (default 120)
   --verbose               copy node and gateway logs to stderr too
@@ -67,7 +72,7 @@ function integer(name: string, text: string | undefined, min: number, max: numbe
 export function parseChaosArgs(argv: readonly string[], randomSeed: () => number): ChaosOptions | 'help' {
   const values = new Map<string, string>();
   const switches = new Set<string>();
-  const valueFlags = ['duration', 'seed', 'nodes', 'clients', 'out', 'network', 'check-timeout', 'converge-timeout', 'netns-prefix'];
+  const valueFlags = ['duration', 'seed', 'nodes', 'clients', 'out', 'network', 'check-timeout', 'converge-timeout', 'netns-prefix', 'faults'];
   const switchFlags = ['unsafe-local-reads', 'no-faults', 'verbose', 'help'];
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
@@ -92,6 +97,8 @@ export function parseChaosArgs(argv: readonly string[], randomSeed: () => number
   if (network !== 'auto' && network !== 'netns' && network !== 'loopback') throw new UsageError('--network must be auto, netns or loopback');
   const prefix = values.get('netns-prefix') ?? null;
   if (prefix !== null && !/^[a-z0-9-]{1,40}$/.test(prefix)) throw new UsageError('bad --netns-prefix');
+  const faults = values.has('faults') ? parseFaultKinds(values.get('faults')!) : null;
+  if (faults !== null && switches.has('no-faults')) throw new UsageError('--faults and --no-faults: give one of them');
   return {
     durationS: integer('duration', values.get('duration') ?? '60', 5, 24 * 3600),
     seed: values.has('seed') ? integer('seed', values.get('seed'), 0, 2 ** 32 - 1) : randomSeed(),
@@ -103,9 +110,20 @@ export function parseChaosArgs(argv: readonly string[], randomSeed: () => number
     checkTimeoutS: integer('check-timeout', values.get('check-timeout') ?? '120', 1, 3600),
     convergeTimeoutS: integer('converge-timeout', values.get('converge-timeout') ?? '120', 5, 3600),
     noFaults: switches.has('no-faults'),
+    faults,
     verbose: switches.has('verbose'),
     netnsPrefix: prefix,
   };
+}
+
+function parseFaultKinds(text: string): FaultKind[] {
+  const kinds = text.split(',').map((k) => k.trim()).filter((k) => k !== '');
+  if (kinds.length === 0) throw new UsageError('--faults needs at least one fault kind');
+  for (const kind of kinds) {
+    if (!allFaultKinds.includes(kind as FaultKind)) throw new UsageError(`--faults: unknown fault kind "${kind}" (known: ${allFaultKinds.join(', ')})`);
+  }
+  // In the canonical order, once each: the same choice gives the same schedule.
+  return allFaultKinds.filter((k) => kinds.includes(k));
 }
 
 /** The command that replays a run (same seed, size, duration and mode). */
@@ -116,6 +134,7 @@ export function replayCommand(o: ChaosOptions): string {
     o.network !== 'auto' && o.netnsPrefix === null ? ` --network ${o.network}` : '',
     o.unsafeLocalReads ? ' --unsafe-local-reads' : '',
     o.noFaults ? ' --no-faults' : '',
+    o.faults !== null ? ` --faults ${o.faults.join(',')}` : '',
   ].join('');
   return `npm run chaos -- --duration ${o.durationS} --seed ${o.seed} --nodes ${o.nodes}${extra}`;
 }
@@ -128,6 +147,7 @@ export function innerArgs(o: ChaosOptions, outDir: string, prefix: string): stri
     '--check-timeout', String(o.checkTimeoutS), '--converge-timeout', String(o.convergeTimeoutS),
     ...(o.unsafeLocalReads ? ['--unsafe-local-reads'] : []),
     ...(o.noFaults ? ['--no-faults'] : []),
+    ...(o.faults !== null ? ['--faults', o.faults.join(',')] : []),
     ...(o.verbose ? ['--verbose'] : []),
   ];
 }

@@ -15,11 +15,12 @@ export type FaultKind =
   | 'delete-chunk' // delete a stored chunk file on one node
   | 'wipe-node' // SIGKILL a node, delete its data dir, restart it empty with the same id
   | 'slow-link' // throttle one node's link to a trickle (tc htb); netns only
-  | 'kill-gateway'; // SIGKILL the gateway, restart it after the hold
+  | 'kill-gateway' // SIGKILL the gateway, restart it after the hold
+  | 'replace-member'; // remove a node through the membership route, wipe it, join it again (same id)
 
 export const allFaultKinds: readonly FaultKind[] = [
   'kill-leader', 'kill-nodes', 'pause-leader', 'pause-nodes', 'restart-node', 'partition',
-  'corrupt-chunk', 'delete-chunk', 'wipe-node', 'slow-link', 'kill-gateway',
+  'corrupt-chunk', 'delete-chunk', 'wipe-node', 'slow-link', 'kill-gateway', 'replace-member',
 ];
 
 /** Faults that need no heal. */
@@ -44,6 +45,8 @@ export interface ScheduleOptions {
   readonly nodes: number;
   /** Whether links can be cut (netns) or only throttled; without it, no slow-link. */
   readonly netns: boolean;
+  /** Only these kinds (--faults); all of them when absent. */
+  readonly kinds?: readonly FaultKind[];
 }
 
 /** Election timeout is 10 ticks of 50 ms, randomized up to twice that: a pause must outlast 1 s. */
@@ -60,7 +63,15 @@ const holdRangesMs: Record<FaultKind, readonly [number, number]> = {
   'wipe-node': [500, 2_500],
   'slow-link': [2_000, 5_000],
   'kill-gateway': [500, 2_000],
+  // How long the removed node stays out (wiped) before it asks to join again.
+  'replace-member': [500, 2_500],
 };
+/**
+ * Time a fault takes beyond its hold, planned for so that the next one does not start at once:
+ * a replaced node is admitted, catches up (log, snapshot, every chunk) and is promoted, which
+ * takes 10 to 15 s after its hold on a loaded 2-core machine (the heal waits for it).
+ */
+const settleMs: Partial<Record<FaultKind, number>> = { 'replace-member': 12_000 };
 /** Quiet time after a heal, so that each fault starts from a cluster that had a chance to recover. */
 const gapRangeMs = [1_000, 3_000] as const;
 /** Time between two chunk faults. */
@@ -78,22 +89,29 @@ export const cooldownMs = 2_000;
 export function buildSchedule(options: ScheduleOptions): Episode[] {
   const rng = new Prng(options.seed).derive('schedule');
   const chunkRng = new Prng(options.seed).derive('chunk-faults');
-  const kinds = allFaultKinds.filter((k) => !chunkFaultKinds.has(k) && (options.netns || k !== 'slow-link'));
+  const chosen = options.kinds ?? allFaultKinds;
+  const kinds = allFaultKinds.filter((k) => chosen.includes(k) && !chunkFaultKinds.has(k) && (options.netns || k !== 'slow-link'));
+  const chunkKinds = allFaultKinds.filter((k) => chosen.includes(k) && chunkFaultKinds.has(k));
   const endMs = options.durationMs - cooldownMs;
   const warmupMs = Math.min(warmupMsMax, Math.floor(options.durationMs / 10));
   const planned: Array<Omit<Episode, 'index'>> = [];
   let bag: FaultKind[] = [];
-  for (let atMs = warmupMs; ;) {
+  for (let atMs = warmupMs; kinds.length > 0;) {
     if (bag.length === 0) bag = rng.shuffle(kinds);
     const kind = bag.pop()!;
     const [lo, hi] = holdRangesMs[kind];
     const holdMs = rng.range(lo, hi);
-    if (atMs + holdMs > endMs) break;
+    const settle = settleMs[kind] ?? 0;
+    if (atMs + holdMs + settle > endMs) break;
     planned.push({ kind, atMs, holdMs, seed: rng.nextU32() });
-    atMs += holdMs + rng.range(gapRangeMs[0], gapRangeMs[1]);
+    atMs += holdMs + settle + rng.range(gapRangeMs[0], gapRangeMs[1]);
   }
-  for (let atMs = warmupMs + chunkRng.range(1_000, 3_000); atMs <= endMs; atMs += chunkRng.range(chunkGapRangeMs[0], chunkGapRangeMs[1])) {
-    planned.push({ kind: chunkRng.chance(0.5) ? 'corrupt-chunk' : 'delete-chunk', atMs, holdMs: 0, seed: chunkRng.nextU32() });
+  if (chunkKinds.length > 0) {
+    for (let atMs = warmupMs + chunkRng.range(1_000, 3_000); atMs <= endMs; atMs += chunkRng.range(chunkGapRangeMs[0], chunkGapRangeMs[1])) {
+      // Both kinds: one draw, as before --faults existed (a seed keeps its schedule).
+      const kind: FaultKind = chunkRng.chance(0.5) ? 'corrupt-chunk' : 'delete-chunk';
+      planned.push({ kind: chunkKinds.includes(kind) ? kind : chunkKinds[0], atMs, holdMs: 0, seed: chunkRng.nextU32() });
+    }
   }
   return planned.sort((a, b) => a.atMs - b.atMs).map((e, index) => ({ index, ...e }));
 }

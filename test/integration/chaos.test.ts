@@ -1,6 +1,7 @@
 // The chaos run (scripts/chaos.ts) as CI runs it: a short run on 3 real nodes and a gateway with a
-// fixed seed (its schedule has a leader pause and kill, a graceful restart, killed nodes, a wiped
-// node, a partition, corrupted and deleted chunks, a gateway kill) must end with no violation;
+// fixed seed (its schedule has a leader kill and pause, a graceful restart, a wiped node, a
+// partition, corrupted and deleted chunks, and then a member replaced through the membership
+// routes) must end with no violation;
 // and a run whose reads are secretly local must be caught (the checks can fail).
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -45,8 +46,8 @@ async function runChaos(args: readonly string[]): Promise<RunResult> {
 }
 
 describe('chaos', () => {
-  it('a 30 s run on 3 nodes under every kind of fault finds no violation', { timeout: 600_000 }, async () => {
-    const run = await runChaos(['--duration', '30', '--seed', '9', '--nodes', '3']);
+  it('a 45 s run on 3 nodes under every kind of fault finds no violation', { timeout: 600_000 }, async () => {
+    const run = await runChaos(['--duration', '45', '--seed', '2833', '--nodes', '3']);
     const explain = `\n${run.stdout}`;
     assert.match(run.lastLine, /^chaos: ops \d+, faults \d+, violations \d+$/, explain);
     assert.equal(run.report.violations.length, 0, explain);
@@ -54,13 +55,22 @@ describe('chaos', () => {
     assert.equal(run.lastLine, `chaos: ops ${run.report.ops.total}, faults ${run.report.faults.total}, violations 0`);
     assert.ok(run.report.ops.total >= 100, `only ${run.report.ops.total} operations${explain}`);
     // The faults are the seeded schedule's (a late one may be cut off on a slow machine).
-    const schedule = buildSchedule({ seed: 9, durationMs: 30_000, nodes: 3, netns: run.report.network.mode === 'netns' }).map((e) => e.kind);
+    const schedule = buildSchedule({ seed: 2833, durationMs: 45_000, nodes: 3, netns: run.report.network.mode === 'netns' }).map((e) => e.kind);
     const injected = run.report.faults.list.map((f) => f.kind);
-    assert.deepEqual(injected, schedule.slice(0, injected.length), explain);
-    assert.ok(injected.length >= schedule.length - 2, explain);
-    for (const kind of ['pause-leader', 'kill-leader', 'restart-node', 'wipe-node', 'partition', 'corrupt-chunk', 'delete-chunk']) {
-      assert.ok(schedule.includes(kind as never), `seed 9 has no ${kind} fault`);
+    // Each timeline (process and network faults one after another; chunk faults) in its order.
+    const isChunkFault = (kind: string) => kind === 'corrupt-chunk' || kind === 'delete-chunk';
+    for (const chunk of [false, true]) {
+      const done = injected.filter((k) => isChunkFault(k) === chunk);
+      assert.deepEqual(done, schedule.filter((k) => isChunkFault(k) === chunk).slice(0, done.length), explain);
     }
+    assert.ok(injected.length >= schedule.length - 2, explain);
+    for (const kind of ['replace-member', 'pause-leader', 'kill-leader', 'restart-node', 'wipe-node', 'partition', 'corrupt-chunk', 'delete-chunk']) {
+      assert.ok(schedule.includes(kind as never), `seed 2833 has no ${kind} fault`);
+    }
+    // The replaced member left (exit code 0) and came back as a voter; the final checks include it.
+    const replaced = run.report.faults.list.filter((f) => f.kind === 'replace-member');
+    assert.ok(replaced.length > 0, explain);
+    for (const f of replaced) assert.match(f.detail, /exited \(code 0\).*started with --join n\d, a voter again/, explain);
     assert.equal(run.report.convergence.converged, true);
     assert.equal(new Set(Object.values(run.report.checks.metadataDigests)).size, 1);
     assert.equal(Object.keys(run.report.checks.metadataDigests).length, 3);

@@ -3,12 +3,17 @@
 // unavailability analyses.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { parseHistory } from '../checker/history.ts';
 import { checkLinearizable } from '../checker/linearizability.ts';
 import { Prng } from '../sim/prng.ts';
 import { countOps, findLostWrite, unavailableWindows } from '../../scripts/chaos/analysis.ts';
 import { mutationOutcome, readOutcome, sha256 } from '../../scripts/chaos/client.ts';
 import type { Answer } from '../../scripts/chaos/client.ts';
+import { chunkPath, lastIntactCopies } from '../../scripts/chaos/last-copies.ts';
+import type { ChaosNode } from '../../scripts/chaos/cluster.ts';
 import { parseChaosArgs, replayCommand, UsageError } from '../../scripts/chaos/options.ts';
 import { Recorder } from '../../scripts/chaos/recorder.ts';
 import type { OpRecord } from '../../scripts/chaos/recorder.ts';
@@ -42,6 +47,19 @@ describe('chaos options', () => {
     assert.throws(() => parseChaosArgs(['--network', 'wifi'], () => 1), UsageError);
     assert.equal(parseChaosArgs(['--help'], () => 1), 'help');
   });
+
+  it('restricts the fault kinds with --faults, in a canonical order the replay keeps', () => {
+    const o = parseChaosArgs(['--seed', '4', '--faults', 'wipe-node,replace-member,wipe-node'], () => 1);
+    assert.ok(o !== 'help');
+    assert.deepEqual(o.faults, ['wipe-node', 'replace-member']);
+    assert.equal(replayCommand(o), 'npm run chaos -- --duration 60 --seed 4 --nodes 3 --faults wipe-node,replace-member');
+    const all = parseChaosArgs([], () => 1);
+    assert.ok(all !== 'help');
+    assert.equal(all.faults, null);
+    assert.throws(() => parseChaosArgs(['--faults', 'replace-nodes'], () => 1), /unknown fault kind "replace-nodes"/);
+    assert.throws(() => parseChaosArgs(['--faults', ','], () => 1), UsageError);
+    assert.throws(() => parseChaosArgs(['--faults', 'kill-leader', '--no-faults'], () => 1), UsageError);
+  });
 });
 
 describe('chaos fault schedule', () => {
@@ -73,6 +91,18 @@ describe('chaos fault schedule', () => {
     assert.deepEqual([...long].sort(), [...allFaultKinds].sort());
     const loopback = buildSchedule({ ...options, durationMs: 600_000, netns: false });
     assert.ok(!loopback.some((e) => e.kind === 'slow-link'));
+  });
+
+  it('draws only the kinds asked for, and plans time for a replaced member to come back', () => {
+    const only = buildSchedule({ ...options, durationMs: 120_000, kinds: ['replace-member'] });
+    assert.ok(only.length >= 3, `${only.length} replacements in 120 s`);
+    assert.ok(only.every((e) => e.kind === 'replace-member'));
+    // Admission, catch-up and promotion take seconds after the hold: the next one starts later.
+    for (let i = 1; i < only.length; i++) assert.ok(only[i].atMs >= only[i - 1].atMs + only[i - 1].holdMs + 12_000);
+    const mixed = buildSchedule({ ...options, durationMs: 120_000, kinds: ['kill-leader', 'delete-chunk'] });
+    assert.deepEqual([...new Set(mixed.map((e) => e.kind))].sort(), ['delete-chunk', 'kill-leader']);
+    // The default mix has replacements too.
+    assert.ok(buildSchedule({ ...options, durationMs: 300_000 }).some((e) => e.kind === 'replace-member'));
   });
 
   it('hits a minority: 1 of 3 nodes, 1 or 2 of 5', () => {
@@ -112,6 +142,34 @@ describe('chaos fault schedule', () => {
 
 const answer = (status: number | null, errorCode: string | null = null): Answer =>
   ({ status, body: null, etag: null, servedBy: null, error: null, errorCode });
+
+describe('chaos nemesis never destroys the last intact copy of a chunk', () => {
+  it('finds the chunks only the victim still holds intact, not counting nodes being wiped', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'dfs-chaos-copies-'));
+    try {
+      const nodes = [0, 1, 2].map((index) => ({ index, id: `n${index + 1}`, dataDir: join(dir, `n${index + 1}`) }) as unknown as ChaosNode);
+      const put = (node: number, bytes: string, corrupt = false) => {
+        const hash = sha256(Buffer.from(bytes));
+        const path = chunkPath(nodes[node].dataDir, hash);
+        mkdirSync(dirname(path), { recursive: true });
+        writeFileSync(path, corrupt ? `${bytes}!` : bytes);
+        return hash;
+      };
+      const a = put(0, 'chunk a');
+      put(1, 'chunk a', true); // n2's copy of a is corrupt, n3 has none
+      const b = put(0, 'chunk b');
+      put(2, 'chunk b');
+      const c = sha256(Buffer.from('chunk c')); // on no node
+      assert.deepEqual(lastIntactCopies(nodes, 0, [a, b, c], new Set()), [a]);
+      // n3 is about to be wiped: its copy of b does not count.
+      assert.deepEqual(lastIntactCopies(nodes, 0, [a, b, c], new Set([2])), [a, b]);
+      // n2 holds only a bad copy: nothing of its is the last intact one.
+      assert.deepEqual(lastIntactCopies(nodes, 1, [a, b], new Set()), []);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
 
 describe('chaos answers to outcomes', () => {
   it('calls a mutation failed only when it definitely did not happen', () => {
