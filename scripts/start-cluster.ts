@@ -18,6 +18,8 @@ const nodesMax = 9;
 
 const launcherFlagSpecs = {
   nodes: integerFlag('nodes', 'DFS_START_NODES', 'storage nodes to start', 3, 1, nodesMax),
+  voters: integerFlag('voters', 'DFS_START_VOTERS', 'how many of them vote in Raft (the rest join as learners: they store chunks and serve reads); 0: up to 3', 0, 0, nodesMax),
+  replication: integerFlag('replication', 'DFS_START_REPLICATION', 'copies of each chunk, set once the cluster is up (0: leave the cluster\'s setting, default 3)', 0, 0, nodesMax),
   host: stringFlag('host', 'DFS_START_HOST', 'address every listener binds to', '127.0.0.1'),
   baseClientPort: integerFlag('base-client-port', 'DFS_START_BASE_CLIENT_PORT', 'client port of n1; n2 gets the next, …', 8081, 1, 65535 - nodesMax),
   baseClusterPort: integerFlag('base-cluster-port', 'DFS_START_BASE_CLUSTER_PORT', 'cluster port of n1; n2 gets the next, …', 3030, 1, 65535 - nodesMax),
@@ -44,6 +46,12 @@ function parseLauncherFlags(argv: readonly string[]) {
 
 const flags = parseLauncherFlags(process.argv.slice(2));
 const { host } = flags;
+// Raft voters stay few (3 by default, as etcd advises); more nodes add storage, not votes.
+const voterCount = flags.voters === 0 ? Math.min(flags.nodes, 3) : flags.voters;
+if (voterCount > flags.nodes) {
+  process.stderr.write(`start-cluster: --voters ${voterCount} is more than --nodes ${flags.nodes}\n`);
+  process.exit(2);
+}
 const nodes = Array.from({ length: flags.nodes }, (_, i) => ({
   id: `n${i + 1}`,
   clientPort: flags.baseClientPort + i,
@@ -52,7 +60,8 @@ const nodes = Array.from({ length: flags.nodes }, (_, i) => ({
 }));
 // With DFS_TLS_CERT/DFS_TLS_KEY (and DFS_TLS_CA), which the children inherit, every port is HTTPS.
 const scheme = process.env.DFS_TLS_CERT !== undefined ? 'https' : 'http';
-const peers = nodes.map((n) => `${n.id}=${scheme}://${host}:${n.clientPort}=${scheme}://${host}:${n.clusterPort}`).join(',');
+const founders = nodes.slice(0, voterCount);
+const peers = founders.map((n) => `${n.id}=${scheme}://${host}:${n.clientPort}=${scheme}://${host}:${n.clusterPort}`).join(',');
 const secret = process.env.DFS_CLUSTER_SECRET ?? randomBytes(32).toString('hex');
 // The admin token opens /admin/* (keys, transfer-leader); the gateway reads the access keys with it.
 const adminToken = process.env.DFS_ADMIN_TOKEN ?? randomBytes(24).toString('hex');
@@ -129,11 +138,14 @@ function start(name: string, program: Program, args: readonly string[], onExit: 
   });
 }
 
-for (const n of nodes) {
+for (const [i, n] of nodes.entries()) {
+  // The first --voters nodes found the cluster; the others join it as learners (after the first
+  // start they find it in their data directory, and --join is ignored).
+  const membership = i < voterCount ? ['--peers', peers] : ['--join', `${scheme}://${host}:${founders[0].clientPort}`, '--learner'];
   const args = [
     '--id', n.id, '--host', host,
     '--client-port', String(n.clientPort), '--cluster-port', String(n.clusterPort),
-    '--data-dir', n.dataDir, '--peers', peers,
+    '--data-dir', n.dataDir, ...membership,
   ];
   start(n.id, 'storage-node', args, (how) => {
     console.log(`[launcher] node ${n.id} exited (${how}); the other nodes and the gateway keep running. Start it again from the repo root with:\n  ${restartCommand('node', args)}`);
@@ -168,7 +180,7 @@ const plainCurl = scheme === 'https' ? `curl --cacert ${shellQuote(process.env.D
 const curl = authRequired && s3Key !== null ? `${plainCurl} --aws-sigv4 aws:amz:${flags.s3Region}:s3 --user ${s3Key.accessKeyId}:${shellQuote(s3Key.secretAccessKey)}` : plainCurl;
 const [first, second = first, third = second] = nodes.map((n) => `${scheme}://${host}:${n.clientPort}`);
 console.log(`Raft DFS local cluster
-${nodes.map((n) => `  ${n.id}: client API ${scheme}://${host}:${n.clientPort}  cluster port ${n.clusterPort}  data ${n.dataDir}`).join('\n')}
+${nodes.map((n, i) => `  ${n.id}: client API ${scheme}://${host}:${n.clientPort}  cluster port ${n.clusterPort}  data ${n.dataDir}${i < voterCount ? '' : '  (learner)'}`).join('\n')}
   gateway: ${gatewayUrl} (one URL for clients: writes go to the leader, reads to the replicas)
   cluster secret (cluster ports; admin routes take it as X-DFS-Cluster-Secret): ${secret}
   admin token (admin routes, dfs keys and dfs cluster: DFS_ADMIN_TOKEN): ${adminToken}
@@ -184,6 +196,32 @@ Quick start:
 
 A node that exits leaves the rest running; the launcher prints the command that restarts it.
 Ctrl-C stops the cluster.`);
+
+// --replication: set once a leader answers (through the first node, which forwards to it).
+if (flags.replication > 0) void setReplication(flags.replication);
+
+async function setReplication(replication: number): Promise<void> {
+  const deadline = Date.now() + 120_000;
+  let last = '';
+  while (!stopping && Date.now() < deadline) {
+    try {
+      const response = await fetch(`${first}/admin/settings/replication`, {
+        method: 'PUT',
+        headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ replication }),
+      });
+      last = `${response.status} ${await response.text()}`;
+      if (response.ok) {
+        console.log(`[launcher] replication set to ${replication}: each chunk is stored on ${replication} of the ${nodes.length} nodes`);
+        return;
+      }
+    } catch (err) {
+      last = (err as Error).message;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
+  if (!stopping) console.log(`[launcher] could not set replication ${replication} (${last}); try: npm run dfs -- --endpoint ${first} cluster set replication ${replication}`);
+}
 
 function signal(child: ChildProcess, name: NodeJS.Signals): void {
   if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;

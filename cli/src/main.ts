@@ -9,6 +9,7 @@ import type { Action } from './commands/action.ts';
 import { registerCatalogCommands } from './commands/catalog.ts';
 import { registerClusterCommands } from './commands/cluster.ts';
 import { registerMembersCommands } from './commands/members.ts';
+import { registerFsckCommand } from './commands/placement.ts';
 import { registerStatusCommands } from './commands/status.ts';
 import { registerTransferCommands } from './commands/transfer.ts';
 
@@ -57,6 +58,7 @@ function buildProgram(): Command {
   registerMembersCommands(program, action);
   registerClusterCommands(program, action);
   registerKeyCommands(program, action);
+  registerFsckCommand(program, action);
   return program;
 }
 

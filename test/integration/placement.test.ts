@@ -4,9 +4,11 @@
 // or deleted behind the nodes' backs are found and repaired. Every file reads back byte-exact
 // from every member throughout.
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { sleep } from '../support/cluster.ts';
 import { blobPath } from '../support/node-probes.ts';
 import { StorageCluster } from '../support/storage-cluster.ts';
@@ -24,6 +26,28 @@ interface FsckReport {
 }
 
 const sha256 = (data: Uint8Array) => createHash('sha256').update(data).digest('hex');
+const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
+const adminToken = randomBytes(12).toString('hex');
+
+/** Runs the real `dfs` command; resolves with its exit code and output. */
+function dfs(endpoint: string, ...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'cli/src/main.ts', '--endpoint', endpoint, ...args], {
+      cwd: repoRoot,
+      env: { ...process.env, DFS_ADMIN_TOKEN: adminToken },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
 const chunkSize = 64 * 1024;
 
 describe('placement: replication below the node count', () => {
@@ -82,16 +106,19 @@ describe('placement: replication below the node count', () => {
   }
 
   before(async () => {
-    cluster = await StorageCluster.start({ size: 5, flags: ['--chunk-size', '64KiB', '--inline-max', '0', '--gc-interval-ms', '300', '--repair-concurrency', '8', '--scrub-interval-ms', '300', '--scrub-rate', '64MiB'] });
+    cluster = await StorageCluster.start({ size: 5, flags: ['--chunk-size', '64KiB', '--inline-max', '0', '--gc-interval-ms', '300', '--repair-concurrency', '8', '--scrub-interval-ms', '300', '--scrub-rate', '64MiB', '--admin-token', adminToken] });
   });
   after(async () => {
     await cluster?.stopAll();
   });
 
   test('at replication 3 each chunk is on exactly its 3 holders, and fsck is clean', async () => {
-    const set = await call<{ replication: number; effective_replication: number }>(cluster.nodes[0], 'PUT', '/admin/settings/replication', { replication: 3 });
-    assert.equal(set.status, 200, JSON.stringify(set.json));
-    assert.deepEqual([set.json.replication, set.json.effective_replication], [3, 3]);
+    const set = await dfs(cluster.nodes[0].url, '--json', 'cluster', 'set', 'replication', '3');
+    assert.equal(set.code, 0, set.stderr);
+    const setting = JSON.parse(set.stdout) as { replication: number; effective_replication: number };
+    assert.deepEqual([setting.replication, setting.effective_replication], [3, 3]);
+    const usage = await dfs(cluster.nodes[0].url, 'cluster', 'set', 'replication', 'three');
+    assert.equal(usage.code, 2, usage.stderr);
     for (let i = 0; i < 12; i++) {
       const body = randomBytes(chunkSize * 3 + 1000 * i);
       const response = await fetch(`${cluster.nodes[i % 5].url}/files/placed/f${i}`, { method: 'PUT', body });
@@ -104,6 +131,11 @@ describe('placement: replication below the node count', () => {
     const expected = new Set([...files.values()].flatMap((f) => f.chunks)).size;
     assert.equal(report.chunks, expected);
     for (const [hash, count] of copiesOnDisk()) assert.equal(count, 3, `chunk ${hash} on ${count} nodes`);
+    const cli = await dfs(cluster.nodes[3].url, 'fsck');
+    assert.equal(cli.code, 0, cli.stderr);
+    assert.match(cli.stdout, /^clean: \d+ chunks at replication 3/);
+    const cliJson = await dfs(cluster.nodes[3].url, '--json', 'fsck');
+    assert.equal((JSON.parse(cliJson.stdout) as FsckReport).chunks, report.chunks);
     // Each node stores about 3/5 of the chunks, not all of them.
     for (const member of report.members) assert.ok((member.chunks ?? 0) < report.chunks, `${member.id} holds ${member.chunks} of ${report.chunks}`);
     await readsBackEverywhere();

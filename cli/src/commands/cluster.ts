@@ -10,6 +10,7 @@ import { memberList, newMemberUrls, startCommand } from '../members.ts';
 import type { MemberJson } from '../members.ts';
 import { printJson, printLine } from '../output.ts';
 import type { Action } from './action.ts';
+import { registerSetCommand } from './placement.ts';
 
 export function registerClusterCommands(program: Command, action: Action): void {
   const cluster = program.command('cluster')
@@ -30,6 +31,7 @@ export function registerClusterCommands(program: Command, action: Action): void 
     .description('remove a member, voter or learner (the leader too: it hands leadership over first); the removed node stops and exits')
     .argument('<id>', 'the member')
     .action(action(remove));
+  registerSetCommand(cluster, action);
   cluster.command('transfer-leader')
     .description('hand the leadership to another voter; returns once it leads')
     .argument('<id>', 'the member that should lead')
