@@ -184,6 +184,11 @@ describe('placement: replication below the node count', () => {
 
   test('a new node receives its share', async () => {
     await cluster.addNode('n6', cluster.nodes[0].url);
+    // It joined without --learner: it asks to be promoted once it holds its share.
+    await waitFor('n6 a voter', async () => {
+      const status = (await call<{ nodes: { id: string; voter: boolean }[] }>(cluster.nodes[0], 'GET', '/status')).json;
+      return status.nodes.some((n) => n.id === 'n6' && n.voter) ? true : undefined;
+    });
     const report = await fsckClean('fsck clean with n6', 5);
     const n6 = report.members.find((m) => m.id === 'n6');
     assert.ok(n6 !== undefined && (n6.chunks ?? 0) > 0, `n6 stores its share: ${JSON.stringify(report.members)}`);

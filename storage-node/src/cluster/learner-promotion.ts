@@ -97,7 +97,7 @@ export function startLearnerPromotion(ctx: NodeContext): LearnerPromotion {
   };
 }
 
-/** Chunks referenced by the metadata and not stored here (at most `missingListedMax`). */
+/** Chunks referenced by the metadata that this node holds and lacks (at most `missingListedMax`). */
 async function missingChunks(ctx: NodeContext): Promise<string[]> {
   const missing: string[] = [];
   let after = '';
@@ -105,7 +105,8 @@ async function missingChunks(ctx: NodeContext): Promise<string[]> {
     const page = ctx.metadata.referencedChunks({ after, limit: scanPage });
     if (page.length === 0) return missing;
     for (const row of page) {
-      if (!(await ctx.blobs.has(row.hash))) missing.push(row.hash);
+      // Only what this node holds (placement): the other chunks live on other members.
+      if (ctx.placement.isHolder(row.hash) && !(await ctx.blobs.has(row.hash))) missing.push(row.hash);
       if (missing.length >= missingListedMax) return missing;
     }
     after = page[page.length - 1].hash;
@@ -114,6 +115,6 @@ async function missingChunks(ctx: NodeContext): Promise<string[]> {
 
 async function absent(ctx: NodeContext, hashes: readonly string[]): Promise<string[]> {
   const out: string[] = [];
-  for (const hash of hashes) if (ctx.metadata.hasChunkRef(hash) && !(await ctx.blobs.has(hash))) out.push(hash);
+  for (const hash of hashes) if (ctx.metadata.hasChunkRef(hash) && ctx.placement.isHolder(hash) && !(await ctx.blobs.has(hash))) out.push(hash);
   return out;
 }
