@@ -22,7 +22,7 @@ interface FsckReport {
   over_replicated: number;
   misplaced: number;
   missing: number;
-  members: { id: string; reachable: boolean; chunks?: number; bytes?: number }[];
+  members: { id: string; reachable: boolean; down: boolean; chunks?: number; bytes?: number }[];
 }
 
 const sha256 = (data: Uint8Array) => createHash('sha256').update(data).digest('hex');
@@ -106,7 +106,7 @@ describe('placement: replication below the node count', () => {
   }
 
   before(async () => {
-    cluster = await StorageCluster.start({ size: 5, flags: ['--chunk-size', '64KiB', '--inline-max', '0', '--gc-interval-ms', '300', '--repair-concurrency', '8', '--scrub-interval-ms', '300', '--scrub-rate', '64MiB', '--admin-token', adminToken] });
+    cluster = await StorageCluster.start({ size: 5, flags: ['--chunk-size', '64KiB', '--inline-max', '0', '--gc-interval-ms', '300', '--repair-concurrency', '8', '--scrub-interval-ms', '300', '--scrub-rate', '64MiB', '--dead-after-ms', '3000', '--admin-token', adminToken] });
   });
   after(async () => {
     await cluster?.stopAll();
@@ -171,9 +171,14 @@ describe('placement: replication below the node count', () => {
     await readsBackEverywhere();
   });
 
-  test('a node removed for good: its chunks are re-made on the others', async () => {
+  test('a node dead past --dead-after, then removed for good: its chunks are re-made on the others', async () => {
     const victim = cluster.nodes[4];
     await cluster.stopNode(victim.id, 'SIGKILL');
+    // Marked down by the leader after --dead-after (3 s here): placement skips it, fsck is clean
+    // again with it unreachable, and every chunk has 3 copies among the 4 left.
+    const down = await fsckClean('fsck clean with the dead node marked down');
+    assert.ok(down.members.some((m) => m.id === victim.id && !m.reachable && m.down), JSON.stringify(down.members));
+    await waitFor('3 copies of each chunk on the 4 alive', async () => ([...copiesOnDisk().values()].every((c) => c === 3) ? true : undefined));
     const removed = await call(cluster.nodes[0], 'DELETE', `/admin/members/${victim.id}`);
     assert.equal(removed.status, 200, JSON.stringify(removed.json));
     const report = await fsckClean('fsck clean after the removal');

@@ -12,6 +12,11 @@ export const replicationMax = 64;
 export interface ClusterSettings {
   /** Copies of each chunk wanted (capped at the number of members when placing). */
   readonly replication: number;
+  /**
+   * Members the leader found unreachable for longer than --dead-after: placement skips them, so
+   * their chunks are copied to the next members, until the leader hears from them again.
+   */
+  readonly down: readonly string[];
 }
 
 export interface SetReplicationCommand {
@@ -21,18 +26,33 @@ export interface SetReplicationCommand {
   readonly requestId?: string;
 }
 
-export type SettingsCommand = SetReplicationCommand;
+/** The leader's verdict on a member's liveness (see ClusterSettings.down). */
+export interface SetMemberDownCommand {
+  readonly op: 'setMemberDown';
+  readonly id: string;
+  readonly down: boolean;
+  readonly hlc: string;
+  readonly requestId?: string;
+}
+
+export type SettingsCommand = SetReplicationCommand | SetMemberDownCommand;
 
 export type SettingsResult = { readonly ok: true; readonly settings: ClusterSettings };
 
-export const settingsOps: readonly string[] = ['setReplication'];
+export const settingsOps: readonly string[] = ['setReplication', 'setMemberDown'];
 
 /** Why `command` (op in settingsOps) is not a valid settings command, or null. */
 export function settingsCommandProblem(command: Record<string, unknown>): string | null {
-  for (const key of Object.keys(command)) if (!['op', 'replication', 'hlc', 'requestId'].includes(key)) return `unexpected field "${key}"`;
-  const { replication } = command;
-  if (!Number.isSafeInteger(replication) || (replication as number) < 1 || (replication as number) > replicationMax) {
-    return `replication must be an integer from 1 to ${replicationMax}`;
+  const fields = command.op === 'setMemberDown' ? ['op', 'id', 'down', 'hlc', 'requestId'] : ['op', 'replication', 'hlc', 'requestId'];
+  for (const key of Object.keys(command)) if (!fields.includes(key)) return `unexpected field "${key}"`;
+  if (command.op === 'setMemberDown') {
+    if (typeof command.id !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(command.id)) return 'id must be a member id';
+    if (typeof command.down !== 'boolean') return 'down must be true or false';
+  } else {
+    const { replication } = command;
+    if (!Number.isSafeInteger(replication) || (replication as number) < 1 || (replication as number) > replicationMax) {
+      return `replication must be an integer from 1 to ${replicationMax}`;
+    }
   }
   if (!isEncodedHlc(command.hlc)) return `hlc ${JSON.stringify(command.hlc)} is not an encoded HLC timestamp`;
   if (command.requestId !== undefined && (typeof command.requestId !== 'string' || command.requestId.length === 0 || command.requestId.length > 128)) {
@@ -56,13 +76,15 @@ export class ClusterSettingsTable {
     if (this.#cached !== null) return this.#cached;
     const rows = new Map(this.#get.all().map((row) => [row.name, JSON.parse(row.value) as unknown]));
     const replication = rows.get('replication');
-    this.#cached = { replication: typeof replication === 'number' ? replication : replicationDefault };
+    const down = [...rows].filter(([name, value]) => name.startsWith('down:') && value === true).map(([name]) => name.slice('down:'.length)).sort();
+    this.#cached = { replication: typeof replication === 'number' ? replication : replicationDefault, down };
     return this.#cached;
   }
 
   /** Inside the apply transaction. */
   apply(command: SettingsCommand): SettingsResult {
-    this.#set.run({ name: 'replication', value: JSON.stringify(command.replication) });
+    if (command.op === 'setMemberDown') this.#set.run({ name: `down:${command.id}`, value: JSON.stringify(command.down) });
+    else this.#set.run({ name: 'replication', value: JSON.stringify(command.replication) });
     this.#cached = null;
     return { ok: true, settings: this.current() };
   }

@@ -308,6 +308,7 @@ export function requestFingerprint(command: ReplicatedCommand): string {
     return sha256Hex(Buffer.from(JSON.stringify(uploadFingerprint(command))));
   }
   if (command.op === 'setReplication') return sha256Hex(Buffer.from(JSON.stringify([command.op, command.replication])));
+  if (command.op === 'setMemberDown') return sha256Hex(Buffer.from(JSON.stringify([command.op, command.id, command.down])));
   // A create's id and secret are left out: a retry (by the gateway, on a new leader) draws others.
   if (command.op === 'createKey') return sha256Hex(Buffer.from(JSON.stringify([command.op])));
   if (command.op === 'revokeKey') return sha256Hex(Buffer.from(JSON.stringify([command.op, command.accessKeyId])));

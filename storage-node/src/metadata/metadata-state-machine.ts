@@ -408,6 +408,7 @@ export class MetadataStateMachine implements StateMachine {
       case 'deleteBucket':
         return this.#applyBucket(command);
       case 'setReplication':
+      case 'setMemberDown':
         return this.#settings.apply(command);
       case 'createKey':
       case 'revokeKey':

@@ -43,6 +43,7 @@ export const nodeFlagSpecs = {
   inlineMax: bytesFlag('inline-max', 'DFS_INLINE_MAX', 'bodies up to this size travel in their Raft entry and live in meta.db, not in chunks (0: never)', inlineMaxDefault, 0, inlineContentBytesMax),
   uploadMemoryMax: bytesFlag('upload-memory-max', 'DFS_UPLOAD_MEMORY_MAX', 'memory all uploads on this node may hold at once; past it new uploads get 503 busy', uploadMemoryBytesMaxDefault, 1024, Number.MAX_SAFE_INTEGER),
   downloadMemoryMax: bytesFlag('download-memory-max', 'DFS_DOWNLOAD_MEMORY_MAX', 'memory all reads of chunked files on this node may hold at once (a verified chunk each, one more read ahead when it fits); past it a read waits for its next chunk', downloadMemoryBytesMaxDefault, 16 * 1024 ** 2, Number.MAX_SAFE_INTEGER),
+  deadAfterMs: integerFlag('dead-after-ms', 'DFS_DEAD_AFTER_MS', 'a member the leader has not heard from for this long is marked down: its chunks are copied to other members until it is back', 10 * 60_000, 1000, 365 * 24 * 3_600_000),
   scrubRate: bytesFlag('scrub-rate', 'DFS_SCRUB_RATE', 'bytes per second the scrubber reads to re-verify stored chunks', 32 * 1024 ** 2, 1024, Number.MAX_SAFE_INTEGER),
   scrubIntervalMs: integerFlag('scrub-interval-ms', 'DFS_SCRUB_INTERVAL_MS', 'pause between two scrub passes over every stored chunk', 24 * 3_600_000, 100, 365 * 24 * 3_600_000),
   auth: authFlag,
@@ -93,6 +94,8 @@ export interface NodeConfig {
   readonly inlineMax: number;
   readonly uploadMemoryMax: number;
   readonly downloadMemoryMax: number;
+  /** A member silent this long is marked down by the leader (placement skips it). */
+  readonly deadAfterMs: number;
   /** Bytes per second the scrubber reads at most. */
   readonly scrubRate: number;
   /** Pause between scrub passes, ms. */

@@ -11,6 +11,8 @@ const examplesMax = 10;
 export interface MemberStorage {
   readonly id: string;
   readonly reachable: boolean;
+  /** Marked down by the leader (unreachable past --dead-after): it holds nothing meanwhile. */
+  readonly down: boolean;
   readonly error?: string;
   readonly chunks?: number;
   readonly bytes?: number;
@@ -37,6 +39,7 @@ export async function fsck(ctx: NodeContext): Promise<FsckReport> {
   const appliedIndex = metadata.appliedIndex();
   // Who stores what: this node from its own store, the others over the cluster port.
   const copies = new Map<string, string[]>();
+  const down = new Set(placement.down());
   const storage: MemberStorage[] = [];
   for (const member of members.members) {
     try {
@@ -47,9 +50,9 @@ export async function fsck(ctx: NodeContext): Promise<FsckReport> {
         else holders.push(member.id);
       }
       const stats = member.id === config.id ? await ownStats(ctx) : await blobClient.stats(member.id);
-      storage.push({ id: member.id, reachable: true, ...stats });
+      storage.push({ id: member.id, reachable: true, down: down.has(member.id), ...stats });
     } catch (err) {
-      storage.push({ id: member.id, reachable: false, error: (err as Error).message });
+      storage.push({ id: member.id, reachable: false, down: down.has(member.id), error: (err as Error).message });
     }
   }
   const counts = { under_replicated: 0, over_replicated: 0, misplaced: 0, missing: 0 };
@@ -75,7 +78,8 @@ export async function fsck(ctx: NodeContext): Promise<FsckReport> {
     }
     after = page[page.length - 1].hash;
   }
-  const clean = counts.missing + counts.under_replicated + counts.misplaced + counts.over_replicated === 0 && storage.every((m) => m.reachable);
+  // A member marked down holds nothing: its being unreachable is what placement already works around.
+  const clean = counts.missing + counts.under_replicated + counts.misplaced + counts.over_replicated === 0 && storage.every((m) => m.reachable || m.down);
   return { replication, replication_setting: placement.replicationSetting(), applied_index: appliedIndex, chunks, clean, ...counts, examples, members: storage };
 }
 

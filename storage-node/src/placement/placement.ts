@@ -49,9 +49,17 @@ export class Placement {
     return `${this.replication()}|${this.#storageMembers().map((m) => m.id).sort().join(',')}`;
   }
 
+  /** Members the leader marked down (unreachable past --dead-after): they hold nothing meanwhile. */
+  down(): readonly string[] {
+    return this.#settings().down;
+  }
+
   #storageMembers(): PlacementMember[] {
     const { membership } = this.#members;
     const ids = [...membership.voters, ...(membership.learners ?? [])];
-    return ids.map((id) => ({ id }));
+    const down = new Set(this.#settings().down);
+    const up = ids.filter((id) => !down.has(id));
+    // Everyone marked down (cannot last: the leader is up) would place nothing: use them all.
+    return (up.length > 0 ? up : ids).map((id) => ({ id }));
   }
 }
