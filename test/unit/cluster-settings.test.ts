@@ -20,6 +20,10 @@ describe('cluster settings', () => {
     assert.match(commandProblem({ op: 'setReplication', replication: 2.5, hlc }) ?? '', /replication must be an integer/);
     assert.match(commandProblem({ op: 'setReplication', replication: 3, hlc, extra: 1 }) ?? '', /unexpected field "extra"/);
     assert.match(commandProblem({ op: 'setReplication', replication: 3, hlc: 'x' }) ?? '', /hlc/);
+    assert.equal(commandProblem({ op: 'setMemberDown', id: 'n4', down: true, hlc }), null);
+    assert.match(commandProblem({ op: 'setMemberDown', id: '../x', down: true, hlc }) ?? '', /id must be a member id/);
+    assert.match(commandProblem({ op: 'setMemberDown', id: 'n4', down: 'yes', hlc }) ?? '', /down must be true or false/);
+    assert.match(commandProblem({ op: 'setMemberDown', id: 'n4', down: true, replication: 3, hlc }) ?? '', /unexpected field "replication"/);
   });
 
   it('is applied, survives a restart and travels in a snapshot', () => {
@@ -29,8 +33,12 @@ describe('cluster settings', () => {
       const sm = new MetadataStateMachine(database);
       assert.equal(sm.settings().replication, replicationDefault);
       const [result] = sm.apply([{ index: 1, term: 1, type: 'normal', data: encodeCommand({ op: 'setReplication', replication: 2, hlc }) }]);
-      assert.deepEqual(result, { ok: true, settings: { replication: 2 } });
+      assert.deepEqual(result, { ok: true, settings: { replication: 2, down: [] } });
       assert.equal(sm.settings().replication, 2);
+      sm.apply([{ index: 2, term: 1, type: 'normal', data: encodeCommand({ op: 'setMemberDown', id: 'n4', down: true, hlc }) }]);
+      assert.deepEqual(sm.settings().down, ['n4']);
+      sm.apply([{ index: 3, term: 1, type: 'normal', data: encodeCommand({ op: 'setMemberDown', id: 'n4', down: false, hlc }) }]);
+      assert.deepEqual(sm.settings().down, []);
       const file = join(dir, 'snap.db');
       sm.writeSnapshot(file);
       database.sqlite.close();
@@ -41,7 +49,7 @@ describe('cluster settings', () => {
 
       const other = openDatabase(join(dir, 'b.db'));
       const target = new MetadataStateMachine(other);
-      target.restoreSnapshot(file, { index: 1, term: 1, membership: { voters: ['n1'] } });
+      target.restoreSnapshot(file, { index: 3, term: 1, membership: { voters: ['n1'] } });
       assert.equal(target.settings().replication, 2, 'restored from the snapshot');
       other.sqlite.close();
     } finally {
