@@ -36,24 +36,32 @@ export function replicateChunk(ctx: NodeContext, hash: string, data: Buffer, str
       },
     );
   });
-  const majority = new Promise<void>((resolve, reject) => {
+  // This node's own copy, when it holds the chunk, is always one of the majority (written before
+  // the answer, as the design says), the pushes make up the rest.
+  const selfIndex = holders.indexOf(ctx.config.id);
+  const local = selfIndex >= 0 ? writes[selfIndex] : Promise.resolve();
+  const pushes = writes.filter((_, i) => i !== selfIndex);
+  const pushesNeeded = needed - (selfIndex >= 0 ? 1 : 0);
+  const othersHold = new Promise<void>((resolve, reject) => {
+    if (pushesNeeded <= 0) return resolve();
     let held = 0;
     let failed = 0;
     const errors: string[] = [];
-    for (const write of writes) {
+    for (const write of pushes) {
       write.then(
         () => {
-          if (++held === needed) resolve();
+          if (++held === pushesNeeded) resolve();
         },
         (err: unknown) => {
           errors.push((err as Error).message);
-          if (writes.length - ++failed < needed) {
+          if (pushes.length - ++failed < pushesNeeded) {
             reject(new FileError('replication_failed', `chunk ${hash} reached fewer than ${needed} of its ${holders.length} holders (${errors.join('; ')})`));
           }
         },
       );
     }
-  }).then(() => {
+  });
+  const majority = Promise.all([local, othersHold]).then(() => {
     ctx.metrics.chunkStageSeconds.observe({ stage: 'majority' }, since());
   });
   const settled = Promise.allSettled(writes).then(() => undefined);
