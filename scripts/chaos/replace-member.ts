@@ -18,7 +18,7 @@ const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve,
 
 /** Answers that say "ask again": no leader yet, another change uncommitted, a leader handing over. */
 function retryable(status: number, code: string): boolean {
-  return status === 503 || (status === 409 && code === 'change_pending');
+  return status === 503 || (status === 409 && (code === 'change_pending' || code === 'quorum_behind'));
 }
 
 export interface Removal {

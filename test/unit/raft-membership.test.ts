@@ -112,6 +112,24 @@ describe('Raft membership: changes are proposed one at a time by a ready leader'
     assert.equal(removed.membership.addresses, undefined);
   });
 
+  it('refuses a removal that would leave fewer caught-up voters than a quorum (strict reconfig check)', () => {
+    const cores = clusterLedByA(['a', 'b', 'c'], [], { learnerCatchUpEntriesMax: 5 });
+    const leader = cores.get('a')!;
+    const lagging = cores.get('b')!;
+    cores.delete('b');
+    for (let i = 0; i < 10; i++) leader.propose(`v${i}`);
+    settle(cores);
+    // Without c, the voters are a and b; b is 10 entries behind: nothing could commit.
+    const refused = leader.proposeMembershipChange({ kind: 'remove', id: 'c' });
+    assert.equal(!refused.ok && refused.reason, 'quorumBehind');
+    assert.match(!refused.ok ? refused.message : '', /b behind/);
+    // Once b has caught up, the removal goes through.
+    cores.set('b', lagging);
+    settle(cores);
+    const removed = leader.proposeMembershipChange({ kind: 'remove', id: 'c' });
+    assert.ok(removed.ok, JSON.stringify(removed));
+  });
+
   it('promotes a learner only once its log is within learnerCatchUpEntriesMax of the leader (etcd rule)', () => {
     const cores = clusterLedByA(['a', 'b', 'c'], ['d'], { learnerCatchUpEntriesMax: 5 });
     const leader = cores.get('a')!;

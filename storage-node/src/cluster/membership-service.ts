@@ -20,6 +20,7 @@ export type MemberChangeCode =
   | 'not_learner'
   | 'learner_behind'
   | 'last_voter'
+  | 'quorum_behind'
   | 'change_pending'
   | 'leader_not_ready'
   | 'transferring'
@@ -45,6 +46,7 @@ const codeOfRefusal: Record<MembershipRefusal, MemberChangeCode> = {
   notLearner: 'not_learner',
   learnerBehind: 'learner_behind',
   lastVoter: 'last_voter',
+  quorumBehind: 'quorum_behind',
   invalidId: 'invalid_id',
   invalidAddress: 'invalid_address',
 };

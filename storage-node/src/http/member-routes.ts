@@ -19,6 +19,7 @@ const statusOfCode: Record<MemberChangeCode, ContentfulStatusCode> = {
   not_learner: 409,
   learner_behind: 409,
   last_voter: 409,
+  quorum_behind: 409,
   change_pending: 409,
   leader_not_ready: 503,
   transferring: 503,

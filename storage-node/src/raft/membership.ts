@@ -58,6 +58,11 @@ export type MembershipRefusal =
   | 'learnerBehind'
   /** Removing the only voter would leave a cluster that can never commit again. */
   | 'lastVoter'
+  /**
+   * After the removal, fewer voters than a quorum would have logs close to the leader's: the
+   * cluster could not commit until a lagging one caught up (etcd's strict reconfig check).
+   */
+  | 'quorumBehind'
   | 'invalidId'
   | 'invalidAddress';
 

@@ -227,11 +227,20 @@ export class RaftCore {
     }
     const next = applyChange(this.#membership, change);
     if (!next.ok) return refuse(next.reason, next.message);
+    const max = this.#config.learnerCatchUpEntriesMax;
     if (change.kind === 'promote') {
       const match = this.#progress.get(change.id)?.match ?? 0;
-      const max = this.#config.learnerCatchUpEntriesMax;
       if (match + max < this.#log.lastIndex) {
         return refuse('learnerBehind', `${change.id} holds the log through ${match}, the leader's ends at ${this.#log.lastIndex}: more than ${max} entries behind`);
+      }
+    }
+    if (change.kind === 'remove') {
+      const voters = next.membership.voters;
+      const caughtUp = voters.filter((id) => id === this.id || (this.#progress.get(id)?.match ?? 0) + max >= this.#log.lastIndex);
+      const quorum = Math.floor(voters.length / 2) + 1;
+      if (caughtUp.length < quorum) {
+        const behind = voters.filter((id) => !caughtUp.includes(id));
+        return refuse('quorumBehind', `without ${change.id}, ${caughtUp.length} of ${voters.length} voters are caught up (${behind.join(', ')} behind) and ${quorum} are needed to commit: retry once they catch up`);
       }
     }
     const entry = this.#appendEntry('config', encodeMembership(next.membership));
