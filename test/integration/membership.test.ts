@@ -76,7 +76,7 @@ describe('membership at runtime', () => {
       const leader = await leaderStatus();
       last = leader.nodes.map((n) => `${n.id}:${n.voter ? 'voter' : 'learner'}`);
       return leader.nodes.some((n) => n.id === id && n.voter) ? true : undefined;
-    }, 90_000).catch((err: Error) => {
+    }, 180_000).catch((err: Error) => {
       throw new Error(`${err.message}; members ${JSON.stringify(last)}`);
     });
   }
@@ -87,7 +87,7 @@ describe('membership at runtime', () => {
       const body = await response.text();
       if (response.status === 200) return true;
       // Another change still committing, or a leader change: ask again.
-      if (response.status === 409 && body.includes('change_pending')) return undefined;
+      if (response.status === 409 && (body.includes('change_pending') || body.includes('quorum_behind'))) return undefined;
       if (response.status === 503) return undefined;
       throw new Error(`DELETE ${id}: ${response.status} ${body}`);
     });
