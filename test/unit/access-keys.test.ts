@@ -104,7 +104,7 @@ describe('access keys in the state machine', () => {
     assert.deepEqual(sm.accessKeys().map((k) => k.accessKeyId), ['DFSFIRSTDRAW']);
   });
 
-  test('snapshots carry the keys (format 7) and the digest covers them', () => {
+  test('snapshots carry the keys (format 8) and the digest covers them', () => {
     const source = openMachine();
     const log = new Log();
     source.apply([log.create('DFSKEPT'), log.create('DFSGONE'), log.revoke('DFSGONE')]);
@@ -112,7 +112,7 @@ describe('access keys in the state machine', () => {
     source.writeSnapshot(file);
     const format = new Database(file, { readonly: true });
     assert.equal(format.pragma('user_version', { simple: true }), metadataSnapshotFormat);
-    assert.equal(metadataSnapshotFormat, 7);
+    assert.equal(metadataSnapshotFormat, 8);
     format.close();
     const target = openMachine();
     const before = target.digest().digest;
