@@ -10,6 +10,7 @@ import type { ChunkGuard } from '../chunks/chunk-guard.ts';
 import { ChunkRepairer } from '../chunks/chunk-repairer.ts';
 import { MisplacedCollector } from '../chunks/misplaced-collector.ts';
 import { Scrubber } from '../chunks/scrubber.ts';
+import { RateLimit } from '../chunks/rate-limit.ts';
 import type { Placement } from '../placement/placement.ts';
 import type { MetadataStateMachine } from '../metadata/metadata-state-machine.ts';
 import type { NodeMetrics } from '../metrics/node-metrics.ts';
@@ -51,6 +52,8 @@ export interface ChunkMaintenance {
 export function chunkMaintenance(options: ChunkMaintenanceOptions): ChunkMaintenance {
   const { config, metadata, blobs, blobClient, metrics, placement, guard } = options;
   let turn = 0;
+  // --repair-rate: re-replication after a loss must not starve clients of disk and network.
+  const repairRate = new RateLimit(config.repairRate);
   const fetchFromPeers = async (hash: string): Promise<Buffer | null> => {
     // The other holders first, starting with a different one each time so repairs spread over
     // the cluster; then everyone else (a copy left on a former holder).
@@ -60,6 +63,7 @@ export function chunkMaintenance(options: ChunkMaintenanceOptions): ChunkMainten
     const peers = [...holders.slice(start), ...holders.slice(0, start), ...sources.slice(holders.length)];
     try {
       const data = await blobClient.fetchFromAny(hash, peers);
+      if (data !== null) await repairRate.take(data.length);
       metrics.chunkFetches.inc({ reason: 'repair', result: data === null ? 'missing' : 'ok' });
       return data;
     } catch (err) {

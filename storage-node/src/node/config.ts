@@ -33,6 +33,7 @@ export const nodeFlagSpecs = {
   requestTimeoutMs: integerFlag('request-timeout-ms', 'DFS_REQUEST_TIMEOUT_MS', 'deadline of a Raft proposal or read, and of a peer request', 10_000, 100, 3_600_000),
   gcGraceMs: integerFlag('gc-grace-ms', 'DFS_GC_GRACE_MS', 'age before an unreferenced chunk is deleted; also the longest an upload may take', gcGraceMsDefault, 100, 30 * 24 * 3_600_000),
   gcIntervalMs: integerFlag('gc-interval-ms', 'DFS_GC_INTERVAL_MS', 'time between garbage collection passes', gcIntervalMsDefault, 50, 24 * 3_600_000),
+  repairRate: bytesFlag('repair-rate', 'DFS_REPAIR_RATE', 'bytes per second background repair and rebalancing fetch at most (0: no cap)', 0, 0, Number.MAX_SAFE_INTEGER),
   repairConcurrency: integerFlag('repair-concurrency', 'DFS_REPAIR_CONCURRENCY', 'chunks fetched from peers at once by background repair', repairConcurrencyDefault, 1, 64),
   uploadWindowChunks: integerFlag('upload-window-chunks', 'DFS_UPLOAD_WINDOW_CHUNKS', 'chunks of one upload being pushed to replicas at once', 4, 1, 64),
   idleTimeoutMs: integerFlag('idle-timeout-ms', 'DFS_IDLE_TIMEOUT_MS', 'a connection (client or cluster port) with no byte moving for this long is closed; no limit on a whole transfer', 60_000, 100, 3_600_000),
@@ -84,6 +85,8 @@ export interface NodeConfig {
   readonly gcGraceMs: number;
   readonly gcIntervalMs: number;
   readonly repairConcurrency: number;
+  /** Bytes per second repair fetches at most; 0: no cap. */
+  readonly repairRate: number;
   readonly uploadWindowChunks: number;
   readonly idleTimeoutMs: number;
   readonly headersTimeoutMs: number;
