@@ -2,7 +2,8 @@
 // next to what the machine allows measured in the same run (shared machines drift; ratios within
 // one run hold), prints a table and writes bench/results.json (machine, date, commit, settings,
 // figures). Sections: upload, download, peak_rss, small_writes, small_reads (one cluster),
-// failover, scale, raft, s3 (S3 against the native API on one large object). With an `etcd` binary on PATH, small_writes, small_reads and failover
+// failover, scale, raft, s3 (S3 against the native API on one large object), placement (5 nodes at
+// replication 3: stored bytes per node, repair after a node loss). With an `etcd` binary on PATH, small_writes, small_reads and failover
 // also measure a 3-member etcd under the same load (key `etcd`) and set each of our figures next
 // to etcd's (key `versus_etcd`, ratio ours / etcd's); without one those ratios are null and say
 // why. --quick shrinks every size for a smoke run of a minute or two; the full run stays under
@@ -26,11 +27,12 @@ import { benchDurableAppends } from './bench/raft-storage-bench.ts';
 import { benchScale } from './bench/scale-bench.ts';
 import { rssLargeBytesDefault, rssLargeBytesQuick } from './bench/rss-bench.ts';
 import { benchS3 } from './bench/s3-bench.ts';
+import { benchPlacement } from './bench/placement-bench.ts';
 
 const quick = process.argv.includes('--quick');
 const onlyIndex = process.argv.indexOf('--only');
 const only = onlyIndex < 0 ? null : new Set((process.argv[onlyIndex + 1] ?? '').split(',').filter(Boolean));
-const sectionKeys = ['upload', 'download', 'small_writes', 'small_reads', 'failover', 'peak_rss', 'scale', 'raft', 's3'] as const;
+const sectionKeys = ['upload', 'download', 'small_writes', 'small_reads', 'failover', 'peak_rss', 'scale', 'raft', 's3', 'placement'] as const;
 if (only !== null) {
   for (const key of only) if (!(sectionKeys as readonly string[]).includes(key)) throw new Error(`--only: no section "${key}" (sections: ${sectionKeys.join(', ')})`);
 }
@@ -48,6 +50,7 @@ const settings = {
   scale: { files: quick ? 2_000 : 100_000, content_every: 20, setup_concurrency: 128, list_tries: quick ? 5 : 20, restart_signals: quick ? ['SIGTERM'] : ['SIGTERM', 'SIGKILL'], catch_up_timeout_s: quick ? 120 : 300, stall_s: quick ? 10 : 30 },
   raft: { seconds: quick ? 1 : 5 },
   s3: { bytes: quick ? 64 * MiB : 1 * GiB, rounds: quick ? 1 : 3, part_bytes: 16 * MiB, queue_size: 4 },
+  placement: { bytes: quick ? 128 * MiB : 1 * GiB, file_bytes: 64 * MiB, concurrency: 4, nodes: 5, replication: 3, dead_after_ms: 3000, clean_timeout_s: quick ? 120 : 300 },
   etcd: `when on PATH: ${etcdSettingsText}; the small_writes, small_reads and failover sizes above`,
   node_settings: 'as shipped (tick 50 ms, 4 MiB chunks, snapshot every 10000 entries), one gateway, all on 127.0.0.1',
 };
@@ -235,6 +238,16 @@ if (wants('scale')) {
 if (wants('s3')) {
   results.s3 = await section('s3', () =>
     benchS3({ bytes: settings.s3.bytes, rounds: settings.s3.rounds, partBytes: settings.s3.part_bytes, queueSize: settings.s3.queue_size }, table),
+  );
+}
+
+if (wants('placement')) {
+  const p = settings.placement;
+  results.placement = await section('placement', () =>
+    benchPlacement(
+      { bytes: p.bytes, fileBytes: p.file_bytes, concurrency: p.concurrency, nodes: p.nodes, replication: p.replication, deadAfterMs: p.dead_after_ms, cleanTimeoutMs: p.clean_timeout_s * 1000 },
+      table,
+    ),
   );
 }
 
