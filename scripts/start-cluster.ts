@@ -106,10 +106,12 @@ let startFailed = false;
 
 /** Children that printed their start-up line (listening): only after that may one exit alone. */
 const started = new Set<string>();
+/** Nodes that said they were removed from the cluster: their exit is expected, not a failure. */
+const removedNodes = new Set<string>();
 
-function pipe(name: string, stream: NodeJS.ReadableStream, out: NodeJS.WritableStream, onLine: () => void = () => {}): void {
+function pipe(name: string, stream: NodeJS.ReadableStream, out: NodeJS.WritableStream, onLine: (line: string) => void = () => {}): void {
   createInterface({ input: stream }).on('line', (line) => {
-    onLine();
+    onLine(line);
     out.write(`[${name}] ${line}\n`);
   });
 }
@@ -119,7 +121,10 @@ function start(name: string, program: Program, args: readonly string[], onExit: 
   children.set(name, child);
   console.log(`[launcher] ${name} started (pid ${child.pid})`);
   // Our programs print one line on stdout once they listen; errors before that go to stderr.
-  pipe(name, child.stdout!, process.stdout, () => started.add(name));
+  pipe(name, child.stdout!, process.stdout, (line) => {
+    started.add(name);
+    if (line.includes('removed from the cluster')) removedNodes.add(name);
+  });
   pipe(name, child.stderr!, process.stderr);
   child.on('exit', (code, signal) => {
     children.delete(name);
@@ -148,6 +153,10 @@ for (const [i, n] of nodes.entries()) {
     '--data-dir', n.dataDir, ...membership,
   ];
   start(n.id, 'storage-node', args, (how) => {
+    if (removedNodes.has(n.id)) {
+      console.log(`[launcher] node ${n.id} was removed from the cluster and exited (${how}); the others and the gateway keep running`);
+      return;
+    }
     console.log(`[launcher] node ${n.id} exited (${how}); the other nodes and the gateway keep running. Start it again from the repo root with:\n  ${restartCommand('node', args)}`);
   }, nodeEnv);
 }
