@@ -2,15 +2,14 @@
 // node's --join, a learner's own promotion): one single-server change at a time through Raft,
 // answered once its config entry is committed. Only the leader changes the membership; the
 // routes forward to it.
-import type { MembershipRefusal } from '../raft/membership.ts';
+import { isMemberId } from '../../../shared/member-id.ts';
+import type { MembershipChange, MembershipRefusal } from '../raft/membership.ts';
 import { isMemberOf, learnersOf } from '../raft/membership.ts';
 import { MembershipChangeError } from '../raft-node/errors.ts';
 import type { NodeContext } from '../node/node-context.ts';
 import { encodeMemberAddress, type MemberUrls } from './member-address.ts';
 import type { Member } from './member-directory.ts';
 
-/** Member ids: what the --id flag accepts in a cluster, and what paths and logs can carry. */
-const memberIdPattern = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
 export type MemberChangeCode =
   | 'invalid_id'
@@ -99,7 +98,7 @@ export class MembershipService {
     await this.#change({ kind: 'remove', id });
   }
 
-  async #change(change: Parameters<NodeContext['raft']['proposeMembershipChange']>[0]): Promise<{ index: number }> {
+  async #change(change: MembershipChange): Promise<{ index: number }> {
     try {
       const result = await this.#ctx.raft.proposeMembershipChange(change);
       console.log(`node ${this.#ctx.config.id}: membership change ${change.kind} ${change.id} committed at index ${result.index}; voters ${result.membership.voters.join(',')}, learners ${learnersOf(result.membership).join(',') || '-'}`);
@@ -112,5 +111,5 @@ export class MembershipService {
 }
 
 function checkId(id: string): void {
-  if (!memberIdPattern.test(id)) throw new MemberChangeFailure('invalid_id', `member id ${JSON.stringify(id)}: 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit`);
+  if (!isMemberId(id)) throw new MemberChangeFailure('invalid_id', `member id ${JSON.stringify(id)}: 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit`);
 }

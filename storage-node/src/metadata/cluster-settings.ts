@@ -2,7 +2,7 @@
 // the command, its checks, and its rows in cluster_settings. A setting without a row has its
 // default, so a cluster from before settings existed behaves as it always did.
 import type Database from 'better-sqlite3';
-import { isEncodedHlc } from '../../../shared/hlc.ts';
+import { isMemberId } from '../../../shared/member-id.ts';
 
 /** Copies of each chunk when nothing was set: every member of a 3-node cluster, as before. */
 export const replicationDefault = 3;
@@ -41,12 +41,12 @@ export type SettingsResult = { readonly ok: true; readonly settings: ClusterSett
 
 export const settingsOps: readonly string[] = ['setReplication', 'setMemberDown'];
 
-/** Why `command` (op in settingsOps) is not a valid settings command, or null. */
-export function settingsCommandProblem(command: Record<string, unknown>): string | null {
+/** Why `command` (op in settingsOps) is not a valid settings command, or null; `commonProblem` checks the HLC and request id as for every op. */
+export function settingsCommandProblem(command: Record<string, unknown>, commonProblem: (command: Record<string, unknown>) => string | null): string | null {
   const fields = command.op === 'setMemberDown' ? ['op', 'id', 'down', 'hlc', 'requestId'] : ['op', 'replication', 'hlc', 'requestId'];
   for (const key of Object.keys(command)) if (!fields.includes(key)) return `unexpected field "${key}"`;
   if (command.op === 'setMemberDown') {
-    if (typeof command.id !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(command.id)) return 'id must be a member id';
+    if (!isMemberId(command.id)) return 'id must be a member id';
     if (typeof command.down !== 'boolean') return 'down must be true or false';
   } else {
     const { replication } = command;
@@ -54,11 +54,7 @@ export function settingsCommandProblem(command: Record<string, unknown>): string
       return `replication must be an integer from 1 to ${replicationMax}`;
     }
   }
-  if (!isEncodedHlc(command.hlc)) return `hlc ${JSON.stringify(command.hlc)} is not an encoded HLC timestamp`;
-  if (command.requestId !== undefined && (typeof command.requestId !== 'string' || command.requestId.length === 0 || command.requestId.length > 128)) {
-    return 'requestId must be a string of 1 to 128 characters';
-  }
-  return null;
+  return commonProblem(command);
 }
 
 /** Reads and writes cluster_settings on the state machine's connection. */

@@ -181,7 +181,7 @@ export function commandProblem(value: unknown, inlineCheck: InlineCheck = 'full'
   const command = value as Record<string, unknown>;
   if (command.op === 'createBucket' || command.op === 'deleteBucket') return bucketCommandProblem(command);
   if (uploadOps.includes(command.op as string)) return uploadCommandProblem(command, commonProblem, preconditionProblem);
-  if (settingsOps.includes(command.op as string)) return settingsCommandProblem(command);
+  if (settingsOps.includes(command.op as string)) return settingsCommandProblem(command, commonProblem);
   if (keyOps.includes(command.op as string)) return keyCommandProblem(command, commonProblem);
   const common = ['op', 'name', 'hlc', 'precondition', 'requestId'];
   const extra: Record<string, readonly string[]> = {
