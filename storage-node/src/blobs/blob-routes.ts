@@ -1,7 +1,6 @@
 // Cluster-port routes that move chunks between nodes. Mount under a Hono app that already runs
 // clusterAuth. A corrupt or missing chunk answers 404 so the asker simply tries another peer.
 import type { IncomingMessage } from 'node:http';
-import { statfs } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
 import { Hono } from 'hono';
@@ -92,11 +91,7 @@ export function blobRoutes(options: BlobRoutesOptions): Hono {
   });
 
   // What this node stores, and the room left on its disk.
-  app.get('/blob-stats', async (c) => {
-    const stats = await store.stats();
-    const disk = await statfs(store.dir);
-    return c.json({ chunks: stats.count, bytes: stats.bytes, free_bytes: disk.bavail * disk.bsize, disk_bytes: disk.blocks * disk.bsize });
-  });
+  app.get('/blob-stats', async (c) => c.json(await store.storageStats()));
 
   // Hono answers HEAD through this handler and drops the body; HEAD skips the read.
   app.get('/blobs/:hash', async (c) => {

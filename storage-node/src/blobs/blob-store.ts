@@ -14,7 +14,7 @@
 // a leaf's entry unsynced.
 import { sha256Hex } from '../../../shared/sha256.ts';
 import { createHash, randomUUID } from 'node:crypto';
-import { mkdir, open, opendir, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
+import { mkdir, open, opendir, readdir, rename, rm, stat, statfs, unlink } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -396,6 +396,13 @@ export class BlobStore {
         }
       }
     }
+  }
+
+  /** What is stored and the room left on the store's disk (fsck, GET /blob-stats). */
+  async storageStats(): Promise<{ chunks: number; bytes: number; free_bytes: number; disk_bytes: number }> {
+    const stats = await this.stats();
+    const disk = await statfs(this.dir);
+    return { chunks: stats.count, bytes: stats.bytes, free_bytes: disk.bavail * disk.bsize, disk_bytes: disk.blocks * disk.bsize };
   }
 
   /** Counts by walking the directories: O(chunks), for metrics and GC, not for hot paths. */

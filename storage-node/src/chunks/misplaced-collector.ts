@@ -15,7 +15,7 @@ export const misplacedDeletesPerPassMax = 1000;
 export interface MisplacedCollectorOptions {
   readonly blobs: Pick<BlobStore, 'list' | 'delete' | 'size'>;
   readonly metadata: Pick<MetadataStateMachine, 'chunkRefState'>;
-  readonly placement: Pick<Placement, 'holders' | 'selfId'>;
+  readonly placement: Pick<Placement, 'holders' | 'selfId' | 'everyMemberHolds'>;
   readonly blobClient: Pick<BlobClient, 'has'>;
   readonly guard: Pick<ChunkGuard, 'isHeld'>;
   readonly mayCollect: () => boolean;
@@ -45,6 +45,9 @@ export class MisplacedCollector {
   async #pass(): Promise<MisplacedPass> {
     const { blobs, metadata, placement, blobClient, guard } = this.#options;
     if (!this.#options.mayCollect()) return { ran: false, misplaced: 0, deleted: 0 };
+    // No walk of the whole store (garbage collection already makes one per pass) when no copy
+    // can be misplaced: the usual case of a cluster no larger than the replication setting.
+    if (placement.everyMemberHolds()) return { ran: true, misplaced: 0, deleted: 0 };
     let misplaced = 0;
     let deleted = 0;
     for await (const hash of blobs.list()) {

@@ -2,7 +2,6 @@
 // A chunk is under-replicated when some of its holders lack it, missing when no member has it,
 // misplaced when a member that is not one of its holders has a copy (rebalancing deletes those
 // once the holders have theirs), over-replicated when it has more copies than `replication`.
-import { statfs } from 'node:fs/promises';
 import type { NodeContext } from '../node/node-context.ts';
 
 /** Chunk hashes listed per kind of problem in the answer (the counts are complete). */
@@ -49,7 +48,7 @@ export async function fsck(ctx: NodeContext): Promise<FsckReport> {
         if (holders === undefined) copies.set(hash, [member.id]);
         else holders.push(member.id);
       }
-      const stats = member.id === config.id ? await ownStats(ctx) : await blobClient.stats(member.id);
+      const stats = member.id === config.id ? await blobs.storageStats() : await blobClient.stats(member.id);
       storage.push({ id: member.id, reachable: true, down: down.has(member.id), ...stats });
     } catch (err) {
       storage.push({ id: member.id, reachable: false, down: down.has(member.id), error: (err as Error).message });
@@ -83,8 +82,3 @@ export async function fsck(ctx: NodeContext): Promise<FsckReport> {
   return { replication, replication_setting: placement.replicationSetting(), applied_index: appliedIndex, chunks, clean, ...counts, examples, members: storage };
 }
 
-async function ownStats(ctx: NodeContext): Promise<{ chunks: number; bytes: number; free_bytes: number; disk_bytes: number }> {
-  const stats = await ctx.blobs.stats();
-  const disk = await statfs(ctx.blobs.dir);
-  return { chunks: stats.count, bytes: stats.bytes, free_bytes: disk.bavail * disk.bsize, disk_bytes: disk.blocks * disk.bsize };
-}

@@ -29,6 +29,11 @@ export class Placement {
     return this.#settings().replication;
   }
 
+  /** Every member holds every chunk (no more members than copies): nothing can be misplaced. */
+  everyMemberHolds(): boolean {
+    return this.replication() >= this.#storageMembers().length;
+  }
+
   holders(hash: string): string[] {
     const members = this.#storageMembers();
     if (members.length === 0) return [this.selfId];
