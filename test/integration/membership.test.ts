@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { programArgs } from '../../scripts/programs.ts';
 import { freePorts, sleep } from '../support/cluster.ts';
 import { GatewayCluster } from '../support/gateway-cluster.ts';
+import { waitFor } from '../support/wait-for.ts';
 import type { StorageNodeHandle } from '../support/storage-cluster.ts';
 
 const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
@@ -39,21 +40,6 @@ async function statusOf(node: StorageNodeHandle): Promise<MemberStatus | null> {
   }
 }
 
-/** Polls `probe` until it returns a value (not undefined), or fails with the last thing seen. */
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let seen: unknown = null;
-  for (;;) {
-    try {
-      const value = await probe();
-      if (value !== undefined) return value;
-    } catch (err) {
-      seen = (err as Error).message;
-    }
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms (last seen: ${JSON.stringify(seen)})`);
-    await sleep(200);
-  }
-}
 
 describe('membership at runtime', () => {
   let cluster: GatewayCluster;
@@ -71,14 +57,11 @@ describe('membership at runtime', () => {
   }
 
   async function waitVoter(id: string): Promise<void> {
-    let last: unknown = null;
-    await waitFor(`${id} a voter`, async () => {
+    await waitFor(`${id} a voter`, async (see) => {
       const leader = await leaderStatus();
-      last = leader.nodes.map((n) => `${n.id}:${n.voter ? 'voter' : 'learner'}`);
+      see(leader.nodes.map((n) => `${n.id}:${n.voter ? 'voter' : 'learner'}`));
       return leader.nodes.some((n) => n.id === id && n.voter) ? true : undefined;
-    }, 180_000).catch((err: Error) => {
-      throw new Error(`${err.message}; members ${JSON.stringify(last)}`);
-    });
+    }, 180_000);
   }
 
   async function remove(id: string, via: StorageNodeHandle): Promise<void> {
@@ -161,8 +144,12 @@ describe('membership at runtime', () => {
       leader = await leaderStatus();
       assert.equal(leader.nodes.length, 3, JSON.stringify(leader.nodes));
 
-      // The gateway stops reading from removed members.
-      await sleep(1000);
+      // The gateway stops reading from removed members, once its view has them gone.
+      await waitFor('the gateway drops the removed members', async (see) => {
+        const view = (await (await fetch(`${cluster.url}/status`)).json()) as { nodes: { id: string }[] };
+        see(view.nodes.map((n) => n.id));
+        return view.nodes.every((n) => n.id !== oldLeader && n.id !== founder) ? true : undefined;
+      });
       for (let i = 0; i < 20; i++) {
         const [name] = acknowledged.keys();
         const response = await fetch(`${cluster.url}/files/${name}`);

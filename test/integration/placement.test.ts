@@ -9,9 +9,9 @@ import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { sleep } from '../support/cluster.ts';
 import { blobPath } from '../support/node-probes.ts';
 import { StorageCluster } from '../support/storage-cluster.ts';
+import { waitFor } from '../support/wait-for.ts';
 import type { StorageNodeHandle } from '../support/storage-cluster.ts';
 
 interface FsckReport {
@@ -61,30 +61,13 @@ describe('placement: replication below the node count', () => {
     return { status: response.status, json: (await response.json()) as T };
   }
 
-  async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 90_000): Promise<T> {
-    const deadline = Date.now() + timeoutMs;
-    let seen: unknown = null;
-    for (;;) {
-      try {
-        const value = await probe();
-        if (value !== undefined) return value;
-      } catch (err) {
-        seen = (err as Error).message;
-      }
-      if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms (last seen: ${JSON.stringify(seen)})`);
-      await sleep(250);
-    }
-  }
-
   /** fsck through the first running node, until clean. */
   async function fsckClean(what: string, members?: number): Promise<FsckReport> {
-    let last: FsckReport | null = null;
-    return waitFor(what, async () => {
-      last = (await call<FsckReport>(running()[0], 'GET', '/admin/fsck')).json;
-      return last.clean && (members === undefined || last.members.length === members) ? last : undefined;
-    }).catch((err: Error) => {
-      throw new Error(`${err.message}; fsck: ${JSON.stringify(last)}`);
-    });
+    return waitFor(what, async (see) => {
+      const report = (await call<FsckReport>(running()[0], 'GET', '/admin/fsck')).json;
+      see(report);
+      return report.clean && (members === undefined || report.members.length === members) ? report : undefined;
+    }, 90_000);
   }
 
   /** How many running nodes have each file's chunks on disk. */
@@ -144,11 +127,19 @@ describe('placement: replication below the node count', () => {
   test('the setting changes live: 3 → 2 → 3', async () => {
     assert.equal((await call(cluster.nodes[1], 'PUT', '/admin/settings/replication', { replication: 2 })).status, 200);
     await fsckClean('fsck clean at replication 2');
-    await waitFor('2 copies of each chunk on disk', async () => ([...copiesOnDisk().values()].every((c) => c === 2) ? true : undefined));
+    await waitFor('2 copies of each chunk on disk', async (see) => {
+      const counts = [...copiesOnDisk().values()];
+      see(counts);
+      return counts.every((c) => c === 2) ? true : undefined;
+    }, 90_000);
     await readsBackEverywhere();
     assert.equal((await call(cluster.nodes[2], 'PUT', '/admin/settings/replication', { replication: 3 })).status, 200);
     await fsckClean('fsck clean at replication 3 again');
-    await waitFor('3 copies of each chunk on disk', async () => ([...copiesOnDisk().values()].every((c) => c === 3) ? true : undefined));
+    await waitFor('3 copies of each chunk on disk', async (see) => {
+      const counts = [...copiesOnDisk().values()];
+      see(counts);
+      return counts.every((c) => c === 3) ? true : undefined;
+    }, 90_000);
     const bad = await call<{ error: { code: string } }>(cluster.nodes[0], 'PUT', '/admin/settings/replication', { replication: 0 });
     assert.deepEqual([bad.status, bad.json.error.code], [400, 'bad_request']);
   });
@@ -165,7 +156,7 @@ describe('placement: replication below the node count', () => {
     await waitFor('the deleted copy and the corrupt one replaced by good ones', async () => {
       const good = holdersOnDisk.filter((n) => existsSync(blobPath(n, hash)) && sha256(readFileSync(blobPath(n, hash))) === hash);
       return good.length === 3 ? true : undefined;
-    });
+    }, 90_000);
     const scrub = (await call<{ scrub: { corrupt_found: number; last_pass: unknown } }>(holdersOnDisk[1], 'GET', '/status')).json.scrub;
     assert.ok(scrub.corrupt_found >= 1 && scrub.last_pass !== null, `the scrubber found the corrupt copy: ${JSON.stringify(scrub)}`);
     await readsBackEverywhere();
@@ -178,12 +169,20 @@ describe('placement: replication below the node count', () => {
     // again with it unreachable, and every chunk has 3 copies among the 4 left.
     const down = await fsckClean('fsck clean with the dead node marked down');
     assert.ok(down.members.some((m) => m.id === victim.id && !m.reachable && m.down), JSON.stringify(down.members));
-    await waitFor('3 copies of each chunk on the 4 alive', async () => ([...copiesOnDisk().values()].every((c) => c === 3) ? true : undefined));
+    await waitFor('3 copies of each chunk on the 4 alive', async (see) => {
+      const counts = [...copiesOnDisk().values()];
+      see(counts);
+      return counts.every((c) => c === 3) ? true : undefined;
+    }, 90_000);
     const removed = await call(cluster.nodes[0], 'DELETE', `/admin/members/${victim.id}`);
     assert.equal(removed.status, 200, JSON.stringify(removed.json));
     const report = await fsckClean('fsck clean after the removal');
     assert.equal(report.members.length, 4);
-    await waitFor('3 copies of each chunk on the 4 left', async () => ([...copiesOnDisk().values()].every((c) => c === 3) ? true : undefined));
+    await waitFor('3 copies of each chunk on the 4 left', async (see) => {
+      const counts = [...copiesOnDisk().values()];
+      see(counts);
+      return counts.every((c) => c === 3) ? true : undefined;
+    }, 90_000);
     await readsBackEverywhere();
   });
 
@@ -193,11 +192,15 @@ describe('placement: replication below the node count', () => {
     await waitFor('n6 a voter', async () => {
       const status = (await call<{ nodes: { id: string; voter: boolean }[] }>(cluster.nodes[0], 'GET', '/status')).json;
       return status.nodes.some((n) => n.id === 'n6' && n.voter) ? true : undefined;
-    });
+    }, 90_000);
     const report = await fsckClean('fsck clean with n6', 5);
     const n6 = report.members.find((m) => m.id === 'n6');
     assert.ok(n6 !== undefined && (n6.chunks ?? 0) > 0, `n6 stores its share: ${JSON.stringify(report.members)}`);
-    await waitFor('3 copies of each chunk', async () => ([...copiesOnDisk().values()].every((c) => c === 3) ? true : undefined));
+    await waitFor('3 copies of each chunk', async (see) => {
+      const counts = [...copiesOnDisk().values()];
+      see(counts);
+      return counts.every((c) => c === 3) ? true : undefined;
+    }, 90_000);
     await readsBackEverywhere();
   });
 });
