@@ -10,6 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import {
   CopyObjectCommand, CreateBucketCommand, DeleteBucketCommand, DeleteObjectCommand, DeleteObjectsCommand, GetBucketVersioningCommand, ListObjectVersionsCommand, GetBucketLocationCommand, GetObjectCommand, HeadBucketCommand,
   HeadObjectCommand, ListBucketsCommand, ListObjectsCommand, ListObjectsV2Command, PutObjectCommand, S3Client, S3ServiceException,
+  AbortMultipartUploadCommand, CreateMultipartUploadCommand, ListPartsCommand,
 } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { SignatureV4 } from '@smithy/signature-v4';
@@ -364,6 +365,21 @@ describe('S3 API', () => {
     const byBody = await fetch(good.url, { method: 'PUT', headers: good.headers, body: changed });
     assert.equal(byBody.status, 400);
     assert.match(await byBody.text(), /<Code>XAmzContentSHA256Mismatch<\/Code>/);
+    assert.match(await (await fetch(good.url, { method: 'PUT', headers: good.headers, body: changed })).text(), new RegExp(`<S3ComputedContentSHA256>${createHash('sha256').update(changed).digest('hex')}</S3ComputedContentSHA256>`));
+    // A small body (inline in the Raft entry) and a multipart part: the node finds the mismatch too.
+    const small = Buffer.from('a small signed body');
+    const smallSigned = await signed('PUT', '/photos/refused/small', {}, createHash('sha256').update(small).digest('hex'));
+    const bySmallBody = await fetch(smallSigned.url, { method: 'PUT', headers: smallSigned.headers, body: Buffer.from('a small signed bodY') });
+    assert.equal(bySmallBody.status, 400);
+    assert.match(await bySmallBody.text(), /<Code>XAmzContentSHA256Mismatch<\/Code>/);
+    const upload = await s3.send(new CreateMultipartUploadCommand({ Bucket: 'photos', Key: 'refused/parts' }));
+    const partSigned = await signed('PUT', `/photos/refused/parts?partNumber=1&uploadId=${upload.UploadId}`, {}, hash);
+    const byPart = await fetch(partSigned.url, { method: 'PUT', headers: partSigned.headers, body: changed });
+    assert.equal(byPart.status, 400);
+    assert.match(await byPart.text(), /<Code>XAmzContentSHA256Mismatch<\/Code>/);
+    assert.deepEqual((await s3.send(new ListPartsCommand({ Bucket: 'photos', Key: 'refused/parts', UploadId: upload.UploadId }))).Parts ?? [], [], 'the refused part was not stored');
+    assert.equal((await fetch(partSigned.url, { method: 'PUT', headers: partSigned.headers, body: content })).status, 200);
+    await s3.send(new AbortMultipartUploadCommand({ Bucket: 'photos', Key: 'refused/parts', UploadId: upload.UploadId }));
     const badCrc = await signed('PUT', '/photos/refused/bad-crc', { 'x-amz-checksum-crc32': 'AAAAAA==' }, 'UNSIGNED-PAYLOAD');
     const byChecksum = await fetch(badCrc.url, { method: 'PUT', headers: badCrc.headers, body: content });
     assert.equal(byChecksum.status, 400);

@@ -73,9 +73,18 @@ export class VerifiedBody {
   #failure: S3Error | null = null;
   readonly #verified = new Map<ChecksumAlgorithm, string>();
 
-  constructor(source: AsyncIterable<Uint8Array>, plan: BodyPlan) {
+  readonly #nodeChecksSha256: boolean;
+
+  /** `nodeChecksSha256`: the body goes to a node that checks a signed hex SHA-256 itself. */
+  constructor(source: AsyncIterable<Uint8Array>, plan: BodyPlan, options: { nodeChecksSha256?: boolean } = {}) {
     this.#source = source;
     this.#plan = plan;
+    this.#nodeChecksSha256 = options.nodeChecksSha256 === true;
+  }
+
+  /** The hex SHA-256 the node must find the body to hash to, when the node checks it. */
+  get sha256ForNode(): string | null {
+    return this.#nodeChecksSha256 && this.#plan.signing.kind === 'sha256' ? this.#plan.signing.hex : null;
   }
 
   get length(): number {
@@ -99,7 +108,9 @@ export class VerifiedBody {
     const decoded = isChunked(plan.signing)
       ? decodeAwsChunked(this.#source, { signing: plan.signing.kind === 'streaming-signed' ? plan.signing.chunks : null, onTrailer: (name, value) => trailers.set(name, value) })
       : this.#source;
-    const sha256 = plan.signing.kind === 'sha256' ? runningChecksum('sha256') : null;
+    // A signed hex SHA-256 is checked by the node that stores the body, against the hash it
+    // computes anyway (putVerified passes it on as x-amz-content-sha256): not hashed twice.
+    const sha256 = plan.signing.kind === 'sha256' && !this.#nodeChecksSha256 ? runningChecksum('sha256') : null;
     const checksumAlgorithm = plan.checksumHeader?.algorithm ?? plan.trailerAlgorithm;
     const checksum: RunningChecksum | null = checksumAlgorithm === null ? null : runningChecksum(checksumAlgorithm);
     const md5 = plan.contentMd5 === null ? null : runningChecksum('md5');

@@ -26,6 +26,8 @@ export type FileErrorCode =
   | 'busy'
   /** A chunk is neither here nor on any reachable node. */
   | 'chunk_unavailable'
+  /** The body does not hash to the SHA-256 the client declared (x-amz-content-sha256). */
+  | 'x_amz_content_sha256_mismatch'
   /** Stored bytes do not hash to their name. */
   | 'corrupt_content'
   /** The state machine gave no result (a bug). */

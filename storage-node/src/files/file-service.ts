@@ -35,6 +35,11 @@ export interface WriteRequest {
   readonly bucket?: string;
   /** Also compute the content's MD5 (the version's S3 ETag): one more hash pass over the bytes. */
   readonly computeMd5?: boolean;
+  /**
+   * The content's hex SHA-256 as the client declared it (a signed x-amz-content-sha256): checked
+   * against the hash every write computes anyway, before anything is proposed.
+   */
+  readonly expectedSha256?: string;
 }
 
 export interface DeleteRequest {
@@ -65,6 +70,8 @@ export interface ChunkedUpload {
   readonly expectedLength?: number;
   /** Also compute the content's MD5. */
   readonly computeMd5?: boolean;
+  /** The content's declared hex SHA-256 (see WriteRequest.expectedSha256). */
+  readonly expectedSha256?: string;
 }
 
 /** What storing a body gave: its chunks, durable on a majority, and its hashes. */
@@ -185,13 +192,15 @@ export class FileService {
   /** A body of at most --inline-max bytes, whole in memory: it travels in the put entry itself. */
   async #writeSmall(request: WriteRequest, content: Buffer): Promise<FileJson> {
     const ctx = this.#ctx;
+    const etag = sha256Hex(content);
+    checkDeclaredSha256(etag, request.expectedSha256);
     const result = await proposeCommand(ctx, {
       op: 'put',
       name: request.name,
       size: content.length,
       contentType: request.contentType,
       ...nonEmptyHeaders(request.headers),
-      etag: sha256Hex(content),
+      etag,
       ...(request.computeMd5 === true ? { md5: md5Hex(content) } : {}),
       chunks: [],
       // An empty file has no content to keep.
@@ -207,7 +216,12 @@ export class FileService {
   /** A body too large (or of unknown length) for inline content: chunks, then the put. */
   async #writeChunked(request: WriteRequest, source: AsyncIterable<Uint8Array>, firstReserved: number): Promise<FileJson> {
     const ctx = this.#ctx;
-    const upload = { body: source, ...(request.expectedLength === undefined ? {} : { expectedLength: request.expectedLength }), computeMd5: request.computeMd5 === true };
+    const upload = {
+      body: source,
+      ...(request.expectedLength === undefined ? {} : { expectedLength: request.expectedLength }),
+      ...(request.expectedSha256 === undefined ? {} : { expectedSha256: request.expectedSha256 }),
+      computeMd5: request.computeMd5 === true,
+    };
     return await this.#storeChunks(upload, firstReserved, async (stored) => {
       const result = await proposeCommand(ctx, {
         op: 'put',
@@ -294,6 +308,8 @@ export class FileService {
       if (Date.now() - startedMs >= config.gcGraceMs) {
         throw new FileError('upload_too_slow', `the upload took longer than the chunk grace period (${config.gcGraceMs} ms); retry it`);
       }
+      // Its chunks are durable but nothing refers to them: they are collected like any orphan.
+      checkDeclaredSha256(body.etag, upload.expectedSha256);
       return await finish({ ...body, md5: md5 === null ? null : md5.hex() });
     } catch (err) {
       window.abort();
@@ -311,6 +327,12 @@ export class FileService {
 /** `{ headers }` for a put that has some to keep; nothing otherwise (the entry stays as it was). */
 function nonEmptyHeaders(headers: ObjectHeaders | undefined): { headers?: ObjectHeaders } {
   return headers === undefined || Object.keys(headers).length === 0 ? {} : { headers };
+}
+
+/** The content's SHA-256 must be the one the client declared, when it declared one. */
+function checkDeclaredSha256(actualHex: string, declaredHex: string | undefined): void {
+  if (declaredHex === undefined || declaredHex === actualHex) return;
+  throw new FileError('x_amz_content_sha256_mismatch', `the body does not hash to its x-amz-content-sha256 (${declaredHex}); its SHA-256 is ${actualHex}`);
 }
 
 /** A whole body read at once must have its declared length and fit the size limit. */

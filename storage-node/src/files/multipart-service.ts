@@ -40,6 +40,8 @@ export interface PartWriteRequest extends UploadRef {
   readonly partNumber: number;
   readonly body: AsyncIterable<Uint8Array>;
   readonly expectedLength?: number;
+  /** The part's declared hex SHA-256 (see WriteRequest.expectedSha256). */
+  readonly expectedSha256?: string;
   readonly requestId?: string;
 }
 
@@ -102,7 +104,12 @@ export class MultipartService {
     // Refused before a byte is read when the upload is unknown (after a barrier: a new leader may
     // not have applied its create yet). The entry decides again when applied.
     await this.#requireUpload(request);
-    const upload = { body: request.body, computeMd5: true, ...(request.expectedLength === undefined ? {} : { expectedLength: request.expectedLength }) };
+    const upload = {
+      body: request.body,
+      computeMd5: true,
+      ...(request.expectedLength === undefined ? {} : { expectedLength: request.expectedLength }),
+      ...(request.expectedSha256 === undefined ? {} : { expectedSha256: request.expectedSha256 }),
+    };
     return await this.#files.storeChunked(upload, async (stored) => {
       const result = await proposeUploadCommand(ctx, {
         op: 'putPart',

@@ -30,6 +30,7 @@ const fileErrorStatus: Record<FileErrorCode, ContentfulStatusCode> = {
   invalid_part: 400,
   invalid_part_order: 400,
   entity_too_small: 400,
+  x_amz_content_sha256_mismatch: 400,
   replication_failed: 503,
   upload_too_slow: 503,
   busy: 503,

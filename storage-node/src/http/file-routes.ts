@@ -9,7 +9,7 @@ import { serveContent } from './download.ts';
 import { HttpError } from './errors.ts';
 import { forwardToLeader } from './forward.ts';
 import { copySource } from './copy-source.ts';
-import { contentLength, contentType, fileName, metadataDirective, readConsistency, readConsistently, requestBody, requestId, requiredBucket, storedHeaders, wantsS3Etag, writePrecondition } from './request-parts.ts';
+import { contentBody, contentLength, contentType, fileName, metadataDirective, readConsistency, readConsistently, requestId, requiredBucket, storedHeaders, wantsS3Etag, writePrecondition } from './request-parts.ts';
 import type { FileJson } from '../metadata/commands.ts';
 import { withoutS3Etag } from '../metadata/file-record.ts';
 import { isPartNumber, partNumberMax } from '../metadata/multipart-rules.ts';
@@ -85,7 +85,7 @@ export function fileRoutes(ctx: NodeContext, files: FileService): Hono {
       name,
       contentType: contentType(c),
       headers: storedHeaders(c),
-      body: requestBody(c),
+      ...contentBody(c),
       ...optional('expectedLength', contentLength(c)),
       ...optional('precondition', writePrecondition(c)),
       ...optional('requestId', requestId(c)),

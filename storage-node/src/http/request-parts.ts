@@ -43,6 +43,18 @@ export function requestBody(c: Context): AsyncIterable<Uint8Array> {
 }
 
 /**
+ * The body of a content write (a file or a part) and the hex SHA-256 its x-amz-content-sha256
+ * declares, if any: the file service checks that against the hash it computes of the content
+ * anyway, before it proposes anything, so the body is not hashed twice.
+ */
+export function contentBody(c: Context): { body: AsyncIterable<Uint8Array>; expectedSha256?: string } {
+  const incoming = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming;
+  const body = incoming ?? (c.req.raw.body as AsyncIterable<Uint8Array> | null) ?? noBytes;
+  const declared = c.req.header('x-amz-content-sha256');
+  return declared !== undefined && /^[0-9a-f]{64}$/.test(declared) ? { body, expectedSha256: declared } : { body };
+}
+
+/**
  * The body, its last piece held back until the whole body's SHA-256 is known: a body that is not
  * the one signed fails before its end, so the write stores nothing (its chunks are collected).
  */

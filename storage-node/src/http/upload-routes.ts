@@ -23,7 +23,7 @@ import type { NodeContext } from '../node/node-context.ts';
 import { copySource } from './copy-source.ts';
 import { HttpError } from './errors.ts';
 import { forwardToLeader } from './forward.ts';
-import { contentLength, contentType, readConsistency, readConsistently, requestBody, requestId, storedHeaders, wantsS3Etag, writePrecondition } from './request-parts.ts';
+import { contentBody, contentLength, contentType, readConsistency, readConsistently, requestBody, requestId, storedHeaders, wantsS3Etag, writePrecondition } from './request-parts.ts';
 
 /** The longest completion document read, in bytes (10000 parts of about 70 bytes each, and room). */
 export const completionBodyBytesMax = 1024 * 1024;
@@ -140,7 +140,7 @@ export function uploadRoutes(ctx: NodeContext, files: FileService, uploads: Mult
       part = await uploads.copyPart({ ...ref, partNumber: number, source: record, start, end, ...optional('requestId', requestId(c)) });
       c.header('X-DFS-Copy-Source-Version', String(record.version));
     } else {
-      part = await uploads.writePart({ ...ref, partNumber: number, body: requestBody(c), ...optional('expectedLength', contentLength(c)), ...optional('requestId', requestId(c)) });
+      part = await uploads.writePart({ ...ref, partNumber: number, ...contentBody(c), ...optional('expectedLength', contentLength(c)), ...optional('requestId', requestId(c)) });
     }
     c.header('ETag', `"${part.md5}"`);
     return c.json(part, 201);
