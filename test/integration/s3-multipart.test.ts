@@ -196,6 +196,8 @@ describe('S3 multipart uploads', () => {
     const done = await complete([{ PartNumber: 1, ETag: etags[0] }, { PartNumber: 3, ETag: etags[2] }]);
     assert.equal(done.ETag, multipartEtag([big, last]));
     assert.ok((await body(await s3.send(new GetObjectCommand({ Bucket: 'media', Key: key })))).equals(Buffer.concat([big, last])));
+    // The native ETag is the SHA-256 of the parts listed, not of every part uploaded.
+    assert.equal((await fetch(`${cluster.url}/files/media/${key}`, { method: 'HEAD' })).headers.get('etag'), `"${sha256(Buffer.concat([big, last]))}"`);
     assert.deepEqual(await s3Failure(complete([{ PartNumber: 1, ETag: etags[0] }])), { name: 'NoSuchUpload', status: 404 });
   });
 

@@ -1,10 +1,12 @@
 // S3 multipart uploads, between the protocol and the storage: an upload and each of its parts
 // are replicated records. A part's bytes go down the file service's chunk path (streamed,
-// replicated to a majority, never inline, so parts concatenate) and are recorded by one entry;
-// completing reads the parts' chunks back once to hash the whole content (its native ETag, the
-// SHA-256 of the bytes, as for any file) and then makes the version from the parts' chunk lists
-// in one entry, no byte copied. Expired uploads are aborted by the leader (upload-expiry.ts).
-import { createHash, randomBytes } from 'node:crypto';
+// replicated to a majority, never inline, so parts concatenate) and are recorded by one entry.
+// The whole content's SHA-256 (its native ETag, as for any file) is worked out from the parts
+// read back as they arrive (upload-digests.ts); completing finishes it and makes the version
+// from the parts' chunk lists in one entry, no byte copied. Expired uploads are aborted by the
+// leader (upload-expiry.ts).
+import { randomBytes } from 'node:crypto';
+import type { Hash } from 'node:crypto';
 import { BodyTooLargeError } from '../blobs/chunker.ts';
 import type { FileJson, Precondition } from '../metadata/commands.ts';
 import type { FileRecord } from '../metadata/file-record.ts';
@@ -20,6 +22,7 @@ import { loadChunk } from './chunk-source.ts';
 import { FileError } from './file-errors.ts';
 import type { FileService } from './file-service.ts';
 import { proposeUploadCommand, stampHlc } from './propose.ts';
+import { UploadDigests } from './upload-digests.ts';
 
 export interface CreateUploadRequest {
   readonly name: string;
@@ -60,10 +63,12 @@ export interface UploadListing {
 export class MultipartService {
   readonly #ctx: NodeContext;
   readonly #files: FileService;
+  readonly #digests: UploadDigests;
 
   constructor(ctx: NodeContext, files: FileService) {
     this.#ctx = ctx;
     this.#files = files;
+    this.#digests = new UploadDigests((uploadId, partNumber) => ctx.metadata.getPart(uploadId, partNumber), (part, into) => this.#hashPart(part, into));
   }
 
   // ---- read ----
@@ -123,7 +128,9 @@ export class MultipartService {
         hlc: stampHlc(ctx),
         ...(request.requestId !== undefined ? { requestId: request.requestId } : {}),
       });
-      return (result as { part: PartJson }).part;
+      const part = (result as { part: PartJson }).part;
+      this.#digests.partStored(request.uploadId, part.partNumber);
+      return part;
     });
   }
 
@@ -153,7 +160,7 @@ export class MultipartService {
     const parts = request.parts.map((wanted) => stored.get(wanted.partNumber)!);
     const size = parts.reduce((sum, part) => sum + part.size, 0);
     if (size > ctx.config.maxFileSize) throw new BodyTooLargeError(ctx.config.maxFileSize, `the parts add up to ${size} bytes, over the limit of ${ctx.config.maxFileSize}`);
-    const etag = await this.#contentSha256(parts);
+    const etag = await this.#contentSha256(upload.uploadId, parts);
     const result = await proposeUploadCommand(ctx, {
       op: 'completeUpload',
       uploadId: upload.uploadId,
@@ -170,6 +177,7 @@ export class MultipartService {
   async abort(request: UploadRef & { requestId?: string }): Promise<UploadJson> {
     const ctx = this.#ctx;
     const upload = await this.#requireUpload(request);
+    this.#digests.forget(upload.uploadId);
     const result = await proposeUploadCommand(ctx, {
       op: 'abortUpload',
       uploadId: upload.uploadId,
@@ -206,21 +214,26 @@ export class MultipartService {
     return upload;
   }
 
-  /** SHA-256 of the parts' bytes in order: every chunk read (verified by its hash) and hashed. */
-  async #contentSha256(parts: readonly PartRecord[]): Promise<string> {
+  /** SHA-256 of the parts' bytes in order: what the running digest covered, then the rest read and hashed. */
+  async #contentSha256(uploadId: string, parts: readonly PartRecord[]): Promise<string> {
+    const started = performance.now();
+    const { hash, covered } = await this.#digests.take(uploadId, parts);
+    for (const part of parts.slice(covered)) await this.#hashPart(part, hash);
+    this.#ctx.metrics.multipartDigestSeconds.observe({ parts_left: covered === parts.length ? 'none' : 'some' }, (performance.now() - started) / 1000);
+    return hash.digest('hex');
+  }
+
+  /** Feeds a part's bytes to `into`: every chunk read (verified by its hash), one at a time. */
+  async #hashPart(part: PartRecord, into: Hash): Promise<void> {
     const ctx = this.#ctx;
-    const whole = createHash('sha256');
-    for (const part of parts) {
-      for (const [i, hash] of part.chunks.entries()) {
-        const size = part.chunkSizes[i];
-        await ctx.downloadMemory.acquire(size);
-        try {
-          whole.update(await loadChunk(ctx, hash));
-        } finally {
-          ctx.downloadMemory.release(size);
-        }
+    for (const [i, hash] of part.chunks.entries()) {
+      const size = part.chunkSizes[i];
+      await ctx.downloadMemory.acquire(size);
+      try {
+        into.update(await loadChunk(ctx, hash));
+      } finally {
+        ctx.downloadMemory.release(size);
       }
     }
-    return whole.digest('hex');
   }
 }

@@ -259,6 +259,11 @@ export class MetadataStateMachine implements StateMachine {
     return this.#multipart.upload(uploadId);
   }
 
+  /** One part of an upload in progress, or null when it has no such part (yet). */
+  getPart(uploadId: string, partNumber: number): PartRecord | null {
+    return this.#multipart.part(uploadId, partNumber);
+  }
+
   /** The parts of an upload in progress, by part number. */
   listParts(uploadId: string): PartRecord[] {
     return this.#multipart.parts(uploadId);

@@ -43,6 +43,7 @@ export class NodeMetrics {
   readonly metaCheckpointFrames: Counter;
   readonly raftStageSeconds: Histogram<'stage' | 'role'>;
   readonly chunkStageSeconds: Histogram<'stage'>;
+  readonly multipartDigestSeconds: Histogram<'parts_left'>;
   readonly transportQueueSeconds: Histogram;
   readonly appliedEntries: Counter;
   readonly chunkFetches: Counter<'reason' | 'result'>;
@@ -93,6 +94,13 @@ export class NodeMetrics {
       help: 'Time per chunk in each stage of the data path (body_fill, hash, window_wait, local_write, push, majority; store_write, store_fsync, store_install, store_read, store_verify)',
       labelNames: ['stage'],
       buckets: chunkStageBuckets,
+      registers,
+    });
+    this.multipartDigestSeconds = new Histogram({
+      name: name('multipart_digest_duration_seconds'),
+      help: 'How long CompleteMultipartUpload spent on the content\'s SHA-256: waiting for the running digest, then hashing the parts it had not covered (parts_left none|some)',
+      labelNames: ['parts_left'],
+      buckets: [0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
       registers,
     });
     this.transportQueueSeconds = new Histogram({
