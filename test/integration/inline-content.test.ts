@@ -190,6 +190,21 @@ describe(`inline content (3 real nodes, --inline-max ${inlineMax}, --chunk-size 
     }
   });
 
+  it('x-amz-content-sha256 on a PUT: a body that does not hash to it is 400 and stored nowhere, inline or chunked; one that does is stored', async () => {
+    for (const size of [100, 3 * chunkSize + 5]) {
+      const data = randomBytes(size);
+      const name = `declared/${size}.bin`;
+      for (const node of [leader, followers[0]]) {
+        const wrong = await call(`${node.url}/files/${name}`, { method: 'PUT', body: data, headers: { 'x-amz-content-sha256': sha256(Buffer.concat([data, Buffer.from('x')])) } });
+        assert.equal(wrong.status, 400, wrong.body.toString());
+        assert.equal(json<{ error: { code: string } }>(wrong).error.code, 'x_amz_content_sha256_mismatch');
+        assert.equal((await call(`${node.url}/files/${name}`, { method: 'HEAD', headers: { 'x-consistency': 'linearizable' } })).status, 404, `${size} bytes through ${node.id}`);
+      }
+      await put(followers[1], name, data, data, { 'x-amz-content-sha256': sha256(data) });
+      await assertServedEverywhere(cluster, name, data);
+    }
+  });
+
   it('identical inline content under two names is stored once; deleting one keeps it, deleting both removes it', async () => {
     const data = randomBytes(5000);
     const hash = sha256(data);
