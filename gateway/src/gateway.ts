@@ -54,7 +54,7 @@ export async function startGateway(config: GatewayConfig): Promise<RunningGatewa
         domain: config.s3.domain,
         // The root key and every live access key (read from the nodes, refreshed).
         keys,
-        native: new NativeClient((request) => app.fetch(request)),
+        native: new NativeClient((request, env) => app.fetch(request, env)),
         onAnswered: (operation, status, seconds) => {
           metrics.s3Requests.inc({ operation, status: String(status) });
           metrics.s3RequestSeconds.observe({ operation }, seconds);

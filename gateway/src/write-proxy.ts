@@ -16,6 +16,7 @@ import { HeldBody } from './held-body.ts';
 import { isRefusal, passOn, proxiedAnswer, refusalText } from './proxy-response.ts';
 import { checkFileName, rawTarget } from './request-name.ts';
 import { readSmallRequestBody } from './small-request-body.ts';
+import type { InProcessEnv } from './s3/native-client.ts';
 import { describeUpstreamError } from './upstream.ts';
 import type { UpstreamRequest, Upstreams } from './upstream.ts';
 
@@ -32,8 +33,13 @@ const eagerBodyBytesMax = 256 * 1024;
 const refusalBackoffMsMin = 10;
 const refusalBackoffMsMax = 500;
 
-/** The client's body as a stream: the raw Node request under @hono/node-server, else the web body. */
+/**
+ * The client's body as a stream: the raw Node request under @hono/node-server, the S3 layer's
+ * checked body for its in-process requests (s3/native-client.ts), else the web body.
+ */
 function bodySource(c: Context): AsyncIterable<Uint8Array> | null {
+  const inProcess = (c.env as Partial<InProcessEnv> | undefined)?.inProcessBody;
+  if (inProcess !== undefined) return inProcess;
   const te = c.req.header('transfer-encoding');
   const length = c.req.header('content-length');
   if (te === undefined && (length === undefined || length.trim() === '0')) return null;

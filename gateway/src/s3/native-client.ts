@@ -3,15 +3,24 @@
 // to the leader with an Idempotency-Key and replayed across a leader change, bodies streamed with
 // backpressure) and the gateway stays stateless. Only the headers given here go to the nodes.
 
-/** The gateway's native app (Hono's `fetch`). */
-export type NativeFetch = (request: Request) => Response | Promise<Response>;
+/** What an in-process request carries beside the Request: a body to stream without a web stream around it. */
+export interface InProcessEnv {
+  readonly inProcessBody: AsyncIterable<Uint8Array>;
+}
+
+/** The gateway's native app (Hono's `fetch`, with its env). */
+export type NativeFetch = (request: Request, env?: InProcessEnv) => Response | Promise<Response>;
 
 /** An origin that never leaves the process: the native app reads only the path and query. */
 const inProcessOrigin = 'http://gateway.internal';
 
 export interface NativeRequest {
   readonly headers?: Record<string, string>;
-  readonly body?: ReadableStream<Uint8Array> | Uint8Array | null;
+  /**
+   * An async iterable is handed to the write proxy as it is (no web stream around it, which cost
+   * about as much CPU as the pass-through itself on a large upload); Content-Length must be set.
+   */
+  readonly body?: AsyncIterable<Uint8Array> | Uint8Array | null;
   /** The S3 client's request: when it goes away, so does this. */
   readonly signal?: AbortSignal;
 }
@@ -24,15 +33,11 @@ export class NativeClient {
   }
 
   async request(method: string, pathAndQuery: string, request: NativeRequest = {}): Promise<Response> {
-    const init = {
-      method,
-      headers: request.headers ?? {},
-      body: request.body ?? null,
-      signal: request.signal,
-      // A streamed body: sent as it is read (undici needs this for a ReadableStream).
-      duplex: 'half',
-    };
-    return await this.#fetch(new Request(`${inProcessOrigin}${pathAndQuery}`, init as RequestInit));
+    const { body } = request;
+    const streamed = body !== undefined && body !== null && !(body instanceof Uint8Array);
+    const init = { method, headers: request.headers ?? {}, body: streamed ? null : (body ?? null), signal: request.signal };
+    const webRequest = new Request(`${inProcessOrigin}${pathAndQuery}`, init as RequestInit);
+    return await (streamed ? this.#fetch(webRequest, { inProcessBody: body }) : this.#fetch(webRequest));
   }
 
   /** The JSON of a successful answer. */

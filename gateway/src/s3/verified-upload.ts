@@ -8,7 +8,6 @@ import { VerifiedBody } from './request-body.ts';
 import { discard } from './s3-call.ts';
 import { S3Error } from './s3-errors.ts';
 import type { S3Call } from './s3-call.ts';
-import { readableOf } from './streams.ts';
 
 export interface VerifiedUpload {
   /** The node's answer; its body is still to be read. */
@@ -22,12 +21,12 @@ export async function putVerified(call: S3Call, path: string, plan: BodyPlan, he
   const verified = new VerifiedBody(call.body, plan, { nodeChecksSha256: true });
   const sha256 = verified.sha256ForNode;
   if (sha256 !== null) headers = { ...headers, 'x-amz-content-sha256': sha256 };
-  let body: ReadableStream<Uint8Array> | null = null;
+  let body: AsyncIterable<Uint8Array> | null = null;
   if (plan.length === 0) {
     // Nothing to hold back from the node: check the (empty) body before the write.
     for await (const _ of verified.stream());
   } else {
-    body = readableOf(verified.stream());
+    body = verified.stream();
   }
   let response: Response;
   try {
