@@ -201,7 +201,8 @@ export class MetadataStateMachine implements StateMachine {
     assert(Number.isSafeInteger(version), 'a version is an integer');
     const row = this.#statements.version.get({ name, version });
     if (row === undefined || row.deleteMarker) return null;
-    return row;
+    const { deleteMarker: _, ...record } = row;
+    return record;
   }
 
   /**
