@@ -40,9 +40,10 @@ export function parseVersioningDocument(xml: string): 'Enabled' | 'Suspended' {
 /** PutBucketVersioning: Enabled or Suspended, kept in the bucket's replicated record. */
 export async function putBucketVersioning(call: S3Call, bucket: string): Promise<Response> {
   const status = parseVersioningDocument((await readSmallBody(call)).toString('utf8'));
+  const document = Buffer.from(JSON.stringify({ status }));
   const response = await call.native.request('PUT', `/buckets/${bucket}/versioning`, {
-    headers: { 'content-type': 'application/json' },
-    body: Buffer.from(JSON.stringify({ status })),
+    headers: { 'content-type': 'application/json', 'content-length': String(document.length) },
+    body: document,
     signal: call.signal,
   });
   if (response.status === 404) {
