@@ -273,6 +273,24 @@ describe('delete markers: buckets', () => {
   });
 });
 
+describe('delete markers: a bucket with more history than one page', () => {
+  test('every version and marker goes, page after page, and every chunk reference with them', () => {
+    const m = new Machine();
+    ok(m.bucket('createBucket', 'many'));
+    for (let i = 0; i < 200; i++) {
+      ok(m.put(`many/${i}`, `content ${i}`));
+      ok(m.delete(`many/${i}`, { keepHistory: true }));
+    }
+    ok(m.put('many/last', 'last'));
+    ok(m.put('many/last', 'last again'));
+    ok(m.delete('many/last', { keepHistory: true }));
+    assert.equal((m.sqlite.prepare("SELECT count(*) AS n FROM file_versions WHERE name LIKE 'many/%'").get() as { n: number }).n, 403);
+    ok(m.bucket('deleteBucket', 'many'));
+    assert.equal((m.sqlite.prepare('SELECT count(*) AS n FROM file_versions').get() as { n: number }).n, 0);
+    assert.equal((m.sqlite.prepare('SELECT count(*) AS n FROM chunk_refs WHERE refcount > 0').get() as { n: number }).n, 0);
+  });
+});
+
 describe('delete markers: snapshots and digest', () => {
   function populated(): Machine {
     const m = new Machine();

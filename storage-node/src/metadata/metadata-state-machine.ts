@@ -40,6 +40,8 @@ export const requestWindowMsDefault = 15 * 60 * 1000;
 export const listLimitDefault = 1000;
 export const listLimitMax = 10_000;
 export const chunkQueryLimitMax = 10_000;
+/** Version rows read at once when a bucket's delete drops the history under it. */
+const historyDropPageRows = 256;
 
 export interface MetadataStateMachineOptions {
   /** Versions kept per file. Part of the replicated state's rules: set it alike on every node. */
@@ -678,17 +680,23 @@ export class MetadataStateMachine implements StateMachine {
     return { ok: true, bucket: toBucketJson(existing) };
   }
 
-  /** Drops every kept version (all behind delete markers: no name is live) of the names under `prefix`. */
+  /**
+   * Drops every kept version of the names under `prefix`: all behind delete markers, as no name
+   * there is live (their current_version is null already). A page of rows at a time, so memory
+   * does not grow with the history.
+   */
   #dropHistoryUnder(prefix: string, nowMs: number): void {
     const upper = prefixUpperBound(prefix);
     assert(upper !== null, `${prefix}: a bucket's prefix has an upper bound`);
-    const rows = this.#statements.versionsInRange.all({ from: prefix, upper });
-    for (const row of rows) this.#dropVersionRefs(row.name, [row], nowMs);
-    if (rows.length === 0) return;
-    this.#statements.deleteVersionsInRange.run({ from: prefix, upper });
-    for (const name of new Set(rows.map((row) => row.name))) {
-      this.#statements.markDeleted.run({ name });
-      this.#assertCurrentIsNewest(name);
+    for (;;) {
+      // Each page's rows are deleted, so the next page starts at the range's start again.
+      const rows = this.#statements.versionsInRange.all({ from: prefix, upper, limit: historyDropPageRows });
+      for (const row of rows) {
+        assert(this.#statements.file.get({ name: row.name })?.currentVersion === null, `${row.name}: a live name in a bucket being deleted`);
+        this.#dropVersionRefs(row.name, [row], nowMs);
+        this.#statements.deleteVersion.run({ name: row.name, version: row.version });
+      }
+      if (rows.length < historyDropPageRows) return;
     }
   }
 

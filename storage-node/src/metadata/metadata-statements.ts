@@ -144,10 +144,8 @@ export function prepareMetadataStatements(db: MetaDb) {
       .select({ name: fileVersions.name, version: fileVersions.version, size: fileVersions.size, etag: fileVersions.etag, chunks: fileVersions.chunks })
       .from(fileVersions)
       .where(and(gte(fileVersions.name, placeholder('from')), lt(fileVersions.name, placeholder('upper'))))
-      .prepare(),
-    deleteVersionsInRange: db
-      .delete(fileVersions)
-      .where(and(gte(fileVersions.name, placeholder('from')), lt(fileVersions.name, placeholder('upper'))))
+      .orderBy(asc(fileVersions.name), asc(fileVersions.version))
+      .limit(placeholder('limit'))
       .prepare(),
     /** Versions at or below `version`: the ones a put prunes. */
     versionsThrough: db
