@@ -474,7 +474,8 @@ describe('S3 API', () => {
     assert.equal((await native('/files/bulk/kept.txt')).status, 200);
     const ok = await post({ 'content-md5': createHash('md5').update(document).digest('base64') });
     assert.equal(ok.status, 200);
-    assert.match(await ok.text(), /<Deleted><Key>kept.txt<\/Key><\/Deleted>/);
+    // A versioned bucket's delete leaves a delete marker, version 2 of kept.txt.
+    assert.match(await ok.text(), /<Deleted><Key>kept.txt<\/Key><DeleteMarker>true<\/DeleteMarker><DeleteMarkerVersionId>2<\/DeleteMarkerVersionId><\/Deleted>/);
     assert.equal((await native('/files/bulk/kept.txt')).status, 404);
   });
 
@@ -525,11 +526,14 @@ describe('S3 API', () => {
     }
     assert.deepEqual(paged, ['dir/a@1', 'doc.txt@3', 'doc.txt@2', 'doc.txt@1', 'z@1']);
 
-    // A delete ends the key's history: no versions and no delete marker (see the README).
-    await s3.send(new DeleteObjectCommand({ Bucket: 'history', Key: 'doc.txt' }));
+    // A delete leaves a delete marker in front of the key's versions (s3-delete-markers.test.ts has the rest).
+    const deleted = await s3.send(new DeleteObjectCommand({ Bucket: 'history', Key: 'doc.txt' }));
+    assert.equal(deleted.DeleteMarker, true);
+    assert.equal(deleted.VersionId, '4');
     const afterDelete = await s3.send(new ListObjectVersionsCommand({ Bucket: 'history', Prefix: 'doc' }));
-    assert.equal(afterDelete.Versions, undefined);
-    assert.deepEqual(await s3Failure(s3.send(new GetObjectCommand({ Bucket: 'history', Key: 'doc.txt', VersionId: '2' }))), { name: 'NoSuchVersion', status: 404 });
+    assert.deepEqual(afterDelete.Versions?.map((v) => `${v.VersionId}${v.IsLatest ? '*' : ''}`), ['3', '2', '1']);
+    assert.deepEqual(afterDelete.DeleteMarkers?.map((m) => `${m.VersionId}${m.IsLatest ? '*' : ''}`), ['4*']);
+    assert.equal((await body(await s3.send(new GetObjectCommand({ Bucket: 'history', Key: 'doc.txt', VersionId: '2' })))).toString(), 'two!');
   });
 
   it('deleting one version (DeleteObject and DeleteObjects with a VersionId): the newest left becomes current; the last one ends the key', async () => {

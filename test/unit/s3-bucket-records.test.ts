@@ -70,7 +70,7 @@ describe('bucket records', () => {
     const sm = machine();
     const log = new Log();
     const created = applyOne(sm, log.create('photos'));
-    assert.deepEqual(created, { ok: true, bucket: { name: 'photos', created: new Date(baseMs + 1000).toISOString() } });
+    assert.deepEqual(created, { ok: true, bucket: { name: 'photos', created: new Date(baseMs + 1000).toISOString(), versioning: 'Enabled' } });
     assert.equal(codeOf(applyOne(sm, log.create('photos'))), 'bucket_exists');
     applyOne(sm, log.create('logs'));
     assert.deepEqual(sm.listBuckets().map((b) => b.name), ['logs', 'photos']);

@@ -55,7 +55,7 @@ describe('S3 router', () => {
       ['POST', '/photos'], // browser uploads
       ['GET', '/photos?delete'],
       ['PUT', '/photos?acl'],
-      ['PUT', '/photos?versioning'], // PutBucketVersioning
+      ['PUT', '/photos?lifecycle'],
       ['GET', '/photos/k?tagging'],
     ] as const) {
       assert.throws(() => routed(method, target), refusedWith('NotImplemented'), `${method} ${target}`);

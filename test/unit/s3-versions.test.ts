@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { XMLParser } from 'fast-xml-parser';
-import { collectVersions, versionsDocument } from '../../gateway/src/s3/bucket-versioning.ts';
+import { collectVersions, parseVersioningDocument, versionsDocument } from '../../gateway/src/s3/bucket-versioning.ts';
 import type { NativeVersion, VersionsOutcome, VersionsRequest, VersionsSource } from '../../gateway/src/s3/bucket-versioning.ts';
 import { versionOf } from '../../gateway/src/s3/get-object.ts';
 import { S3Error } from '../../gateway/src/s3/s3-errors.ts';
@@ -104,6 +104,34 @@ describe('ListObjectVersions', () => {
     assert.match(xml, /<Key>a&lt;b<\/Key><VersionId>7<\/VersionId><IsLatest>true<\/IsLatest>/);
     assert.match(xml, /<NextKeyMarker>a&lt;b<\/NextKeyMarker><NextVersionIdMarker>7<\/NextVersionIdMarker>/);
   });
+
+  it('lists delete markers among the versions, in version order, and pages through them', async () => {
+    // Negative numbers stand for delete markers: k's newest entry is one, m's only entry is one.
+    const withMarkers = new Map<string, number[]>([['j', [1]], ['k', [-4, 3, -2, 1]], ['m', [-2]]]);
+    const source: VersionsSource = {
+      ...sourceOf(withMarkers),
+      async versions(key) {
+        return (withMarkers.get(key) ?? []).map((n): NativeVersion => (n < 0 ? { version: -n, deleteMarker: true, modified: '2026-01-02T00:00:00.000Z' } : { version: n, size: n, etag: 'e'.repeat(64), modified: '2026-01-01T00:00:00.000Z' }));
+      },
+    };
+    const request = { prefix: '', delimiter: null, maxKeys: 1000, keyMarker: '', versionIdMarker: null };
+    const outcome = await collectVersions(source, request, bucket);
+    const xml = versionsDocument(bucket, request, outcome, (t) => t, null);
+    // The entries in document order, as a client reading the XML in order sees them.
+    const entries = [...xml.matchAll(/<(Version|DeleteMarker)><Key>([^<]*)<\/Key><VersionId>(\d+)<\/VersionId><IsLatest>(true|false)<\/IsLatest>/g)].map((m) => `${m[1] === 'DeleteMarker' ? 'M' : 'V'}:${m[2]}@${m[3]}${m[4] === 'true' ? '*' : ''}`);
+    assert.deepEqual(entries, ['V:j@1*', 'M:k@4*', 'V:k@3', 'M:k@2', 'V:k@1', 'M:m@2*']);
+    assert.match(xml, /<DeleteMarker><Key>k<\/Key><VersionId>4<\/VersionId><IsLatest>true<\/IsLatest><LastModified>2026-01-02T00:00:00.000Z<\/LastModified><Owner><ID>raft-dfs-root<\/ID>/);
+    assert.doesNotMatch(xml, /<DeleteMarker>(?:(?!<\/DeleteMarker>).)*<(ETag|Size)>/, 'a marker has no ETag or Size');
+    // The SDK's parse: both lists, every entry once.
+    const parsed = new XMLParser({ parseTagValue: false, isArray: (name) => name === 'Version' || name === 'DeleteMarker' }).parse(xml) as { ListVersionsResult: { Version: unknown[]; DeleteMarker: unknown[] } };
+    assert.equal(parsed.ListVersionsResult.Version.length, 3);
+    assert.equal(parsed.ListVersionsResult.DeleteMarker.length, 3);
+    // Two entries a page: the version-id marker may be a delete marker's.
+    const page = await collectVersions(source, { ...request, maxKeys: 2, keyMarker: 'k', versionIdMarker: 4 }, bucket);
+    assert.deepEqual(page.versions.map((v) => `${v.key}@${v.version.version}`), ['k@3', 'k@2']);
+    const next = await collectVersions(source, { ...request, maxKeys: 2, keyMarker: 'k', versionIdMarker: 2 }, bucket);
+    assert.deepEqual(next.versions.map((v) => `${v.key}@${v.version.version}${v.isLatest ? '*' : ''}`), ['k@1', 'm@2*']);
+  });
 });
 
 describe('versioning routes and version ids', () => {
@@ -119,7 +147,19 @@ describe('versioning routes and version ids', () => {
     assert.deepEqual(routed('GET', '/photos/k?versionId=3'), { op: 'GetObject', bucket: 'photos', key: 'k' });
     assert.deepEqual(routed('HEAD', '/photos/k?versionId=3'), { op: 'HeadObject', bucket: 'photos', key: 'k' });
     assert.deepEqual(routed('DELETE', '/photos/k?versionId=3'), { op: 'DeleteObject', bucket: 'photos', key: 'k' });
-    assert.throws(() => routed('PUT', '/photos?versioning'), notImplemented);
+    assert.deepEqual(routed('PUT', '/photos?versioning'), { op: 'PutBucketVersioning', bucket: 'photos' });
+    assert.throws(() => routed('PUT', '/photos?lifecycle'), notImplemented);
+  });
+
+  it('reads a VersioningConfiguration: Enabled or Suspended, MFA delete not built', () => {
+    const doc = (inner: string) => `<VersioningConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/">${inner}</VersioningConfiguration>`;
+    assert.equal(parseVersioningDocument(doc('<Status>Enabled</Status>')), 'Enabled');
+    assert.equal(parseVersioningDocument(doc('<Status>Suspended</Status><MfaDelete>Disabled</MfaDelete>')), 'Suspended');
+    const refused = (code: string) => (err: unknown) => err instanceof S3Error && err.code === code;
+    assert.throws(() => parseVersioningDocument(doc('<Status>Off</Status>')), refused('MalformedXML'));
+    assert.throws(() => parseVersioningDocument(doc('')), refused('MalformedXML'));
+    assert.throws(() => parseVersioningDocument('<nope'), refused('MalformedXML'));
+    assert.throws(() => parseVersioningDocument(doc('<Status>Enabled</Status><MfaDelete>Enabled</MfaDelete>')), refused('NotImplemented'));
   });
 
   it('takes a version id that is a native version number, and nothing else', () => {

@@ -104,7 +104,10 @@ async function versions(ctx: CommandContext, name: string): Promise<void> {
   if (list.length === 0) throw new CliFailure(`versions "${name}": no version of "${name}" is kept (no such file)`);
   if (ctx.json) return printJson(document);
   printLine(formatTable(['version', 'size', 'modified', 'content type', 'sha256'],
-    list.map((v) => [String(v.version), formatBytes(v.size), formatTime(v.modified), v.contentType, v.etag])));
+    // A delete marker (an S3 delete, or DELETE ?keep-versions) has no content: a row that says so.
+    list.map((v) => ((v as { deleteMarker?: boolean }).deleteMarker === true
+      ? [String(v.version), '-', formatTime(v.modified), '(delete marker)', '-']
+      : [String(v.version), formatBytes(v.size), formatTime(v.modified), v.contentType, v.etag]))));
 }
 
 async function remove(ctx: CommandContext, name: string): Promise<void> {

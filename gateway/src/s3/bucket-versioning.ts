@@ -1,30 +1,79 @@
-// GetBucketVersioning and ListObjectVersions. Every put keeps a new version (up to the nodes'
-// --keep-versions), so versioning is always Enabled; a version id is the native version number
-// as a string. A native delete ends a name's whole history (its kept versions go with it), so
-// there are no delete markers: a deleted key has no versions to list.
+// GetBucketVersioning, PutBucketVersioning and ListObjectVersions. Every put keeps a new version
+// (up to the nodes' --keep-versions); a version id is the native version number as a string. A
+// bucket's versioning is Enabled (a DeleteObject leaves a delete marker, the native
+// `DELETE ?keep-versions`) or Suspended (a DeleteObject ends the key's history, as the native
+// delete does), kept in its replicated record. ListObjectVersions lists every name with kept
+// versions, those behind a delete marker too, its versions and markers newest first.
+import { XMLParser } from 'fast-xml-parser';
 import { filePath, NativeClient } from './native-client.ts';
 import { S3Error } from './s3-errors.ts';
-import { requireBucket, unexpectedAnswer } from './s3-call.ts';
+import { discard, requireBucket, requireBucketRecord, unexpectedAnswer } from './s3-call.ts';
 import type { S3Call } from './s3-call.ts';
+import { readSmallBody } from './small-body.ts';
 import { encoderOf, maxKeysOf, nativePageNames, nativePagesMax, pastPrefix } from './list-objects.ts';
 import { rootOwner } from './bucket-handlers.ts';
 import { xmlResponse } from './s3-response.ts';
-import { xmlDocument } from './s3-xml.ts';
+import { XmlSequence, xmlDocument } from './s3-xml.ts';
 import { askS3Etag, s3EtagOf } from './s3-etags.ts';
 
 export async function getBucketVersioning(call: S3Call, bucket: string): Promise<Response> {
-  await requireBucket(call, bucket);
-  return xmlResponse(200, xmlDocument('VersioningConfiguration', { Status: 'Enabled' }));
+  const record = await requireBucketRecord(call, bucket);
+  return xmlResponse(200, xmlDocument('VersioningConfiguration', { Status: record.versioning }));
+}
+
+/** The Status of a VersioningConfiguration document; MalformedXML when it is not one. */
+export function parseVersioningDocument(xml: string): 'Enabled' | 'Suspended' {
+  const malformed = () => new S3Error('MalformedXML', 'The XML you provided was not well-formed or did not validate against our published schema.');
+  let parsed: { VersioningConfiguration?: { Status?: unknown; MfaDelete?: unknown } };
+  try {
+    parsed = new XMLParser({ ignoreAttributes: true, parseTagValue: false }).parse(xml, true) as typeof parsed;
+  } catch {
+    throw malformed();
+  }
+  const root = parsed.VersioningConfiguration;
+  if (typeof root !== 'object' || root === null) throw malformed();
+  if (root.MfaDelete !== undefined && root.MfaDelete !== 'Disabled') throw new S3Error('NotImplemented', 'MFA delete is not implemented.');
+  if (root.Status !== 'Enabled' && root.Status !== 'Suspended') throw malformed();
+  return root.Status;
+}
+
+/** PutBucketVersioning: Enabled or Suspended, kept in the bucket's replicated record. */
+export async function putBucketVersioning(call: S3Call, bucket: string): Promise<Response> {
+  const status = parseVersioningDocument((await readSmallBody(call)).toString('utf8'));
+  const document = Buffer.from(JSON.stringify({ status }));
+  const response = await call.native.request('PUT', `/buckets/${bucket}/versioning`, {
+    headers: { 'content-type': 'application/json', 'content-length': String(document.length) },
+    body: document,
+    signal: call.signal,
+  });
+  if (response.status === 404) {
+    await discard(response);
+    throw new S3Error('NoSuchBucket', 'The specified bucket does not exist', { BucketName: bucket });
+  }
+  if (response.status !== 200) throw await unexpectedAnswer(response, `setting the versioning of ${bucket}`);
+  await discard(response);
+  return new Response(null, { status: 200 });
 }
 
 /** A version as the native `?versions` lists it. */
-export interface NativeVersion {
+export interface NativeFileVersion {
   readonly size: number;
   readonly etag: string;
   readonly s3Etag?: string;
   readonly version: number;
   readonly modified: string;
+  readonly deleteMarker?: undefined;
 }
+
+/** A delete marker as the native `?versions` lists it. */
+export interface NativeDeleteMarker {
+  readonly version: number;
+  readonly deleteMarker: true;
+  readonly modified: string;
+}
+
+/** One entry of the native `?versions`: a version or a delete marker. */
+export type NativeVersion = NativeFileVersion | NativeDeleteMarker;
 
 export interface VersionEntry {
   readonly key: string;
@@ -47,7 +96,10 @@ export interface VersionsOutcome {
   readonly truncated: boolean;
 }
 
-/** What the listing reads: names in order after a cursor, and one name's kept versions (newest first). */
+/**
+ * What the listing reads: names with kept versions (live or behind a delete marker) in order
+ * after a cursor, and one name's kept versions and delete markers (newest first).
+ */
 export interface VersionsSource {
   page(prefix: string, after: string): Promise<{ names: string[]; last: boolean }>;
   versions(key: string): Promise<NativeVersion[]>;
@@ -102,7 +154,7 @@ export async function collectVersions(source: VersionsSource, request: VersionsR
 function nativeSource(call: S3Call, bucket: string): VersionsSource {
   return {
     async page(prefix, after) {
-      const query = new URLSearchParams({ prefix: `${bucket}/${prefix}`, limit: String(nativePageNames) });
+      const query = new URLSearchParams({ prefix: `${bucket}/${prefix}`, limit: String(nativePageNames), versions: '' });
       if (after !== '') query.set('after', `${bucket}/${after}`);
       const response = await call.native.request('GET', `/files?${query.toString()}`, { signal: call.signal });
       if (response.status !== 200) throw await unexpectedAnswer(response, `listing the bucket ${bucket}`);
@@ -157,15 +209,23 @@ export function versionsDocument(bucket: string, request: VersionsRequest, outco
     Delimiter: request.delimiter === null ? undefined : encode(request.delimiter),
     EncodingType: encodingType ?? undefined,
     IsTruncated: outcome.truncated,
-    Version: outcome.versions.map((entry) => ({
-      Key: encode(entry.key),
-      VersionId: String(entry.version.version),
-      IsLatest: entry.isLatest,
-      LastModified: entry.version.modified,
-      ETag: s3EtagOf(entry.version),
-      Size: entry.version.size,
-      Owner: rootOwner,
-      StorageClass: 'STANDARD',
+    // Versions and delete markers together, in the order listed (key, then newest first).
+    Versions: new XmlSequence(outcome.versions.map(({ key, version, isLatest }) => {
+      if (version.deleteMarker === true) {
+        return { DeleteMarker: { Key: encode(key), VersionId: String(version.version), IsLatest: isLatest, LastModified: version.modified, Owner: rootOwner } };
+      }
+      return {
+        Version: {
+          Key: encode(key),
+          VersionId: String(version.version),
+          IsLatest: isLatest,
+          LastModified: version.modified,
+          ETag: s3EtagOf(version),
+          Size: version.size,
+          Owner: rootOwner,
+          StorageClass: 'STANDARD',
+        },
+      };
     })),
     CommonPrefixes: outcome.commonPrefixes.map((common) => ({ Prefix: encode(common) })),
   });

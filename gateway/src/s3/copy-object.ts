@@ -16,6 +16,7 @@ import { xmlDocument } from './s3-xml.ts';
 import { contentTypeOf } from './streams.ts';
 import { askS3Etag, s3EtagHeader, s3EtagOf } from './s3-etags.ts';
 import { storedHeadersOf } from './object-headers.ts';
+import { deleteMarkerMet } from './get-object.ts';
 
 export interface CopySource {
   readonly bucket: string;
@@ -81,6 +82,13 @@ export async function readCopySource(call: S3Call, source: CopySource): Promise<
   const head = await call.native.request('HEAD', sourcePath, { signal: call.signal });
   await discard(head);
   if (head.status === 404) {
+    // As S3: a source whose newest entry is a delete marker is NoSuchKey; one named by a
+    // versionId that is a delete marker cannot be copied.
+    const marker = deleteMarkerMet(head.headers);
+    if (marker !== null && source.versionId !== null) {
+      throw new S3Error('InvalidRequest', 'The source of a copy request may not specifically refer to a delete marker by version id.', {}, { 'x-amz-delete-marker': 'true' });
+    }
+    if (marker !== null) throw new S3Error('NoSuchKey', 'The specified key does not exist.', { Key: source.key }, { 'x-amz-delete-marker': 'true' });
     if (!(await bucketExists(call, source.bucket))) throw noSuchBucket(source.bucket);
     if (source.versionId !== null) throw new S3Error('NoSuchVersion', 'The specified version does not exist.', { Key: source.key, VersionId: String(source.versionId) });
     throw new S3Error('NoSuchKey', 'The specified key does not exist.', { Key: source.key });

@@ -1,11 +1,14 @@
 // DeleteObjects (POST /<bucket>?delete): up to 1000 keys in one XML document, each deleted with
 // the native delete (its own Raft entry), a few at a time. S3 requires the document's Content-MD5
 // or an x-amz-checksum-*; both are verified like any body. The answer lists each key as Deleted
-// or Error (Quiet: errors only). A key that is not there counts as deleted, as in S3.
+// or Error (Quiet: errors only). A key that is not there counts as deleted, as in S3. As for
+// DeleteObject, a key named without a version id gets a delete marker on a bucket whose
+// versioning is Enabled (DeleteMarker, DeleteMarkerVersionId in its Deleted entry); a version id
+// naming a delete marker removes it (DeleteMarker true too).
 import { XMLParser } from 'fast-xml-parser';
 import { deleteKey, deletedVersionOf } from './delete-object.ts';
 import { S3Error } from './s3-errors.ts';
-import { requireBucket } from './s3-call.ts';
+import { requireBucketRecord } from './s3-call.ts';
 import type { S3Call } from './s3-call.ts';
 import { xmlResponse } from './s3-response.ts';
 import { xmlDocument } from './s3-xml.ts';
@@ -64,13 +67,19 @@ export function parseDeleteDocument(xml: string): DeleteRequestDocument {
   return { quiet: quietText === 'true', objects };
 }
 
-type Outcome = { readonly key: string; readonly versionId?: string; readonly error?: { readonly code: string; readonly message: string } };
+type Outcome = {
+  readonly key: string;
+  readonly versionId?: string;
+  /** The delete marker made or removed, when the delete made or removed one. */
+  readonly deleteMarkerVersionId?: string;
+  readonly error?: { readonly code: string; readonly message: string };
+};
 
-async function deleteOne(call: S3Call, bucket: string, target: DeleteTarget): Promise<Outcome> {
+async function deleteOne(call: S3Call, bucket: string, target: DeleteTarget, versioned: boolean): Promise<Outcome> {
   const versionPart = target.versionId === undefined ? {} : { versionId: target.versionId };
   try {
-    await deleteKey(call, bucket, target.key, deletedVersionOf(target.versionId));
-    return { key: target.key, ...versionPart };
+    const outcome = await deleteKey(call, bucket, target.key, deletedVersionOf(target.versionId), versioned && target.versionId === undefined);
+    return { key: target.key, ...versionPart, ...(outcome.deleteMarkerVersionId === null ? {} : { deleteMarkerVersionId: outcome.deleteMarkerVersionId }) };
   } catch (err) {
     if (!(err instanceof S3Error)) throw err;
     return { key: target.key, ...versionPart, error: { code: err.code, message: err.message } };
@@ -78,13 +87,13 @@ async function deleteOne(call: S3Call, bucket: string, target: DeleteTarget): Pr
 }
 
 /** Each target's outcome, in the request's order, at most `deletesInFlight` at a time. */
-async function deleteAll(call: S3Call, bucket: string, targets: readonly DeleteTarget[]): Promise<Outcome[]> {
+async function deleteAll(call: S3Call, bucket: string, targets: readonly DeleteTarget[], versioned: boolean): Promise<Outcome[]> {
   const outcomes: Outcome[] = new Array<Outcome>(targets.length);
   let next = 0;
   const worker = async (): Promise<void> => {
     while (next < targets.length) {
       const at = next++;
-      outcomes[at] = await deleteOne(call, bucket, targets[at]!);
+      outcomes[at] = await deleteOne(call, bucket, targets[at]!, versioned);
     }
   };
   await Promise.all(Array.from({ length: Math.min(deletesInFlight, targets.length) }, worker));
@@ -97,7 +106,9 @@ export function deleteResultDocument(outcomes: readonly Outcome[], quiet: boolea
   const errors: XmlElement[] = [];
   for (const outcome of outcomes) {
     if (outcome.error === undefined) {
-      if (!quiet) deleted.push({ Key: outcome.key, VersionId: outcome.versionId });
+      if (quiet) continue;
+      const marker = outcome.deleteMarkerVersionId;
+      deleted.push({ Key: outcome.key, VersionId: outcome.versionId, DeleteMarker: marker === undefined ? undefined : true, DeleteMarkerVersionId: marker });
     } else {
       errors.push({ Key: outcome.key, VersionId: outcome.versionId, Code: outcome.error.code, Message: outcome.error.message });
     }
@@ -108,7 +119,7 @@ export function deleteResultDocument(outcomes: readonly Outcome[], quiet: boolea
 export async function deleteObjects(call: S3Call, bucket: string): Promise<Response> {
   const body = await readSmallBody(call, { bytesMax: deleteDocumentBytesMax, requireDigest: true });
   const request = parseDeleteDocument(body.toString('utf8'));
-  await requireBucket(call, bucket);
-  const outcomes = await deleteAll(call, bucket, request.objects);
+  const record = await requireBucketRecord(call, bucket);
+  const outcomes = await deleteAll(call, bucket, request.objects, record.versioning === 'Enabled');
   return xmlResponse(200, deleteResultDocument(outcomes, request.quiet));
 }

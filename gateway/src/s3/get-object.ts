@@ -44,6 +44,23 @@ export function partNumberOf(query: URLSearchParams, range: string | null): numb
   return part;
 }
 
+/** The delete marker a native 404 met (`X-DFS-Delete-Marker`), with its version and time; null when none. */
+export function deleteMarkerMet(headers: Headers): { versionId: string; lastModified: string } | null {
+  if (headers.get('x-dfs-delete-marker') !== 'true') return null;
+  return { versionId: headers.get('x-dfs-version') ?? '', lastModified: headers.get('last-modified') ?? '' };
+}
+
+/**
+ * S3's answer to a read that meets a delete marker: the key's newest entry is one, 404 NoSuchKey;
+ * a versionId naming one, 405 MethodNotAllowed. Both say which marker (x-amz-delete-marker,
+ * x-amz-version-id, Last-Modified).
+ */
+export function deleteMarkerError(key: string, marker: { versionId: string; lastModified: string }, named: boolean): S3Error {
+  const headers = { 'x-amz-delete-marker': 'true', 'x-amz-version-id': marker.versionId, 'Last-Modified': marker.lastModified };
+  if (!named) return new S3Error('NoSuchKey', 'The specified key does not exist.', { Key: key }, headers);
+  return new S3Error('MethodNotAllowed', 'The specified method is not allowed against this resource.', { Method: 'GET', ResourceType: 'DeleteMarker' }, { ...headers, Allow: 'DELETE' });
+}
+
 export async function getObject(call: S3Call, bucket: string, key: string): Promise<Response> {
   const name = objectName(bucket, key);
   const head = call.method === 'HEAD';
@@ -55,6 +72,8 @@ export async function getObject(call: S3Call, bucket: string, key: string): Prom
   const response = await call.native.request(head ? 'HEAD' : 'GET', path, { headers: range === null ? {} : { range }, signal: call.signal });
   if (response.status === 404) {
     await discard(response);
+    const marker = deleteMarkerMet(response.headers);
+    if (marker !== null) throw deleteMarkerError(key, marker, version !== null);
     if (!(await bucketExists(call, bucket))) throw noSuchBucket(bucket);
     if (version !== null) throw new S3Error('NoSuchVersion', 'The specified version does not exist.', { Key: key, VersionId: String(version) });
     throw new S3Error('NoSuchKey', 'The specified key does not exist.', { Key: key });

@@ -11,7 +11,7 @@ import { createBucket, deleteBucket, getBucketLocation, headBucket, listBuckets 
 import { copyObject } from './copy-object.ts';
 import { deleteObject } from './delete-object.ts';
 import { deleteObjects } from './delete-objects.ts';
-import { getBucketVersioning, listObjectVersions } from './bucket-versioning.ts';
+import { getBucketVersioning, listObjectVersions, putBucketVersioning } from './bucket-versioning.ts';
 import { getObject } from './get-object.ts';
 import { abortMultipartUpload, completeMultipartUpload, createMultipartUpload, uploadPart, uploadPartCopy } from './multipart.ts';
 import { listMultipartUploads, listParts } from './multipart-listing.ts';
@@ -85,6 +85,8 @@ function handle(endpoint: Endpoint, call: S3Call): Promise<Response> {
       return deleteObjects(call, endpoint.bucket);
     case 'GetBucketVersioning':
       return getBucketVersioning(call, endpoint.bucket);
+    case 'PutBucketVersioning':
+      return putBucketVersioning(call, endpoint.bucket);
     case 'ListObjectVersions':
       return listObjectVersions(call, endpoint.bucket);
     case 'ListMultipartUploads':

@@ -40,14 +40,35 @@ export function answerError(status: number, { code, message }: { code: string; m
   return new S3Error('InternalError', text);
 }
 
-/** Whether a bucket exists (a linearizable read of its record). */
-export async function bucketExists(call: S3Call, bucket: string): Promise<boolean> {
+/** A bucket's record as the native `/buckets/<name>` answers it. */
+export interface BucketRecord {
+  readonly name: string;
+  readonly created: string;
+  /** S3's versioning state: Enabled (the default) or Suspended. */
+  readonly versioning: 'Enabled' | 'Suspended';
+}
+
+/** A bucket's record (a linearizable read), or null when there is no such bucket. */
+export async function readBucket(call: S3Call, bucket: string): Promise<BucketRecord | null> {
   const response = await call.native.request('GET', `/buckets/${bucket}`, { signal: call.signal });
-  if (response.status === 200 || response.status === 404) {
+  if (response.status === 200) return (await response.json()) as BucketRecord;
+  if (response.status === 404) {
     await discard(response);
-    return response.status === 200;
+    return null;
   }
   throw await unexpectedAnswer(response, `reading the bucket ${bucket}`);
+}
+
+/** Whether a bucket exists (a linearizable read of its record). */
+export async function bucketExists(call: S3Call, bucket: string): Promise<boolean> {
+  return (await readBucket(call, bucket)) !== null;
+}
+
+/** A bucket's record; NoSuchBucket when there is none. */
+export async function requireBucketRecord(call: S3Call, bucket: string): Promise<BucketRecord> {
+  const record = await readBucket(call, bucket);
+  if (record === null) throw noSuchBucket(bucket);
+  return record;
 }
 
 export function noSuchBucket(bucket: string): S3Error {

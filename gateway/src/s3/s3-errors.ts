@@ -49,6 +49,8 @@ export class S3Error extends Error {
     message: string,
     /** Extra elements of the error document (BucketName, Key, Region, …). */
     readonly details: Readonly<Record<string, string>> = {},
+    /** Headers of the answer besides the document's (x-amz-delete-marker, …). */
+    readonly headers: Readonly<Record<string, string>> = {},
   ) {
     super(message);
     this.status = s3ErrorStatus[code];

@@ -10,7 +10,7 @@ export function xmlResponse(status: number, document: string): Response {
 const retryAfterSeconds = 1;
 
 export function errorResponse(error: S3Error, method: string, resource: string, requestId: string): Response {
-  const headers = new Headers({ 'Content-Type': 'application/xml' });
+  const headers = new Headers({ ...error.headers, 'Content-Type': 'application/xml' });
   if (error.status === 503) headers.set('Retry-After', String(retryAfterSeconds));
   if (method === 'HEAD') return new Response(null, { status: error.status, headers });
   return new Response(errorDocument(error.code, error.message, resource, requestId, error.details), { status: error.status, headers });

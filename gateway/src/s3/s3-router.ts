@@ -7,7 +7,7 @@ import { S3Error } from './s3-errors.ts';
 
 export type Endpoint =
   | { readonly op: 'ListBuckets' }
-  | { readonly op: 'CreateBucket' | 'HeadBucket' | 'DeleteBucket' | 'GetBucketLocation' | 'ListObjects' | 'ListObjectsV2' | 'DeleteObjects' | 'GetBucketVersioning' | 'ListObjectVersions' | 'ListMultipartUploads'; readonly bucket: string }
+  | { readonly op: 'CreateBucket' | 'HeadBucket' | 'DeleteBucket' | 'GetBucketLocation' | 'ListObjects' | 'ListObjectsV2' | 'DeleteObjects' | 'GetBucketVersioning' | 'PutBucketVersioning' | 'ListObjectVersions' | 'ListMultipartUploads'; readonly bucket: string }
   | { readonly op: 'PutObject' | 'CopyObject' | 'GetObject' | 'HeadObject' | 'DeleteObject'; readonly bucket: string; readonly key: string }
   | { readonly op: MultipartObjectOp; readonly bucket: string; readonly key: string };
 
@@ -77,6 +77,7 @@ export function route(method: string, rawPath: string, query: URLSearchParams, h
   if (key === null) {
     if (method === 'POST' && query.has('delete')) return { op: 'DeleteObjects', bucket };
     if (method === 'GET' && query.has('versioning')) return { op: 'GetBucketVersioning', bucket };
+    if (method === 'PUT' && query.has('versioning')) return { op: 'PutBucketVersioning', bucket };
     if (method === 'GET' && query.has('versions')) return { op: 'ListObjectVersions', bucket };
     if (method === 'GET' && query.has('uploads')) return { op: 'ListMultipartUploads', bucket };
     const subresource = bucketSubresources.find((name) => query.has(name));

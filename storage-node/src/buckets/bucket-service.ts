@@ -5,6 +5,7 @@ import type { BucketCommand, BucketErrorCode, BucketJson, BucketResult } from '.
 import { encodeCommand } from '../metadata/commands.ts';
 import type { NodeContext } from '../node/node-context.ts';
 import { stampHlc } from '../files/propose.ts';
+import type { BucketVersioning } from '../db/schema.ts';
 
 export class BucketError extends Error {
   override readonly name = 'BucketError';
@@ -35,7 +36,15 @@ export class BucketService {
     return this.#propose({ op: 'createBucket', name, hlc: stampHlc(this.#ctx), ...(requestId !== undefined ? { requestId } : {}) });
   }
 
-  /** Resolves with the bucket removed; BucketError bucket_not_empty while files are under it. */
+  /** Sets the bucket's versioning (S3's PutBucketVersioning); resolves with the bucket as it is then. */
+  setVersioning(name: string, status: BucketVersioning, requestId?: string): Promise<BucketJson> {
+    return this.#propose({ op: 'setBucketVersioning', name, status, hlc: stampHlc(this.#ctx), ...(requestId !== undefined ? { requestId } : {}) });
+  }
+
+  /**
+   * Resolves with the bucket removed, and the history kept under it (old versions behind delete
+   * markers) with it; BucketError bucket_not_empty while live files are under it.
+   */
   delete(name: string, requestId?: string): Promise<BucketJson> {
     return this.#propose({ op: 'deleteBucket', name, hlc: stampHlc(this.#ctx), ...(requestId !== undefined ? { requestId } : {}) });
   }

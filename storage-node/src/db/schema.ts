@@ -49,8 +49,9 @@ export const raftSnapshot = sqliteTable(
 // Names compare with SQLite's BINARY collation, i.e. as UTF-8 bytes: listing order is byte order.
 
 /**
- * One row per name ever written. `current_version` is null while the file is deleted; the row
- * stays so that `last_version` keeps counting and a version number never names two contents.
+ * One row per name ever written. `current_version` is null while the file is deleted (no kept
+ * version, or the newest kept one is a delete marker); the row stays so that `last_version` keeps
+ * counting and a version number never names two contents.
  */
 export const files = sqliteTable(
   'files',
@@ -63,12 +64,16 @@ export const files = sqliteTable(
     // Listing walks live names only, in order, without stepping over deleted ones.
     index('files_live_by_name').on(t.name, t.currentVersion).where(sql`current_version IS NOT NULL`),
     // The current version is the newest one kept: the last one written, or an older one once
-    // newer ones were deleted one by one (S3's DeleteObject with a versionId).
+    // newer ones were deleted one by one (S3's DeleteObject with a versionId). Never a delete
+    // marker: when the newest kept version is one, current_version is null.
     check('files_versions', sql`${t.lastVersion} >= 1 AND (${t.currentVersion} IS NULL OR (${t.currentVersion} >= 1 AND ${t.currentVersion} <= ${t.lastVersion}))`),
   ],
 );
 
-/** The kept versions of each file (the newest `keepVersions`); deleting a file deletes them all. */
+/**
+ * The kept versions of each file (the newest `keepVersions`, delete markers included); a plain
+ * delete deletes them all, a delete that keeps the history adds a delete marker.
+ */
 export const fileVersions = sqliteTable(
   'file_versions',
   {
@@ -104,6 +109,11 @@ export const fileVersions = sqliteTable(
     hlc: text('hlc').notNull(),
     /** The HLC's wall time, ms since the epoch: Last-Modified. */
     modifiedMs: integer('modified_ms').notNull(),
+    /**
+     * A delete marker (S3's): the name was deleted at this version, its older versions kept
+     * behind it. Size 0, no chunks, empty etag and content type; never a current version.
+     */
+    deleteMarker: integer('delete_marker', { mode: 'boolean' }).notNull().default(false),
   },
   (t) => [
     primaryKey({ columns: [t.name, t.version] }),
@@ -149,6 +159,9 @@ export const inlineContents = sqliteTable(
   (t) => [check('inline_contents_refcount', sql`${t.refcount} >= 1`)],
 );
 
+export const bucketVersioningStates = ['Enabled', 'Suspended'] as const;
+export type BucketVersioning = (typeof bucketVersioningStates)[number];
+
 /**
  * S3 buckets (the S3 API of the gateway): a bucket is the first segment of file names, and it
  * exists once created. Deleting one is refused while a live file has the prefix `<bucket>/`.
@@ -157,6 +170,11 @@ export const buckets = sqliteTable('buckets', {
   name: text('name').primaryKey(),
   /** The HLC wall time of the entry that created it, ms since the epoch. */
   createdMs: integer('created_ms').notNull(),
+  /**
+   * S3's versioning state (PutBucketVersioning): 'Enabled', a DeleteObject leaves a delete
+   * marker; 'Suspended', it ends the key's history as the native delete does.
+   */
+  versioning: text('versioning', { enum: bucketVersioningStates }).notNull().default('Enabled'),
 });
 
 /**

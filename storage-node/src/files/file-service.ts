@@ -7,7 +7,8 @@ import { BodyIncompleteError, BodyTooLargeError, chunkBufferBytes, chunkStream }
 import type { ChunkedBody } from '../blobs/chunker.ts';
 import { sha256Hex } from '../../../shared/sha256.ts';
 import type { ObjectHeaders } from '../../../shared/object-headers.ts';
-import type { FileJson, Precondition } from '../metadata/commands.ts';
+import type { FileJson, Precondition, VersionJson } from '../metadata/commands.ts';
+import type { DeleteMarkerState } from '../metadata/metadata-state-machine.ts';
 import type { FileListPage, FileRecord } from '../metadata/file-record.ts';
 import type { NodeContext } from '../node/node-context.ts';
 import { RaftTimeoutError } from '../raft-node/errors.ts';
@@ -46,6 +47,8 @@ export interface DeleteRequest {
   readonly name: string;
   /** Only this kept version (see DeleteCommand.version). */
   readonly version?: number;
+  /** Leave a delete marker, keeping the versions (see DeleteCommand.keepHistory). */
+  readonly keepHistory?: boolean;
   readonly precondition?: Precondition;
   readonly requestId?: string;
 }
@@ -99,9 +102,19 @@ export class FileService {
     return this.#ctx.metadata.listFiles(query);
   }
 
-  /** The kept versions, newest first. */
-  versions(name: string): FileJson[] {
+  /** The kept versions, newest first, delete markers among them. */
+  versions(name: string): VersionJson[] {
     return this.#ctx.metadata.listVersions(name);
+  }
+
+  /** The delete marker that version `version` is, or (without one) that hides the name; null when none. */
+  deleteMarker(name: string, version?: number): DeleteMarkerState | null {
+    return this.#ctx.metadata.deleteMarker(name, version);
+  }
+
+  /** Names with any kept version, live or behind a delete marker, in name order. */
+  namesWithVersions(query: { prefix: string; after: string | null; limit: number }): { names: string[]; next: string | null } {
+    return this.#ctx.metadata.listNamesWithVersions(query);
   }
 
   /** Bytes `start` to `end` (inclusive) of a version found with find(). */
@@ -165,8 +178,9 @@ export class FileService {
   }
 
   /**
-   * Ends a file's history (every kept version), or removes one kept version; resolves with the
-   * version it removed.
+   * Ends a file's history (every kept version), removes one kept version, or (keepHistory) leaves
+   * a delete marker in front of the kept versions; resolves with the version it removed, or the
+   * marker it made (`deleteMarker: true` on either when it is one).
    */
   async delete(request: DeleteRequest): Promise<FileJson> {
     const ctx = this.#ctx;
@@ -174,6 +188,7 @@ export class FileService {
       op: 'delete',
       name: request.name,
       ...(request.version !== undefined ? { version: request.version } : {}),
+      ...(request.keepHistory === true ? { keepHistory: true } : {}),
       hlc: stampHlc(ctx),
       ...(request.precondition !== undefined ? { precondition: request.precondition } : {}),
       ...(request.requestId !== undefined ? { requestId: request.requestId } : {}),

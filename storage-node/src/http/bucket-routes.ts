@@ -12,6 +12,8 @@ import type { NodeContext } from '../node/node-context.ts';
 import { HttpError } from './errors.ts';
 import { forwardToLeader } from './forward.ts';
 import { readConsistency, readConsistently, requestId } from './request-parts.ts';
+import { bucketVersioningStates } from '../db/schema.ts';
+import type { BucketVersioning } from '../db/schema.ts';
 
 const bucketErrorStatus: Record<BucketErrorCode, ContentfulStatusCode> = {
   bucket_exists: 409,
@@ -25,6 +27,29 @@ function bucketName(c: Context): string {
   const problem = bucketNameProblem(name);
   if (problem !== null) throw new HttpError(400, 'bad_bucket_name', problem);
   return name;
+}
+
+/** The longest versioning body read, in bytes: `{"status":"Suspended"}` and some space. */
+const versioningBodyBytesMax = 1024;
+
+/** The `status` of a `{"status":"Enabled"|"Suspended"}` body; 400 for anything else. */
+async function versioningStatus(c: Context): Promise<BucketVersioning> {
+  // Refused before reading when the length says so; after, when a body without one is too long.
+  const tooLong = () => new HttpError(400, 'bad_request', `a versioning body is at most ${versioningBodyBytesMax} bytes`);
+  if (Number(c.req.header('content-length') ?? 0) > versioningBodyBytesMax) throw tooLong();
+  const text = await c.req.text();
+  if (Buffer.byteLength(text) > versioningBodyBytesMax) throw tooLong();
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    throw new HttpError(400, 'bad_request', 'the body must be JSON: {"status":"Enabled"} or {"status":"Suspended"}');
+  }
+  const status = (parsed as { status?: unknown } | null)?.status;
+  if (!bucketVersioningStates.includes(status as BucketVersioning)) {
+    throw new HttpError(400, 'bad_request', `status must be one of ${bucketVersioningStates.join(', ')}`);
+  }
+  return status as BucketVersioning;
 }
 
 /** The service's refusals as HTTP errors. */
@@ -62,6 +87,13 @@ export function bucketRoutes(ctx: NodeContext, buckets: BucketService): Hono {
   app.put('/buckets/:name', write(async (c) => {
     const bucket = await answering(() => buckets.create(bucketName(c), requestId(c)));
     return c.json(bucket, 201);
+  }));
+  /** `PUT /buckets/<name>/versioning` with `{"status":"Enabled"|"Suspended"}`: S3's PutBucketVersioning. */
+  app.put('/buckets/:name/versioning', write(async (c) => {
+    const name = bucketName(c);
+    const status = await versioningStatus(c);
+    const bucket = await answering(() => buckets.setVersioning(name, status, requestId(c)));
+    return c.json(bucket);
   }));
   app.delete('/buckets/:name', write(async (c) => {
     await answering(() => buckets.delete(bucketName(c), requestId(c)));

@@ -11,6 +11,7 @@ import { forwardToLeader } from './forward.ts';
 import { copySource } from './copy-source.ts';
 import { contentBody, contentLength, contentType, fileName, metadataDirective, readConsistency, readConsistently, requestId, requiredBucket, storedHeaders, wantsS3Etag, writePrecondition } from './request-parts.ts';
 import type { FileJson } from '../metadata/commands.ts';
+import type { DeleteMarkerState } from '../metadata/metadata-state-machine.ts';
 import { withoutS3Etag } from '../metadata/file-record.ts';
 import { isPartNumber, partNumberMax } from '../metadata/multipart-rules.ts';
 
@@ -43,6 +44,17 @@ function written(c: Context, name: string, file: FileJson): Response {
   if (file.s3Etag !== undefined) c.header('X-DFS-S3-ETag', `"${file.s3Etag}"`);
   c.header('Location', `/files/${name.split('/').map(encodeURIComponent).join('/')}`);
   return c.json(wantsS3Etag(c) ? file : withoutS3Etag(file), 201);
+}
+
+/**
+ * A read that meets a delete marker: `404` as for a name that is not there, saying which marker
+ * (`X-DFS-Delete-Marker: true`, `X-DFS-Version`, `Last-Modified`: when the name was deleted).
+ */
+function deleteMarkerAnswer(c: Context, name: string, marker: DeleteMarkerState, named: boolean): Response {
+  const headers = { 'X-DFS-Delete-Marker': 'true', 'X-DFS-Version': String(marker.version), 'Last-Modified': new Date(marker.modifiedMs).toUTCString() };
+  const message = named ? `version ${marker.version} of "${name}" is a delete marker` : `"${name}" was deleted (delete marker ${marker.version}); its older versions are kept`;
+  if (c.req.method === 'HEAD') return c.body(null, 404, headers);
+  return c.json({ error: { code: 'not_found', message } }, 404, headers);
 }
 
 export function fileRoutes(ctx: NodeContext, files: FileService): Hono {
@@ -94,8 +106,26 @@ export function fileRoutes(ctx: NodeContext, files: FileService): Hono {
     });
     return written(c, name, file);
   };
+  /**
+   * `DELETE /files/<name>`: ends the history; `?version=N` removes that version (or delete
+   * marker); `?keep-versions` leaves a delete marker. The last two name the version removed or
+   * made (`X-DFS-Version`) and say when it is a delete marker (`X-DFS-Delete-Marker: true`).
+   */
   const remove = async (c: Context) => {
-    await files.delete({ name: fileName(c), ...optional('version', versionParam(c)), ...optional('precondition', writePrecondition(c)), ...optional('requestId', requestId(c)) });
+    const version = versionParam(c);
+    const keepHistory = new URL(c.req.url).searchParams.has('keep-versions');
+    if (keepHistory && version !== undefined) throw new HttpError(400, 'bad_request', '?keep-versions and ?version cannot go together');
+    const removed = await files.delete({
+      name: fileName(c),
+      ...optional('version', version),
+      ...(keepHistory ? { keepHistory } : {}),
+      ...optional('precondition', writePrecondition(c)),
+      ...optional('requestId', requestId(c)),
+    });
+    if (keepHistory || version !== undefined) {
+      c.header('X-DFS-Version', String(removed.version));
+      if (removed.deleteMarker === true) c.header('X-DFS-Delete-Marker', 'true');
+    }
     return c.body(null, 204);
   };
   const read = async (c: Context) => {
@@ -106,10 +136,12 @@ export function fileRoutes(ctx: NodeContext, files: FileService): Hono {
     await readConsistently(ctx, c, consistency);
     if (new URL(c.req.url).searchParams.has('versions')) {
       const versions = files.versions(name);
-      return c.json({ name, versions: wantsS3Etag(c) ? versions : versions.map(withoutS3Etag) });
+      return c.json({ name, versions: wantsS3Etag(c) ? versions : versions.map((entry) => ('etag' in entry ? withoutS3Etag(entry) : entry)) });
     }
     const record = files.find(name, version);
     if (record === null) {
+      const marker = files.deleteMarker(name, version);
+      if (marker !== null) return deleteMarkerAnswer(c, name, marker, version !== undefined);
       throw new HttpError(404, 'not_found', version === undefined ? `no file "${name}"` : `no version ${version} of "${name}"`);
     }
     return serveContent(ctx, files, c, record, partParam(c));

@@ -1,4 +1,5 @@
-// `GET /files?prefix=&after=&limit=`: names in order, a page at a time.
+// `GET /files?prefix=&after=&limit=`: names in order, a page at a time. With `?versions`, the
+// names with any kept version, live or behind a delete marker (S3's ListObjectVersions).
 import { Hono } from 'hono';
 import type { Context } from 'hono';
 import type { FileService } from '../files/file-service.ts';
@@ -21,7 +22,12 @@ export function listRoutes(ctx: NodeContext, files: FileService): Hono {
     const consistency = readConsistency(c);
     if (consistency === 'leader' && !isLeader(ctx)) return forwardToLeader(ctx, c);
     await readConsistently(ctx, c, consistency);
-    const page = files.list({ prefix: c.req.query('prefix') ?? '', after: c.req.query('after') ?? null, limit });
+    const query = { prefix: c.req.query('prefix') ?? '', after: c.req.query('after') ?? null, limit };
+    if (new URL(c.req.url).searchParams.has('versions')) {
+      const { names, next } = files.namesWithVersions(query);
+      return c.json({ files: names.map((name) => ({ name })), next });
+    }
+    const page = files.list(query);
     return c.json(wantsS3Etag(c) ? page : { ...page, files: page.files.map(withoutS3Etag) });
   };
   app.get('/files', list);

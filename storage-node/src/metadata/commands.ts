@@ -14,6 +14,8 @@ import type { UploadCommand, UploadResult } from './upload-commands.ts';
 import { settingsCommandProblem, settingsOps } from './cluster-settings.ts';
 import type { SettingsCommand, SettingsResult } from './cluster-settings.ts';
 import { keyCommandProblem, keyOps } from './key-commands.ts';
+import { bucketVersioningStates } from '../db/schema.ts';
+import type { BucketVersioning } from '../db/schema.ts';
 import type { KeyCommand, KeyResult } from './key-commands.ts';
 
 export interface Precondition {
@@ -57,11 +59,16 @@ export interface DeleteCommand {
   readonly op: 'delete';
   readonly name: string;
   /**
-   * Only this kept version (S3's DeleteObject with a versionId): when it is the current one, the
-   * newest version left becomes current, and the name is deleted when none is left. Without it,
-   * every version goes and the name's history ends.
+   * Only this kept version (S3's DeleteObject with a versionId), a delete marker too: the newest
+   * version left then becomes current, unless it is a delete marker or none is left (the name is
+   * deleted). Without it (and without keepHistory), every version goes and the name's history ends.
    */
   readonly version?: number;
+  /**
+   * Keep the history (S3's DeleteObject on a versioned bucket): a delete marker becomes the
+   * newest version, the versions before it stay kept. Not with `version`.
+   */
+  readonly keepHistory?: true;
   readonly hlc: string;
   readonly precondition?: Precondition;
   readonly requestId?: string;
@@ -98,7 +105,10 @@ export interface CreateBucketCommand {
   readonly requestId?: string;
 }
 
-/** Deletes an S3 bucket: refused, when applied, while a live file's name starts with `<name>/`. */
+/**
+ * Deletes an S3 bucket: refused, when applied, while a live file's name starts with `<name>/`;
+ * the kept history of names under it (old versions, delete markers) goes with it.
+ */
 export interface DeleteBucketCommand {
   readonly op: 'deleteBucket';
   readonly name: string;
@@ -106,7 +116,16 @@ export interface DeleteBucketCommand {
   readonly requestId?: string;
 }
 
-export type BucketCommand = CreateBucketCommand | DeleteBucketCommand;
+/** Sets an S3 bucket's versioning state (PutBucketVersioning). */
+export interface SetBucketVersioningCommand {
+  readonly op: 'setBucketVersioning';
+  readonly name: string;
+  readonly status: BucketVersioning;
+  readonly hlc: string;
+  readonly requestId?: string;
+}
+
+export type BucketCommand = CreateBucketCommand | DeleteBucketCommand | SetBucketVersioningCommand;
 
 /** Every command a metadata entry may hold (S3 multipart uploads: upload-commands.ts; access keys: key-commands.ts; settings: cluster-settings.ts). */
 export type ReplicatedCommand = MetadataCommand | BucketCommand | UploadCommand | KeyCommand | SettingsCommand;
@@ -116,6 +135,7 @@ export interface BucketJson {
   readonly name: string;
   /** ISO 8601. */
   readonly created: string;
+  readonly versioning: BucketVersioning;
 }
 
 export type BucketErrorCode = 'bucket_exists' | 'no_such_bucket' | 'bucket_not_empty' | 'idempotency_key_mismatch';
@@ -140,11 +160,28 @@ export interface FileJson {
   readonly chunks: readonly string[];
   /** ISO 8601. */
   readonly modified: string;
+  /** Only on a delete marker (schema.ts, file_versions.delete_marker): size 0, no etag, no chunks. */
+  readonly deleteMarker?: true;
 }
+
+/** A delete marker as `?versions` lists it. */
+export interface DeleteMarkerJson {
+  readonly name: string;
+  readonly version: number;
+  readonly deleteMarker: true;
+  /** ISO 8601: when the name was deleted. */
+  readonly modified: string;
+}
+
+/** One entry of a name's kept versions: a version, or a delete marker. */
+export type VersionJson = FileJson | DeleteMarkerJson;
 
 export type MetadataErrorCode = 'precondition_failed' | 'not_found' | 'idempotency_key_mismatch' | 'no_such_bucket' | 'no_such_source' | 'no_such_version';
 
-/** What applying a put or delete gave; a delete's `file` is the version it removed. */
+/**
+ * What applying a put or delete gave. A delete's `file` is the version it removed (a delete
+ * marker, `deleteMarker: true`, when `version` named one), or the delete marker it made (keepHistory).
+ */
 export type MetadataResult =
   | { readonly ok: true; readonly file: FileJson }
   | { readonly ok: false; readonly code: MetadataErrorCode; readonly message: string };
@@ -179,7 +216,7 @@ type InlineCheck = 'full' | 'shape';
 export function commandProblem(value: unknown, inlineCheck: InlineCheck = 'full'): string | null {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return 'not an object';
   const command = value as Record<string, unknown>;
-  if (command.op === 'createBucket' || command.op === 'deleteBucket') return bucketCommandProblem(command);
+  if (command.op === 'createBucket' || command.op === 'deleteBucket' || command.op === 'setBucketVersioning') return bucketCommandProblem(command);
   if (uploadOps.includes(command.op as string)) return uploadCommandProblem(command, commonProblem, preconditionProblem);
   if (settingsOps.includes(command.op as string)) return settingsCommandProblem(command, commonProblem);
   if (keyOps.includes(command.op as string)) return keyCommandProblem(command, commonProblem);
@@ -187,7 +224,7 @@ export function commandProblem(value: unknown, inlineCheck: InlineCheck = 'full'
   const extra: Record<string, readonly string[]> = {
     put: ['size', 'contentType', 'etag', 'md5', 'chunks', 'chunkSizes', 'inline', 'bucket', 'headers'],
     copy: ['source', 'sourceVersion', 'contentType', 'bucket', 'headers'],
-    delete: ['version'],
+    delete: ['version', 'keepHistory'],
   };
   if (command.op !== 'put' && command.op !== 'delete' && command.op !== 'copy') return `unknown op ${JSON.stringify(command.op)}`;
   const allowed = [...common, ...extra[command.op]!];
@@ -207,6 +244,10 @@ export function commandProblem(value: unknown, inlineCheck: InlineCheck = 'full'
   if (command.op === 'copy') return copyProblem(command);
   if (command.op === 'delete' && command.version !== undefined && (!Number.isSafeInteger(command.version) || (command.version as number) < 1)) {
     return 'version must be a positive integer';
+  }
+  if (command.op === 'delete' && command.keepHistory !== undefined) {
+    if (command.keepHistory !== true) return 'keepHistory must be true when present';
+    if (command.version !== undefined) return 'a delete of one version cannot keep the history';
   }
   return command.op === 'put' ? putProblem(command, inlineCheck) : null;
 }
@@ -232,9 +273,13 @@ function copyProblem(command: Record<string, unknown>): string | null {
 }
 
 function bucketCommandProblem(command: Record<string, unknown>): string | null {
-  for (const key of Object.keys(command)) if (!['op', 'name', 'hlc', 'requestId'].includes(key)) return `unexpected field "${key}"`;
+  const allowed = ['op', 'name', 'hlc', 'requestId', ...(command.op === 'setBucketVersioning' ? ['status'] : [])];
+  for (const key of Object.keys(command)) if (!allowed.includes(key)) return `unexpected field "${key}"`;
   const problem = bucketNameProblem(command.name);
   if (problem !== null) return `name: ${problem}`;
+  if (command.op === 'setBucketVersioning' && !bucketVersioningStates.includes(command.status as BucketVersioning)) {
+    return `status must be one of ${bucketVersioningStates.join(', ')}`;
+  }
   return commonProblem(command);
 }
 
@@ -323,6 +368,8 @@ export function requestFingerprint(command: ReplicatedCommand): string {
   // Fields a copy adds (left out for other ops, so their fingerprints stay as they were).
   if (command.op === 'copy') what.push(command.source, String(command.sourceVersion), command.contentType ?? null);
   if (command.op === 'delete' && command.version !== undefined) what.push(String(command.version));
+  if (command.op === 'delete' && command.keepHistory === true) what.push('keep-history');
+  if (command.op === 'setBucketVersioning') what.push(command.status);
   // Stored headers, when sent (a request without them keeps the fingerprint it had before they existed).
   if ((command.op === 'put' || command.op === 'copy') && command.headers !== undefined) what.push(canonicalHeaders(command.headers));
   return sha256Hex(Buffer.from(JSON.stringify(what)));

@@ -1,5 +1,5 @@
 // A stored file version as the HTTP layer reads it, and the client-facing shapes made from it.
-import type { FileJson } from './commands.ts';
+import type { DeleteMarkerJson, FileJson, VersionJson } from './commands.ts';
 import type { ObjectHeaders } from '../../../shared/object-headers.ts';
 
 export interface FileRecord {
@@ -20,6 +20,11 @@ export interface FileRecord {
   /** The HLC stamp of the entry that wrote this version. */
   readonly hlc: string;
   readonly modifiedMs: number;
+}
+
+/** A kept version's row as stored: a version, or a delete marker (schema.ts, file_versions.delete_marker). */
+export interface VersionRecord extends FileRecord {
+  readonly deleteMarker: boolean;
 }
 
 /**
@@ -49,8 +54,16 @@ export interface FileListPage {
   readonly next: string | null;
 }
 
-export function toFileJson(record: FileRecord): FileJson {
-  return { ...toFileListItem(record), chunks: record.chunks };
+export function toFileJson(record: FileRecord | VersionRecord): FileJson {
+  const marker = 'deleteMarker' in record && record.deleteMarker;
+  return { ...toFileListItem(record), chunks: record.chunks, ...(marker ? { deleteMarker: true } : {}) };
+}
+
+/** A kept version as `?versions` lists it: a file's JSON, or a delete marker's. */
+export function toVersionJson(record: VersionRecord): VersionJson {
+  if (!record.deleteMarker) return toFileJson(record);
+  const marker: DeleteMarkerJson = { name: record.name, version: record.version, deleteMarker: true, modified: new Date(record.modifiedMs).toISOString() };
+  return marker;
 }
 
 export function toFileListItem(record: Omit<FileRecord, 'chunks' | 'chunkSizes' | 'hlc' | 'headers' | 'partSizes'>): FileListItem {

@@ -40,12 +40,13 @@ function* digestPages(sqlite: Database.Database, hash: Hash, counts: Counts, pag
     yield;
   }
   const versionsPage = sqlite
-    .prepare('SELECT name, version, size, content_type, etag, chunks, chunk_sizes, hlc, s3_etag, headers, part_sizes FROM file_versions WHERE (name, version) > (?, ?) ORDER BY name, version LIMIT ?')
+    .prepare('SELECT name, version, size, content_type, etag, chunks, chunk_sizes, hlc, s3_etag, headers, part_sizes, delete_marker FROM file_versions WHERE (name, version) > (?, ?) ORDER BY name, version LIMIT ?')
     .raw();
   let after: [string, number] = ['', 0];
   for (;;) {
     const rows = versionsPage.all(after[0], after[1], pageRows) as [string, number, ...unknown[]][];
-    for (const row of rows) hash.update(`v\0${JSON.stringify(row)}\n`);
+    // delete_marker only when set: a version's row hashes as it did before markers existed.
+    for (const row of rows) hash.update(`v\0${JSON.stringify(row[row.length - 1] === 1 ? row : row.slice(0, -1))}\n`);
     counts.versions += rows.length;
     if (rows.length < pageRows) break;
     const last = rows[rows.length - 1];
@@ -73,11 +74,12 @@ function* digestPages(sqlite: Database.Database, hash: Hash, counts: Counts, pag
     yield;
   }
   // S3 buckets: few, but replicated like the rest.
-  const bucketsPage = sqlite.prepare('SELECT name, created_ms FROM buckets WHERE name > ? ORDER BY name LIMIT ?').raw();
+  const bucketsPage = sqlite.prepare('SELECT name, created_ms, versioning FROM buckets WHERE name > ? ORDER BY name LIMIT ?').raw();
   let afterBucket = '';
   for (;;) {
-    const rows = bucketsPage.all(afterBucket, pageRows) as [string, number][];
-    for (const row of rows) hash.update(`b\0${JSON.stringify(row)}\n`);
+    const rows = bucketsPage.all(afterBucket, pageRows) as [string, number, string][];
+    // The versioning state only when not the default: a bucket hashes as it did before it existed.
+    for (const row of rows) hash.update(`b\0${JSON.stringify(row[2] === 'Enabled' ? row.slice(0, 2) : row)}\n`);
     if (rows.length < pageRows) break;
     afterBucket = rows[rows.length - 1][0];
     yield;

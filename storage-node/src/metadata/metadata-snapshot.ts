@@ -18,10 +18,11 @@ import { fsyncPathSync } from '../durability/fsync.ts';
  * file_versions.headers and part_sizes and multipart_uploads.headers. Files of older formats
  * still restore: what they lack is restored empty (no inline content, fingerprints, buckets, S3
  * ETags, multipart uploads, stored headers or part sizes existed then); 7 added cluster_settings
- * (none: every setting at its default); 8 added access_keys (none: only the root key).
+ * (none: every setting at its default); 8 added access_keys (none: only the root key); 9 added
+ * file_versions.delete_marker (no markers: every row a version) and buckets.versioning (Enabled).
  */
-export const metadataSnapshotFormat = 8;
-const readableSnapshotFormats: readonly number[] = [1, 2, 3, 4, 5, 6, 7, 8];
+export const metadataSnapshotFormat = 9;
+const readableSnapshotFormats: readonly number[] = [1, 2, 3, 4, 5, 6, 7, 8, 9];
 type TableAdditions = Readonly<Record<string, '*' | readonly string[]>>;
 /** What each format added, by table: '*' for the whole table, else the columns. */
 const addedInFormat: Readonly<Record<number, TableAdditions>> = {
@@ -32,6 +33,7 @@ const addedInFormat: Readonly<Record<number, TableAdditions>> = {
   6: { file_versions: ['"headers"', '"part_sizes"'], multipart_uploads: ['"headers"'] },
   7: { cluster_settings: '*' },
   8: { access_keys: '*' },
+  9: { file_versions: ['"delete_marker"'], buckets: ['"versioning"'] },
 };
 
 /** What a file of `format` lacks of `table`: '*' for the whole table, else the columns. */
@@ -220,7 +222,7 @@ export function restoreMetadataSnapshot(sqlite: Database.Database, path: string,
     sqlite.transaction(() => {
       for (const { name, columns } of tableCopies) {
         sqlite.prepare(`DELETE FROM main.${quoted(name)}`).run();
-        // Columns an older format lacks take their defaults (null).
+        // Columns an older format lacks take their defaults (null; false for delete_marker, 'Enabled' for versioning).
         const present = snapshotColumns(sqlite, name);
         const shared = columns.split(', ').filter((column) => present.has(column.slice(1, -1))).join(', ');
         if (shared === '') continue;

@@ -10,9 +10,10 @@ import type { Entry, SnapshotMeta } from '../raft/types.ts';
 import type { SnapshotInProgress, StateMachine } from '../raft-node/state-machine.ts';
 import type Database from 'better-sqlite3';
 import { decodeCommand, inlineBytes, isSha256Hex, requestFingerprint } from './commands.ts';
-import type { AppliedResult, BucketCommand, BucketJson, BucketResult, CopyCommand, DeleteCommand, FileJson, MetadataResult, PutCommand, ReplicatedCommand } from './commands.ts';
-import { isInline, toFileJson, toFileListItem } from './file-record.ts';
-import type { FileListPage, FileRecord } from './file-record.ts';
+import type { AppliedResult, BucketCommand, BucketJson, BucketResult, CopyCommand, DeleteCommand, MetadataResult, PutCommand, ReplicatedCommand, VersionJson } from './commands.ts';
+import { isInline, toFileJson, toFileListItem, toVersionJson } from './file-record.ts';
+import type { FileListPage, FileRecord, VersionRecord } from './file-record.ts';
+import type { BucketVersioning } from '../db/schema.ts';
 import { restoreMetadataSnapshot, writeMetadataSnapshot } from './metadata-snapshot.ts';
 import { prepareMetadataStatements } from './metadata-statements.ts';
 import type { MetadataStatements } from './metadata-statements.ts';
@@ -39,6 +40,8 @@ export const requestWindowMsDefault = 15 * 60 * 1000;
 export const listLimitDefault = 1000;
 export const listLimitMax = 10_000;
 export const chunkQueryLimitMax = 10_000;
+/** Version rows read at once when a bucket's delete drops the history under it. */
+const historyDropPageRows = 256;
 
 export interface MetadataStateMachineOptions {
   /** Versions kept per file. Part of the replicated state's rules: set it alike on every node. */
@@ -67,6 +70,12 @@ export interface MetadataStats {
   readonly files: number;
   /** Sum of the sizes of live files' current versions. */
   readonly bytes: number;
+}
+
+/** A delete marker: the version number it holds and when the name was deleted (HLC wall time). */
+export interface DeleteMarkerState {
+  readonly version: number;
+  readonly modifiedMs: number;
 }
 
 export interface ChunkRefRow {
@@ -181,7 +190,10 @@ export class MetadataStateMachine implements StateMachine {
 
   // ---- queries (synchronous: nothing can apply between the statements of one) ----
 
-  /** The current version, or version `version` if it is still kept; null when there is none. */
+  /**
+   * The current version, or version `version` if it is still kept; null when there is none, or
+   * when that version is a delete marker (see deleteMarker()).
+   */
   getFile(name: string, version?: number): FileRecord | null {
     if (version === undefined) {
       const current = this.#statements.file.get({ name })?.currentVersion ?? null;
@@ -189,7 +201,22 @@ export class MetadataStateMachine implements StateMachine {
       version = current;
     }
     assert(Number.isSafeInteger(version), 'a version is an integer');
-    return this.#statements.version.get({ name, version }) ?? null;
+    const row = this.#statements.version.get({ name, version });
+    if (row === undefined || row.deleteMarker) return null;
+    const { deleteMarker: _, ...record } = row;
+    return record;
+  }
+
+  /**
+   * The delete marker that version `version` of `name` is, or (without a version) the one that
+   * is its newest kept version, hiding the versions before it; null when there is none.
+   */
+  deleteMarker(name: string, version?: number): DeleteMarkerState | null {
+    const row = version === undefined ? this.#statements.newestVersion.get({ name }) : this.#statements.version.get({ name, version });
+    if (row === undefined || !row.deleteMarker) return null;
+    const marker = this.#statements.version.get({ name, version: row.version });
+    assert(marker !== undefined, `${name}: delete marker ${row.version} has no row`);
+    return { version: marker.version, modifiedMs: marker.modifiedMs };
   }
 
   /** Live files in name (UTF-8 byte) order: those starting with `prefix`, after the `after` cursor. */
@@ -208,9 +235,31 @@ export class MetadataStateMachine implements StateMachine {
     return { files: page.map(toFileListItem), next: rows.length > limit ? page[page.length - 1].name : null };
   }
 
-  /** The kept versions of a live or deleted file, newest first (none after a delete). */
-  listVersions(name: string): FileJson[] {
-    return this.#statements.versionsNewestFirst.all({ name }).map(toFileJson);
+  /**
+   * The kept versions of a live or deleted file, newest first, delete markers among them (none
+   * after a delete that ends the history).
+   */
+  listVersions(name: string): VersionJson[] {
+    return this.#statements.versionsNewestFirst.all({ name }).map(toVersionJson);
+  }
+
+  /**
+   * Names with any kept version, live or not (a delete marker hides them from listFiles), in
+   * name order: those starting with `prefix`, after the `after` cursor.
+   */
+  listNamesWithVersions(query: { prefix?: string; after?: string | null; limit?: number } = {}): { names: string[]; next: string | null } {
+    const prefix = query.prefix ?? '';
+    const after = query.after ?? null;
+    const limit = query.limit ?? listLimitDefault;
+    assert(Number.isSafeInteger(limit) && limit >= 1 && limit <= listLimitMax, `list limit must be 1 to ${listLimitMax}`);
+    assert(isWellFormed(prefix) && (after === null || isWellFormed(after)), 'prefix and cursor must be well-formed Unicode');
+    const upper = prefixUpperBound(prefix);
+    if (after !== null && upper !== null && compareNames(after, upper) >= 0) return { names: [], next: null };
+    const fromCursor = after !== null && compareNames(after, prefix) >= 0;
+    const key = `${fromCursor ? 'exclusive' : 'inclusive'}-${upper === null ? 'unbounded' : 'bounded'}` as const;
+    const rows = this.#statements.namesWithVersions[key].all({ from: fromCursor ? after : prefix, upper, limit: limit + 1 });
+    const names = rows.slice(0, limit).map((row) => row.name);
+    return { names, next: rows.length > limit ? names[names.length - 1] : null };
   }
 
   stats(): MetadataStats {
@@ -398,7 +447,27 @@ export class MetadataStateMachine implements StateMachine {
     if (file.currentVersion === null) return { lastVersion: file.lastVersion, current: null };
     const current = this.#statements.version.get({ name, version: file.currentVersion });
     assert(current !== undefined, `${name}: current version ${file.currentVersion} has no row`);
+    assert(!current.deleteMarker, `${name}: current version ${file.currentVersion} is a delete marker`);
     return { lastVersion: file.lastVersion, current };
+  }
+
+  /**
+   * The rule between a name's row and its kept versions, checked after every change to them:
+   * the current version is the newest kept one unless that is a delete marker (then there is
+   * none), and no version is newer than the last one written.
+   */
+  #assertCurrentIsNewest(name: string): void {
+    const file = this.#statements.file.get({ name });
+    const newest = this.#statements.newestVersion.get({ name });
+    if (newest === undefined) {
+      assert(file === undefined || file.currentVersion === null, `${name}: current version ${String(file?.currentVersion)} but no version is kept`);
+      return;
+    }
+    assert(file !== undefined, `${name}: kept versions but no file row`);
+    assert(newest.version <= file.lastVersion, `${name}: version ${newest.version} is newer than the last written, ${file.lastVersion}`);
+    assert(!newest.deleteMarker || newest.size === 0, `${name}: delete marker ${newest.version} has a size`);
+    const expected = newest.deleteMarker ? null : newest.version;
+    assert(file.currentVersion === expected, `${name}: current version ${String(file.currentVersion)}, but the newest kept is ${newest.deleteMarker ? 'a delete marker' : 'version'} ${newest.version}`);
   }
 
   #applyOne(command: ReplicatedCommand, batch: BatchState): AppliedResult {
@@ -411,6 +480,7 @@ export class MetadataStateMachine implements StateMachine {
         return this.#delete(command, batch);
       case 'createBucket':
       case 'deleteBucket':
+      case 'setBucketVersioning':
         return this.#applyBucket(command);
       case 'setReplication':
       case 'setMemberDown':
@@ -485,6 +555,7 @@ export class MetadataStateMachine implements StateMachine {
       chunkSizes: record.chunkSizes === null ? null : JSON.stringify(record.chunkSizes),
       headers: record.headers === null ? null : JSON.stringify(record.headers),
       partSizes: partSizes === null ? null : JSON.stringify(partSizes),
+      deleteMarker: 0,
     });
     record.chunks.forEach((hash, i) => {
       this.#statements.addChunkRef.run({ hash, size: record.chunkSizes?.[i] ?? null });
@@ -496,26 +567,77 @@ export class MetadataStateMachine implements StateMachine {
     if (current === null) batch.liveFiles++;
     batch.liveBytes += record.size - (current?.size ?? 0);
     this.#dropVersionsThrough(name, record.version - this.#keepVersions, record.modifiedMs);
+    this.#assertCurrentIsNewest(name);
     return { ok: true, file: toFileJson(record) };
   }
 
   #delete(command: DeleteCommand, batch: BatchState): MetadataResult {
     if (command.version !== undefined) return this.#deleteVersion(command, command.version, batch);
+    if (command.keepHistory === true) return this.#deleteKeepingHistory(command, batch);
     const { name } = command;
     const file = this.#current(name);
-    if (file === null || file.current === null) return { ok: false, code: 'not_found', message: `${name}: no such file` };
+    const newest = this.#statements.newestVersion.get({ name });
+    // A name deleted already: nothing to do, unless a delete marker keeps its history.
+    if (file === null || newest === undefined) return { ok: false, code: 'not_found', message: `${name}: no such file` };
     const { current } = file;
     const failure = preconditionFailure(command.precondition, current);
     if (failure !== null) return { ok: false, code: 'precondition_failed', message: `${name}: ${failure}` };
+    const removed = current ?? this.#statements.version.get({ name, version: newest.version });
+    assert(removed !== undefined, `${name}: newest version ${newest.version} has no row`);
     // A delete removes every kept version: the name's history ends (its version numbers go on).
     this.#dropVersionsThrough(name, file.lastVersion, decodeHlc(command.hlc).wallMs);
     this.#statements.markDeleted.run({ name });
-    batch.liveFiles--;
-    batch.liveBytes -= current.size;
-    return { ok: true, file: toFileJson(current) };
+    if (current !== null) {
+      batch.liveFiles--;
+      batch.liveBytes -= current.size;
+    }
+    this.#assertCurrentIsNewest(name);
+    return { ok: true, file: toFileJson(removed) };
   }
 
-  /** Deletes one kept version; the newest one left becomes current, or the name goes with the last. */
+  /**
+   * S3's delete on a versioned bucket: a delete marker becomes the newest version (the next
+   * number), the versions before it stay kept (pruned past --keep-versions like any version, the
+   * marker counting as one). A name without a current version is not_found: no marker is
+   * stacked on a marker, nor made for a name that does not exist.
+   */
+  #deleteKeepingHistory(command: DeleteCommand, batch: BatchState): MetadataResult {
+    const { name } = command;
+    const file = this.#current(name);
+    if (file === null || file.current === null) return { ok: false, code: 'not_found', message: `${name}: no such file` };
+    const { current, lastVersion } = file;
+    const failure = preconditionFailure(command.precondition, current);
+    if (failure !== null) return { ok: false, code: 'precondition_failed', message: `${name}: ${failure}` };
+    const modifiedMs = decodeHlc(command.hlc).wallMs;
+    const marker: VersionRecord = {
+      name,
+      version: lastVersion + 1,
+      size: 0,
+      contentType: '',
+      etag: '',
+      s3Etag: null,
+      chunks: [],
+      chunkSizes: null,
+      headers: null,
+      partSizes: null,
+      hlc: command.hlc,
+      modifiedMs,
+      deleteMarker: true,
+    };
+    this.#statements.insertVersion.run({ ...marker, chunks: '[]', chunkSizes: null, headers: null, partSizes: null, deleteMarker: 1 });
+    this.#statements.markDeletedAt.run({ name, version: marker.version });
+    batch.liveFiles--;
+    batch.liveBytes -= current.size;
+    this.#dropVersionsThrough(name, marker.version - this.#keepVersions, modifiedMs);
+    this.#assertCurrentIsNewest(name);
+    return { ok: true, file: toFileJson(marker) };
+  }
+
+  /**
+   * Deletes one kept version, or delete marker. As in S3, the newest one left is then the name's
+   * state: current when it is a version, deleted when it is a delete marker or none is left
+   * (deleting the marker in front undeletes the version behind it).
+   */
   #deleteVersion(command: DeleteCommand, version: number, batch: BatchState): MetadataResult {
     const { name } = command;
     const file = this.#current(name);
@@ -525,21 +647,21 @@ export class MetadataStateMachine implements StateMachine {
     if (failure !== null) return { ok: false, code: 'precondition_failed', message: `${name}: ${failure}` };
     this.#dropVersionRefs(name, [target], decodeHlc(command.hlc).wallMs);
     this.#statements.deleteVersion.run({ name, version });
-    if (file.current?.version === version) {
-      const next = this.#statements.versionsNewestFirst.all({ name })[0];
-      if (next === undefined) {
-        this.#statements.markDeleted.run({ name });
-        batch.liveFiles--;
-        batch.liveBytes -= target.size;
-      } else {
-        this.#statements.setCurrentVersion.run({ name, version: next.version });
-        batch.liveBytes += next.size - target.size;
-      }
-    }
+    const before = file.current;
+    const newest = this.#statements.newestVersion.get({ name });
+    const after = newest === undefined || newest.deleteMarker ? null : newest;
+    if (after === null) this.#statements.markDeleted.run({ name });
+    else this.#statements.setCurrentVersion.run({ name, version: after.version });
+    batch.liveFiles += (after === null ? 0 : 1) - (before === null ? 0 : 1);
+    batch.liveBytes += (after?.size ?? 0) - (before?.size ?? 0);
+    this.#assertCurrentIsNewest(name);
     return { ok: true, file: toFileJson(target) };
   }
 
-  /** Creates or deletes a bucket; a delete is refused while a live file is under `<name>/`. */
+  /**
+   * Creates a bucket, sets its versioning, or deletes it: refused while a live file is under
+   * `<name>/`; the history kept there (old versions behind delete markers) goes with it.
+   */
   #applyBucket(command: BucketCommand): BucketResult {
     const { name } = command;
     const existing = this.#statements.bucket.get({ name });
@@ -547,14 +669,40 @@ export class MetadataStateMachine implements StateMachine {
       if (existing !== undefined) return { ok: false, code: 'bucket_exists', message: `the bucket ${name} exists` };
       const createdMs = decodeHlc(command.hlc).wallMs;
       this.#statements.insertBucket.run({ name, createdMs });
-      return { ok: true, bucket: toBucketJson({ name, createdMs }) };
+      return { ok: true, bucket: toBucketJson({ name, createdMs, versioning: 'Enabled' }) };
     }
     if (existing === undefined) return { ok: false, code: 'no_such_bucket', message: `no bucket ${name}` };
-    if (this.listFiles({ prefix: `${name}/`, limit: 1 }).files.length > 0) {
+    if (command.op === 'setBucketVersioning') {
+      this.#statements.setBucketVersioning.run({ name, versioning: command.status });
+      return { ok: true, bucket: toBucketJson({ ...existing, versioning: command.status }) };
+    }
+    const prefix = `${name}/`;
+    if (this.listFiles({ prefix, limit: 1 }).files.length > 0) {
       return { ok: false, code: 'bucket_not_empty', message: `the bucket ${name} holds files (names under ${name}/)` };
     }
+    this.#dropHistoryUnder(prefix, decodeHlc(command.hlc).wallMs);
     this.#statements.deleteBucket.run({ name });
     return { ok: true, bucket: toBucketJson(existing) };
+  }
+
+  /**
+   * Drops every kept version of the names under `prefix`: all behind delete markers, as no name
+   * there is live (their current_version is null already). A page of rows at a time, so memory
+   * does not grow with the history.
+   */
+  #dropHistoryUnder(prefix: string, nowMs: number): void {
+    const upper = prefixUpperBound(prefix);
+    assert(upper !== null, `${prefix}: a bucket's prefix has an upper bound`);
+    for (;;) {
+      // Each page's rows are deleted, so the next page starts at the range's start again.
+      const rows = this.#statements.versionsInRange.all({ from: prefix, upper, limit: historyDropPageRows });
+      for (const row of rows) {
+        assert(this.#statements.file.get({ name: row.name })?.currentVersion === null, `${row.name}: a live name in a bucket being deleted`);
+        this.#dropVersionRefs(row.name, [row], nowMs);
+        this.#statements.deleteVersion.run({ name: row.name, version: row.version });
+      }
+      if (rows.length < historyDropPageRows) return;
+    }
   }
 
   /** Creates or revokes an access key; the result never carries the secret. */
@@ -742,8 +890,8 @@ export function toKeyJson(record: Pick<KeyRecord, 'accessKeyId' | 'createdMs'>):
   return { accessKeyId: record.accessKeyId, created: new Date(record.createdMs).toISOString() };
 }
 
-function toBucketJson(row: { readonly name: string; readonly createdMs: number }): BucketJson {
-  return { name: row.name, created: new Date(row.createdMs).toISOString() };
+function toBucketJson(row: { readonly name: string; readonly createdMs: number; readonly versioning: BucketVersioning }): BucketJson {
+  return { name: row.name, created: new Date(row.createdMs).toISOString(), versioning: row.versioning };
 }
 
 /** The wall time of the latest HLC stamp applied so far (0 before any). */

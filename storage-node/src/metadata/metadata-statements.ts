@@ -26,6 +26,7 @@ const versionColumns = {
   partSizes: fileVersions.partSizes,
   hlc: fileVersions.hlc,
   modifiedMs: fileVersions.modifiedMs,
+  deleteMarker: fileVersions.deleteMarker,
 };
 
 const listColumns = {
@@ -54,6 +55,23 @@ function prepareListing(db: MetaDb, lower: ListLowerBound, bounded: boolean) {
       ),
     )
     .orderBy(asc(files.name))
+    .limit(placeholder('limit'))
+    .prepare();
+}
+
+/** Names with at least one kept version (delete markers count), in order: S3's ListObjectVersions. */
+function prepareNamesWithVersions(db: MetaDb, lower: ListLowerBound, bounded: boolean) {
+  const from = placeholder('from');
+  return db
+    .selectDistinct({ name: fileVersions.name })
+    .from(fileVersions)
+    .where(
+      and(
+        lower === 'inclusive' ? gte(fileVersions.name, from) : gt(fileVersions.name, from),
+        bounded ? lt(fileVersions.name, placeholder('upper')) : undefined,
+      ),
+    )
+    .orderBy(asc(fileVersions.name))
     .limit(placeholder('limit'))
     .prepare();
 }
@@ -96,6 +114,8 @@ export function prepareMetadataStatements(db: MetaDb) {
       })
       .prepare(),
     markDeleted: db.update(files).set({ currentVersion: null }).where(eq(files.name, name)).prepare(),
+    /** A delete marker became the newest version `version`: the name is deleted, its history kept. */
+    markDeletedAt: db.update(files).set({ currentVersion: null, lastVersion: sql`${version}` }).where(eq(files.name, name)).prepare(),
     setCurrentVersion: db.update(files).set({ currentVersion: sql`${version}` }).where(eq(files.name, name)).prepare(),
     deleteVersion: db
       .delete(fileVersions)
@@ -111,6 +131,21 @@ export function prepareMetadataStatements(db: MetaDb) {
       .from(fileVersions)
       .where(eq(fileVersions.name, name))
       .orderBy(desc(fileVersions.version))
+      .prepare(),
+    newestVersion: db
+      .select({ version: fileVersions.version, size: fileVersions.size, deleteMarker: fileVersions.deleteMarker })
+      .from(fileVersions)
+      .where(eq(fileVersions.name, name))
+      .orderBy(desc(fileVersions.version))
+      .limit(1)
+      .prepare(),
+    /** Every kept version of the names in [from, upper): the history a bucket's delete drops. */
+    versionsInRange: db
+      .select({ name: fileVersions.name, version: fileVersions.version, size: fileVersions.size, etag: fileVersions.etag, chunks: fileVersions.chunks })
+      .from(fileVersions)
+      .where(and(gte(fileVersions.name, placeholder('from')), lt(fileVersions.name, placeholder('upper'))))
+      .orderBy(asc(fileVersions.name), asc(fileVersions.version))
+      .limit(placeholder('limit'))
       .prepare(),
     /** Versions at or below `version`: the ones a put prunes. */
     versionsThrough: db
@@ -133,6 +168,8 @@ export function prepareMetadataStatements(db: MetaDb) {
         partSizes: jsonText('partSizes'),
         hlc: placeholder('hlc'),
         modifiedMs: placeholder('modifiedMs'),
+        // 0 or 1, as SQLite stores the boolean.
+        deleteMarker: sql`${placeholder('deleteMarker')}`,
       })
       .prepare(),
     deleteVersionsThrough: db
@@ -144,6 +181,12 @@ export function prepareMetadataStatements(db: MetaDb) {
       'inclusive-unbounded': prepareListing(db, 'inclusive', false),
       'exclusive-bounded': prepareListing(db, 'exclusive', true),
       'exclusive-unbounded': prepareListing(db, 'exclusive', false),
+    } satisfies Record<`${ListLowerBound}-${'bounded' | 'unbounded'}`, unknown>,
+    namesWithVersions: {
+      'inclusive-bounded': prepareNamesWithVersions(db, 'inclusive', true),
+      'inclusive-unbounded': prepareNamesWithVersions(db, 'inclusive', false),
+      'exclusive-bounded': prepareNamesWithVersions(db, 'exclusive', true),
+      'exclusive-unbounded': prepareNamesWithVersions(db, 'exclusive', false),
     } satisfies Record<`${ListLowerBound}-${'bounded' | 'unbounded'}`, unknown>,
 
     // ---- chunk_refs ----
@@ -212,6 +255,7 @@ export function prepareMetadataStatements(db: MetaDb) {
     allBuckets: db.select().from(buckets).orderBy(asc(buckets.name)).prepare(),
     insertBucket: db.insert(buckets).values({ name, createdMs: placeholder('createdMs') }).prepare(),
     deleteBucket: db.delete(buckets).where(eq(buckets.name, name)).prepare(),
+    setBucketVersioning: db.update(buckets).set({ versioning: sql`${placeholder('versioning')}` }).where(eq(buckets.name, name)).prepare(),
 
     // ---- client_requests ----
     request: db
