@@ -76,8 +76,8 @@ async function runChaos(o: ChaosOptions, networkNote: string | null): Promise<nu
   const netns = o.netnsPrefix !== null;
   const outDir = makeOutDir(o);
   const started = performance.now();
-  log(`seed ${o.seed}, ${o.nodes} nodes at replication ${o.replication}, ${o.durationS} s, ${o.clients} clients, network ${netns ? 'netns' : 'loopback'}${networkNote === null ? '' : ` (${networkNote})`}; output in ${outDir}`);
-  const cluster = await ChaosCluster.start({ nodes: o.nodes, replication: o.replication, dir: outDir, netnsPrefix: o.netnsPrefix, verbose: o.verbose });
+  log(`seed ${o.seed}, ${o.nodes} nodes at replication ${o.replication}${o.deadAfterMs === null ? '' : ` (dead after ${o.deadAfterMs} ms)`}, ${o.durationS} s, ${o.clients} clients, network ${netns ? 'netns' : 'loopback'}${networkNote === null ? '' : ` (${networkNote})`}; output in ${outDir}`);
+  const cluster = await ChaosCluster.start({ nodes: o.nodes, replication: o.replication, deadAfterMs: o.deadAfterMs, dir: outDir, netnsPrefix: o.netnsPrefix, verbose: o.verbose });
   let stopping = false;
   const onSignal = () => {
     if (stopping) return;

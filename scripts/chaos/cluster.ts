@@ -88,6 +88,8 @@ export interface ChaosClusterOptions {
    * It lives in the Raft log and snapshots: a wiped or replaced node gets it from there.
    */
   readonly replication: number;
+  /** The nodes' --dead-after-ms; null: their default. */
+  readonly deadAfterMs: number | null;
   readonly dir: string;
   /** Run each node in its own namespace (we are inside the control namespace). */
   readonly netnsPrefix: string | null;
@@ -251,6 +253,7 @@ export class ChaosCluster {
       '--client-port', url.port, '--cluster-port', new URL(node.clusterUrl).port,
       '--data-dir', node.dataDir, ...this.#entryFlags(node), '--cluster-secret', this.secret,
       ...chaosNodeFlags,
+      ...(this.#options.deadAfterMs === null ? [] : ['--dead-after-ms', String(this.#options.deadAfterMs)]),
     ];
     const ns = this.#options.netnsPrefix === null ? null : namespaceOf(this.#options.netnsPrefix, index);
     const child = this.#spawn(node.id, node.logPath, args, ns);

@@ -12,6 +12,11 @@ export interface ChaosOptions {
   readonly nodes: 3 | 5;
   /** Copies of each chunk (the cluster's replicated setting, set at start); default: every node. */
   readonly replication: number;
+  /**
+   * The nodes' --dead-after-ms (null: theirs, 10 minutes): short, a node down for longer is
+   * marked down during the run and its chunks are re-replicated, then moved back.
+   */
+  readonly deadAfterMs: number | null;
   /** Concurrent clients; each is one process of the history. */
   readonly clients: number;
   /** Where the report, the history and the node logs go (default: a new temp dir). */
@@ -51,6 +56,9 @@ each of its holders (rendezvous placement at the replication) with a clean fsck.
   --nodes 3|5             cluster size (default 3)
   --replication R         copies of each chunk, 1 to --nodes (default: --nodes, every node holds
                           every chunk); below --nodes each chunk lives on its R holders only
+  --dead-after-ms MS      the nodes' --dead-after-ms (default theirs, 10 minutes): a few seconds
+                          makes the leader mark killed, paused and cut off nodes down, so their
+                          chunks are re-replicated and moved back when they return
   --clients N             concurrent clients (default 2 per node + 2)
   --out DIR               report.json, history.json, node logs (default: a new temp dir)
   --network MODE          auto | netns | loopback (default auto: netns when root with iproute2)
@@ -77,7 +85,7 @@ function integer(name: string, text: string | undefined, min: number, max: numbe
 export function parseChaosArgs(argv: readonly string[], randomSeed: () => number): ChaosOptions | 'help' {
   const values = new Map<string, string>();
   const switches = new Set<string>();
-  const valueFlags = ['duration', 'seed', 'nodes', 'replication', 'clients', 'out', 'network', 'check-timeout', 'converge-timeout', 'netns-prefix', 'faults'];
+  const valueFlags = ['duration', 'seed', 'nodes', 'replication', 'dead-after-ms', 'clients', 'out', 'network', 'check-timeout', 'converge-timeout', 'netns-prefix', 'faults'];
   const switchFlags = ['unsafe-local-reads', 'no-faults', 'verbose', 'help'];
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
@@ -109,6 +117,7 @@ export function parseChaosArgs(argv: readonly string[], randomSeed: () => number
     seed: values.has('seed') ? integer('seed', values.get('seed'), 0, 2 ** 32 - 1) : randomSeed(),
     nodes,
     replication: integer('replication', values.get('replication') ?? String(nodes), 1, nodes),
+    deadAfterMs: values.has('dead-after-ms') ? integer('dead-after-ms', values.get('dead-after-ms'), 1000, 365 * 24 * 3_600_000) : null,
     clients: integer('clients', values.get('clients') ?? String(2 * nodes + 2), 1, 64),
     outDir: values.get('out') ?? null,
     network,
@@ -142,7 +151,7 @@ export function replayCommand(o: ChaosOptions): string {
     o.noFaults ? ' --no-faults' : '',
     o.faults !== null ? ` --faults ${o.faults.join(',')}` : '',
   ].join('');
-  const replication = o.replication !== o.nodes ? ` --replication ${o.replication}` : '';
+  const replication = `${o.replication !== o.nodes ? ` --replication ${o.replication}` : ''}${o.deadAfterMs !== null ? ` --dead-after-ms ${o.deadAfterMs}` : ''}`;
   return `npm run chaos -- --duration ${o.durationS} --seed ${o.seed} --nodes ${o.nodes}${replication}${extra}`;
 }
 
@@ -150,7 +159,7 @@ export function replayCommand(o: ChaosOptions): string {
 export function innerArgs(o: ChaosOptions, outDir: string, prefix: string): string[] {
   return [
     '--duration', String(o.durationS), '--seed', String(o.seed), '--nodes', String(o.nodes),
-    '--replication', String(o.replication), '--clients', String(o.clients), '--out', outDir, '--network', 'netns', '--netns-prefix', prefix,
+    '--replication', String(o.replication), ...(o.deadAfterMs !== null ? ['--dead-after-ms', String(o.deadAfterMs)] : []), '--clients', String(o.clients), '--out', outDir, '--network', 'netns', '--netns-prefix', prefix,
     '--check-timeout', String(o.checkTimeoutS), '--converge-timeout', String(o.convergeTimeoutS),
     ...(o.unsafeLocalReads ? ['--unsafe-local-reads'] : []),
     ...(o.noFaults ? ['--no-faults'] : []),

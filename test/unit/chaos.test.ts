@@ -47,6 +47,13 @@ describe('chaos options', () => {
     assert.equal(three.replication, 3);
     assert.throws(() => parseChaosArgs(['--nodes', '3', '--replication', '4'], () => 1), /--replication must be an integer from 1 to 3/);
     assert.throws(() => parseChaosArgs(['--replication', '0'], () => 1), UsageError);
+    assert.equal(o.deadAfterMs, null, "the nodes' own --dead-after-ms unless given");
+    const short = parseChaosArgs(['--seed', '1', '--nodes', '5', '--replication', '3', '--dead-after-ms', '3000'], () => 1);
+    assert.ok(short !== 'help');
+    assert.equal(short.deadAfterMs, 3000);
+    assert.equal(replayCommand(short), 'npm run chaos -- --duration 60 --seed 1 --nodes 5 --replication 3 --dead-after-ms 3000');
+    assert.ok(innerArgs(short, '/tmp/x', 'p').join(' ').includes('--dead-after-ms 3000'));
+    assert.throws(() => parseChaosArgs(['--dead-after-ms', '10'], () => 1), UsageError);
   });
 
   it('draws a seed when none is given, so that it can be printed', () => {
