@@ -76,8 +76,8 @@ async function runChaos(o: ChaosOptions, networkNote: string | null): Promise<nu
   const netns = o.netnsPrefix !== null;
   const outDir = makeOutDir(o);
   const started = performance.now();
-  log(`seed ${o.seed}, ${o.nodes} nodes, ${o.durationS} s, ${o.clients} clients, network ${netns ? 'netns' : 'loopback'}${networkNote === null ? '' : ` (${networkNote})`}; output in ${outDir}`);
-  const cluster = await ChaosCluster.start({ nodes: o.nodes, dir: outDir, netnsPrefix: o.netnsPrefix, verbose: o.verbose });
+  log(`seed ${o.seed}, ${o.nodes} nodes at replication ${o.replication}${o.deadAfterMs === null ? '' : ` (dead after ${o.deadAfterMs} ms)`}, ${o.durationS} s, ${o.clients} clients, network ${netns ? 'netns' : 'loopback'}${networkNote === null ? '' : ` (${networkNote})`}; output in ${outDir}`);
+  const cluster = await ChaosCluster.start({ nodes: o.nodes, replication: o.replication, deadAfterMs: o.deadAfterMs, dir: outDir, netnsPrefix: o.netnsPrefix, verbose: o.verbose });
   let stopping = false;
   const onSignal = () => {
     if (stopping) return;
@@ -104,7 +104,7 @@ async function runChaos(o: ChaosOptions, networkNote: string | null): Promise<nu
       if (leader === null) return null;
       return referencedChunks(client, cluster.nodes[leader].url, workload.keys.all).catch(() => null);
     };
-    const nemesis = new Nemesis(cluster, { nodes: o.nodes, netnsPrefix: o.netnsPrefix }, recorder, () => workload.currentEtags(), neededChunks);
+    const nemesis = new Nemesis(cluster, { nodes: o.nodes, replication: o.replication, netnsPrefix: o.netnsPrefix }, recorder, () => workload.currentEtags(), neededChunks);
     const planned = new Map<string, number>();
     for (const e of schedule) planned.set(e.kind, (planned.get(e.kind) ?? 0) + 1);
     log(`workload running; ${schedule.length} faults scheduled${schedule.length === 0 ? '' : `: ${[...planned].map(([k, n]) => `${k} ${n}`).join(', ')}`}`);
@@ -171,7 +171,7 @@ async function runChaos(o: ChaosOptions, networkNote: string | null): Promise<nu
       return { longestWriteMs: longest(writeWindows), longestReadMs: longest(readWindows), writeWindows, readWindows };
     };
     const report: ChaosReport = {
-      seed: o.seed, nodes: o.nodes, durationS: o.durationS, clients: o.clients,
+      seed: o.seed, nodes: o.nodes, replication: o.replication, durationS: o.durationS, clients: o.clients,
       network: {
         mode: netns ? 'netns' : 'loopback',
         partitions: nemesis.partitionMethod === 'netns' ? 'links cut (ip neigh, silent drop)' : 'minority paused (SIGSTOP)',
@@ -186,6 +186,7 @@ async function runChaos(o: ChaosOptions, networkNote: string | null): Promise<nu
       checks: {
         keys: history.keys, timedOutKeys: history.timedOut, versionsReadBack: state.versionsChecked,
         chunkCopiesVerified: state.chunksChecked, metadataDigests: state.digests,
+        nodeDigests: state.nodeDigests, fsck: state.fsck, strayCopies: state.strayCopies,
       },
       notes,
       violations,

@@ -1,15 +1,19 @@
 // The end of a run: wait for the healed cluster to converge, read every name back, then check
 // the history and every node's copy of the metadata and the chunks.
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
 import { checkLinearizable } from '../../test/checker/linearizability.ts';
 import { findLostWrite } from './analysis.ts';
 import type { Violation } from './analysis.ts';
 import { fileUrl, sha256 } from './client.ts';
 import type { ChaosClient } from './client.ts';
 import type { ChaosCluster, ChaosNode } from './cluster.ts';
+import { chunkPath } from './last-copies.ts';
 import type { ChunkFault } from './nemesis.ts';
+import {
+  compareMemberViews, compareNodeDigests, describeFsck, fsckCleanWaitMs, holdersIn, leaderFsck, placementFromFsck, placementOfRun, waitFsckClean,
+} from './placement-checks.ts';
+import type { NodeDigest, PlacementView } from './placement-checks.ts';
 import type { Recorder } from './recorder.ts';
 import type { Workload } from './workload.ts';
 
@@ -128,7 +132,7 @@ async function getJson<T>(client: ChaosClient, url: string): Promise<T> {
 }
 
 /**
- * A node's metadata as seen from outside (no node route gives a digest): the whole listing and
+ * A node's metadata as seen from outside (beside the node's own digest route): the whole listing and
  * the kept versions of every name the run used, each read locally from that node.
  */
 async function nodeMetadata(client: ChaosClient, url: string, node: string, names: readonly string[]): Promise<NodeMetadata> {
@@ -166,15 +170,26 @@ export async function referencedChunks(client: ChaosClient, url: string, names: 
 export interface StateCheck {
   readonly violations: Violation[];
   readonly notes: string[];
+  /** Per node: the digest of its listing and kept versions, as read from outside. */
   readonly digests: Record<string, string>;
+  /** Per node: its own GET /admin/metadata-digest (cluster_settings included). */
+  readonly nodeDigests: Record<string, NodeDigest>;
+  /** The leader's fsck after the wait for repair. */
+  readonly fsck: { clean: boolean; ms: number; summary: string };
+  /** Needed chunk copies verified on their holders. */
   readonly chunksChecked: number;
+  /** Copies of needed chunks found on nodes that are not their holders (not yet collected). */
+  readonly strayCopies: number;
   readonly versionsChecked: number;
 }
 
 /**
- * After convergence: every node holds the same metadata (digest of its listing and versions),
- * serves for each name what the final linearizable read saw, serves every kept version with bytes
- * matching its etag, and stores every chunk a kept version needs, hash-verified on disk.
+ * After convergence: every node holds the same metadata (digest of its listing and versions, and
+ * its own digest of the replicated state) and lists the same members, serves for each name what
+ * the final linearizable read saw, and serves every kept version with bytes matching its etag
+ * (a node that does not hold a chunk streams it from a holder); the leader's fsck comes clean,
+ * and every chunk a kept version needs is on each of its holders (the nodes' rendezvous
+ * placement over the converged members), hash-verified on disk.
  */
 export async function checkNodeState(
   client: ChaosClient, cluster: ChaosCluster, workload: Workload,
@@ -195,7 +210,8 @@ export async function checkNodeState(
       violations.push({ kind: 'metadata', node: node.id, message: `could not read the metadata of ${node.id}: ${(err as Error).message}` });
     }
   }
-  if (metadata.length === 0) return { violations, notes, digests: {}, chunksChecked: 0, versionsChecked: 0 };
+  const noFsck = { clean: false, ms: 0, summary: 'not run' };
+  if (metadata.length === 0) return { violations, notes, digests: {}, nodeDigests: {}, fsck: noFsck, chunksChecked: 0, strayCopies: 0, versionsChecked: 0 };
   const digests = Object.fromEntries(metadata.map((m) => [m.node, m.digest]));
   const reference = metadata[0];
   for (const m of metadata.slice(1)) {
@@ -206,6 +222,10 @@ export async function checkNodeState(
       : `listings differ (${reference.node}: ${reference.files.length} files, ${m.node}: ${m.files.length})`;
     violations.push({ kind: 'metadata', node: m.node, message: `metadata digest of ${m.node} differs from ${reference.node}'s: ${where}` });
   }
+  // What placement depends on: the replicated settings (in the nodes' own digest) and the members.
+  const own = await compareNodeDigests(cluster);
+  violations.push(...own.violations);
+  violations.push(...(await compareMemberViews(cluster)));
   // What each node serves now, read locally, against the final linearizable read.
   for (const node of nodes) {
     for (const name of names) {
@@ -235,18 +255,25 @@ export async function checkNodeState(
       needed.set(hash, set);
     }
   }
+  // Where each chunk belongs now: as the leader's fsck places (members marked down skipped).
+  let placement: PlacementView = placementOfRun(cluster);
+  try {
+    placement = placementFromFsck(await leaderFsck(cluster));
+  } catch (err) {
+    notes.push(`the leader's fsck did not answer before the read-back (${(err as Error).message}): holders computed from ${placement.source}`);
+  }
   const injected = new Set(chunkFaults.map((f) => `${f.node}/${f.hash}`));
-  const before = scanChunks(nodes, needed);
-  const latentInjected = before.filter((p) => injected.has(`${p.node}/${p.hash}`));
-  const latentOther = before.filter((p) => !injected.has(`${p.node}/${p.hash}`));
+  const before = scanChunks(nodes, needed.keys(), placement);
+  const latentInjected = before.problems.filter((p) => injected.has(`${p.node}/${p.hash}`));
+  const latentOther = before.problems.filter((p) => !injected.has(`${p.node}/${p.hash}`));
   if (latentInjected.length > 0) {
-    notes.push(`${latentInjected.length} chunk cop${latentInjected.length === 1 ? 'y' : 'ies'} damaged by the nemesis and needed by a kept version were still damaged after convergence (not read since: nodes verify chunks on read and at start-up, there is no background scrub): ${latentInjected.map((p) => `${p.node} ${p.hash.slice(0, 12)}… ${p.problem}`).join('; ')}`);
+    notes.push(`${latentInjected.length} holder cop${latentInjected.length === 1 ? 'y' : 'ies'} of chunks needed by a kept version, damaged by the nemesis, were still damaged after convergence (not read or scrubbed since): ${latentInjected.map((p) => `${p.node} ${p.hash.slice(0, 12)}… ${p.problem}`).join('; ')}`);
   }
   if (latentOther.length > 0) {
-    notes.push(`after convergence, before the read-back: ${latentOther.length} needed chunk cop${latentOther.length === 1 ? 'y' : 'ies'} missing or bad that the nemesis did not touch: ${latentOther.slice(0, 8).map((p) => `${p.node} ${p.hash.slice(0, 12)}… ${p.problem}`).join('; ')}`);
+    notes.push(`after convergence, before the read-back: ${latentOther.length} needed chunk cop${latentOther.length === 1 ? 'y' : 'ies'} on a holder missing or bad that the nemesis did not touch: ${latentOther.slice(0, 8).map((p) => `${p.node} ${p.hash.slice(0, 12)}… ${p.problem}`).join('; ')}`);
   }
-  // Every kept version from every node, read locally: the bytes must hash to the etag (a bad or
-  // missing chunk is fetched from a peer and stored again on the way).
+  // Every kept version from every node, read locally: the bytes must hash to the etag (a holder
+  // fetches a bad or missing chunk from another and stores it again; a non-holder streams it).
   let versionsChecked = 0;
   for (const node of nodes) {
     for (const [name, versions] of reference.versions) {
@@ -261,17 +288,39 @@ export async function checkNodeState(
       }
     }
   }
-  // Then the disk again, giving background repair time: every needed chunk on every node, intact.
+  // The leader's fsck (every referenced chunk on each of its holders, nothing misplaced), given
+  // time: the nodes repair and rebalance on their own.
+  const fsckWait = await waitFsckClean(cluster, fsckCleanWaitMs);
+  const fsckSummary = fsckWait.report === null ? `no answer (${fsckWait.error})` : describeFsck(fsckWait.report);
+  if (!fsckWait.clean) {
+    violations.push({ kind: 'chunk', message: `the leader's fsck was not clean ${Math.round(fsckWait.ms / 1000)} s after the read-back: ${fsckSummary}${fsckWait.error === null ? '' : `; last error: ${fsckWait.error}`}` });
+  }
+  if (fsckWait.report !== null) {
+    placement = placementFromFsck(fsckWait.report);
+    const { replication, replication_setting: setting } = fsckWait.report;
+    if (setting !== cluster.replication || replication !== Math.min(cluster.replication, placement.members.length)) {
+      violations.push({ kind: 'metadata', message: `the leader's fsck places at replication ${replication} (setting ${setting}), the run set ${cluster.replication}` });
+    }
+    if (fsckWait.report.chunks !== needed.size) notes.push(`the leader's fsck counts ${fsckWait.report.chunks} referenced chunks, the kept versions need ${needed.size}`);
+  }
+  if (placement.down.length > 0) notes.push(`members marked down at the end (placement skips them): ${placement.down.join(', ')}`);
+  // Then the disk again: every needed chunk on each of its holders, intact.
   const deadline = Date.now() + 30_000;
-  let after = scanChunks(nodes, needed);
-  while (after.length > 0 && Date.now() < deadline) {
+  let after = scanChunks(nodes, needed.keys(), placement);
+  while (after.problems.length > 0 && Date.now() < deadline) {
     await sleep(1_000);
-    after = scanChunks(nodes, needed);
+    after = scanChunks(nodes, needed.keys(), placement);
   }
-  for (const p of after) {
-    violations.push({ kind: 'chunk', node: p.node, message: `${p.node} lacks a good copy of chunk ${p.hash} (${p.problem}) needed by ${[...needed.get(p.hash)!].slice(0, 3).join(', ')}, 30 s after every version was read back` });
+  for (const p of after.problems) {
+    violations.push({ kind: 'chunk', node: p.node, message: `${p.node}, a holder of chunk ${p.hash} (holders ${holdersIn(placement, p.hash).join(', ')} at replication ${placement.replication}), lacks a good copy (${p.problem}); it is needed by ${[...needed.get(p.hash)!].slice(0, 3).join(', ')}; 30 s after the fsck wait` });
   }
-  return { violations, notes, digests, chunksChecked: needed.size * nodes.length, versionsChecked };
+  if (after.strays.length > 0) {
+    notes.push(`${after.strays.length} cop${after.strays.length === 1 ? 'y' : 'ies'} of needed chunks on nodes that are not their holders (not collected yet): ${after.strays.slice(0, 5).map((s) => `${s.node} ${s.hash.slice(0, 12)}…`).join('; ')}`);
+  }
+  return {
+    violations, notes, digests, nodeDigests: own.digests, fsck: { clean: fsckWait.clean, ms: fsckWait.ms, summary: fsckSummary },
+    chunksChecked: after.checked, strayCopies: after.strays.length, versionsChecked,
+  };
 }
 
 interface ChunkProblem {
@@ -280,12 +329,29 @@ interface ChunkProblem {
   readonly problem: 'missing' | 'corrupt';
 }
 
-/** Needed chunks that a node's blob dir lacks or holds with the wrong bytes. */
-function scanChunks(nodes: readonly ChaosNode[], needed: ReadonlyMap<string, unknown>): ChunkProblem[] {
+interface ChunkScan {
+  /** Needed chunks a holder lacks or holds with the wrong bytes. */
+  readonly problems: ChunkProblem[];
+  /** Needed chunks present on a node that is not a holder. */
+  readonly strays: Array<{ node: string; hash: string }>;
+  /** Holder copies looked at. */
+  readonly checked: number;
+}
+
+/** Each needed chunk on each of its holders (among `nodes`), read and hashed; copies elsewhere noted. */
+function scanChunks(nodes: readonly ChaosNode[], needed: Iterable<string>, placement: PlacementView): ChunkScan {
   const problems: ChunkProblem[] = [];
-  for (const node of nodes) {
-    for (const hash of needed.keys()) {
-      const path = join(node.dataDir, 'blobs', hash.slice(0, 2), hash.slice(2, 4), hash);
+  const strays: Array<{ node: string; hash: string }> = [];
+  let checked = 0;
+  for (const hash of needed) {
+    const holders = new Set(holdersIn(placement, hash));
+    for (const node of nodes) {
+      const path = chunkPath(node.dataDir, hash);
+      if (!holders.has(node.id)) {
+        if (existsSync(path)) strays.push({ node: node.id, hash });
+        continue;
+      }
+      checked++;
       let data: Buffer;
       try {
         data = readFileSync(path);
@@ -296,5 +362,5 @@ function scanChunks(nodes: readonly ChaosNode[], needed: ReadonlyMap<string, unk
       if (sha256(data) !== hash) problems.push({ node: node.id, hash, problem: 'corrupt' });
     }
   }
-  return problems;
+  return { problems, strays, checked };
 }

@@ -82,6 +82,14 @@ export interface CrashRecord {
 
 export interface ChaosClusterOptions {
   readonly nodes: number;
+  /**
+   * Copies of each chunk: the replicated setting, set once through the membership's leader
+   * before any write (the nodes' own default is 3, so it is set even when it is every node).
+   * It lives in the Raft log and snapshots: a wiped or replaced node gets it from there.
+   */
+  readonly replication: number;
+  /** The nodes' --dead-after-ms; null: their default. */
+  readonly deadAfterMs: number | null;
   readonly dir: string;
   /** Run each node in its own namespace (we are inside the control namespace). */
   readonly netnsPrefix: string | null;
@@ -154,6 +162,7 @@ export class ChaosCluster {
     try {
       for (const node of cluster.nodes) cluster.startNode(node.index);
       await cluster.waitReady(90_000);
+      await cluster.setReplication(options.replication, 60_000);
       cluster.startGateway();
       await cluster.waitGatewayReady(60_000);
     } catch (err) {
@@ -161,6 +170,48 @@ export class ChaosCluster {
       throw err;
     }
     return cluster;
+  }
+
+  get replication(): number {
+    return this.#options.replication;
+  }
+
+  /** The headers that open a node's /admin routes. */
+  get adminHeaders(): Record<string, string> {
+    return { 'x-dfs-cluster-secret': this.secret };
+  }
+
+  /**
+   * PUT /admin/settings/replication (a follower forwards it to the leader) until one answers 200,
+   * then waits until every node applied it (its GET /admin/settings says so).
+   */
+  async setReplication(replication: number, timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    let last = '';
+    for (let attempt = 0; ; attempt++) {
+      if (Date.now() > deadline) throw new Error(`could not set replication ${replication} in ${timeoutMs} ms (last: ${last})`);
+      const node = this.nodes[attempt % this.nodes.length];
+      try {
+        const res = await fetch(`${node.url}/admin/settings/replication`, {
+          method: 'PUT', headers: { ...this.adminHeaders, 'content-type': 'application/json' },
+          body: JSON.stringify({ replication }), signal: AbortSignal.timeout(10_000),
+        });
+        last = `${node.id} answered ${res.status} ${(await res.text()).slice(0, 300)}`;
+        if (res.ok) break;
+      } catch (err) {
+        last = `${node.id}: ${(err as Error).message}`;
+      }
+      await sleep(300);
+    }
+    for (const node of this.nodes) {
+      for (;;) {
+        const settings = await fetch(`${node.url}/admin/settings`, { headers: this.adminHeaders, signal: AbortSignal.timeout(5_000) })
+          .then((r) => (r.ok ? (r.json() as Promise<{ replication: number; effective_replication: number }>) : null), () => null);
+        if (settings !== null && settings.replication === replication && settings.effective_replication === replication) break;
+        if (Date.now() > deadline) throw new Error(`${node.id} did not apply replication ${replication} in ${timeoutMs} ms (it says ${JSON.stringify(settings)})`);
+        await sleep(200);
+      }
+    }
   }
 
   #spawn(name: string, logPath: string, args: readonly string[], netns: string | null): ChildProcess {
@@ -202,6 +253,7 @@ export class ChaosCluster {
       '--client-port', url.port, '--cluster-port', new URL(node.clusterUrl).port,
       '--data-dir', node.dataDir, ...this.#entryFlags(node), '--cluster-secret', this.secret,
       ...chaosNodeFlags,
+      ...(this.#options.deadAfterMs === null ? [] : ['--dead-after-ms', String(this.#options.deadAfterMs)]),
     ];
     const ns = this.#options.netnsPrefix === null ? null : namespaceOf(this.#options.netnsPrefix, index);
     const child = this.#spawn(node.id, node.logPath, args, ns);

@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import { Prng } from '../../test/sim/prng.ts';
 import type { Violation } from './analysis.ts';
 import type { ChaosCluster } from './cluster.ts';
-import { lastIntactCopies } from './last-copies.ts';
+import { lastIntactCopies, runHolders } from './last-copies.ts';
+import type { HoldersOf } from './last-copies.ts';
 import { cutLink, healAllLinks, healLink, throttle, unthrottle } from './netns.ts';
 import type { Recorder } from './recorder.ts';
 import { awaitRemovedExit, awaitVoter, describeMembers, removeMember } from './replace-member.ts';
@@ -32,6 +33,8 @@ export interface ChunkFault {
 
 export interface NemesisOptions {
   readonly nodes: number;
+  /** Copies of each chunk: a chunk lives on its holders only (see last-copies.ts). */
+  readonly replication: number;
   /** Links can be cut (netns); otherwise a partition pauses its minority side. */
   readonly netnsPrefix: string | null;
 }
@@ -80,6 +83,7 @@ export class Nemesis {
   /** Nodes a fault is about to wipe: their chunk copies do not count as the ones that remain. */
   readonly #leaving = new Set<number>();
   readonly #wakers = new Set<() => void>();
+  readonly #holders: HoldersOf;
 
   constructor(
     cluster: ChaosCluster, options: NemesisOptions, recorder: Recorder, currentEtags: () => string[],
@@ -91,6 +95,7 @@ export class Nemesis {
     this.#recorder = recorder;
     this.#currentEtags = currentEtags;
     this.partitionMethod = options.netnsPrefix === null ? 'pause' : 'netns';
+    this.#holders = runHolders(cluster.nodes, options.replication);
   }
 
   /**
@@ -159,13 +164,16 @@ export class Nemesis {
   }
 
   /**
-   * Chunks the nemesis damaged somewhere, still needed by a kept version (`needed`; null: all
-   * count), whose only intact copy left is on `victim`: wiping it would lose them (last-copies.ts).
-   * Synchronous: the caller awaits `needed` first, then checks and acts with no await between.
+   * Chunks still needed by a kept version (`needed`; null: every chunk on the victim counts)
+   * whose only intact copy among their holders is on `victim`: wiping it would lose them
+   * (last-copies.ts). Not only the chunks the nemesis damaged: a chunk has `replication` copies,
+   * a fresh one maybe only a majority of them, and a holder wiped before may not have its copy
+   * back yet. Synchronous: the caller awaits `needed` first, then checks and acts with no await
+   * between.
    */
   #lastCopiesOn(victim: number, needed: ReadonlySet<string> | null): string[] {
-    const damaged = this.chunkFaults.map((f) => f.hash).filter((hash) => needed === null || needed.has(hash));
-    return lastIntactCopies(this.#cluster.nodes, victim, damaged, this.#leaving);
+    const candidates = needed ?? listChunkFiles(this.#cluster.nodes[victim].dataDir).map((f) => f.hash);
+    return lastIntactCopies(this.#cluster.nodes, victim, candidates, this.#leaving, this.#holders);
   }
 
   async #leaderOrRandom(rng: Prng, record: FaultRecord): Promise<number> {
@@ -210,7 +218,7 @@ export class Nemesis {
     record.targets = [node.id];
     const last = this.#lastCopiesOn(victim, needed);
     if (last.length > 0) {
-      record.detail += `skipped: ${node.id} holds the last intact copy of chunk ${last[0].slice(0, 12)}… (the nemesis damaged the others)`;
+      record.detail += `skipped: ${node.id} holds the last intact copy of chunk ${last[0].slice(0, 12)}… (the other holders' copies are damaged or not there yet)`;
       return null;
     }
     // From here its copies do not count: a chunk fault must leave an intact copy elsewhere.
@@ -312,7 +320,7 @@ export class Nemesis {
         const last = this.#lastCopiesOn(victim, needed);
         if (last.length > 0) {
           record.targets = ids([victim]);
-          record.detail += `skipped: ${cluster.nodes[victim].id} holds the last intact copy of chunk ${last[0].slice(0, 12)}… (the nemesis damaged the others)`;
+          record.detail += `skipped: ${cluster.nodes[victim].id} holds the last intact copy of chunk ${last[0].slice(0, 12)}… (the other holders' copies are damaged or not there yet)`;
           return null;
         }
         this.#leaving.add(victim);
@@ -367,7 +375,7 @@ export class Nemesis {
         const hot = files.filter((f) => current.has(f.hash));
         let file = hot.length > 0 && rng.chance(0.5) ? rng.pick(hot) : rng.pick(files);
         // Never the last intact copy (the others damaged before, or on a node being wiped).
-        const isLast = (f: { hash: string }) => (needed === null || needed.has(f.hash)) && lastIntactCopies(cluster.nodes, victim, [f.hash], this.#leaving).length > 0;
+        const isLast = (f: { hash: string }) => (needed === null || needed.has(f.hash)) && lastIntactCopies(cluster.nodes, victim, [f.hash], this.#leaving, this.#holders).length > 0;
         if (isLast(file)) {
           const instead = rng.shuffle(files).find((f) => !isLast(f));
           if (instead === undefined) {

@@ -10,6 +10,13 @@ export interface ChaosOptions {
   readonly durationS: number;
   readonly seed: number;
   readonly nodes: 3 | 5;
+  /** Copies of each chunk (the cluster's replicated setting, set at start); default: every node. */
+  readonly replication: number;
+  /**
+   * The nodes' --dead-after-ms (null: theirs, 10 minutes): short, a node down for longer is
+   * marked down during the run and its chunks are re-replicated, then moved back.
+   */
+  readonly deadAfterMs: number | null;
   /** Concurrent clients; each is one process of the history. */
   readonly clients: number;
   /** Where the report, the history and the node logs go (default: a new temp dir). */
@@ -36,16 +43,22 @@ export class UsageError extends Error {
   override readonly name = 'UsageError';
 }
 
-export const usage = `npm run chaos -- --duration S --seed N [--nodes 3|5] [options]
+export const usage = `npm run chaos -- --duration S --seed N [--nodes 3|5] [--replication R] [options]
 
 Starts a real cluster (storage nodes and a gateway as processes), runs concurrent clients through
 the gateway and straight to the nodes while a seeded schedule injects faults (kill -9, pauses,
 restarts, partitions, corrupted and deleted chunks, a wiped node), then heals everything, waits for
-convergence and checks linearizability, lost writes, metadata and chunks on every node.
+convergence and checks linearizability, lost writes, metadata on every node, and every chunk on
+each of its holders (rendezvous placement at the replication) with a clean fsck.
 
   --duration S            seconds of workload under faults (default 60)
   --seed N                seed of the fault schedule and the workload (default: random, printed)
   --nodes 3|5             cluster size (default 3)
+  --replication R         copies of each chunk, 1 to --nodes (default: --nodes, every node holds
+                          every chunk); below --nodes each chunk lives on its R holders only
+  --dead-after-ms MS      the nodes' --dead-after-ms (default theirs, 10 minutes): a few seconds
+                          makes the leader mark killed, paused and cut off nodes down, so their
+                          chunks are re-replicated and moved back when they return
   --clients N             concurrent clients (default 2 per node + 2)
   --out DIR               report.json, history.json, node logs (default: a new temp dir)
   --network MODE          auto | netns | loopback (default auto: netns when root with iproute2)
@@ -72,7 +85,7 @@ function integer(name: string, text: string | undefined, min: number, max: numbe
 export function parseChaosArgs(argv: readonly string[], randomSeed: () => number): ChaosOptions | 'help' {
   const values = new Map<string, string>();
   const switches = new Set<string>();
-  const valueFlags = ['duration', 'seed', 'nodes', 'clients', 'out', 'network', 'check-timeout', 'converge-timeout', 'netns-prefix', 'faults'];
+  const valueFlags = ['duration', 'seed', 'nodes', 'replication', 'dead-after-ms', 'clients', 'out', 'network', 'check-timeout', 'converge-timeout', 'netns-prefix', 'faults'];
   const switchFlags = ['unsafe-local-reads', 'no-faults', 'verbose', 'help'];
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
@@ -103,6 +116,8 @@ export function parseChaosArgs(argv: readonly string[], randomSeed: () => number
     durationS: integer('duration', values.get('duration') ?? '60', 5, 24 * 3600),
     seed: values.has('seed') ? integer('seed', values.get('seed'), 0, 2 ** 32 - 1) : randomSeed(),
     nodes,
+    replication: integer('replication', values.get('replication') ?? String(nodes), 1, nodes),
+    deadAfterMs: values.has('dead-after-ms') ? integer('dead-after-ms', values.get('dead-after-ms'), 1000, 365 * 24 * 3_600_000) : null,
     clients: integer('clients', values.get('clients') ?? String(2 * nodes + 2), 1, 64),
     outDir: values.get('out') ?? null,
     network,
@@ -136,14 +151,15 @@ export function replayCommand(o: ChaosOptions): string {
     o.noFaults ? ' --no-faults' : '',
     o.faults !== null ? ` --faults ${o.faults.join(',')}` : '',
   ].join('');
-  return `npm run chaos -- --duration ${o.durationS} --seed ${o.seed} --nodes ${o.nodes}${extra}`;
+  const replication = `${o.replication !== o.nodes ? ` --replication ${o.replication}` : ''}${o.deadAfterMs !== null ? ` --dead-after-ms ${o.deadAfterMs}` : ''}`;
+  return `npm run chaos -- --duration ${o.durationS} --seed ${o.seed} --nodes ${o.nodes}${replication}${extra}`;
 }
 
 /** The arguments to pass on to the inner run (everything but the network choice). */
 export function innerArgs(o: ChaosOptions, outDir: string, prefix: string): string[] {
   return [
     '--duration', String(o.durationS), '--seed', String(o.seed), '--nodes', String(o.nodes),
-    '--clients', String(o.clients), '--out', outDir, '--network', 'netns', '--netns-prefix', prefix,
+    '--replication', String(o.replication), ...(o.deadAfterMs !== null ? ['--dead-after-ms', String(o.deadAfterMs)] : []), '--clients', String(o.clients), '--out', outDir, '--network', 'netns', '--netns-prefix', prefix,
     '--check-timeout', String(o.checkTimeoutS), '--converge-timeout', String(o.convergeTimeoutS),
     ...(o.unsafeLocalReads ? ['--unsafe-local-reads'] : []),
     ...(o.noFaults ? ['--no-faults'] : []),

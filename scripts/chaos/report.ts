@@ -14,6 +14,8 @@ export interface Availability {
 export interface ChaosReport {
   readonly seed: number;
   readonly nodes: number;
+  /** Copies of each chunk the cluster was set to. */
+  readonly replication: number;
   readonly durationS: number;
   readonly clients: number;
   /** How the network was handled, and why when namespaces were not used. */
@@ -31,6 +33,12 @@ export interface ChaosReport {
     versionsReadBack: number;
     chunkCopiesVerified: number;
     metadataDigests: Record<string, string>;
+    /** Each node's own GET /admin/metadata-digest (cluster_settings included), at one applied index. */
+    nodeDigests: Record<string, { applied_index: number; digest: string }>;
+    /** The leader's fsck after the wait for repair. */
+    fsck: { clean: boolean; ms: number; summary: string };
+    /** Copies of needed chunks on nodes that are not their holders (not collected yet: a note). */
+    strayCopies: number;
   };
   readonly notes: string[];
   readonly violations: Violation[];
@@ -52,7 +60,7 @@ function faultsDuring(faults: readonly FaultRecord[], startMs: number, endMs: nu
 
 export function formatReport(r: ChaosReport): string {
   const lines: string[] = [];
-  lines.push(`chaos run: seed ${r.seed}, ${r.nodes} nodes, ${r.durationS} s of workload, ${r.clients} clients, ${r.elapsedS.toFixed(0)} s in all${r.unsafeLocalReads ? ', UNSAFE: reads sent as local, checked as linearizable' : ''}`);
+  lines.push(`chaos run: seed ${r.seed}, ${r.nodes} nodes at replication ${r.replication}, ${r.durationS} s of workload, ${r.clients} clients, ${r.elapsedS.toFixed(0)} s in all${r.unsafeLocalReads ? ', UNSAFE: reads sent as local, checked as linearizable' : ''}`);
   lines.push(`network: ${r.network.mode}, partitions: ${r.network.partitions}${r.network.note === null ? '' : ` (${r.network.note})`}`);
   lines.push('');
   lines.push('operations      ok    fail    info   total');
@@ -83,7 +91,9 @@ export function formatReport(r: ChaosReport): string {
   lines.push(`convergence: ${r.convergence.converged ? `in ${seconds(r.convergence.ms)}: ${r.convergence.detail}` : `NOT within ${seconds(r.convergence.ms)}: ${r.convergence.detail}`}`);
   const digests = Object.entries(r.checks.metadataDigests);
   const same = new Set(Object.values(r.checks.metadataDigests)).size === 1;
-  lines.push(`checks: linearizability of ${r.checks.keys} keys${r.checks.timedOutKeys.length > 0 ? ` (${r.checks.timedOutKeys.length} timed out: unknown)` : ''}; lost writes; metadata digests ${same ? `equal on ${digests.length} nodes (${digests[0]?.[1].slice(0, 12) ?? '-'}…)` : 'DIFFER'}; ${r.checks.versionsReadBack} kept versions read back, ${r.checks.chunkCopiesVerified} chunk copies verified on disk`);
+  const own = Object.values(r.checks.nodeDigests);
+  const ownSame = own.length > 0 && new Set(own.map((d) => `${d.applied_index}/${d.digest}`)).size === 1;
+  lines.push(`checks: linearizability of ${r.checks.keys} keys${r.checks.timedOutKeys.length > 0 ? ` (${r.checks.timedOutKeys.length} timed out: unknown)` : ''}; lost writes; metadata digests ${same ? `equal on ${digests.length} nodes (${digests[0]?.[1].slice(0, 12) ?? '-'}…)` : 'DIFFER'}; the nodes' own digests ${ownSame ? `equal on ${own.length} nodes at index ${own[0].applied_index}` : 'DIFFER'}; ${r.checks.versionsReadBack} kept versions read back from every node, ${r.checks.chunkCopiesVerified} chunk copies verified on their holders (${r.checks.strayCopies} on non-holders); fsck ${r.checks.fsck.clean ? `clean after ${seconds(r.checks.fsck.ms)}` : 'NOT clean'}`);
   for (const note of r.notes) lines.push(`note: ${note}`);
   lines.push('');
   if (r.violations.length === 0) lines.push('violations: none');

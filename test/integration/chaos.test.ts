@@ -1,7 +1,9 @@
-// The chaos run (scripts/chaos.ts) as CI runs it: a short run on 3 real nodes and a gateway with a
-// fixed seed (its schedule has a leader kill and pause, a graceful restart, a wiped node, a
-// partition, corrupted and deleted chunks, and then a member replaced through the membership
-// routes) must end with no violation;
+// The chaos run (scripts/chaos.ts) as CI runs it: a short run on 5 real nodes at replication 3
+// (each chunk on 3 of them, by the nodes' rendezvous placement) and a gateway with a fixed seed
+// (its schedule has a leader kill and pause, a graceful restart, a wiped node, a partition,
+// corrupted and deleted chunks, and then a member replaced through the membership routes) must
+// end with no violation: no lost write, every chunk on each of its holders, fsck clean, every
+// version read back from every node, holder or not;
 // and a run whose reads are secretly local must be caught (the checks can fail).
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -46,8 +48,8 @@ async function runChaos(args: readonly string[]): Promise<RunResult> {
 }
 
 describe('chaos', () => {
-  it('a 45 s run on 3 nodes under every kind of fault finds no violation', { timeout: 600_000 }, async () => {
-    const run = await runChaos(['--duration', '45', '--seed', '2833', '--nodes', '3']);
+  it('a 45 s run on 5 nodes at replication 3 under every kind of fault finds no violation', { timeout: 600_000 }, async () => {
+    const run = await runChaos(['--duration', '45', '--seed', '2833', '--nodes', '5', '--replication', '3']);
     const explain = `\n${run.stdout}`;
     assert.match(run.lastLine, /^chaos: ops \d+, faults \d+, violations \d+$/, explain);
     assert.equal(run.report.violations.length, 0, explain);
@@ -55,7 +57,7 @@ describe('chaos', () => {
     assert.equal(run.lastLine, `chaos: ops ${run.report.ops.total}, faults ${run.report.faults.total}, violations 0`);
     assert.ok(run.report.ops.total >= 100, `only ${run.report.ops.total} operations${explain}`);
     // The faults are the seeded schedule's (a late one may be cut off on a slow machine).
-    const schedule = buildSchedule({ seed: 2833, durationMs: 45_000, nodes: 3, netns: run.report.network.mode === 'netns' }).map((e) => e.kind);
+    const schedule = buildSchedule({ seed: 2833, durationMs: 45_000, nodes: 5, netns: run.report.network.mode === 'netns' }).map((e) => e.kind);
     const injected = run.report.faults.list.map((f) => f.kind);
     // Each timeline (process and network faults one after another; chunk faults) in its order.
     const isChunkFault = (kind: string) => kind === 'corrupt-chunk' || kind === 'delete-chunk';
@@ -73,8 +75,16 @@ describe('chaos', () => {
     for (const f of replaced) assert.match(f.detail, /exited \(code 0\).*started with --join n\d, a voter again/, explain);
     assert.equal(run.report.convergence.converged, true);
     assert.equal(new Set(Object.values(run.report.checks.metadataDigests)).size, 1);
-    assert.equal(Object.keys(run.report.checks.metadataDigests).length, 3);
+    assert.equal(Object.keys(run.report.checks.metadataDigests).length, 5);
+    // The nodes' own digests (cluster_settings included) agree at one applied index.
+    assert.equal(new Set(Object.values(run.report.checks.nodeDigests).map((d) => `${d.applied_index}/${d.digest}`)).size, 1);
+    assert.equal(Object.keys(run.report.checks.nodeDigests).length, 5);
+    // Placement: each chunk checked on its 3 holders, and fsck says every chunk has exactly them.
+    assert.equal(run.report.replication, 3);
+    assert.equal(run.report.checks.fsck.clean, true, run.report.checks.fsck.summary);
+    assert.match(run.report.checks.fsck.summary, /^replication 3 \(setting 3\)/);
     assert.ok(run.report.checks.versionsReadBack > 0 && run.report.checks.chunkCopiesVerified > 0);
+    assert.equal(run.report.checks.chunkCopiesVerified % 3, 0);
     // Every outcome kind shows up: conditional writes that lose, and some unknown under faults.
     const all = Object.values(run.report.ops.byKind);
     assert.ok(all.reduce((n, c) => n + c.ok, 0) > 0 && all.reduce((n, c) => n + c.fail, 0) > 0);

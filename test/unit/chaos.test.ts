@@ -12,9 +12,10 @@ import { Prng } from '../sim/prng.ts';
 import { countOps, findLostWrite, unavailableWindows } from '../../scripts/chaos/analysis.ts';
 import { mutationOutcome, readOutcome, sha256 } from '../../scripts/chaos/client.ts';
 import type { Answer } from '../../scripts/chaos/client.ts';
-import { chunkPath, lastIntactCopies } from '../../scripts/chaos/last-copies.ts';
+import { chunkPath, lastIntactCopies, runHolders } from '../../scripts/chaos/last-copies.ts';
+import { holdersOf } from '../../storage-node/src/placement/rendezvous.ts';
 import type { ChaosNode } from '../../scripts/chaos/cluster.ts';
-import { parseChaosArgs, replayCommand, UsageError } from '../../scripts/chaos/options.ts';
+import { innerArgs, parseChaosArgs, replayCommand, UsageError } from '../../scripts/chaos/options.ts';
 import { Recorder } from '../../scripts/chaos/recorder.ts';
 import type { OpRecord } from '../../scripts/chaos/recorder.ts';
 import { summaryLine } from '../../scripts/chaos/report.ts';
@@ -32,6 +33,27 @@ describe('chaos options', () => {
     assert.equal(o.unsafeLocalReads, true);
     assert.equal(o.network, 'auto');
     assert.equal(replayCommand(o), 'npm run chaos -- --duration 30 --seed 7 --nodes 5 --unsafe-local-reads');
+    assert.equal(o.replication, 5, 'every node holds every chunk by default');
+  });
+
+  it('takes --replication from 1 to the node count, and replays it', () => {
+    const o = parseChaosArgs(['--seed', '1', '--nodes', '5', '--replication', '3'], () => 1);
+    assert.ok(o !== 'help');
+    assert.equal(o.replication, 3);
+    assert.equal(replayCommand(o), 'npm run chaos -- --duration 60 --seed 1 --nodes 5 --replication 3');
+    assert.ok(innerArgs(o, '/tmp/x', 'p').join(' ').includes('--replication 3'));
+    const three = parseChaosArgs(['--nodes', '3'], () => 1);
+    assert.ok(three !== 'help');
+    assert.equal(three.replication, 3);
+    assert.throws(() => parseChaosArgs(['--nodes', '3', '--replication', '4'], () => 1), /--replication must be an integer from 1 to 3/);
+    assert.throws(() => parseChaosArgs(['--replication', '0'], () => 1), UsageError);
+    assert.equal(o.deadAfterMs, null, "the nodes' own --dead-after-ms unless given");
+    const short = parseChaosArgs(['--seed', '1', '--nodes', '5', '--replication', '3', '--dead-after-ms', '3000'], () => 1);
+    assert.ok(short !== 'help');
+    assert.equal(short.deadAfterMs, 3000);
+    assert.equal(replayCommand(short), 'npm run chaos -- --duration 60 --seed 1 --nodes 5 --replication 3 --dead-after-ms 3000');
+    assert.ok(innerArgs(short, '/tmp/x', 'p').join(' ').includes('--dead-after-ms 3000'));
+    assert.throws(() => parseChaosArgs(['--dead-after-ms', '10'], () => 1), UsageError);
   });
 
   it('draws a seed when none is given, so that it can be printed', () => {
@@ -144,27 +166,57 @@ const answer = (status: number | null, errorCode: string | null = null): Answer 
   ({ status, body: null, etag: null, servedBy: null, error: null, errorCode });
 
 describe('chaos nemesis never destroys the last intact copy of a chunk', () => {
+  const makeNodes = (dir: string, count: number) =>
+    [...Array(count).keys()].map((index) => ({ index, id: `n${index + 1}`, dataDir: join(dir, `n${index + 1}`) }) as unknown as ChaosNode);
+  const put = (nodes: readonly ChaosNode[], node: number, bytes: string, corrupt = false) => {
+    const hash = sha256(Buffer.from(bytes));
+    const path = chunkPath(nodes[node].dataDir, hash);
+    mkdirSync(dirname(path), { recursive: true });
+    writeFileSync(path, corrupt ? `${bytes}!` : bytes);
+    return hash;
+  };
+
   it('finds the chunks only the victim still holds intact, not counting nodes being wiped', () => {
     const dir = mkdtempSync(join(tmpdir(), 'dfs-chaos-copies-'));
     try {
-      const nodes = [0, 1, 2].map((index) => ({ index, id: `n${index + 1}`, dataDir: join(dir, `n${index + 1}`) }) as unknown as ChaosNode);
-      const put = (node: number, bytes: string, corrupt = false) => {
-        const hash = sha256(Buffer.from(bytes));
-        const path = chunkPath(nodes[node].dataDir, hash);
-        mkdirSync(dirname(path), { recursive: true });
-        writeFileSync(path, corrupt ? `${bytes}!` : bytes);
-        return hash;
-      };
-      const a = put(0, 'chunk a');
-      put(1, 'chunk a', true); // n2's copy of a is corrupt, n3 has none
-      const b = put(0, 'chunk b');
-      put(2, 'chunk b');
+      const nodes = makeNodes(dir, 3);
+      const holders = runHolders(nodes, 3);
+      const a = put(nodes, 0, 'chunk a');
+      put(nodes, 1, 'chunk a', true); // n2's copy of a is corrupt, n3 has none
+      const b = put(nodes, 0, 'chunk b');
+      put(nodes, 2, 'chunk b');
       const c = sha256(Buffer.from('chunk c')); // on no node
-      assert.deepEqual(lastIntactCopies(nodes, 0, [a, b, c], new Set()), [a]);
+      assert.deepEqual(lastIntactCopies(nodes, 0, [a, b, c], new Set(), holders), [a]);
       // n3 is about to be wiped: its copy of b does not count.
-      assert.deepEqual(lastIntactCopies(nodes, 0, [a, b, c], new Set([2])), [a, b]);
+      assert.deepEqual(lastIntactCopies(nodes, 0, [a, b, c], new Set([2]), holders), [a, b]);
       // n2 holds only a bad copy: nothing of its is the last intact one.
-      assert.deepEqual(lastIntactCopies(nodes, 1, [a, b], new Set()), []);
+      assert.deepEqual(lastIntactCopies(nodes, 1, [a, b], new Set(), holders), []);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('at replication 3 of 5 counts only the copies on the chunk\'s holders (the nodes\' rendezvous placement)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'dfs-chaos-copies-'));
+    try {
+      const nodes = makeNodes(dir, 5);
+      const holders = runHolders(nodes, 3);
+      const hash = sha256(Buffer.from('chunk d'));
+      const [first, second, third] = holders(hash);
+      assert.equal(holders(hash).length, 3);
+      assert.deepEqual(holders(hash).map((i) => nodes[i].id), holdersOf(hash, nodes.map((n) => ({ id: n.id })), 3));
+      const strays = [0, 1, 2, 3, 4].filter((i) => !holders(hash).includes(i));
+      put(nodes, first, 'chunk d');
+      put(nodes, second, 'chunk d', true);
+      // Intact copies on both non-holders (not collected yet) do not make the first's copy spare.
+      for (const i of strays) put(nodes, i, 'chunk d');
+      assert.deepEqual(lastIntactCopies(nodes, first, [hash], new Set(), holders), [hash]);
+      // Neither is a stray's copy spare: no other holder has a good one.
+      assert.deepEqual(lastIntactCopies(nodes, strays[0], [hash], new Set([first]), holders), [hash]);
+      // Once the third holder has it, the first's copy may go.
+      put(nodes, third, 'chunk d');
+      assert.deepEqual(lastIntactCopies(nodes, first, [hash], new Set(), holders), []);
+      assert.deepEqual(lastIntactCopies(nodes, first, [hash], new Set([third]), holders), [hash]);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -1,6 +1,6 @@
 // The metadata digest read page by page on its own connection, yielding between pages: the same
 // digest as one synchronous read, and exactly the state of one applied index even while entries
-// are applied between its pages.
+// are applied between its pages; it covers the cluster settings placement is computed from.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openDatabase } from '../../storage-node/src/db/open-database.ts';
 import type { OpenedDatabase } from '../../storage-node/src/db/open-database.ts';
+import { ClusterSettingsTable } from '../../storage-node/src/metadata/cluster-settings.ts';
 import { metadataDigest, metadataDigestYielding } from '../../storage-node/src/metadata/metadata-digest.ts';
 
 describe('metadata digest, yielding', () => {
@@ -79,5 +80,45 @@ describe('metadata digest, yielding', () => {
     assert.ok(appliedDuring >= 30, `only ${appliedDuring} entries were applied while the digest ran: it does not yield`);
     assert.deepEqual(during, atStart);
     assert.notDeepEqual(metadataDigest(db.sqlite), atStart);
+  });
+});
+
+describe('metadata digest, cluster settings', () => {
+  // Two replicas that disagree on the replication or on which members are down place chunks
+  // differently: the digest must tell them apart (and a store with no setting hash as before).
+  let dir: string;
+  let db: OpenedDatabase;
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'dfs-digest-settings-'));
+    db = openDatabase(join(dir, 'meta.db'));
+    db.sqlite.prepare('INSERT INTO applied_state (id, applied_index, live_files, live_bytes) VALUES (1, 0, 0, 0)').run();
+  });
+  after(() => {
+    db.sqlite.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('covers the replication and the members marked down, in every page size', async () => {
+    const settings = new ClusterSettingsTable(db.sqlite);
+    const none = metadataDigest(db.sqlite);
+    settings.apply({ op: 'setReplication', replication: 3, hlc: 'h' });
+    const three = metadataDigest(db.sqlite);
+    assert.notEqual(three.digest, none.digest, 'a replication setting changes the digest');
+    settings.apply({ op: 'setReplication', replication: 2, hlc: 'h' });
+    const two = metadataDigest(db.sqlite);
+    assert.notEqual(two.digest, three.digest, 'replication 2 and 3 differ');
+    settings.apply({ op: 'setMemberDown', id: 'n4', down: true, hlc: 'h' });
+    const n4Down = metadataDigest(db.sqlite);
+    assert.notEqual(n4Down.digest, two.digest, 'a member marked down changes the digest');
+    settings.apply({ op: 'setMemberDown', id: 'n5', down: true, hlc: 'h' });
+    const bothDown = metadataDigest(db.sqlite);
+    assert.notEqual(bothDown.digest, n4Down.digest);
+    for (const pageRows of [1, 2, 3]) {
+      assert.deepEqual(metadataDigest(db.sqlite, pageRows), bothDown, `sync, pages of ${pageRows}`);
+      assert.deepEqual(await metadataDigestYielding(join(dir, 'meta.db'), pageRows, 0), bothDown, `yielding, pages of ${pageRows}`);
+    }
+    // Without rows, the digest is the one from before settings were hashed.
+    db.sqlite.prepare('DELETE FROM cluster_settings').run();
+    assert.deepEqual(metadataDigest(db.sqlite), none);
   });
 });

@@ -117,6 +117,18 @@ function* digestPages(sqlite: Database.Database, hash: Hash, counts: Counts, pag
     afterKey = rows[rows.length - 1][0];
     yield;
   }
+  // Cluster settings (replication, members marked down): placement is computed from them, so
+  // two replicas that disagree here store chunks in different places. A store without rows
+  // (nothing ever set) hashes as it did before the section existed.
+  const settingsPage = sqlite.prepare('SELECT name, value FROM cluster_settings WHERE name > ? ORDER BY name LIMIT ?').raw();
+  let afterSetting = '';
+  for (;;) {
+    const rows = settingsPage.all(afterSetting, pageRows) as [string, string][];
+    for (const row of rows) hash.update(`s\0${JSON.stringify(row)}\n`);
+    if (rows.length < pageRows) break;
+    afterSetting = rows[rows.length - 1][0];
+    yield;
+  }
 }
 
 function appliedIndex(sqlite: Database.Database): number {

@@ -16,6 +16,7 @@ import type { MetadataStateMachine } from '../metadata/metadata-state-machine.ts
 import type { NodeMetrics } from '../metrics/node-metrics.ts';
 import type { NodeConfig } from './config.ts';
 import { PeriodicTask } from './periodic-task.ts';
+import { StopSwitch } from './stop-switch.ts';
 
 /**
  * A chunk an applied entry refers to is checked this long after the apply: a push of it from the
@@ -99,13 +100,15 @@ export function chunkMaintenance(options: ChunkMaintenanceOptions): ChunkMainten
       metrics.gcDeletedBytes.inc(bytes);
     },
   });
+  // Shutdown must not wait out a pass of HEADs to peers (see stop-switch.ts).
+  const stopSwitch = new StopSwitch();
   const misplaced = new MisplacedCollector({
     blobs,
     metadata,
     placement,
-    blobClient,
+    blobClient: stopSwitch.has(blobClient),
     guard,
-    mayCollect: options.isCaughtUp,
+    mayCollect: () => !stopSwitch.stopping && options.isCaughtUp(),
     onDeleted: (_hash, bytes) => {
       metrics.gcDeletedChunks.inc();
       metrics.gcDeletedBytes.inc(bytes);
@@ -158,6 +161,7 @@ export function chunkMaintenance(options: ChunkMaintenanceOptions): ChunkMainten
       void repairer.scan();
     },
     stop: async () => {
+      stopSwitch.trip();
       repairer.stop();
       await placementWatch.stop();
       await scrubber.stop();
