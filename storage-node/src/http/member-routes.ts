@@ -32,6 +32,24 @@ export function memberJson(member: Member) {
   return { id: member.id, client_url: member.clientUrl, cluster_url: member.clusterUrl, voter: member.voter };
 }
 
+/**
+ * A member's placement: its zone, whether placement skips it (draining, full, down), and for a
+ * draining member the chunks it still stores (asked of it now: the drain is done at 0).
+ */
+async function placementJson(ctx: NodeContext, id: string) {
+  const { placement } = ctx;
+  const draining = placement.draining().includes(id);
+  let chunks: number | null = null;
+  if (draining) {
+    try {
+      chunks = (id === ctx.config.id ? await ctx.blobs.storageStats() : await ctx.blobClient.stats(id)).chunks;
+    } catch {
+      chunks = null; // unreachable: unknown
+    }
+  }
+  return { zone: placement.zoneOf(id), draining, full: placement.full().includes(id), down: placement.down().includes(id), ...(draining ? { chunks } : {}) };
+}
+
 export function memberRoutes(ctx: NodeContext): Hono {
   const app = new Hono();
   const service = new MembershipService(ctx);
@@ -45,13 +63,15 @@ export function memberRoutes(ctx: NodeContext): Hono {
     }
   };
 
-  app.get('/admin/members', (c) => {
+  app.get('/admin/members', async (c) => {
     const status = ctx.raft.status();
+    const members = ctx.members.members;
+    const placement = await Promise.all(members.map((m) => placementJson(ctx, m.id)));
     return c.json({
       leader_id: status.leaderId,
       membership_index: status.membershipIndex,
       change_pending: status.membershipChangePending,
-      members: ctx.members.members.map(memberJson),
+      members: members.map((m, i) => ({ ...memberJson(m), ...placement[i] })),
     });
   });
 

@@ -10,8 +10,9 @@ import { HttpError } from './errors.ts';
 import { forwardToLeader } from './forward.ts';
 import { memberRoutes } from './member-routes.ts';
 import { placementRoutes } from './placement-routes.ts';
+import { DrainCounter, memberPlacement, placementStatus } from '../placement/placement-status.ts';
 
-export function nodeStatus(ctx: NodeContext) {
+export function nodeStatus(ctx: NodeContext, drain: DrainCounter = new DrainCounter(ctx)) {
   const status = ctx.raft.status();
   const leader = status.leaderId === null ? null : ctx.members.urlsOf(status.leaderId);
   const progress = new Map(status.progress.map((p) => [p.id, p]));
@@ -44,6 +45,7 @@ export function nodeStatus(ctx: NodeContext) {
         // ms since this node last heard from the member (the leader hears from all, every heartbeat).
         last_contact: self ? 0 : (lastContact.get(peer.id) ?? null),
         ...(p !== undefined ? { active: p.recentActive, replication: p.state } : {}),
+        placement: memberPlacement(ctx, peer.id),
       };
     }),
     files: stats.files,
@@ -51,14 +53,16 @@ export function nodeStatus(ctx: NodeContext) {
     // Copies per chunk (the setting capped at the member count), and the repair work waiting here.
     replication: ctx.placement.replication(),
     replication_setting: ctx.placement.replicationSetting(),
-    repair_queue: ctx.repairer.stats(),
+    // This node's zone and flags, its repair queue by priority, its drain's progress.
+    ...placementStatus(ctx, drain),
     scrub: ctx.scrubber.status(),
   };
 }
 
 export function statusRoutes(ctx: NodeContext): Hono {
   const app = new Hono();
-  app.get('/status', (c) => c.json(nodeStatus(ctx)));
+  const drain = new DrainCounter(ctx);
+  app.get('/status', (c) => c.json(nodeStatus(ctx, drain)));
   app.get('/health', (c) => c.json({ ok: true }));
   app.use('/admin/*', adminAuth({ clusterSecret: ctx.config.clusterSecret, adminToken: ctx.config.adminToken }));
   // For comparing replicas: equal applied_index must mean equal digest. Read page by page on a
