@@ -140,8 +140,8 @@ describe('placement: zones, draining, disk high-water', () => {
     assert.equal(chunksOn(cluster.node('n5')), allChunks().length);
     const members = await dfs(cluster.nodes[0].url, 'members');
     assert.equal(members.code, 0, members.stderr);
-    assert.match(members.stdout, /zone\s+placement/);
-    assert.match(members.stdout, /^n3\s+\S+\s+(yes)?\s*b\s/m);
+    assert.match(members.stdout, /cluster URL\s+zone\s+placement$/m);
+    assert.match(members.stdout, /^n3\s.*\shttp:\S+\s+b$/m);
     await readsBackEverywhere();
   });
 
