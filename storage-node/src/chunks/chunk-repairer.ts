@@ -141,11 +141,6 @@ export class ChunkRepairer {
     return { queued: this.#readyCount, waiting: this.#waiting.size, inFlight: this.#inFlight.size, lostCopy, rebalance: this.#priorities.size - lostCopy, fewestSurvivors };
   }
 
-  /** Nothing queued, waiting, in flight or being scanned. */
-  isIdle(): boolean {
-    return this.#isIdle();
-  }
-
   /** Resolves once nothing is queued, waiting, in flight or being scanned (for tests and shutdown). */
   idle(): Promise<void> {
     if (this.#isIdle()) return Promise.resolve();

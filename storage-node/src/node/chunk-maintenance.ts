@@ -73,8 +73,9 @@ export function chunkMaintenance(options: ChunkMaintenanceOptions): ChunkMainten
     }
   };
   // The placement every chunk was last fully repaired under: where the copies are believed to be.
-  // A change while repair still works on an earlier one keeps the earlier (its copies are the
-  // ones known to exist); see repair-priority.ts.
+  // A change while repair still fetches (something queued or in flight) keeps the earlier one,
+  // whose copies are the ones known to exist; see repair-priority.ts. (Hashes waiting out their
+  // delay after an apply do not count: under steady writes there always are some.)
   let settled: PlacementView = placement.view();
   const priorityOf = (hash: string): RepairPriority => {
     const down = new Set(placement.down());
@@ -131,7 +132,8 @@ export function chunkMaintenance(options: ChunkMaintenanceOptions): ChunkMainten
     async () => {
       const now = placement.signature();
       if (now === placementSeen) return;
-      if (repairer.isIdle()) settled = viewSeen;
+      const queue = repairer.stats();
+      if (queue.queued + queue.inFlight === 0) settled = viewSeen;
       placementSeen = now;
       viewSeen = placement.view();
       await repairer.scan();
