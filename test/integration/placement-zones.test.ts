@@ -223,4 +223,14 @@ describe('placement: zones, draining, disk high-water', () => {
     }, 60_000);
     await readsBackEverywhere();
   });
+
+  test('a removed member\u2019s placement settings are cleared (an id joined again starts afresh)', async () => {
+    assert.equal((await call(cluster.nodes[0], 'DELETE', '/admin/members/n6')).status, 200);
+    await waitFor('n6\u2019s full flag and zone cleared', async (see) => {
+      const settings = (await call<{ full: string[]; zones: Record<string, string | null> }>(cluster.nodes[1], 'GET', '/admin/settings')).json;
+      see(settings);
+      return !settings.full.includes('n6') && !('n6' in settings.zones) ? true : undefined;
+    }, 30_000);
+    await fsckClean('fsck clean without n6');
+  });
 });

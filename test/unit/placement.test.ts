@@ -8,6 +8,7 @@ import { MemberDirectory } from '../../storage-node/src/cluster/member-directory
 import { replicationDefault, type ClusterSettings } from '../../storage-node/src/metadata/cluster-settings.ts';
 import { Placement } from '../../storage-node/src/placement/placement.ts';
 import { isDiskFull } from '../../storage-node/src/placement/disk-watch.ts';
+import { staleMemberSettings } from '../../storage-node/src/placement/settings-housekeeping.ts';
 
 const hashes = Array.from({ length: 3000 }, (_, i) => createHash('sha256').update(String(i)).digest('hex'));
 const members = (n: number) => Array.from({ length: n }, (_, i) => ({ id: `n${i + 1}` }));
@@ -127,6 +128,13 @@ describe('rendezvous placement', () => {
     assert.notEqual(placementOf(ids, settings({ zones: { n1: 'a' } })).signature(), plain);
     assert.notEqual(placementOf(ids, settings({ draining: ['n1'] })).signature(), plain);
     assert.notEqual(placementOf(ids, settings({ full: ['n1'] })).signature(), plain);
+  });
+
+  it('finds the placement settings of members that are gone (the leader clears them)', () => {
+    const members = new Set(['n1', 'n2']);
+    const stale = staleMemberSettings({ down: ['n3'], draining: ['n2', 'n3'], full: ['n4'], zones: { n1: 'a', n3: 'b' } }, (id) => members.has(id));
+    assert.deepEqual(stale, [{ id: 'n3', clear: ['down', 'draining', 'zone'] }, { id: 'n4', clear: ['full'] }]);
+    assert.deepEqual(staleMemberSettings({ down: [], draining: ['n2'], full: [], zones: { n1: 'a' } }, (id) => members.has(id)), []);
   });
 
   it('marks a disk full at its high-water mark and not full only 5 points below', () => {

@@ -17,7 +17,8 @@ export function placementRoutes(ctx: NodeContext): Hono {
     replication: ctx.placement.replicationSetting(),
     effective_replication: ctx.placement.replication(),
     members: ctx.members.members.length,
-    zones: Object.fromEntries(ctx.members.members.map((m) => [m.id, ctx.placement.zoneOf(m.id)])),
+    // As replicated: a member without a zone is absent.
+    zones: ctx.metadata.settings().zones,
     draining: ctx.placement.draining(),
     full: ctx.placement.full(),
     down: ctx.placement.down(),
