@@ -8,6 +8,7 @@ import { memberUrlsSchema } from '../cluster/member-address.ts';
 import type { Member } from '../cluster/member-directory.ts';
 import { MemberChangeFailure, MembershipService, type MemberChangeCode } from '../cluster/membership-service.ts';
 import { isLeader, type NodeContext } from '../node/node-context.ts';
+import { drainingChunksOf, memberPlacement } from '../placement/placement-status.ts';
 import { errorResponse, HttpError } from './errors.ts';
 import { forwardToLeader } from './forward.ts';
 
@@ -34,20 +35,12 @@ export function memberJson(member: Member) {
 
 /**
  * A member's placement: its zone, whether placement skips it (draining, full, down), and for a
- * draining member the chunks it still stores (asked of it now: the drain is done at 0).
+ * draining member the chunks it still stores (its own last count, at most 5 s old: the drain is
+ * done at 0; null while not counted yet or when it does not answer within 2 s).
  */
 async function placementJson(ctx: NodeContext, id: string) {
-  const { placement } = ctx;
-  const draining = placement.draining().includes(id);
-  let chunks: number | null = null;
-  if (draining) {
-    try {
-      chunks = (id === ctx.config.id ? await ctx.blobs.storageStats() : await ctx.blobClient.stats(id)).chunks;
-    } catch {
-      chunks = null; // unreachable: unknown
-    }
-  }
-  return { zone: placement.zoneOf(id), draining, full: placement.full().includes(id), down: placement.down().includes(id), ...(draining ? { chunks } : {}) };
+  const flags = memberPlacement(ctx, id);
+  return { ...flags, ...(flags.draining ? { chunks: await drainingChunksOf(ctx, id) } : {}) };
 }
 
 export function memberRoutes(ctx: NodeContext): Hono {

@@ -10,9 +10,9 @@ import { HttpError } from './errors.ts';
 import { forwardToLeader } from './forward.ts';
 import { memberRoutes } from './member-routes.ts';
 import { placementRoutes } from './placement-routes.ts';
-import { DrainCounter, memberPlacement, placementStatus } from '../placement/placement-status.ts';
+import { drainCounterOf, type DrainCounter, memberPlacement, placementStatus } from '../placement/placement-status.ts';
 
-export function nodeStatus(ctx: NodeContext, drain: DrainCounter = new DrainCounter(ctx)) {
+export function nodeStatus(ctx: NodeContext, drain: DrainCounter = drainCounterOf(ctx)) {
   const status = ctx.raft.status();
   const leader = status.leaderId === null ? null : ctx.members.urlsOf(status.leaderId);
   const progress = new Map(status.progress.map((p) => [p.id, p]));
@@ -61,8 +61,7 @@ export function nodeStatus(ctx: NodeContext, drain: DrainCounter = new DrainCoun
 
 export function statusRoutes(ctx: NodeContext): Hono {
   const app = new Hono();
-  const drain = new DrainCounter(ctx);
-  app.get('/status', (c) => c.json(nodeStatus(ctx, drain)));
+  app.get('/status', (c) => c.json(nodeStatus(ctx)));
   app.get('/health', (c) => c.json({ ok: true }));
   app.use('/admin/*', adminAuth({ clusterSecret: ctx.config.clusterSecret, adminToken: ctx.config.adminToken }));
   // For comparing replicas: equal applied_index must mean equal digest. Read page by page on a
