@@ -3,6 +3,7 @@
 // member's zone, and the members placement skips (down, draining, full). Recomputed from the
 // member list and the settings each time, so a membership change or a new setting moves chunks
 // (repair fetches what a node now holds, the misplaced collector drops what it no longer holds).
+import { assert } from '../../../shared/assert.ts';
 import type { MemberDirectory } from '../cluster/member-directory.ts';
 import type { ClusterSettings } from '../metadata/cluster-settings.ts';
 import { holdersOf, preferenceOrder, rendezvousWeight, type PlacementMember } from './rendezvous.ts';
@@ -16,7 +17,9 @@ export interface PlacementView {
 /** The holders of `hash` under `view` (the view of another moment, say before a change). */
 export function holdersIn(view: PlacementView, hash: string, selfId: string): string[] {
   if (view.members.length === 0) return [selfId];
-  return holdersOf(hash, view.members, view.replication);
+  const holders = holdersOf(hash, view.members, view.replication);
+  assert(holders.length === Math.min(view.replication, view.members.length) && new Set(holders).size === holders.length, `placement of ${hash} gave holders ${holders.join(',')} for replication ${view.replication}`);
+  return holders;
 }
 
 export class Placement {
