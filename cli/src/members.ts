@@ -6,6 +6,22 @@ export interface MemberJson {
   readonly client_url: string;
   readonly cluster_url: string;
   readonly voter: boolean;
+  /** Placement (absent from nodes before zones and draining existed). */
+  readonly zone?: string | null;
+  readonly draining?: boolean;
+  readonly full?: boolean;
+  readonly down?: boolean;
+  /** A draining member's stored chunks, asked of it when listed (null: it did not answer). */
+  readonly chunks?: number | null;
+}
+
+/** What placement makes of a member, in words: `draining (12 chunks left)`, `full`, `down`, or ''. */
+export function placementState(m: Pick<MemberJson, 'draining' | 'full' | 'down' | 'chunks'>): string {
+  const states: string[] = [];
+  if (m.draining === true) states.push(m.chunks === undefined ? 'draining' : m.chunks === 0 ? 'drained (0 chunks left)' : `draining (${m.chunks ?? '?'} chunks left)`);
+  if (m.full === true) states.push('full');
+  if (m.down === true) states.push('down');
+  return states.join(', ');
 }
 
 export interface MembersDocument {

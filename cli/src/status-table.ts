@@ -1,6 +1,7 @@
 // The rows of `dfs status`, from the endpoint's /status (a gateway's: its `members`; a node's: its
 // `nodes`) completed by each member's own /status (files, bytes, term, applied index) and the
 // leader's (when it last heard from each member).
+import { placementState } from './members.ts';
 
 /** A member's /status as read here; every field may be missing from a member that did not answer. */
 export interface MemberStatus {
@@ -14,6 +15,13 @@ export interface MemberStatus {
   readonly nodes?: readonly { readonly id?: string; readonly last_contact?: number | null; readonly voter?: boolean }[];
   /** It was removed from the cluster and is stopping. */
   readonly removed?: boolean;
+  readonly zone?: string | null;
+  readonly draining?: boolean;
+  readonly full?: boolean;
+  readonly down?: boolean;
+  /** While it drains: the chunks it still stores (null: not counted yet). */
+  readonly drain?: { readonly chunks_left?: number | null };
+  readonly repair_queue?: { readonly lost_copy?: number; readonly rebalance?: number };
 }
 
 /** One member as the endpoint lists it. */
@@ -40,6 +48,12 @@ export interface StatusRow {
   readonly last_contact_ms: number | null;
   readonly files: number | null;
   readonly bytes: number | null;
+  readonly zone: string | null;
+  /** What placement makes of it (`draining (N chunks left)`, `full`, `down`), '' when nothing. */
+  readonly placement: string;
+  /** Its repair queue: chunks that lost a copy, chunks that only move (null: unknown). */
+  readonly repair_lost_copy: number | null;
+  readonly repair_rebalance: number | null;
   readonly health: string;
 }
 
@@ -109,6 +123,10 @@ export function statusRows(members: readonly ListedMember[], statuses: ReadonlyM
       last_contact_ms: isLeader ? null : (m.id === null ? null : (lastContact.get(m.id) ?? null)),
       files: s?.files ?? null,
       bytes: s?.bytes ?? null,
+      zone: s?.zone ?? null,
+      placement: s === null ? '' : placementState({ draining: s.draining, full: s.full, down: s.down, ...(s.draining === true ? { chunks: s.drain?.chunks_left ?? null } : {}) }),
+      repair_lost_copy: s?.repair_queue?.lost_copy ?? null,
+      repair_rebalance: s?.repair_queue?.rebalance ?? null,
       health,
     };
   });

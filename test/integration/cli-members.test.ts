@@ -157,7 +157,7 @@ describe('dfs members and cluster add/promote/remove against a real cluster', ()
 
     const table = (await ok(['members'])).trim().split('\n');
     assert.match(table[0], new RegExp(`^3 members \\(3 voters, 0 learners\\), leader ${leader}, membership index \\d+$`), table.join('\n'));
-    assert.match(table[1], /^id\s+role\s+leader\s+client URL\s+cluster URL$/);
+    assert.match(table[1], /^id\s+role\s+leader\s+client URL\s+cluster URL\s+zone\s+placement$/);
     assert.deepEqual(table.slice(2).map((row) => row.split(/\s+/).slice(0, 2)), [['n1', 'voter'], ['n2', 'voter'], ['n3', 'voter']]);
     assert.equal(table.slice(2).filter((row) => /\syes\s/.test(row)).length, 1, table.join('\n'));
 

@@ -184,7 +184,7 @@ describe('dfs command-line tool against a real cluster', () => {
     assert.deepEqual((JSON.parse(json) as typeof document).members.map((m) => m.id), ids);
     const lines = table.trim().split('\n');
     assert.match(lines[0], /^leader n\d \(http:/, table);
-    assert.match(lines[1], /^member\s+role\s+voter\s+leader\s+term\s+applied\s+lag\s+last contact\s+files\s+bytes\s+health$/, table);
+    assert.match(lines[1], /^member\s+role\s+voter\s+leader\s+term\s+applied\s+lag\s+last contact\s+files\s+bytes\s+zone\s+placement\s+repair \(lost\/move\)\s+health$/, table);
     const rows = lines.slice(2);
     assert.deepEqual(rows.map((row) => row.split(/\s+/)[0]), ids, table);
     assert.equal(rows.filter((row) => /\byes\b/.test(row)).length, 1, table);

@@ -17,6 +17,8 @@ export interface StorageClusterOptions {
   readonly size?: number;
   /** Extra flags for every node (e.g. ['--chunk-size', '64KiB']). */
   readonly flags?: readonly string[];
+  /** Extra flags of one founding node (e.g. its --zone). */
+  readonly flagsOf?: (id: string) => readonly string[];
   readonly verbose?: boolean;
   /** Extra environment variables for every node. */
   readonly env?: Readonly<Record<string, string>>;
@@ -76,7 +78,7 @@ export class StorageCluster {
     const ports = await freePorts(size * 2);
     for (let i = 0; i < size; i++) {
       const id = `n${i + 1}`;
-      cluster.nodes.push({ id, url: `${cluster.scheme}://127.0.0.1:${ports[2 * i]}`, clusterPort: ports[2 * i + 1], dataDir: join(cluster.dir, id), child: null });
+      cluster.nodes.push({ id, url: `${cluster.scheme}://127.0.0.1:${ports[2 * i]}`, clusterPort: ports[2 * i + 1], dataDir: join(cluster.dir, id), child: null, flags: options.flagsOf?.(id) ?? [] });
     }
     cluster.#peers = cluster.nodes.map((n) => `${n.id}=${n.url}=${cluster.scheme}://127.0.0.1:${n.clusterPort}`).join(',');
     try {

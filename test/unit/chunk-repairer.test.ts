@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { BlobStore } from '../../storage-node/src/blobs/blob-store.ts';
 import { ChunkRepairer } from '../../storage-node/src/chunks/chunk-repairer.ts';
 import type { ChunkRepairerOptions, RepairOutcome } from '../../storage-node/src/chunks/chunk-repairer.ts';
+import { repairOrder, type RepairPriority } from '../../storage-node/src/chunks/repair-priority.ts';
 
 const sha256 = (data: Uint8Array) => createHash('sha256').update(data).digest('hex');
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -226,5 +227,54 @@ describe('chunk repairer', () => {
     await r.idle();
     assert.deepEqual(outcomes, ['retry', 'repaired']);
     assert.deepEqual(await local.readChunk(hash), data);
+  });
+
+  it('fetches lost copies before moves, the fewest surviving copies first', async () => {
+    const hashes = await peerChunks(8);
+    // Priorities as chunk-maintenance judges them, given here per hash.
+    const priorities: RepairPriority[] = [
+      { kind: 'rebalance', survivors: 3 },
+      { kind: 'lost_copy', survivors: 2 },
+      { kind: 'rebalance', survivors: 3 },
+      { kind: 'lost_copy', survivors: 0 },
+      { kind: 'lost_copy', survivors: 1 },
+      { kind: 'lost_copy', survivors: 2 },
+      { kind: 'rebalance', survivors: 2 },
+      { kind: 'lost_copy', survivors: 1 },
+    ];
+    const priorityOf = new Map(hashes.map((hash, i) => [hash, priorities[i]]));
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const r = start({
+      concurrency: 1,
+      priorityOf: (hash) => priorityOf.get(hash)!,
+      // The fetches wait until the queue was counted by class.
+      fetch: async (hash) => {
+        fetches.push(hash);
+        await gate;
+        return peer.readChunk(hash);
+      },
+    });
+    r.enqueue(hashes);
+    const stats = r.stats();
+    assert.equal(stats.lostCopy, 5);
+    assert.equal(stats.rebalance, 3);
+    assert.equal(stats.fewestSurvivors, 0);
+    release();
+    await r.idle();
+    // enqueue queues them all before the first goes out: fetched in the order the pure function gives.
+    const items = hashes.map((hash) => ({ hash, priority: priorityOf.get(hash)! }));
+    assert.deepEqual(fetches, repairOrder(items).map((item) => item.hash));
+    assert.deepEqual(fetches.map((hash) => priorityOf.get(hash)), [
+      { kind: 'lost_copy', survivors: 0 },
+      { kind: 'lost_copy', survivors: 1 },
+      { kind: 'lost_copy', survivors: 1 },
+      { kind: 'lost_copy', survivors: 2 },
+      { kind: 'lost_copy', survivors: 2 },
+      { kind: 'rebalance', survivors: 3 },
+      { kind: 'rebalance', survivors: 3 },
+      { kind: 'rebalance', survivors: 2 },
+    ]);
+    assert.equal(r.stats().lostCopy + r.stats().rebalance, 0);
   });
 });

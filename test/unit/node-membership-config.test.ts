@@ -34,4 +34,17 @@ describe('node settings: founding or joining', () => {
     refused(['--id', 'n4', '--join', 'http://127.0.0.1:8081', '--host', '0.0.0.0', '--cluster-secret', 's'], /--advertise-host/);
     refused(['--id', 'n4', '--join', 'http://127.0.0.1:8081', '--cluster-secret', 's', '--learner=maybe'], /--learner is true or false/);
   });
+
+  it('takes a zone and a disk high-water mark from flags or the environment', () => {
+    const founder = ['--id', 'n1', '--peers', 'n1=http://127.0.0.1:8081=http://127.0.0.1:3030', '--cluster-secret', 's'];
+    const plain = parseNodeConfig(founder, {});
+    assert.deepEqual([plain.zone, plain.diskHighWater], [null, 90]);
+    const zoned = parseNodeConfig([...founder, '--zone', 'rack-1', '--disk-high-water', '75'], {});
+    assert.deepEqual([zoned.zone, zoned.diskHighWater], ['rack-1', 75]);
+    const fromEnv = parseNodeConfig(founder, { DFS_ZONE: 'b', DFS_DISK_HIGH_WATER: '1' });
+    assert.deepEqual([fromEnv.zone, fromEnv.diskHighWater], ['b', 1]);
+    refused([...founder, '--zone', 'a/b'], /--zone "a\/b" must be 1 to 64 letters/);
+    refused([...founder, '--disk-high-water', '0'], /--disk-high-water must be an integer from 1 to 100/);
+    refused([...founder, '--disk-high-water', '101'], /--disk-high-water must be an integer from 1 to 100/);
+  });
 });

@@ -32,6 +32,14 @@ export function registerClusterCommands(program: Command, action: Action): void 
     .argument('<id>', 'the member')
     .action(action(remove));
   registerSetCommand(cluster, action);
+  cluster.command('drain')
+    .description('empty a member: it holds no chunk any more, so its chunks are copied to the others and then deleted from it (`dfs members` shows the chunks left); `cluster remove` it afterwards')
+    .argument('<id>', 'the member')
+    .action(action((ctx: CommandContext, id: string, _options: unknown, command: Command) => drain(ctx, id, true, command)));
+  cluster.command('undrain')
+    .description('end a drain: the member holds its share of the chunks again')
+    .argument('<id>', 'the member')
+    .action(action((ctx: CommandContext, id: string, _options: unknown, command: Command) => drain(ctx, id, false, command)));
   cluster.command('transfer-leader')
     .description('hand the leadership to another voter; returns once it leads')
     .argument('<id>', 'the member that should lead')
@@ -76,6 +84,17 @@ async function change(ctx: CommandContext, method: 'POST' | 'DELETE', id: string
   const context = `cluster ${verb} ${id}`;
   const response = await ctx.client.expect(method, path, [200], context, { headers: adminHeaders(command) });
   return memberList(await readJson(response, context), context);
+}
+
+async function drain(ctx: CommandContext, id: string, draining: boolean, command: Command): Promise<void> {
+  const verb = draining ? 'drain' : 'undrain';
+  const context = `cluster ${verb} ${id}`;
+  const response = await ctx.client.expect('POST', `/admin/members/${encodeURIComponent(id)}/${verb}`, [200], context, { headers: adminHeaders(command) });
+  const answer = (await readJson(response, context)) as { id: string; draining: boolean; draining_members: string[] };
+  if (ctx.json) return printJson(answer);
+  printLine(draining
+    ? `${id} is draining: its chunks are copied to the other members, then deleted from it; \`dfs members\` shows how many it still stores (remove it with \`dfs cluster remove ${id}\` once 0)`
+    : `${id} is no longer draining: it takes its share of the chunks back`);
 }
 
 const voters = (members: readonly MemberJson[]) => members.filter((m) => m.voter).map((m) => m.id).join(', ');

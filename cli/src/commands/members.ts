@@ -3,13 +3,13 @@ import type { Command } from 'commander';
 import { adminHeaders, adminTokenFlag, adminTokenHelp } from '../admin.ts';
 import { readJson } from '../client.ts';
 import type { CommandContext } from '../context.ts';
-import { membersDocument } from '../members.ts';
+import { membersDocument, placementState } from '../members.ts';
 import { formatTable, printJson, printLine } from '../output.ts';
 import type { Action } from './action.ts';
 
 export function registerMembersCommands(program: Command, action: Action): void {
   program.command('members')
-    .description('the members: id, voter or learner, client and cluster URL, which one leads (admin route: --admin-token or env DFS_ADMIN_TOKEN)')
+    .description('the members: id, voter or learner, which one leads, client and cluster URL, zone, placement (draining with the chunks left, full, down) (admin route: --admin-token or env DFS_ADMIN_TOKEN)')
     .option(adminTokenFlag, adminTokenHelp)
     .action(action(members));
 }
@@ -25,7 +25,7 @@ async function members(ctx: CommandContext, _options: unknown, command: Command)
   const count = (n: number, noun: string) => `${n} ${noun}${n === 1 ? '' : 's'}`;
   printLine(`${count(document.members.length, 'member')} (${count(voters, 'voter')}, ${count(document.members.length - voters, 'learner')}), leader ${document.leader_id ?? 'unknown'}, membership index ${document.membership_index}${document.change_pending ? '; a change is pending' : ''}`);
   printLine(formatTable(
-    ['id', 'role', 'leader', 'client URL', 'cluster URL'],
-    document.members.map((m) => [m.id, m.voter ? 'voter' : 'learner', m.id === document.leader_id ? 'yes' : '', m.client_url, m.cluster_url]),
+    ['id', 'role', 'leader', 'client URL', 'cluster URL', 'zone', 'placement'],
+    document.members.map((m) => [m.id, m.voter ? 'voter' : 'learner', m.id === document.leader_id ? 'yes' : '', m.client_url, m.cluster_url, m.zone ?? '-', placementState(m)]),
   ));
 }

@@ -5,6 +5,7 @@ import { adminHeaders, adminTokenFlag, adminTokenHelp } from '../admin.ts';
 import { readJson } from '../client.ts';
 import type { CommandContext } from '../context.ts';
 import { CliFailure, UsageError } from '../errors.ts';
+import { placementState } from '../members.ts';
 import { printJson, printLine } from '../output.ts';
 import type { Action } from './action.ts';
 
@@ -18,7 +19,7 @@ interface FsckReport {
   readonly misplaced: number;
   readonly missing: number;
   readonly examples: Record<string, readonly string[]>;
-  readonly members: readonly { id: string; reachable: boolean; error?: string; chunks?: number; bytes?: number; free_bytes?: number }[];
+  readonly members: readonly { id: string; reachable: boolean; error?: string; chunks?: number; bytes?: number; free_bytes?: number; zone?: string | null; draining?: boolean; full?: boolean; down?: boolean }[];
 }
 
 export function registerFsckCommand(program: Command, action: Action): void {
@@ -49,11 +50,12 @@ async function fsck(ctx: CommandContext, _options: unknown, command: Command): P
       const examples = report.examples[kind] ?? [];
       printLine(`  ${kind.replace('_', '-').padEnd(17)} ${String(report[kind]).padStart(8)}${examples.length > 0 ? `  e.g. ${examples.slice(0, 3).join(' ')}` : ''}`);
     }
-    printLine('  member   chunks        stored          free');
+    printLine('  member   chunks        stored          free  zone      placement');
     for (const m of report.members) {
+      const where = `${(m.zone ?? '-').padEnd(9)} ${placementState(m)}`.trimEnd();
       printLine(m.reachable
-        ? `  ${m.id.padEnd(8)} ${String(m.chunks ?? '-').padStart(6)} ${gib(m.bytes).padStart(13)} ${gib(m.free_bytes).padStart(13)}`
-        : `  ${m.id.padEnd(8)} unreachable: ${m.error ?? ''}`);
+        ? `  ${m.id.padEnd(8)} ${String(m.chunks ?? '-').padStart(6)} ${gib(m.bytes).padStart(13)} ${gib(m.free_bytes).padStart(13)}  ${where}`
+        : `  ${m.id.padEnd(8)} unreachable: ${m.error ?? ''}  ${where}`);
     }
   }
   // Not clean is a finding a script must see: exit 1, as fsck(8) does.

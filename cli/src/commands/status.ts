@@ -13,7 +13,7 @@ export const memberStatusTimeoutMs = 2000;
 
 export function registerStatusCommands(program: Command, action: Action): void {
   program.command('status')
-    .description("the cluster in one table: each member's role, term, applied index, lag, last contact, files, bytes, health (--json: the endpoint's /status as is)")
+    .description("the cluster in one table: each member's role, term, applied index, lag, last contact, files, bytes, zone, placement (draining with the chunks left, full, down), repair queue (lost copies/moves), health (--json: the endpoint's /status as is)")
     .action(action(status));
 }
 
@@ -30,7 +30,7 @@ async function status(ctx: CommandContext): Promise<void> {
     ? `no leader known (asked ${via})`
     : `leader ${leader.member} (${leader.url}), term ${leader.term ?? '?'}; asked ${via}`);
   printLine(formatTable(
-    ['member', 'role', 'voter', 'leader', 'term', 'applied', 'lag', 'last contact', 'files', 'bytes', 'health'],
+    ['member', 'role', 'voter', 'leader', 'term', 'applied', 'lag', 'last contact', 'files', 'bytes', 'zone', 'placement', 'repair (lost/move)', 'health'],
     rows.map(cells),
   ));
 }
@@ -48,6 +48,9 @@ function cells(row: StatusRow): string[] {
     row.leader ? '(leader)' : row.last_contact_ms === null ? '-' : `${formatDuration(row.last_contact_ms)} ago`,
     count(row.files),
     row.bytes === null ? '-' : formatBytes(row.bytes),
+    row.zone ?? '-',
+    row.placement,
+    row.repair_lost_copy === null || row.repair_rebalance === null ? '-' : `${row.repair_lost_copy}/${row.repair_rebalance}`,
     row.health,
   ];
 }

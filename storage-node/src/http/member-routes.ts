@@ -8,6 +8,7 @@ import { memberUrlsSchema } from '../cluster/member-address.ts';
 import type { Member } from '../cluster/member-directory.ts';
 import { MemberChangeFailure, MembershipService, type MemberChangeCode } from '../cluster/membership-service.ts';
 import { isLeader, type NodeContext } from '../node/node-context.ts';
+import { drainingChunksOf, memberPlacement } from '../placement/placement-status.ts';
 import { errorResponse, HttpError } from './errors.ts';
 import { forwardToLeader } from './forward.ts';
 
@@ -32,6 +33,16 @@ export function memberJson(member: Member) {
   return { id: member.id, client_url: member.clientUrl, cluster_url: member.clusterUrl, voter: member.voter };
 }
 
+/**
+ * A member's placement: its zone, whether placement skips it (draining, full, down), and for a
+ * draining member the chunks it still stores (its own last count, at most 5 s old: the drain is
+ * done at 0; null while not counted yet or when it does not answer within 2 s).
+ */
+async function placementJson(ctx: NodeContext, id: string) {
+  const flags = memberPlacement(ctx, id);
+  return { ...flags, ...(flags.draining ? { chunks: await drainingChunksOf(ctx, id) } : {}) };
+}
+
 export function memberRoutes(ctx: NodeContext): Hono {
   const app = new Hono();
   const service = new MembershipService(ctx);
@@ -45,13 +56,15 @@ export function memberRoutes(ctx: NodeContext): Hono {
     }
   };
 
-  app.get('/admin/members', (c) => {
+  app.get('/admin/members', async (c) => {
     const status = ctx.raft.status();
+    const members = ctx.members.members;
+    const placement = await Promise.all(members.map((m) => placementJson(ctx, m.id)));
     return c.json({
       leader_id: status.leaderId,
       membership_index: status.membershipIndex,
       change_pending: status.membershipChangePending,
-      members: ctx.members.members.map(memberJson),
+      members: members.map((m, i) => ({ ...memberJson(m), ...placement[i] })),
     });
   });
 

@@ -10,8 +10,9 @@ import { HttpError } from './errors.ts';
 import { forwardToLeader } from './forward.ts';
 import { memberRoutes } from './member-routes.ts';
 import { placementRoutes } from './placement-routes.ts';
+import { drainCounterOf, type DrainCounter, memberPlacement, placementStatus } from '../placement/placement-status.ts';
 
-export function nodeStatus(ctx: NodeContext) {
+export function nodeStatus(ctx: NodeContext, drain: DrainCounter = drainCounterOf(ctx)) {
   const status = ctx.raft.status();
   const leader = status.leaderId === null ? null : ctx.members.urlsOf(status.leaderId);
   const progress = new Map(status.progress.map((p) => [p.id, p]));
@@ -44,6 +45,7 @@ export function nodeStatus(ctx: NodeContext) {
         // ms since this node last heard from the member (the leader hears from all, every heartbeat).
         last_contact: self ? 0 : (lastContact.get(peer.id) ?? null),
         ...(p !== undefined ? { active: p.recentActive, replication: p.state } : {}),
+        placement: memberPlacement(ctx, peer.id),
       };
     }),
     files: stats.files,
@@ -51,7 +53,8 @@ export function nodeStatus(ctx: NodeContext) {
     // Copies per chunk (the setting capped at the member count), and the repair work waiting here.
     replication: ctx.placement.replication(),
     replication_setting: ctx.placement.replicationSetting(),
-    repair_queue: ctx.repairer.stats(),
+    // This node's zone and flags, its repair queue by priority, its drain's progress.
+    ...placementStatus(ctx, drain),
     scrub: ctx.scrubber.status(),
   };
 }

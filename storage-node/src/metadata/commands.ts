@@ -11,7 +11,7 @@ import { objectHeadersProblem } from '../../../shared/object-headers.ts';
 import type { ObjectHeaders } from '../../../shared/object-headers.ts';
 import { uploadCommandProblem, uploadOps } from './upload-commands.ts';
 import type { UploadCommand, UploadResult } from './upload-commands.ts';
-import { settingsCommandProblem, settingsOps } from './cluster-settings.ts';
+import { memberSettingFingerprint, settingsCommandProblem, settingsOps } from './cluster-settings.ts';
 import type { SettingsCommand, SettingsResult } from './cluster-settings.ts';
 import { keyCommandProblem, keyOps } from './key-commands.ts';
 import { bucketVersioningStates } from '../db/schema.ts';
@@ -354,6 +354,7 @@ export function requestFingerprint(command: ReplicatedCommand): string {
   }
   if (command.op === 'setReplication') return sha256Hex(Buffer.from(JSON.stringify([command.op, command.replication])));
   if (command.op === 'setMemberDown') return sha256Hex(Buffer.from(JSON.stringify([command.op, command.id, command.down])));
+  if (command.op === 'setMemberDraining' || command.op === 'setMemberFull' || command.op === 'setMemberZone') return sha256Hex(Buffer.from(JSON.stringify(memberSettingFingerprint(command))));
   // A create's id and secret are left out: a retry (by the gateway, on a new leader) draws others.
   if (command.op === 'createKey') return sha256Hex(Buffer.from(JSON.stringify([command.op])));
   if (command.op === 'revokeKey') return sha256Hex(Buffer.from(JSON.stringify([command.op, command.accessKeyId])));

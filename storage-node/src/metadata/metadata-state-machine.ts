@@ -484,6 +484,9 @@ export class MetadataStateMachine implements StateMachine {
         return this.#applyBucket(command);
       case 'setReplication':
       case 'setMemberDown':
+      case 'setMemberDraining':
+      case 'setMemberFull':
+      case 'setMemberZone':
         return this.#settings.apply(command);
       case 'createKey':
       case 'revokeKey':

@@ -22,7 +22,7 @@ export interface MetricSources {
   readonly fileStats: () => { files: number; bytes: number };
   /** May be cached: walking the blob directory is O(chunks). */
   readonly blobStats: () => Promise<{ count: number; bytes: number }>;
-  readonly repairQueue: () => { queued: number; waiting: number; inFlight: number };
+  readonly repairQueue: () => { queued: number; waiting: number; inFlight: number; lostCopy: number; rebalance: number };
   readonly gcProtected: () => { uploads: number; pushes: number };
   /** Snapshot files received from a leader, waiting for the core's verdict. */
   readonly receivedSnapshots?: () => number;
@@ -218,6 +218,17 @@ export class NodeMetrics {
         this.set({ state: 'queued' }, queue.queued);
         this.set({ state: 'waiting' }, queue.waiting);
         this.set({ state: 'in_flight' }, queue.inFlight);
+      },
+    });
+    new Gauge({
+      name: name('repair_queue_priority_chunks'),
+      help: 'Chunks queued or being fetched by background repair, by priority: lost_copy (a copy was lost; fewest survivors first) before rebalance (the chunk only moves)',
+      labelNames: ['class'],
+      registers,
+      collect() {
+        const queue = sources.repairQueue();
+        this.set({ class: 'lost_copy' }, queue.lostCopy);
+        this.set({ class: 'rebalance' }, queue.rebalance);
       },
     });
     new Gauge({

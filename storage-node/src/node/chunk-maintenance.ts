@@ -11,7 +11,8 @@ import { ChunkRepairer } from '../chunks/chunk-repairer.ts';
 import { MisplacedCollector } from '../chunks/misplaced-collector.ts';
 import { Scrubber } from '../chunks/scrubber.ts';
 import { RateLimit } from '../chunks/rate-limit.ts';
-import type { Placement } from '../placement/placement.ts';
+import { holdersIn, type Placement, type PlacementView } from '../placement/placement.ts';
+import { repairPriority, type RepairPriority } from '../chunks/repair-priority.ts';
 import type { MetadataStateMachine } from '../metadata/metadata-state-machine.ts';
 import type { NodeMetrics } from '../metrics/node-metrics.ts';
 import type { NodeConfig } from './config.ts';
@@ -72,6 +73,16 @@ export function chunkMaintenance(options: ChunkMaintenanceOptions): ChunkMainten
       throw err;
     }
   };
+  // The placement every chunk was last fully repaired under: where the copies are believed to be.
+  // A change while repair still fetches (something queued or in flight) keeps the earlier one,
+  // whose copies are the ones known to exist; see repair-priority.ts. (Hashes waiting out their
+  // delay after an apply do not count: under steady writes there always are some.)
+  let settled: PlacementView = placement.view();
+  const priorityOf = (hash: string): RepairPriority => {
+    const down = new Set(placement.down());
+    const alive = new Set(placement.memberIds().filter((id) => !down.has(id)));
+    return repairPriority(holdersIn(settled, hash, placement.selfId), alive, placement.selfId);
+  };
   const repairer = new ChunkRepairer({
     has: (hash) => blobs.has(hash),
     write: (hash, data) => blobs.writeChunk(hash, data),
@@ -80,6 +91,7 @@ export function chunkMaintenance(options: ChunkMaintenanceOptions): ChunkMainten
     isWanted: (hash) => metadata.hasChunkRef(hash) && placement.isHolder(hash),
     listReferenced: (after, limit) => metadata.referencedChunks({ after, limit }).map((row) => row.hash),
     concurrency: config.repairConcurrency,
+    priorityOf,
     onOutcome: (outcome, hash) => {
       metrics.chunkRepairs.inc({ outcome });
       if (outcome === 'gave_up') console.warn(`node ${config.id}: chunk ${hash} could not be fetched from any peer; a later scan retries`);
@@ -117,12 +129,16 @@ export function chunkMaintenance(options: ChunkMaintenanceOptions): ChunkMainten
   // A change of placement moves chunks: this node fetches what it now holds (a scan), and the
   // misplaced collector later drops what it no longer holds.
   let placementSeen = placement.signature();
+  let viewSeen = placement.view();
   const placementWatch = new PeriodicTask(
     placementCheckMs,
     async () => {
       const now = placement.signature();
       if (now === placementSeen) return;
+      const queue = repairer.stats();
+      if (queue.queued + queue.inFlight === 0) settled = viewSeen;
       placementSeen = now;
+      viewSeen = placement.view();
       await repairer.scan();
     },
     (err) => console.error(`node ${config.id}: placement check failed:`, err),

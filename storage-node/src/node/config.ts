@@ -7,6 +7,8 @@ import { repairConcurrencyDefault } from '../chunks/chunk-repairer.ts';
 import { downloadMemoryBytesMaxDefault, uploadMemoryBytesMaxDefault } from '../files/upload-memory.ts';
 import { multipartExpiryMsDefault } from '../files/upload-expiry.ts';
 import { inlineContentBytesMax } from '../metadata/commands.ts';
+import { isZoneName } from '../metadata/cluster-settings.ts';
+import { diskHighWaterPercentDefault } from '../placement/disk-watch.ts';
 import { authFlag, parseAuthMode, parseRootKey } from '../../../shared/auth-mode.ts';
 import type { AccessKey, AuthMode } from '../../../shared/auth-mode.ts';
 
@@ -47,6 +49,8 @@ export const nodeFlagSpecs = {
   deadAfterMs: integerFlag('dead-after-ms', 'DFS_DEAD_AFTER_MS', 'a member the leader has not heard from for this long is marked down: its chunks are copied to other members until it is back', 10 * 60_000, 1000, 365 * 24 * 3_600_000),
   scrubRate: bytesFlag('scrub-rate', 'DFS_SCRUB_RATE', 'bytes per second the scrubber reads to re-verify stored chunks', 32 * 1024 ** 2, 1024, Number.MAX_SAFE_INTEGER),
   scrubIntervalMs: integerFlag('scrub-interval-ms', 'DFS_SCRUB_INTERVAL_MS', 'pause between two scrub passes over every stored chunk', 24 * 3_600_000, 100, 365 * 24 * 3_600_000),
+  zone: optionalStringFlag('zone', 'DFS_ZONE', 'this node\'s failure domain (rack, room, site): a chunk\'s copies go to as many zones as there are before two share one (default: none)'),
+  diskHighWater: integerFlag('disk-high-water', 'DFS_DISK_HIGH_WATER', 'percent of this node\'s disk in use past which the leader marks it full: it gets no chunks to hold (its copies move to others) until below this minus 5; 100: never', diskHighWaterPercentDefault, 1, 100),
   auth: authFlag,
   s3Region: stringFlag('s3-region', 'DFS_S3_REGION', 'the region native requests are signed for (with --auth required)', 'us-east-1'),
   multipartExpiryMs: integerFlag('multipart-expiry-ms', 'DFS_MULTIPART_EXPIRY_MS', 'an S3 multipart upload not completed or aborted this long after it started is aborted by the leader (its parts deleted)', multipartExpiryMsDefault, 1000, 365 * 24 * 3_600_000),
@@ -103,6 +107,10 @@ export interface NodeConfig {
   readonly scrubRate: number;
   /** Pause between scrub passes, ms. */
   readonly scrubIntervalMs: number;
+  /** This node's zone (--zone), announced to the cluster as a replicated setting; null: none. */
+  readonly zone: string | null;
+  /** Disk use, in percent, past which the leader marks this node full (placement skips it). */
+  readonly diskHighWater: number;
   /** Multipart uploads older than this (ms) are aborted by the leader. */
   readonly multipartExpiryMs: number;
   /** `required`: the native API answers only SigV4-signed requests (http/native-auth.ts). */
@@ -174,6 +182,7 @@ export function parseNodeConfig(argv: readonly string[], env: NodeJS.ProcessEnv)
   if (flags.uploadMemoryMax < flags.chunkSize || flags.uploadMemoryMax <= flags.inlineMax) {
     throw new ConfigError(`--upload-memory-max (${flags.uploadMemoryMax}) must be at least --chunk-size (${flags.chunkSize}) and more than --inline-max (${flags.inlineMax})`);
   }
+  if (flags.zone !== null && !isZoneName(flags.zone)) throw new ConfigError(`--zone "${flags.zone}" must be 1 to 64 letters, digits, ".", "_" or "-", starting with a letter or digit`);
   const { tlsCert, tlsKey, advertiseHost, auth, ...rest } = flags;
   const rootKey = parseRootKey(env.DFS_S3_ACCESS_KEY_ID, env.DFS_S3_SECRET_ACCESS_KEY, ['DFS_S3_ACCESS_KEY_ID', 'DFS_S3_SECRET_ACCESS_KEY']);
   const tls = tlsIdentity(tlsCert, tlsKey);

@@ -24,7 +24,7 @@ import { enterCluster } from '../cluster/cluster-entry.ts';
 import { startLearnerPromotion } from '../cluster/learner-promotion.ts';
 import { MemberDirectory } from '../cluster/member-directory.ts';
 import { Placement } from '../placement/placement.ts';
-import { startLiveness } from '../placement/liveness.ts';
+import { startPlacementTasks } from '../placement/placement-tasks.ts';
 import { metadataSnapshotProblem } from '../metadata/metadata-snapshot.ts';
 import { MetadataStateMachine } from '../metadata/metadata-state-machine.ts';
 import { cached } from '../metrics/cached.ts';
@@ -234,7 +234,7 @@ export async function startStorageNode(config: NodeConfig): Promise<RunningNode>
   const clientPort = (client.address() as { port: number }).port;
   chunks.start();
   const uploadExpiry = startUploadExpiry(ctx, new MultipartService(ctx, new FileService(ctx)));
-  const liveness = startLiveness(ctx, config.deadAfterMs);
+  const placementTasks = startPlacementTasks(ctx);
   const promotion = entry.joinedAt !== undefined && !entry.staysLearner ? startLearnerPromotion(ctx) : null;
 
   const stop = async (): Promise<void> => {
@@ -244,7 +244,7 @@ export async function startStorageNode(config: NodeConfig): Promise<RunningNode>
     const clientClosed = new Promise<void>((resolve) => client.close(() => resolve()));
     client.closeIdleConnections();
     promotion?.stop();
-    liveness.stop();
+    placementTasks.stop();
     const deadline = Date.now() + 2000;
     let transferring = false;
     while (raft.status().role === 'leader' && Date.now() < deadline) {

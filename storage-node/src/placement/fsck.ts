@@ -2,6 +2,8 @@
 // A chunk is under-replicated when some of its holders lack it, missing when no member has it,
 // misplaced when a member that is not one of its holders has a copy (rebalancing deletes those
 // once the holders have theirs), over-replicated when it has more copies than `replication`.
+// Holders come from placement alone (zones, draining and full members included), so a chunk
+// whose copies could span more zones is reported only when the holder rule puts it elsewhere.
 import type { NodeContext } from '../node/node-context.ts';
 
 /** Chunk hashes listed per kind of problem in the answer (the counts are complete). */
@@ -12,6 +14,9 @@ export interface MemberStorage {
   readonly reachable: boolean;
   /** Marked down by the leader (unreachable past --dead-after): it holds nothing meanwhile. */
   readonly down: boolean;
+  readonly zone: string | null;
+  readonly draining: boolean;
+  readonly full: boolean;
   readonly error?: string;
   readonly chunks?: number;
   readonly bytes?: number;
@@ -39,6 +44,7 @@ export async function fsck(ctx: NodeContext): Promise<FsckReport> {
   // Who stores what: this node from its own store, the others over the cluster port.
   const copies = new Map<string, string[]>();
   const down = new Set(placement.down());
+  const flags = (id: string) => ({ down: down.has(id), zone: placement.zoneOf(id), draining: placement.draining().includes(id), full: placement.full().includes(id) });
   const storage: MemberStorage[] = [];
   for (const member of members.members) {
     try {
@@ -49,9 +55,9 @@ export async function fsck(ctx: NodeContext): Promise<FsckReport> {
         else holders.push(member.id);
       }
       const stats = member.id === config.id ? await blobs.storageStats() : await blobClient.stats(member.id);
-      storage.push({ id: member.id, reachable: true, down: down.has(member.id), ...stats });
+      storage.push({ id: member.id, reachable: true, ...flags(member.id), ...stats });
     } catch (err) {
-      storage.push({ id: member.id, reachable: false, down: down.has(member.id), error: (err as Error).message });
+      storage.push({ id: member.id, reachable: false, ...flags(member.id), error: (err as Error).message });
     }
   }
   const counts = { under_replicated: 0, over_replicated: 0, misplaced: 0, missing: 0 };
