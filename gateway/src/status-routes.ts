@@ -28,7 +28,11 @@ export function statusRoutes(deps: StatusDeps): Hono {
       term: snapshot.leader?.term ?? null,
       commit_index: leader?.commit_index ?? null,
       applied_index: leader?.applied_index ?? null,
-      nodes: snapshot.members.map((m) => ({ id: m.id, client_url: m.url, role: m.role, healthy: m.healthy, lag: m.lag, applied_index: m.applied_index })),
+      // The cluster's members: the leader's list once a leader is known. A seed URL the gateway
+      // still polls after its node was removed is not a member (it stays in `members` below).
+      nodes: snapshot.members
+        .filter((m) => m.listed || snapshot.leader === null)
+        .map((m) => ({ id: m.id, client_url: m.url, role: m.role, healthy: m.healthy, lag: m.lag, applied_index: m.applied_index })),
       files: leader?.files ?? null,
       bytes: leader?.bytes ?? null,
       gateway: {

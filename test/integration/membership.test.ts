@@ -59,7 +59,9 @@ describe('membership at runtime', () => {
   async function waitVoter(id: string): Promise<void> {
     await waitFor(`${id} a voter`, async (see) => {
       const leader = await leaderStatus();
-      see(leader.nodes.map((n) => `${n.id}:${n.voter ? 'voter' : 'learner'}`));
+      // The learner's own word on why it has not asked yet, for a timeout's message.
+      const own = await fetch(`${member(id).url}/status`).then((r) => r.json() as Promise<{ promotion_waiting: string | null; applied_index: number }>, (err: Error) => err.message);
+      see({ members: leader.nodes.map((n) => `${n.id}:${n.voter ? 'voter' : 'learner'}`), learner: own, leader_commit: leader.commit_index });
       return leader.nodes.some((n) => n.id === id && n.voter) ? true : undefined;
     }, 180_000);
   }

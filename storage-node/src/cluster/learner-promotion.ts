@@ -30,12 +30,18 @@ export function startLearnerPromotion(ctx: NodeContext): LearnerPromotion {
   const say = (problem: string) => {
     if (problem !== lastProblem) console.log(`node ${ctx.config.id}: not promoted yet: ${problem}`);
     lastProblem = problem;
+    ctx.promotion.waiting = problem;
   };
   const round = async (): Promise<boolean> => {
     const { raft, members, metadata, config } = ctx;
-    if (raft.membership().removed) return true;
-    if (members.isVoter(config.id)) return true;
-    if (!members.isLearner(config.id)) return false; // the log has not reached the entry that added it
+    if (raft.membership().removed || members.isVoter(config.id)) {
+      ctx.promotion.waiting = null;
+      return true;
+    }
+    if (!members.isLearner(config.id)) {
+      say('the entry that adds it is not applied here yet');
+      return false;
+    }
     const status = raft.status();
     if (status.leaderId === null) return false;
     const behind = status.leaderCommit - metadata.appliedIndex();
@@ -65,6 +71,7 @@ export function startLearnerPromotion(ctx: NodeContext): LearnerPromotion {
     const text = await response.body.text();
     if (response.statusCode === 200) {
       console.log(`node ${config.id}: caught up and promoted to voter`);
+      ctx.promotion.waiting = null;
       return true;
     }
     // 409 not_learner: promoted already (an answer lost on the way).

@@ -56,6 +56,8 @@ export function nodeStatus(ctx: NodeContext, drain: DrainCounter = drainCounterO
     // This node's zone and flags, its repair queue by priority, its drain's progress.
     ...placementStatus(ctx, drain),
     scrub: ctx.scrubber.status(),
+    // A joined learner waiting to ask for its promotion says why (null otherwise).
+    promotion_waiting: ctx.promotion.waiting,
   };
 }
 

@@ -28,6 +28,8 @@ export interface NodeContext {
   readonly repairer: ChunkRepairer;
   /** Background re-verification of stored chunks. */
   readonly scrubber: Scrubber;
+  /** A joining node's wait for its promotion to voter: why it is not asking yet (null: not waiting). */
+  readonly promotion: { waiting: string | null };
   /** The node-wide bound on memory held by uploads. */
   readonly uploadMemory: UploadMemoryBudget;
   /** Bytes held by reads of chunked files (the same kind of budget, never refusing: reads wait). */

@@ -201,6 +201,7 @@ export async function startStorageNode(config: NodeConfig): Promise<RunningNode>
     chunkGuard: guard,
     repairer: chunks.repairer,
     scrubber: chunks.scrubber,
+    promotion: { waiting: null },
     uploadMemory,
     downloadMemory,
     // As many as one upload holds in its window and fills: what an idle node keeps after uploads.
