@@ -43,7 +43,10 @@ export function startLearnerPromotion(ctx: NodeContext): LearnerPromotion {
       return false;
     }
     const status = raft.status();
-    if (status.leaderId === null) return false;
+    if (status.leaderId === null) {
+      say('no leader known');
+      return false;
+    }
     const behind = status.leaderCommit - metadata.appliedIndex();
     if (behind > caughtUpEntries) {
       say(`${behind} entries behind the leader's commit`);
@@ -60,7 +63,10 @@ export function startLearnerPromotion(ctx: NodeContext): LearnerPromotion {
       return false;
     }
     const leader = members.urlsOf(status.leaderId);
-    if (leader === undefined) return false;
+    if (leader === undefined) {
+      say(`no address known for the leader ${status.leaderId}`);
+      return false;
+    }
     const response = await request(`${leader.clientUrl}/admin/members/${encodeURIComponent(config.id)}/promote`, {
       method: 'POST',
       headers: { [CLUSTER_SECRET_HEADER]: config.clusterSecret },
