@@ -21,7 +21,8 @@ export interface LearnerPromotion {
   stop(): void;
 }
 
-export function startLearnerPromotion(ctx: NodeContext): LearnerPromotion {
+/** `joinedAt`: the index of the config entry that added this node (join.json). */
+export function startLearnerPromotion(ctx: NodeContext, joinedAt: number): LearnerPromotion {
   let stopped = false;
   let timer: NodeJS.Timeout | null = null;
   let lastProblem = '';
@@ -34,12 +35,19 @@ export function startLearnerPromotion(ctx: NodeContext): LearnerPromotion {
   };
   const round = async (): Promise<boolean> => {
     const { raft, members, metadata, config } = ctx;
-    if (raft.membership().removed || members.isVoter(config.id)) {
+    const view = raft.membership();
+    // A configuration from before this node was added says nothing about it: a wiped node that
+    // rejoins under its old id installs a snapshot in which that id may still be a voter.
+    if (view.index < joinedAt) {
+      say(`the entry that adds it (index ${joinedAt}) is not applied here yet`);
+      return false;
+    }
+    if (view.removed || members.isVoter(config.id)) {
       ctx.promotion.waiting = null;
       return true;
     }
     if (!members.isLearner(config.id)) {
-      say('the entry that adds it is not applied here yet');
+      say('it is not a learner of the configuration in effect');
       return false;
     }
     const status = raft.status();

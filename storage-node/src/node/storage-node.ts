@@ -236,7 +236,7 @@ export async function startStorageNode(config: NodeConfig): Promise<RunningNode>
   chunks.start();
   const uploadExpiry = startUploadExpiry(ctx, new MultipartService(ctx, new FileService(ctx)));
   const placementTasks = startPlacementTasks(ctx);
-  const promotion = entry.joinedAt !== undefined && !entry.staysLearner ? startLearnerPromotion(ctx) : null;
+  const promotion = entry.joinedAt !== undefined && !entry.staysLearner ? startLearnerPromotion(ctx, entry.joinedAt) : null;
 
   const stop = async (): Promise<void> => {
     // Stop accepting, then hand leadership over at once, so the cluster does not wait out an
