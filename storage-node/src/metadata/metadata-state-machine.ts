@@ -99,6 +99,9 @@ interface BatchState {
   readonly referencedChunks: Set<string>;
 }
 
+/** Which prepared variant of a name-ordered listing: after a cursor or from a prefix, bounded above or not. */
+type NamePageKey = 'exclusive-unbounded' | 'exclusive-bounded' | 'inclusive-unbounded' | 'inclusive-bounded';
+
 export class MetadataStateMachine implements StateMachine {
   readonly #sqlite: Database.Database;
   readonly #statements: MetadataStatements;
@@ -212,27 +215,17 @@ export class MetadataStateMachine implements StateMachine {
    * is its newest kept version, hiding the versions before it; null when there is none.
    */
   deleteMarker(name: string, version?: number): DeleteMarkerState | null {
-    const row = version === undefined ? this.#statements.newestVersion.get({ name }) : this.#statements.version.get({ name, version });
-    if (row === undefined || !row.deleteMarker) return null;
-    const marker = this.#statements.version.get({ name, version: row.version });
-    assert(marker !== undefined, `${name}: delete marker ${row.version} has no row`);
-    return { version: marker.version, modifiedMs: marker.modifiedMs };
+    // Without a version: the newest one, if it is a marker (newestVersion reads only a few columns).
+    const wanted = version ?? this.#statements.newestVersion.get({ name })?.version;
+    if (wanted === undefined) return null;
+    const row = this.#statements.version.get({ name, version: wanted });
+    return row === undefined || !row.deleteMarker ? null : { version: row.version, modifiedMs: row.modifiedMs };
   }
 
   /** Live files in name (UTF-8 byte) order: those starting with `prefix`, after the `after` cursor. */
   listFiles(query: { prefix?: string; after?: string | null; limit?: number } = {}): FileListPage {
-    const prefix = query.prefix ?? '';
-    const after = query.after ?? null;
-    const limit = query.limit ?? listLimitDefault;
-    assert(Number.isSafeInteger(limit) && limit >= 1 && limit <= listLimitMax, `list limit must be 1 to ${listLimitMax}`);
-    assert(isWellFormed(prefix) && (after === null || isWellFormed(after)), 'prefix and cursor must be well-formed Unicode');
-    const upper = prefixUpperBound(prefix);
-    if (after !== null && upper !== null && compareNames(after, upper) >= 0) return { files: [], next: null };
-    const fromCursor = after !== null && compareNames(after, prefix) >= 0;
-    const key = `${fromCursor ? 'exclusive' : 'inclusive'}-${upper === null ? 'unbounded' : 'bounded'}` as const;
-    const rows = this.#statements.listing[key].all({ from: fromCursor ? after : prefix, upper, limit: limit + 1 });
-    const page = rows.slice(0, limit);
-    return { files: page.map(toFileListItem), next: rows.length > limit ? page[page.length - 1].name : null };
+    const page = this.#namePage(query, (key, params) => this.#statements.listing[key].all(params));
+    return { files: page.rows.map(toFileListItem), next: page.next };
   }
 
   /**
@@ -248,18 +241,30 @@ export class MetadataStateMachine implements StateMachine {
    * name order: those starting with `prefix`, after the `after` cursor.
    */
   listNamesWithVersions(query: { prefix?: string; after?: string | null; limit?: number } = {}): { names: string[]; next: string | null } {
+    const page = this.#namePage(query, (key, params) => this.#statements.namesWithVersions[key].all(params));
+    return { names: page.rows.map((row) => row.name), next: page.next };
+  }
+
+  /**
+   * One page of a listing in name (UTF-8 byte) order: rows starting with `prefix`, after the
+   * `after` cursor, read by `read` with the statement variant the bounds need.
+   */
+  #namePage<Row extends { name: string }>(
+    query: { prefix?: string; after?: string | null; limit?: number },
+    read: (key: NamePageKey, params: { from: string; upper: string | null; limit: number }) => Row[],
+  ): { rows: Row[]; next: string | null } {
     const prefix = query.prefix ?? '';
     const after = query.after ?? null;
     const limit = query.limit ?? listLimitDefault;
     assert(Number.isSafeInteger(limit) && limit >= 1 && limit <= listLimitMax, `list limit must be 1 to ${listLimitMax}`);
     assert(isWellFormed(prefix) && (after === null || isWellFormed(after)), 'prefix and cursor must be well-formed Unicode');
     const upper = prefixUpperBound(prefix);
-    if (after !== null && upper !== null && compareNames(after, upper) >= 0) return { names: [], next: null };
+    if (after !== null && upper !== null && compareNames(after, upper) >= 0) return { rows: [], next: null };
     const fromCursor = after !== null && compareNames(after, prefix) >= 0;
     const key = `${fromCursor ? 'exclusive' : 'inclusive'}-${upper === null ? 'unbounded' : 'bounded'}` as const;
-    const rows = this.#statements.namesWithVersions[key].all({ from: fromCursor ? after : prefix, upper, limit: limit + 1 });
-    const names = rows.slice(0, limit).map((row) => row.name);
-    return { names, next: rows.length > limit ? names[names.length - 1] : null };
+    const rows = read(key, { from: fromCursor ? after : prefix, upper, limit: limit + 1 });
+    const page = rows.slice(0, limit);
+    return { rows: page, next: rows.length > limit ? page[page.length - 1].name : null };
   }
 
   stats(): MetadataStats {
