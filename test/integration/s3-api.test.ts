@@ -9,13 +9,14 @@ import { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import {
   CopyObjectCommand, CreateBucketCommand, DeleteBucketCommand, DeleteObjectCommand, DeleteObjectsCommand, GetBucketVersioningCommand, ListObjectVersionsCommand, GetBucketLocationCommand, GetObjectCommand, HeadBucketCommand,
-  HeadObjectCommand, ListBucketsCommand, ListObjectsCommand, ListObjectsV2Command, PutObjectCommand, S3Client, S3ServiceException,
+  HeadObjectCommand, ListBucketsCommand, ListObjectsCommand, ListObjectsV2Command, PutObjectCommand, S3Client,
   AbortMultipartUploadCommand, CreateMultipartUploadCommand, ListPartsCommand,
 } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { freePorts, sleep } from '../support/cluster.ts';
 import { GatewayCluster } from '../support/gateway-cluster.ts';
+import { s3Failure } from '../support/s3-failure.ts';
 
 const accessKeyId = 'TESTROOTKEY';
 const secretAccessKey = randomBytes(24).toString('base64url');
@@ -38,16 +39,6 @@ function client(secret = secretAccessKey): S3Client {
 }
 
 /** The S3 error the SDK threw: its code (name) and HTTP status. */
-async function s3Failure(promise: Promise<unknown>): Promise<{ name: string; status: number | undefined }> {
-  try {
-    await promise;
-  } catch (err) {
-    assert.ok(err instanceof S3ServiceException, `an S3 error, got ${String(err)}`);
-    return { name: err.name, status: err.$metadata.httpStatusCode };
-  }
-  assert.fail('the request succeeded');
-}
-
 function md5(content: string | Uint8Array): string {
   return createHash('md5').update(content).digest('hex');
 }

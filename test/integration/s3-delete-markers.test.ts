@@ -14,6 +14,7 @@ import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { freePorts } from '../support/cluster.ts';
 import { GatewayCluster } from '../support/gateway-cluster.ts';
 import { waitFor } from '../support/wait-for.ts';
+import { s3Failure } from '../support/s3-failure.ts';
 
 const accessKeyId = 'TESTMARKERKEY';
 const secretAccessKey = randomBytes(24).toString('base64url');
@@ -50,16 +51,6 @@ after(async () => {
 /** The native API, through the gateway. */
 function native(path: string, init?: RequestInit): Promise<Response> {
   return fetch(`${cluster.url}${path}`, init);
-}
-
-async function s3Failure(promise: Promise<unknown>): Promise<{ name: string; status: number | undefined }> {
-  try {
-    await promise;
-  } catch (err) {
-    assert.ok(err instanceof S3ServiceException, `an S3 error, got ${String(err)}`);
-    return { name: err.name, status: err.$metadata.httpStatusCode };
-  }
-  assert.fail('the request succeeded');
 }
 
 async function text(output: { Body?: { transformToString(): Promise<string> } }): Promise<string> {

@@ -9,11 +9,12 @@ import { connect } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import {
   AbortMultipartUploadCommand, CompleteMultipartUploadCommand, CreateBucketCommand, CreateMultipartUploadCommand, GetObjectCommand, HeadObjectCommand,
-  ListMultipartUploadsCommand, ListObjectsV2Command, ListPartsCommand, PutObjectCommand, S3Client, S3ServiceException, UploadPartCommand, UploadPartCopyCommand,
+  ListMultipartUploadsCommand, ListObjectsV2Command, ListPartsCommand, PutObjectCommand, S3Client, UploadPartCommand, UploadPartCopyCommand,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { freePorts, sleep } from '../support/cluster.ts';
 import { GatewayCluster } from '../support/gateway-cluster.ts';
+import { s3Failure } from '../support/s3-failure.ts';
 
 const accessKeyId = 'TESTROOTKEY';
 const secretAccessKey = randomBytes(24).toString('base64url');
@@ -56,16 +57,6 @@ async function startCluster(storageFlags: readonly string[], size?: number): Pro
   }
   const s3 = new S3Client({ endpoint: `http://127.0.0.1:${s3Port}`, region, forcePathStyle: true, credentials: { accessKeyId, secretAccessKey }, maxAttempts: 5 });
   return { cluster, s3 };
-}
-
-async function s3Failure(promise: Promise<unknown>): Promise<{ name: string; status: number | undefined }> {
-  try {
-    await promise;
-  } catch (err) {
-    assert.ok(err instanceof S3ServiceException, `an S3 error, got ${String(err)}`);
-    return { name: err.name, status: err.$metadata.httpStatusCode };
-  }
-  assert.fail('the request succeeded');
 }
 
 async function body(output: { Body?: { transformToByteArray(): Promise<Uint8Array> } }): Promise<Buffer> {

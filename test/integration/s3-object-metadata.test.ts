@@ -13,10 +13,11 @@ import { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import {
   CompleteMultipartUploadCommand, DeleteObjectCommand, ListObjectsV2Command, CopyObjectCommand, CreateBucketCommand, CreateMultipartUploadCommand, GetObjectCommand, HeadObjectCommand,
-  PutObjectCommand, S3Client, S3ServiceException, UploadPartCommand,
+  PutObjectCommand, S3Client, UploadPartCommand,
 } from '@aws-sdk/client-s3';
 import { freePorts, sleep } from '../support/cluster.ts';
 import { GatewayCluster } from '../support/gateway-cluster.ts';
+import { s3Failure } from '../support/s3-failure.ts';
 
 const accessKeyId = 'TESTROOTKEY';
 const secretAccessKey = randomBytes(24).toString('base64url');
@@ -37,16 +38,6 @@ async function portOpen(port: number): Promise<boolean> {
     });
     socket.on('error', () => resolve(false));
   });
-}
-
-async function s3Failure(promise: Promise<unknown>): Promise<{ name: string; status: number | undefined }> {
-  try {
-    await promise;
-  } catch (err) {
-    assert.ok(err instanceof S3ServiceException, `an S3 error, got ${String(err)}`);
-    return { name: err.name, status: err.$metadata.httpStatusCode };
-  }
-  assert.fail('the request succeeded');
 }
 
 async function body(output: { Body?: { transformToByteArray(): Promise<Uint8Array> } }): Promise<Buffer> {
