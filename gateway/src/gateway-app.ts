@@ -6,7 +6,7 @@ import type { ClusterView } from './cluster-view.ts';
 import type { GatewayConfig } from './config.ts';
 import { onError } from './errors.ts';
 import type { GatewayMetrics } from './gateway-metrics.ts';
-import { answeringNode } from './proxy-response.ts';
+import { answeringNode, answerStatus } from './proxy-response.ts';
 import { readProxy } from './read-proxy.ts';
 import { isResolvedPath, routeLabel } from './request-name.ts';
 import { statusRoutes } from './status-routes.ts';
@@ -36,7 +36,7 @@ export function gatewayApp(deps: GatewayDeps): Hono {
     if (node === null) c.res.headers.set('X-DFS-Gateway', deps.config.id);
     const route = routeLabel(c.req.path);
     deps.metrics.requestSeconds.observe({ route, method: c.req.method }, (performance.now() - started) / 1000);
-    deps.metrics.requests.inc({ route, method: c.req.method, status: String(c.res.status), node: node ?? 'gateway' });
+    deps.metrics.requests.inc({ route, method: c.req.method, status: String(answerStatus(c)), node: node ?? 'gateway' });
   });
   const read = readProxy(deps);
   const write = writeProxy(deps);

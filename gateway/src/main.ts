@@ -1,4 +1,5 @@
 // The gateway process: `npm run gateway -- --port 8080 --nodes http://127.0.0.1:8081,...` (see --help).
+import '../../shared/v8-tuning.ts';
 import { runProgram } from '../../shared/run-program.ts';
 import { gatewayHelp, parseGatewayConfig } from './config.ts';
 import { startGateway } from './gateway.ts';

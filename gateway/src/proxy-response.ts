@@ -1,6 +1,9 @@
 // A node's answer, passed on to the client as it arrives: the body is a stream with backpressure
 // (the node is read only as fast as the client takes it), never collected in memory beyond a
 // small answer of known length.
+import type { ServerResponse } from 'node:http';
+import { pipeline } from 'node:stream/promises';
+import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import type { Context } from 'hono';
 import type { Dispatcher } from 'undici';
 import { toWebStream } from '../../shared/web-stream.ts';
@@ -12,7 +15,7 @@ const noBodyStatuses = new Set([204, 205, 304]);
  * The client's answer from a node's. `extraHeaders` (lower-case names) are added; the gateway's
  * own (X-DFS-Gateway) among them, since the answer's headers are not touched after this.
  */
-export async function passOn(response: Dispatcher.ResponseData, method: string, extraHeaders: Record<string, string>): Promise<Response> {
+export async function passOn(c: Context, response: Dispatcher.ResponseData, method: string, extraHeaders: Record<string, string>): Promise<Response> {
   const headers = downstreamResponseHeaders(response.headers);
   for (const key in extraHeaders) headers[key] = extraHeaders[key]!;
   if (method === 'HEAD' || noBodyStatuses.has(response.statusCode)) {
@@ -25,7 +28,21 @@ export async function passOn(response: Dispatcher.ResponseData, method: string, 
   if (Number.isSafeInteger(length) && length <= wholeBodyBytesMax) {
     return new Response(Buffer.from(await response.body.arrayBuffer()), { status: response.statusCode, headers });
   }
-  // Not Readable.toWeb: see shared/web-stream.ts (a client hanging up must not crash us).
+  // A large body under @hono/node-server goes from the node's socket to the client's with Node's
+  // own backpressure: a web stream in between (and node-server's reader loop draining it) cost as
+  // much CPU as the bytes' trip through the kernel. Either side failing destroys the other, so a
+  // client sees a cut-off answer, never a short one that looks whole.
+  const outgoing = (c.env as { outgoing?: ServerResponse } | undefined)?.outgoing;
+  if (outgoing !== undefined) {
+    answeredStatus.set(c, response.statusCode);
+    outgoing.writeHead(response.statusCode, headers);
+    pipeline(response.body, outgoing).catch(() => {
+      // Already destroyed on both sides; the client sees its connection cut.
+    });
+    return RESPONSE_ALREADY_SENT;
+  }
+  // In-process (the S3 layer's requests): Not Readable.toWeb, see shared/web-stream.ts (a client
+  // hanging up must not crash us).
   return new Response(toWebStream(response.body), { status: response.statusCode, headers });
 }
 
@@ -69,6 +86,14 @@ export function proxiedAnswer(c: Context, gatewayId: string, response: Dispatche
   const node = response.headers['x-dfs-node'];
   answeredBy.set(c, typeof node === 'string' ? node : 'unknown');
   return { 'x-dfs-gateway': gatewayId };
+}
+
+/** The status of an answer written straight to the client's socket (the Response is a marker). */
+const answeredStatus = new WeakMap<Context, number>();
+
+/** The status the client got for this request. */
+export function answerStatus(c: Context): number {
+  return answeredStatus.get(c) ?? c.res.status;
 }
 
 /** The node whose answer this request passed on, or null for the gateway's own answers. */

@@ -62,7 +62,7 @@ export function readProxy(deps: ProxyDeps) {
         lastReason = 'unreachable';
         continue;
       }
-      if (!isRefusal(response.statusCode)) return passOn(response, method, proxiedAnswer(c, config.id, response));
+      if (!isRefusal(response.statusCode)) return passOn(c, response, method, proxiedAnswer(c, config.id, response));
       lastProblem = `${target.id}: ${await refusalText(response)}`;
       view.reportRefusal(target.url);
       lastReason = 'refused';

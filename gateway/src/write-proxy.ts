@@ -120,7 +120,7 @@ export function writeProxy(deps: ProxyDeps) {
         metrics.retries.inc({ kind: 'write', reason: 'unreachable' });
         continue;
       }
-      if (!isRefusal(response.statusCode)) return passOn(response, method, { ...proxiedAnswer(c, config.id, response), 'idempotency-key': idempotencyKey });
+      if (!isRefusal(response.statusCode)) return passOn(c, response, method, { ...proxiedAnswer(c, config.id, response), 'idempotency-key': idempotencyKey });
       lastProblem = `${leader.id}: ${await refusalText(response)}`;
       view.reportRefusal(leader.url);
       if (held !== null && !held.replayable) return unreplayable(leader, lastProblem);

@@ -1,4 +1,5 @@
 // The storage node process: `npm run node -- --id n1 --peers … --cluster-secret …` (see --help).
+import '../../shared/v8-tuning.ts';
 import './node/thread-pool.ts';
 import { runProgram } from '../../shared/run-program.ts';
 import { nodeHelp, parseNodeConfig } from './node/config.ts';

@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { connect } from 'node:net';
 import type { Socket } from 'node:net';
+import { Agent, request } from 'undici';
 import { sleep } from '../support/cluster.ts';
 import { GatewayCluster } from '../support/gateway-cluster.ts';
 import { inlineMaxDefault } from '../../storage-node/src/node/config.ts';
@@ -251,6 +252,60 @@ describe('gateway (3 real nodes, 2 gateways)', () => {
     const wrong = await fetch(`${gw}/files/range.bin`, { headers: { 'x-consistency': 'sometimes' } });
     assert.equal(wrong.status, 400);
     assert.equal(((await wrong.json()) as ErrorBody).error.code, 'bad_request');
+  });
+
+  it('a large download goes straight through: a client hanging up frees the node; a node killed mid-body cuts the client off, never a short answer', async () => {
+    const data = randomBytes(32 * 1024 * 1024);
+    assert.equal((await fetch(`${gw}/files/through.bin`, { method: 'PUT', body: data })).status, 201);
+    const outstanding = async () => {
+      const metrics = await (await fetch(`${gw}/metrics`)).text();
+      return metrics.split('\n').filter((l) => l.startsWith('dfs_gateway_node_outstanding_requests{')).map((l) => Number(l.split(' ').pop()));
+    };
+
+    // The client takes one piece and hangs up: the gateway lets go of the node's answer.
+    const dispatcher = new Agent({ connections: 1 });
+    try {
+      const cut = await request(`${gw}/files/through.bin`, { dispatcher });
+      assert.equal(cut.statusCode, 200);
+      for await (const piece of cut.body) {
+        assert.deepEqual(Buffer.from(piece as Uint8Array), data.subarray(0, (piece as Uint8Array).length));
+        break;
+      }
+      const deadline = Date.now() + 20_000;
+      let seen = await outstanding();
+      while (seen.some((n) => n > 0)) {
+        if (Date.now() > deadline) throw new Error(`the gateway still counts requests to the nodes after the client hung up: ${seen.join(', ')}`);
+        await sleep(50);
+        seen = await outstanding();
+      }
+
+      // The node serving the read dies after the first piece: the client's body fails.
+      const res = await request(`${gw}/files/through.bin`, { dispatcher });
+      assert.equal(res.statusCode, 200);
+      assert.equal(res.headers['content-length'], String(data.length));
+      const server = String(res.headers['x-dfs-node']);
+      const iterator = res.body[Symbol.asyncIterator]();
+      const first = await iterator.next();
+      assert.equal(first.done, false);
+      let received = (first.value as Uint8Array).length;
+      await cluster.killNode(server, 'SIGKILL');
+      await assert.rejects(async () => {
+        for (;;) {
+          const next = await iterator.next();
+          if (next.done === true) break;
+          received += (next.value as Uint8Array).length;
+        }
+      }, `the body ended cleanly after ${received} of ${data.length} bytes although ${server} died mid-answer`);
+      assert.ok(received < data.length, `all ${received} bytes arrived before ${server} died: the test proves nothing`);
+      await cluster.restartNode(server);
+    } finally {
+      await dispatcher.close();
+    }
+
+    // Whole through the gateway again.
+    const again = await fetch(`${gw}/files/through.bin`);
+    assert.equal(again.status, 200);
+    assert.equal(sha256(Buffer.from(await again.arrayBuffer())), sha256(data));
   });
 
   it('listing: prefix, after, limit and the next cursor, same as a node', async () => {
