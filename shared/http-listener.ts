@@ -3,7 +3,7 @@
 // (a stalled client or a reader that stopped reading), and a request whose headers do not arrive
 // within the headers timeout is answered 408. With TLS files the listener speaks HTTPS.
 import { readFileSync } from 'node:fs';
-import type { Server } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import { serve } from '@hono/node-server';
 import type { Hono } from 'hono';
@@ -39,6 +39,8 @@ export interface ListenOptions extends ListenerTimeouts {
   readonly port: number;
   /** HTTPS with this identity; plain HTTP when null. */
   readonly tls: TlsIdentity | null;
+  /** Sees every request first; one it takes (true) never reaches the app. */
+  readonly before?: (req: IncomingMessage, res: ServerResponse) => boolean;
 }
 
 export function listen(options: ListenOptions): Promise<Server> {
@@ -61,5 +63,14 @@ export function listen(options: ListenOptions): Promise<Server> {
     }) as Server;
     server.once('error', reject);
     server.setTimeout(options.idleTimeoutMs, (socket) => socket.destroy());
+    const before = options.before;
+    if (before !== undefined) {
+      const [app] = server.listeners('request') as ((req: IncomingMessage, res: ServerResponse) => void)[];
+      if (app === undefined) throw new Error('the HTTP server has no request listener to put a handler before');
+      server.removeAllListeners('request');
+      server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+        if (!before(req, res)) app(req, res);
+      });
+    }
   });
 }

@@ -34,9 +34,7 @@ export function gatewayApp(deps: GatewayDeps): Hono {
     // (reading them would turn node-server's plain record into a web Headers object).
     const node = answeringNode(c);
     if (node === null) c.res.headers.set('X-DFS-Gateway', deps.config.id);
-    const route = routeLabel(c.req.path);
-    deps.metrics.requestSeconds.observe({ route, method: c.req.method }, (performance.now() - started) / 1000);
-    deps.metrics.requests.inc({ route, method: c.req.method, status: String(answerStatus(c)), node: node ?? 'gateway' });
+    deps.metrics.recordAnswer(routeLabel(c.req.path), c.req.method, answerStatus(c), node ?? 'gateway', (performance.now() - started) / 1000);
   });
   const read = readProxy(deps);
   const write = writeProxy(deps);

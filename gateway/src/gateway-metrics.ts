@@ -21,6 +21,12 @@ export class GatewayMetrics {
   readonly s3Requests: Counter<'operation' | 'status'>;
   readonly s3RequestSeconds: Histogram<'operation'>;
 
+  /** Counts one answered request and its time; `node` is the node that answered, or "gateway". */
+  recordAnswer(route: string, method: string, status: number, node: string, seconds: number): void {
+    this.requestSeconds.observe({ route, method }, seconds);
+    this.requests.inc({ route, method, status: String(status), node });
+  }
+
   constructor(view: ClusterView) {
     const registers = [this.registry];
     this.requests = new Counter({

@@ -25,8 +25,8 @@ export function upstreamRequestHeaders(c: Context): Record<string, string> {
 
 function clientHeaders(c: Context): Record<string, string> {
   const incoming = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming;
-  const out: Record<string, string> = {};
   if (incoming === undefined) {
+    const out: Record<string, string> = {};
     const headers = c.req.raw.headers;
     const listed = connectionListed(headers.get('connection') ?? undefined);
     headers.forEach((value, key) => {
@@ -34,6 +34,12 @@ function clientHeaders(c: Context): Record<string, string> {
     });
     return out;
   }
+  return incomingRequestHeaders(incoming);
+}
+
+/** A Node request's headers as they go to a node (hop-by-hop ones dropped). */
+export function incomingRequestHeaders(incoming: IncomingMessage): Record<string, string> {
+  const out: Record<string, string> = {};
   const headers = incoming.headers;
   const listed = connectionListed(headers.connection);
   for (const key in headers) {

@@ -14,36 +14,64 @@ const noBodyStatuses = new Set([204, 205, 304]);
 /**
  * The client's answer from a node's. `extraHeaders` (lower-case names) are added; the gateway's
  * own (X-DFS-Gateway) among them, since the answer's headers are not touched after this.
+ * Under @hono/node-server it is written straight to the client's socket (answerStraight) and the
+ * Response returned is node-server's "already sent" marker; in process (the S3 layer's requests)
+ * it is a web Response.
  */
 export async function passOn(c: Context, response: Dispatcher.ResponseData, method: string, extraHeaders: Record<string, string>): Promise<Response> {
-  const headers = downstreamResponseHeaders(response.headers);
-  for (const key in extraHeaders) headers[key] = extraHeaders[key]!;
+  const outgoing = (c.env as { outgoing?: ServerResponse } | undefined)?.outgoing;
+  if (outgoing !== undefined) {
+    answeredStatus.set(c, response.statusCode);
+    await answerStraight(outgoing, response, method, extraHeaders);
+    return RESPONSE_ALREADY_SENT;
+  }
+  const headers = answerHeaders(response, extraHeaders);
   if (method === 'HEAD' || noBodyStatuses.has(response.statusCode)) {
     await response.body.dump();
     return new Response(null, { status: response.statusCode, headers });
   }
-  // A small answer of known length (a write's JSON, a small file) is taken whole: a Response
-  // over bytes is written out in one go, where a web stream costs more CPU than the bytes do.
-  const length = Number(response.headers['content-length']);
-  if (Number.isSafeInteger(length) && length <= wholeBodyBytesMax) {
-    return new Response(Buffer.from(await response.body.arrayBuffer()), { status: response.statusCode, headers });
-  }
-  // A large body under @hono/node-server goes from the node's socket to the client's with Node's
-  // own backpressure: a web stream in between (and node-server's reader loop draining it) cost as
-  // much CPU as the bytes' trip through the kernel. Either side failing destroys the other, so a
-  // client sees a cut-off answer, never a short one that looks whole.
-  const outgoing = (c.env as { outgoing?: ServerResponse } | undefined)?.outgoing;
-  if (outgoing !== undefined) {
-    answeredStatus.set(c, response.statusCode);
-    outgoing.writeHead(response.statusCode, headers);
-    pipeline(response.body, outgoing).catch(() => {
-      // Already destroyed on both sides; the client sees its connection cut.
-    });
-    return RESPONSE_ALREADY_SENT;
-  }
-  // In-process (the S3 layer's requests): Not Readable.toWeb, see shared/web-stream.ts (a client
-  // hanging up must not crash us).
+  if (isSmall(response)) return new Response(Buffer.from(await response.body.arrayBuffer()), { status: response.statusCode, headers });
+  // Not Readable.toWeb: see shared/web-stream.ts (a client hanging up must not crash us).
   return new Response(toWebStream(response.body), { status: response.statusCode, headers });
+}
+
+/**
+ * Writes a node's answer to the client's Node response. A small answer of known length (a
+ * write's JSON, a small file) is taken whole and written in one go. A larger one goes from the
+ * node's socket to the client's with Node's own backpressure: a web stream in between (and
+ * node-server's reader loop draining it) cost as much CPU as the bytes' trip through the kernel.
+ * Either side failing destroys the other, so a client sees a cut-off answer, never a short one
+ * that looks whole. Resolves once the answer is under way (a large body keeps flowing after).
+ */
+export async function answerStraight(outgoing: ServerResponse, response: Dispatcher.ResponseData, method: string, extraHeaders: Record<string, string>): Promise<void> {
+  const headers = answerHeaders(response, extraHeaders);
+  if (method === 'HEAD' || noBodyStatuses.has(response.statusCode)) {
+    await response.body.dump();
+    outgoing.writeHead(response.statusCode, headers);
+    outgoing.end();
+    return;
+  }
+  if (isSmall(response)) {
+    const body = Buffer.from(await response.body.arrayBuffer());
+    outgoing.writeHead(response.statusCode, headers);
+    outgoing.end(body);
+    return;
+  }
+  outgoing.writeHead(response.statusCode, headers);
+  pipeline(response.body, outgoing).catch(() => {
+    // Already destroyed on both sides; the client sees its connection cut.
+  });
+}
+
+function answerHeaders(response: Dispatcher.ResponseData, extraHeaders: Record<string, string>): Record<string, string> {
+  const headers = downstreamResponseHeaders(response.headers);
+  for (const key in extraHeaders) headers[key] = extraHeaders[key]!;
+  return headers;
+}
+
+function isSmall(response: Dispatcher.ResponseData): boolean {
+  const length = Number(response.headers['content-length']);
+  return Number.isSafeInteger(length) && length <= wholeBodyBytesMax;
 }
 
 /** Answers up to this long (bytes, by Content-Length) are passed on whole rather than streamed. */

@@ -24,7 +24,11 @@ export function isResolvedPath(c: Context): boolean {
 
 /** Throws the node's 400 when the raw path is a file route with a bad name; other paths pass. */
 export function checkFileName(c: Context): void {
-  const path = rawPath(c);
+  checkRawFileName(rawPath(c));
+}
+
+/** checkFileName on a raw path (nothing decoded or resolved). */
+export function checkRawFileName(path: string): void {
   if (!isFileRoute(path)) return;
   const check = nameInPath(path);
   if (!check.ok) throw new GatewayError(400, 'bad_name', check.reason);

@@ -48,7 +48,38 @@ function bodySource(c: Context): AsyncIterable<Uint8Array> | null {
   return (c.req.raw.body as AsyncIterable<Uint8Array> | null) ?? null;
 }
 
-export function writeProxy(deps: ProxyDeps) {
+/** One write as the forwarder sends it, whichever way it came in (Hono, or fast-write.ts). */
+export interface ForwardedWrite {
+  readonly method: Dispatcher.HttpMethod;
+  /** Path and query exactly as the client sent them. */
+  readonly target: string;
+  /** What goes to the node, Idempotency-Key included (withIdempotencyKey). */
+  readonly headers: Record<string, string>;
+  readonly body: HeldBody | null;
+  /** The body was read whole before the first attempt (one write to the node). */
+  readonly readFirst: boolean;
+  /** Aborts when the client goes away. */
+  readonly clientSignal: AbortSignal;
+}
+
+/** Sets the client's Idempotency-Key on the headers going to the node, or a new one; gives it. */
+export function withIdempotencyKey(headers: Record<string, string>): string {
+  const key = headers['idempotency-key'] ?? `gw-${randomUUID()}`;
+  headers['idempotency-key'] = key;
+  return key;
+}
+
+/** Whether a body of this Content-Length is read whole before the first attempt. */
+export function readsFirst(config: GatewayConfig, contentLength: number): boolean {
+  return contentLength <= Math.min(eagerBodyBytesMax, config.retryBufferBytes);
+}
+
+/**
+ * Sends a write to the leader until one answers it (anything but a refusal), through leader
+ * changes, within the failover timeout; the answer's body is left to the caller. Throws a
+ * GatewayError when it cannot.
+ */
+export function writeForwarder(deps: ProxyDeps): (write: ForwardedWrite) => Promise<Dispatcher.ResponseData> {
   const { config, view, upstreams, metrics } = deps;
 
   /** Sends one attempt; while it waits for the answer, a leader that vanished from the view aborts it. */
@@ -71,30 +102,8 @@ export function writeProxy(deps: ProxyDeps) {
     }
   }
 
-  return async function proxyWrite(c: Context): Promise<Response> {
-    checkFileName(c);
-    const target = rawTarget(c);
-    const method = c.req.method as Dispatcher.HttpMethod;
-    const headers = upstreamRequestHeaders(c);
-    const idempotencyKey = headers['idempotency-key'] ?? `gw-${randomUUID()}`;
-    headers['idempotency-key'] = idempotencyKey;
-    // On every answer, the gateway's own errors too: the client can retry with it, applied once.
-    c.header('Idempotency-Key', idempotencyKey);
-    const clientSignal = c.req.raw.signal;
-    const source = bodySource(c);
-    const length = Number(c.req.header('content-length') ?? NaN);
-    const readFirst = source !== null && length <= Math.min(eagerBodyBytesMax, config.retryBufferBytes);
-    let held: HeldBody | null = null;
-    try {
-      if (readFirst && source instanceof IncomingMessage) held = HeldBody.ofBytes(await readSmallRequestBody(source));
-      else if (source !== null) {
-        held = new HeldBody(source, config.retryBufferBytes);
-        if (readFirst) await held.readAll();
-      }
-    } catch (err) {
-      throw new GatewayError(400, 'incomplete_body', (err as Error).message);
-    }
-
+  return async function forward(write: ForwardedWrite): Promise<Dispatcher.ResponseData> {
+    const { method, target, headers, body: held, readFirst, clientSignal } = write;
     const deadlineMs = performance.now() + config.failoverTimeoutMs;
     let backoffMs = refusalBackoffMsMin;
     let lastProblem = 'no leader known';
@@ -120,7 +129,7 @@ export function writeProxy(deps: ProxyDeps) {
         metrics.retries.inc({ kind: 'write', reason: 'unreachable' });
         continue;
       }
-      if (!isRefusal(response.statusCode)) return passOn(c, response, method, { ...proxiedAnswer(c, config.id, response), 'idempotency-key': idempotencyKey });
+      if (!isRefusal(response.statusCode)) return response;
       lastProblem = `${leader.id}: ${await refusalText(response)}`;
       view.reportRefusal(leader.url);
       if (held !== null && !held.replayable) return unreplayable(leader, lastProblem);
@@ -129,15 +138,43 @@ export function writeProxy(deps: ProxyDeps) {
       await view.changed(Math.min(deadlineMs, performance.now() + backoffMs), clientSignal);
       backoffMs = Math.min(refusalBackoffMsMax, backoffMs * 2);
     }
+  };
 
-    function unreplayable(leader: LeaderInfo, problem: string): never {
-      metrics.unreplayableWrites.inc();
-      throw new GatewayError(
-        503,
-        'leader_failed',
-        `the leader ${leader.id} failed after more of the body was sent than the gateway holds for a retry ` +
-          `(${config.retryBufferBytes} bytes); send the write again with the same Idempotency-Key to have it applied once (${problem})`,
-      );
+  function unreplayable(leader: LeaderInfo, problem: string): never {
+    metrics.unreplayableWrites.inc();
+    throw new GatewayError(
+      503,
+      'leader_failed',
+      `the leader ${leader.id} failed after more of the body was sent than the gateway holds for a retry ` +
+        `(${config.retryBufferBytes} bytes); send the write again with the same Idempotency-Key to have it applied once (${problem})`,
+    );
+  }
+}
+
+export function writeProxy(deps: ProxyDeps) {
+  const { config } = deps;
+  const forward = writeForwarder(deps);
+
+  return async function proxyWrite(c: Context): Promise<Response> {
+    const method = c.req.method as Dispatcher.HttpMethod;
+    const headers = upstreamRequestHeaders(c);
+    const idempotencyKey = withIdempotencyKey(headers);
+    // On every answer, the gateway's own errors too: the client can retry with it, applied once.
+    c.header('Idempotency-Key', idempotencyKey);
+    checkFileName(c);
+    const source = bodySource(c);
+    const readFirst = source !== null && readsFirst(config, Number(c.req.header('content-length') ?? NaN));
+    let held: HeldBody | null = null;
+    try {
+      if (readFirst && source instanceof IncomingMessage) held = HeldBody.ofBytes(await readSmallRequestBody(source));
+      else if (source !== null) {
+        held = new HeldBody(source, config.retryBufferBytes);
+        if (readFirst) await held.readAll();
+      }
+    } catch (err) {
+      throw new GatewayError(400, 'incomplete_body', (err as Error).message);
     }
+    const response = await forward({ method, target: rawTarget(c), headers, body: held, readFirst, clientSignal: c.req.raw.signal });
+    return passOn(c, response, method, { ...proxiedAnswer(c, config.id, response), 'idempotency-key': idempotencyKey });
   };
 }

@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { connect } from 'node:net';
 import type { Socket } from 'node:net';
+import { Readable } from 'node:stream';
 import { Agent, request } from 'undici';
 import { sleep } from '../support/cluster.ts';
 import { GatewayCluster } from '../support/gateway-cluster.ts';
@@ -374,6 +375,51 @@ describe('gateway (3 real nodes, 2 gateways)', () => {
         assert.deepEqual(await viaGateway.json(), await viaNode.json(), `${method} ${bad}`);
       }
     }
+  });
+
+  it('small writes answer alike whether sent whole (the fast path) or streamed (chunked): status, headers, bodies, metrics', async () => {
+    type Sent = { status: number; headers: Record<string, string | string[] | undefined>; body: string };
+    const send = async (whole: boolean, method: 'PUT' | 'DELETE', name: string, body: string | null, headers: Record<string, string> = {}): Promise<Sent> => {
+      const res = await request(`${gw}/files/${name}`, {
+        method,
+        headers,
+        // Without a Content-Length (chunked) a write takes the streamed path through Hono.
+        body: body === null ? (whole ? undefined : Readable.from([])) : whole ? Buffer.from(body) : Readable.from([Buffer.from(body)]),
+      });
+      return { status: res.statusCode, headers: res.headers, body: await res.body.text() };
+    };
+    const comparable = (sent: Sent) => {
+      const { date: _date, 'content-length': _length, 'transfer-encoding': _te, connection: _c, 'keep-alive': _k, 'idempotency-key': key, 'x-dfs-node': node, etag: _etag, 'last-modified': _modified, location: _location, ...rest } = sent.headers;
+      assert.ok(typeof key === 'string' && key !== '', `no Idempotency-Key on ${sent.status} ${sent.body}`);
+      // Messages name the file: the two paths write under two names.
+      const json = sent.body === '' ? null : (JSON.parse(sent.body.replaceAll(/alike-(whole|streamed)/g, '<name>')) as Record<string, unknown>);
+      return {
+        status: sent.status,
+        headers: { ...rest, node: typeof node === 'string' },
+        body: json === null ? null : 'error' in json ? json : { keys: Object.keys(json).sort(), size: json.size, version: json.version },
+      };
+    };
+    const writesBefore = async () => {
+      const metrics = await (await fetch(`${gw}/metrics`)).text();
+      return metrics.split('\n').filter((l) => l.startsWith('dfs_gateway_requests_total{') && l.includes('route="files"') && /method="(PUT|DELETE)"/.test(l)).reduce((sum, l) => sum + Number(l.split(' ').pop()), 0);
+    };
+    const counted = await writesBefore();
+    const cases: Array<[string, (whole: boolean, name: string) => Promise<Sent>]> = [
+      ['new file', (whole, name) => send(whole, 'PUT', name, 'hello')],
+      ['If-None-Match: * on an existing file', (whole, name) => send(whole, 'PUT', name, 'again', { 'if-none-match': '*' })],
+      ['If-Match with a wrong etag', (whole, name) => send(whole, 'PUT', name, 'again', { 'if-match': '"0000"' })],
+      ['a second version', (whole, name) => send(whole, 'PUT', name, 'second')],
+      ['an empty body', (whole, name) => send(whole, 'PUT', `${name}-empty`, '')],
+      ['a bad name', (whole, name) => send(whole, 'PUT', `${name}//x`, 'x')],
+      ['delete', (whole, name) => send(whole, 'DELETE', name, null)],
+      ['delete again (gone)', (whole, name) => send(whole, 'DELETE', name, null)],
+    ];
+    for (const [what, run] of cases) {
+      const fast = comparable(await run(true, 'alike-whole'));
+      const streamed = comparable(await run(false, 'alike-streamed'));
+      assert.deepEqual(fast, streamed, what);
+    }
+    assert.equal(await writesBefore(), counted + 2 * cases.length, 'every write counted once in dfs_gateway_requests_total');
   });
 
   it('the same Idempotency-Key twice is applied once', async () => {
