@@ -15,7 +15,7 @@ import { openDatabase } from '../../storage-node/src/db/open-database.ts';
 import type { OpenedDatabase } from '../../storage-node/src/db/open-database.ts';
 import { decodeCommand, encodeCommand } from '../../storage-node/src/metadata/commands.ts';
 import type { MetadataResult, Precondition, PutCommand } from '../../storage-node/src/metadata/commands.ts';
-import { MetadataStateMachine } from '../../storage-node/src/metadata/metadata-state-machine.ts';
+import { MetadataStateMachine, requestsPrunedPerBatch } from '../../storage-node/src/metadata/metadata-state-machine.ts';
 import type { MetadataStateMachineOptions } from '../../storage-node/src/metadata/metadata-state-machine.ts';
 import { compareNames, prefixUpperBound } from '../../storage-node/src/metadata/name-range.ts';
 import type { Entry, SnapshotMeta } from '../../storage-node/src/raft/types.ts';
@@ -489,6 +489,35 @@ describe('metadata state machine: requestId de-duplication', () => {
       const rows = node.database.sqlite.prepare('SELECT applied_index FROM client_requests').pluck().all();
       assert.ok(rows.length <= 1);
     }
+  });
+});
+
+describe('metadata state machine: forgetting requests', () => {
+  test('forgets the oldest requests first, at most requestsPrunedPerBatch per batch, and keeps the newest window', () => {
+    const node = openNode({ requestWindowEntries: 1, requestWindowMs: 0 });
+    const log = new Log();
+    const total = requestsPrunedPerBatch * 2 + requestsPrunedPerBatch / 2;
+    const puts = Array.from({ length: total }, (_, i) => log.put(`p/${i}`, { requestId: `req-${i}` }));
+    node.sm.apply(puts);
+    const remembered = () => node.database.sqlite.prepare('SELECT applied_index FROM client_requests ORDER BY applied_index').pluck().all() as number[];
+    // The batch forgot the oldest requestsPrunedPerBatch of those outside both windows.
+    let rows = remembered();
+    assert.equal(rows.length, total - requestsPrunedPerBatch);
+    assert.equal(rows[0], requestsPrunedPerBatch + 1);
+    // Later batches go on, oldest first, until only the window is left (the last put: the
+    // newest HLC, and no-ops carry none).
+    node.sm.apply([log.noop()]);
+    rows = remembered();
+    assert.equal(rows.length, total - 2 * requestsPrunedPerBatch);
+    assert.equal(rows[0], 2 * requestsPrunedPerBatch + 1);
+    node.sm.apply([log.noop()]);
+    assert.deepEqual(remembered(), [total]);
+    node.sm.apply([log.noop()]);
+    assert.deepEqual(remembered(), [total]);
+    // A forgotten key is a new request; the remembered one, within the window, is answered again.
+    const again = applyOne(node.sm, log.put('p/0', { requestId: 'req-0' }));
+    assert.ok(again.ok);
+    assert.equal(again.file.version, 2);
   });
 });
 

@@ -37,6 +37,11 @@ export const keepVersionsDefault = 10;
 export const requestWindowEntriesDefault = 10_000;
 /** Long enough for any client or gateway retry (the gateway gives up after about 45 s). */
 export const requestWindowMsDefault = 15 * 60 * 1000;
+/**
+ * Remembered requests forgotten per applied batch at most: bounds the work of one batch (a batch
+ * adds at most one per entry; later batches catch up with a larger one).
+ */
+export const requestsPrunedPerBatch = 1000;
 export const listLimitDefault = 1000;
 export const listLimitMax = 10_000;
 export const chunkQueryLimitMax = 10_000;
@@ -402,10 +407,7 @@ export class MetadataStateMachine implements StateMachine {
       results.push(entry.type === 'normal' ? this.#applyCommand(decodeCommand(entry.data), entry.index, batch) : undefined);
       batch.appliedIndex = entry.index;
     }
-    const forgetThrough = batch.appliedIndex - this.#requestWindowEntries;
-    if (forgetThrough > 0) {
-      this.#statements.pruneRequests.run({ throughIndex: forgetThrough, beforeWallMs: latestWallMs(batch) - this.#requestWindowMs });
-    }
+    this.#pruneRequests(batch);
     assert(batch.liveFiles >= 0 && batch.liveBytes >= 0, 'live totals went negative');
     this.#statements.updateAppliedState.run({
       appliedIndex: batch.appliedIndex,
@@ -414,6 +416,22 @@ export class MetadataStateMachine implements StateMachine {
       lastHlc: batch.lastHlc,
     });
     return { results, batch };
+  }
+
+  /**
+   * Forgets remembered requests outside both windows, the oldest first and at most
+   * requestsPrunedPerBatch of them. Rows ordered by index are ordered by their HLC wall time too
+   * (both only grow as entries apply, and a request applied again gets both anew), so the
+   * forgettable rows are the oldest ones: nothing to do, the usual case, is one index lookup.
+   * Which rows are gone never changes an answer (the windows decide, see #applyCommand), so
+   * nodes may prune at different paces.
+   */
+  #pruneRequests(batch: BatchState): void {
+    const throughIndex = batch.appliedIndex - this.#requestWindowEntries;
+    const beforeWallMs = latestWallMs(batch) - this.#requestWindowMs;
+    const oldest = this.#statements.oldestRequest.get();
+    if (oldest === undefined || oldest.appliedIndex > throughIndex || oldest.appliedWallMs >= beforeWallMs) return;
+    this.#statements.pruneRequests.run({ throughIndex, beforeWallMs, limit: requestsPrunedPerBatch });
   }
 
   #applyCommand(command: ReplicatedCommand, index: number, batch: BatchState): AppliedResult {

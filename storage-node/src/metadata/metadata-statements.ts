@@ -1,7 +1,7 @@
 // Every query of the metadata state machine, prepared once. Rows come back through drizzle's
 // column mapping; JSON columns are written as explicit JSON text (`jsonText`) because drizzle
 // would encode a null placeholder as the string 'null' rather than SQL NULL.
-import { and, asc, desc, eq, gt, gte, isNotNull, lt, lte, sql } from 'drizzle-orm';
+import { and, asc, desc, eq, gt, gte, inArray, isNotNull, lt, lte, sql } from 'drizzle-orm';
 import type { SQL } from 'drizzle-orm';
 import type { MetaDb } from '../db/open-database.ts';
 import { appliedState, buckets, chunkRefs, clientRequests, fileVersions, files, inlineContents } from '../db/schema.ts';
@@ -288,9 +288,34 @@ export function prepareMetadataStatements(db: MetaDb) {
         },
       })
       .prepare(),
+    /** The request applied longest ago (by index, which orders them by time as well). */
+    oldestRequest: db
+      .select({ appliedIndex: clientRequests.appliedIndex, appliedWallMs: clientRequests.appliedWallMs })
+      .from(clientRequests)
+      .orderBy(asc(clientRequests.appliedIndex))
+      .limit(1)
+      .prepare(),
+    /**
+     * Forgets requests outside both windows, looking only at the `limit` applied longest ago: an
+     * index walk of that length, where a filter on the whole window scanned every row past the
+     * entry window on every batch (15 minutes of gateway writes).
+     */
     pruneRequests: db
       .delete(clientRequests)
-      .where(and(lte(clientRequests.appliedIndex, placeholder('throughIndex')), lt(clientRequests.appliedWallMs, placeholder('beforeWallMs'))))
+      .where(
+        and(
+          inArray(
+            clientRequests.requestId,
+            db
+              .select({ requestId: clientRequests.requestId })
+              .from(clientRequests)
+              .where(lte(clientRequests.appliedIndex, placeholder('throughIndex')))
+              .orderBy(asc(clientRequests.appliedIndex))
+              .limit(placeholder('limit')),
+          ),
+          lt(clientRequests.appliedWallMs, placeholder('beforeWallMs')),
+        ),
+      )
       .prepare(),
   };
 }
