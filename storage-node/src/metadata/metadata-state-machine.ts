@@ -42,6 +42,27 @@ export const requestWindowMsDefault = 15 * 60 * 1000;
  * adds at most one per entry; later batches catch up with a larger one).
  */
 export const requestsPrunedPerBatch = 1000;
+
+/**
+ * The invariant checked after every write of a name, read in one statement of plain SQL: through
+ * drizzle's two prepared queries it cost about a fifth of applying a 4 KiB inline put.
+ */
+const newestCheckSql = `
+  SELECT f.current_version AS currentVersion, f.last_version AS lastVersion,
+         v.version AS version, v.size AS size, v.delete_marker AS deleteMarker
+  FROM (SELECT @name AS name) AS n
+  LEFT JOIN files AS f ON f.name = n.name
+  LEFT JOIN (SELECT version, size, delete_marker FROM file_versions WHERE name = @name ORDER BY version DESC LIMIT 1) AS v`;
+
+interface NewestCheckRow {
+  readonly currentVersion: number | null;
+  /** Null when the name has no file row. */
+  readonly lastVersion: number | null;
+  /** Null when no version is kept. */
+  readonly version: number | null;
+  readonly size: number | null;
+  readonly deleteMarker: number | null;
+}
 export const listLimitDefault = 1000;
 export const listLimitMax = 10_000;
 export const chunkQueryLimitMax = 10_000;
@@ -110,6 +131,8 @@ type NamePageKey = 'exclusive-unbounded' | 'exclusive-bounded' | 'inclusive-unbo
 export class MetadataStateMachine implements StateMachine {
   readonly #sqlite: Database.Database;
   readonly #statements: MetadataStatements;
+  /** After every write: the name's file row and newest kept version, in one query (see newestCheckSql). */
+  readonly #newestCheck: Database.Statement;
   readonly #multipart: MultipartStatements;
   readonly #settings: ClusterSettingsTable;
   readonly #keys: KeyStatements;
@@ -134,6 +157,7 @@ export class MetadataStateMachine implements StateMachine {
     this.#onChunksReferenced = options.onChunksReferenced;
     this.#sqlite = database.sqlite;
     this.#statements = prepareMetadataStatements(database.db);
+    this.#newestCheck = database.sqlite.prepare(newestCheckSql);
     this.#multipart = prepareMultipartStatements(database.sqlite);
     this.#settings = new ClusterSettingsTable(database.sqlite);
     this.#keys = prepareKeyStatements(database.sqlite);
@@ -480,12 +504,13 @@ export class MetadataStateMachine implements StateMachine {
    * none), and no version is newer than the last one written.
    */
   #assertCurrentIsNewest(name: string): void {
-    const file = this.#statements.file.get({ name });
-    const newest = this.#statements.newestVersion.get({ name });
-    if (newest === undefined) {
+    const row = this.#newestCheck.get({ name }) as NewestCheckRow;
+    const file = row.lastVersion === null ? undefined : { currentVersion: row.currentVersion, lastVersion: row.lastVersion };
+    if (row.version === null) {
       assert(file === undefined || file.currentVersion === null, `${name}: current version ${String(file?.currentVersion)} but no version is kept`);
       return;
     }
+    const newest = { version: row.version, size: row.size ?? 0, deleteMarker: row.deleteMarker === 1 };
     assert(file !== undefined, `${name}: kept versions but no file row`);
     assert(newest.version <= file.lastVersion, `${name}: version ${newest.version} is newer than the last written, ${file.lastVersion}`);
     assert(!newest.deleteMarker || newest.size === 0, `${name}: delete marker ${newest.version} has a size`);
