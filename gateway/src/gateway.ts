@@ -5,7 +5,7 @@ import { listen } from '../../shared/http-listener.ts';
 import { peerConnectOptions } from '../../shared/tls-client.ts';
 import { ClusterView } from './cluster-view.ts';
 import type { GatewayConfig } from './config.ts';
-import { fastWritePath } from './fast-write.ts';
+import { fastPath } from './fast-path.ts';
 import { gatewayApp } from './gateway-app.ts';
 import { GatewayMetrics } from './gateway-metrics.ts';
 import { NativeClient } from './s3/native-client.ts';
@@ -36,7 +36,7 @@ export async function startGateway(config: GatewayConfig): Promise<RunningGatewa
   keys.start();
   const server: Server = await listen({
     app,
-    before: fastWritePath({ config, view, upstreams, metrics }),
+    before: fastPath({ config, view, upstreams, metrics }),
     host: config.host,
     port: config.port,
     tls: config.tls,

@@ -16,18 +16,38 @@ import type { ProxyDeps } from './write-proxy.ts';
 /** Pause between rounds once every healthy replica has failed this read. */
 const roundPauseMs = 50;
 
-export function readProxy(deps: ProxyDeps) {
+/** One read as the forwarder sends it, whichever way it came in (Hono, or fast-path.ts). */
+export interface ForwardedRead {
+  readonly method: Dispatcher.HttpMethod;
+  /** Path and query exactly as the client sent them. */
+  readonly target: string;
+  /** What goes to the node; X-Consistency set (readConsistency). */
+  readonly headers: Record<string, string>;
+  /** Lower-case: linearizable, local, leader, … (the node judges any other). */
+  readonly consistency: string;
+  /** Aborts when the client goes away. */
+  readonly clientSignal: AbortSignal;
+}
+
+/**
+ * The read's consistency, from ?consistency= or X-Consistency; when neither is given, the node
+ * is told `linearizable` (the default) in the header.
+ */
+export function readConsistency(query: URLSearchParams | null, headers: Record<string, string>): string {
+  const fromQuery = query?.get('consistency') ?? null;
+  if (fromQuery === null && headers['x-consistency'] === undefined) headers['x-consistency'] = 'linearizable';
+  return (fromQuery ?? headers['x-consistency'] ?? 'linearizable').toLowerCase();
+}
+
+/**
+ * Sends a read to a replica until one answers it (anything but a refusal), within the failover
+ * timeout; the answer's body is left to the caller. Throws a GatewayError when it cannot.
+ */
+export function readForwarder(deps: ProxyDeps): (read: ForwardedRead) => Promise<Dispatcher.ResponseData> {
   const { config, view, upstreams, metrics } = deps;
 
-  return async function proxyRead(c: Context): Promise<Response> {
-    const url = new URL(c.req.url);
-    // The node gets the target as sent: it judges the name in it (a read has no body to spare).
-    const rawPathAndQuery = rawTarget(c);
-    const method = c.req.method as Dispatcher.HttpMethod;
-    const headers = upstreamRequestHeaders(c);
-    const consistency = (url.searchParams.get('consistency') ?? headers['x-consistency'] ?? 'linearizable').toLowerCase();
-    if (url.searchParams.get('consistency') === null && headers['x-consistency'] === undefined) headers['x-consistency'] = 'linearizable';
-    const clientSignal = c.req.raw.signal;
+  return async function forward(read: ForwardedRead): Promise<Dispatcher.ResponseData> {
+    const { method, target: rawPathAndQuery, headers, consistency, clientSignal } = read;
     const deadlineMs = performance.now() + config.failoverTimeoutMs;
     const tried = new Set<string>();
     let lastProblem = 'no healthy node';
@@ -62,10 +82,23 @@ export function readProxy(deps: ProxyDeps) {
         lastReason = 'unreachable';
         continue;
       }
-      if (!isRefusal(response.statusCode)) return passOn(c, response, method, proxiedAnswer(c, config.id, response));
+      if (!isRefusal(response.statusCode)) return response;
       lastProblem = `${target.id}: ${await refusalText(response)}`;
       view.reportRefusal(target.url);
       lastReason = 'refused';
     }
+  };
+}
+
+export function readProxy(deps: ProxyDeps) {
+  const forward = readForwarder(deps);
+
+  return async function proxyRead(c: Context): Promise<Response> {
+    const method = c.req.method as Dispatcher.HttpMethod;
+    const headers = upstreamRequestHeaders(c);
+    const consistency = readConsistency(new URL(c.req.url).searchParams, headers);
+    // The node gets the target as sent: it judges the name in it (a read has no body to spare).
+    const response = await forward({ method, target: rawTarget(c), headers, consistency, clientSignal: c.req.raw.signal });
+    return passOn(c, response, method, proxiedAnswer(c, deps.config.id, response));
   };
 }

@@ -48,7 +48,7 @@ function bodySource(c: Context): AsyncIterable<Uint8Array> | null {
   return (c.req.raw.body as AsyncIterable<Uint8Array> | null) ?? null;
 }
 
-/** One write as the forwarder sends it, whichever way it came in (Hono, or fast-write.ts). */
+/** One write as the forwarder sends it, whichever way it came in (Hono, or fast-path.ts). */
 export interface ForwardedWrite {
   readonly method: Dispatcher.HttpMethod;
   /** Path and query exactly as the client sent them. */

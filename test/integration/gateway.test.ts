@@ -422,6 +422,45 @@ describe('gateway (3 real nodes, 2 gateways)', () => {
     assert.equal(await writesBefore(), counted + 2 * cases.length, 'every write counted once in dfs_gateway_requests_total');
   });
 
+  it('reads answer alike on the fast path and through Hono (a target in absolute form): status, headers, body', async () => {
+    const data = randomBytes(3 * chunkSize + 7);
+    assert.equal((await fetch(`${gw}/files/alike-read.bin`, { method: 'PUT', body: data })).status, 201);
+    const { port } = new URL(gw);
+    const read = async (absolute: boolean, method: string, path: string, extra = ''): Promise<{ status: number; headers: Record<string, string>; body: string }> => {
+      // Only Node's request line differs: an absolute-form target is left to the Hono app.
+      const target = absolute ? `http://127.0.0.1:${port}${path}` : path;
+      const { socket, answer } = await rawRequest(gw, `${method} ${target} HTTP/1.1\r\nhost: 127.0.0.1:${port}\r\nconnection: close\r\n${extra}\r\n`);
+      const text = await answer;
+      socket.destroy();
+      const end = text.indexOf('\r\n\r\n');
+      const [statusLine, ...lines] = text.slice(0, end).split('\r\n');
+      const headers: Record<string, string> = {};
+      for (const line of lines) {
+        const colon = line.indexOf(':');
+        const name = line.slice(0, colon).toLowerCase();
+        if (!['date', 'connection', 'keep-alive', 'x-dfs-node', 'x-applied-index', 'transfer-encoding'].includes(name)) headers[name] = line.slice(colon + 1).trim();
+      }
+      return { status: Number(statusLine!.split(' ')[1]), headers, body: text.slice(end + 4) };
+    };
+    const cases: Array<[string, string, string]> = [
+      ['GET', '/files/alike-read.bin', ''],
+      ['HEAD', '/files/alike-read.bin', ''],
+      ['GET', '/files/alike-read.bin', `range: bytes=${chunkSize - 3}-${chunkSize + 3}\r\n`],
+      ['GET', '/files/alike-read.bin?consistency=local', ''],
+      ['GET', '/files/alike-read.bin', `if-none-match: "${sha256(data)}"\r\n`],
+      ['GET', '/files/no-such-file', ''],
+      ['GET', '/files/alike-read.bin', 'x-consistency: sometimes\r\n'],
+    ];
+    for (const [method, path, extra] of cases) {
+      const fast = await read(false, method, path, extra);
+      const viaHono = await read(true, method, path, extra);
+      assert.deepEqual(fast, viaHono, `${method} ${path} ${extra.trim()}`);
+    }
+    const whole = await read(false, 'GET', '/files/alike-read.bin');
+    assert.equal(whole.status, 200);
+    assert.equal(sha256(Buffer.from(whole.body, 'latin1')), sha256(data));
+  });
+
   it('the same Idempotency-Key twice is applied once', async () => {
     const headers = { 'idempotency-key': 'client-key-1' };
     const first = await fetch(`${gw}/files/idem.txt`, { method: 'PUT', body: 'first', headers });
