@@ -12,7 +12,7 @@ import { targetPath } from '../../shared/names.ts';
 import { GatewayError, retryAfterSeconds } from './errors.ts';
 import { incomingRequestHeaders } from './headers.ts';
 import { HeldBody } from './held-body.ts';
-import { answerStraight } from './proxy-response.ts';
+import { answerStraight, answeringNodeOf } from './proxy-response.ts';
 import { checkRawFileName, routeLabel } from './request-name.ts';
 import { readSmallRequestBody } from './small-request-body.ts';
 import { readConsistency, readForwarder } from './read-proxy.ts';
@@ -42,8 +42,7 @@ export function fastPath(deps: ProxyDeps): (req: IncomingMessage, res: ServerRes
     let node = 'gateway';
     try {
       const response = await forwardRead({ method, target, headers, consistency, clientSignal: clientGone.signal });
-      const answeredBy = response.headers['x-dfs-node'];
-      node = typeof answeredBy === 'string' ? answeredBy : 'unknown';
+      node = answeringNodeOf(response);
       status = response.statusCode;
       await answerStraight(res, response, method, { 'x-dfs-gateway': config.id });
     } catch (err) {
@@ -75,8 +74,7 @@ export function fastPath(deps: ProxyDeps): (req: IncomingMessage, res: ServerRes
         }
       }
       const response = await forward({ method, target, headers, body: held, readFirst: true, clientSignal: clientGone.signal });
-      const answeredBy = response.headers['x-dfs-node'];
-      node = typeof answeredBy === 'string' ? answeredBy : 'unknown';
+      node = answeringNodeOf(response);
       status = response.statusCode;
       await answerStraight(res, response, method, { 'x-dfs-gateway': config.id, 'idempotency-key': idempotencyKey });
     } catch (err) {

@@ -6,7 +6,7 @@ import type { ClusterView } from './cluster-view.ts';
 import type { GatewayConfig } from './config.ts';
 import { onError } from './errors.ts';
 import type { GatewayMetrics } from './gateway-metrics.ts';
-import { answeringNode, answerStatus } from './proxy-response.ts';
+import { proxiedAnswer } from './proxy-response.ts';
 import { readProxy } from './read-proxy.ts';
 import { isResolvedPath, routeLabel } from './request-name.ts';
 import { statusRoutes } from './status-routes.ts';
@@ -32,9 +32,9 @@ export function gatewayApp(deps: GatewayDeps): Hono {
     await next();
     // A node's answer passed on carries X-DFS-Gateway already: its headers are not touched here
     // (reading them would turn node-server's plain record into a web Headers object).
-    const node = answeringNode(c);
-    if (node === null) c.res.headers.set('X-DFS-Gateway', deps.config.id);
-    deps.metrics.recordAnswer(routeLabel(c.req.path), c.req.method, answerStatus(c), node ?? 'gateway', (performance.now() - started) / 1000);
+    const proxied = proxiedAnswer(c);
+    if (proxied === null) c.res.headers.set('X-DFS-Gateway', deps.config.id);
+    deps.metrics.recordAnswer(routeLabel(c.req.path), c.req.method, proxied?.status ?? c.res.status, proxied?.node ?? 'gateway', (performance.now() - started) / 1000);
   });
   const read = readProxy(deps);
   const write = writeProxy(deps);

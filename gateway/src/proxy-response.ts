@@ -12,20 +12,21 @@ import { downstreamResponseHeaders } from './headers.ts';
 const noBodyStatuses = new Set([204, 205, 304]);
 
 /**
- * The client's answer from a node's. `extraHeaders` (lower-case names) are added; the gateway's
- * own (X-DFS-Gateway) among them, since the answer's headers are not touched after this.
- * Under @hono/node-server it is written straight to the client's socket (answerStraight) and the
- * Response returned is node-server's "already sent" marker; in process (the S3 layer's requests)
- * it is a web Response.
+ * The client's answer from a node's, recorded for the request metrics (proxiedAnswer).
+ * `extraHeaders` (lower-case names) are added, and the gateway's own X-DFS-Gateway, since the
+ * answer's headers are not touched after this. Under @hono/node-server it is written straight to
+ * the client's socket (answerStraight) and the Response returned is node-server's "already sent"
+ * marker; in process (the S3 layer's requests) it is a web Response.
  */
-export async function passOn(c: Context, response: Dispatcher.ResponseData, method: string, extraHeaders: Record<string, string>): Promise<Response> {
+export async function passOn(c: Context, gatewayId: string, response: Dispatcher.ResponseData, method: string, extraHeaders: Record<string, string> = {}): Promise<Response> {
+  proxiedAnswers.set(c, { node: answeringNodeOf(response), status: response.statusCode });
+  const withGateway = { ...extraHeaders, 'x-dfs-gateway': gatewayId };
   const outgoing = (c.env as { outgoing?: ServerResponse } | undefined)?.outgoing;
   if (outgoing !== undefined) {
-    answeredStatus.set(c, response.statusCode);
-    await answerStraight(outgoing, response, method, extraHeaders);
+    await answerStraight(outgoing, response, method, withGateway);
     return RESPONSE_ALREADY_SENT;
   }
-  const headers = answerHeaders(response, extraHeaders);
+  const headers = answerHeaders(response, withGateway);
   if (method === 'HEAD' || noBodyStatuses.has(response.statusCode)) {
     await response.body.dump();
     return new Response(null, { status: response.statusCode, headers });
@@ -103,28 +104,16 @@ export function isRefusal(statusCode: number): boolean {
   return statusCode === 503 || statusCode === 502 || statusCode === 504 || statusCode === 421;
 }
 
-/** Which node answered each proxied request (by its context), for the request metrics. */
-const answeredBy = new WeakMap<Context, string>();
-
-/**
- * Records that a node's answer is passed on for this request, and gives the headers the gateway
- * adds to it (X-DFS-Gateway).
- */
-export function proxiedAnswer(c: Context, gatewayId: string, response: Dispatcher.ResponseData): Record<string, string> {
+/** The node that answered (its X-DFS-Node), for the request metrics. */
+export function answeringNodeOf(response: Dispatcher.ResponseData): string {
   const node = response.headers['x-dfs-node'];
-  answeredBy.set(c, typeof node === 'string' ? node : 'unknown');
-  return { 'x-dfs-gateway': gatewayId };
+  return typeof node === 'string' ? node : 'unknown';
 }
 
-/** The status of an answer written straight to the client's socket (the Response is a marker). */
-const answeredStatus = new WeakMap<Context, number>();
+/** Each proxied request's answer (by its context): which node gave it, and its status. */
+const proxiedAnswers = new WeakMap<Context, { readonly node: string; readonly status: number }>();
 
-/** The status the client got for this request. */
-export function answerStatus(c: Context): number {
-  return answeredStatus.get(c) ?? c.res.status;
-}
-
-/** The node whose answer this request passed on, or null for the gateway's own answers. */
-export function answeringNode(c: Context): string | null {
-  return answeredBy.get(c) ?? null;
+/** The node and status of the answer this request passed on, or null for the gateway's own answers. */
+export function proxiedAnswer(c: Context): { readonly node: string; readonly status: number } | null {
+  return proxiedAnswers.get(c) ?? null;
 }

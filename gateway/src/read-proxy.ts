@@ -8,7 +8,7 @@ import type { Context } from 'hono';
 import type { Dispatcher } from 'undici';
 import { GatewayError } from './errors.ts';
 import { upstreamRequestHeaders } from './headers.ts';
-import { isRefusal, passOn, proxiedAnswer, refusalText } from './proxy-response.ts';
+import { isRefusal, passOn, refusalText } from './proxy-response.ts';
 import { rawTarget } from './request-name.ts';
 import { describeUpstreamError } from './upstream.ts';
 import type { ProxyDeps } from './write-proxy.ts';
@@ -99,6 +99,6 @@ export function readProxy(deps: ProxyDeps) {
     const consistency = readConsistency(new URL(c.req.url).searchParams, headers);
     // The node gets the target as sent: it judges the name in it (a read has no body to spare).
     const response = await forward({ method, target: rawTarget(c), headers, consistency, clientSignal: c.req.raw.signal });
-    return passOn(c, response, method, proxiedAnswer(c, deps.config.id, response));
+    return passOn(c, deps.config.id, response, method);
   };
 }

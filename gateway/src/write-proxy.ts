@@ -13,7 +13,7 @@ import { GatewayError } from './errors.ts';
 import type { GatewayMetrics } from './gateway-metrics.ts';
 import { upstreamRequestHeaders } from './headers.ts';
 import { HeldBody } from './held-body.ts';
-import { isRefusal, passOn, proxiedAnswer, refusalText } from './proxy-response.ts';
+import { isRefusal, passOn, refusalText } from './proxy-response.ts';
 import { checkFileName, rawTarget } from './request-name.ts';
 import { readSmallRequestBody } from './small-request-body.ts';
 import type { InProcessEnv } from './s3/native-client.ts';
@@ -175,6 +175,6 @@ export function writeProxy(deps: ProxyDeps) {
       throw new GatewayError(400, 'incomplete_body', (err as Error).message);
     }
     const response = await forward({ method, target: rawTarget(c), headers, body: held, readFirst, clientSignal: c.req.raw.signal });
-    return passOn(c, response, method, { ...proxiedAnswer(c, config.id, response), 'idempotency-key': idempotencyKey });
+    return passOn(c, config.id, response, method, { 'idempotency-key': idempotencyKey });
   };
 }
