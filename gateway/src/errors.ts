@@ -17,13 +17,30 @@ export class GatewayError extends Error {
 /** Seconds a client is told to wait after a 503 of the gateway. */
 export const retryAfterSeconds = 1;
 
+/** The headers every error answer of the gateway carries for its status (Retry-After on a 503). */
+export function errorHeaders(status: number): Record<string, string> {
+  return status === 503 ? { 'retry-after': String(retryAfterSeconds) } : {};
+}
+
+/** The JSON body of an error answer. */
+export function errorBody(code: string, message: string): { error: { code: string; message: string } } {
+  return { error: { code, message } };
+}
+
 export function errorResponse(c: Context, status: ContentfulStatusCode, code: string, message: string): Response {
-  if (status === 503) c.header('Retry-After', String(retryAfterSeconds));
-  return c.json({ error: { code, message } }, status);
+  const headers = errorHeaders(status);
+  for (const name in headers) c.header(name, headers[name]);
+  return c.json(errorBody(code, message), status);
+}
+
+/** What the gateway answers for an error: a GatewayError as it is, anything else a 500, logged with `what`. */
+export function asGatewayError(err: unknown, what: string): GatewayError {
+  if (err instanceof GatewayError) return err;
+  console.error(`gateway: ${what}:`, err);
+  return new GatewayError(500, 'internal', (err as Error).message);
 }
 
 export function onError(err: Error, c: Context): Response {
-  if (err instanceof GatewayError) return errorResponse(c, err.status, err.code, err.message);
-  console.error(`gateway: ${c.req.method} ${c.req.path}:`, err);
-  return errorResponse(c, 500, 'internal', err.message);
+  const error = asGatewayError(err, `${c.req.method} ${c.req.path}`);
+  return errorResponse(c, error.status, error.code, error.message);
 }

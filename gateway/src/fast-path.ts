@@ -9,7 +9,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Dispatcher } from 'undici';
 import { targetPath } from '../../shared/names.ts';
-import { GatewayError, retryAfterSeconds } from './errors.ts';
+import { asGatewayError, errorBody, errorHeaders, GatewayError } from './errors.ts';
 import { incomingRequestHeaders } from './headers.ts';
 import { HeldBody } from './held-body.ts';
 import { answerStraight, answeringNodeOf } from './proxy-response.ts';
@@ -25,46 +25,50 @@ const readMethods = new Set(['GET', 'HEAD']);
 /** Gives a Node request listener that takes the file requests it can serve (true) and leaves the rest (false). */
 export function fastPath(deps: ProxyDeps): (req: IncomingMessage, res: ServerResponse) => boolean {
   const { config, metrics } = deps;
-  const forward = writeForwarder(deps);
+  const forwardWrite = writeForwarder(deps);
   const forwardRead = readForwarder(deps);
   if (config.auth === 'required') return () => false;
 
-  async function serveRead(req: IncomingMessage, res: ServerResponse, method: Dispatcher.HttpMethod, target: string): Promise<void> {
+  /**
+   * Serves one file request: `send` forwards it (aborted when the client goes away) and the
+   * node's answer is passed on, or the gateway's own error is; either way with `extraHeaders`
+   * and X-DFS-Gateway, and counted in the request metrics.
+   */
+  async function serve(res: ServerResponse, method: Dispatcher.HttpMethod, path: string, extraHeaders: Record<string, string>, send: (clientSignal: AbortSignal) => Promise<Dispatcher.ResponseData>): Promise<void> {
     const started = performance.now();
+    const clientGone = new AbortController();
+    res.once('close', () => {
+      if (!res.writableFinished) clientGone.abort(new Error('the client went away'));
+    });
+    const withGateway = { ...extraHeaders, 'x-dfs-gateway': config.id };
+    let status: number;
+    let node = 'gateway';
+    try {
+      const response = await send(clientGone.signal);
+      node = answeringNodeOf(response);
+      status = response.statusCode;
+      await answerStraight(res, response, method, withGateway);
+    } catch (err) {
+      const error = asGatewayError(err, `${method} ${path}`);
+      status = error.status;
+      answerError(res, error, withGateway);
+    }
+    metrics.recordAnswer(routeLabel(path), method, status, node, (performance.now() - started) / 1000);
+  }
+
+  function serveRead(req: IncomingMessage, res: ServerResponse, method: Dispatcher.HttpMethod, target: string): Promise<void> {
     const headers = incomingRequestHeaders(req);
     const queryAt = target.indexOf('?');
     const consistency = readConsistency(queryAt === -1 ? null : new URLSearchParams(target.slice(queryAt + 1)), headers);
-    const clientGone = new AbortController();
-    res.once('close', () => {
-      if (!res.writableFinished) clientGone.abort(new Error('the client went away'));
-    });
-    let status: number;
-    let node = 'gateway';
-    try {
-      const response = await forwardRead({ method, target, headers, consistency, clientSignal: clientGone.signal });
-      node = answeringNodeOf(response);
-      status = response.statusCode;
-      await answerStraight(res, response, method, { 'x-dfs-gateway': config.id });
-    } catch (err) {
-      status = err instanceof GatewayError ? err.status : 500;
-      if (!(err instanceof GatewayError)) console.error(`gateway: ${method} ${targetPath(target)}:`, err);
-      answerError(res, status, err instanceof GatewayError ? err.code : 'internal', (err as Error).message, {});
-    }
-    metrics.recordAnswer(routeLabel(targetPath(target)), method, status, node, (performance.now() - started) / 1000);
+    return serve(res, method, targetPath(target), {}, (clientSignal) => forwardRead({ method, target, headers, consistency, clientSignal }));
   }
 
-  async function serve(req: IncomingMessage, res: ServerResponse, method: Dispatcher.HttpMethod, target: string, length: number): Promise<void> {
-    const started = performance.now();
+  function serveWrite(req: IncomingMessage, res: ServerResponse, method: Dispatcher.HttpMethod, target: string, length: number): Promise<void> {
     const headers = incomingRequestHeaders(req);
     const idempotencyKey = withIdempotencyKey(headers);
-    const clientGone = new AbortController();
-    res.once('close', () => {
-      if (!res.writableFinished) clientGone.abort(new Error('the client went away'));
-    });
-    let status: number;
-    let node = 'gateway';
-    try {
-      checkRawFileName(targetPath(target));
+    const path = targetPath(target);
+    return serve(res, method, path, { 'idempotency-key': idempotencyKey }, async (clientSignal) => {
+      checkRawFileName(path);
       let held: HeldBody | null = null;
       if (length > 0) {
         try {
@@ -73,33 +77,18 @@ export function fastPath(deps: ProxyDeps): (req: IncomingMessage, res: ServerRes
           throw new GatewayError(400, 'incomplete_body', (err as Error).message);
         }
       }
-      const response = await forward({ method, target, headers, body: held, readFirst: true, clientSignal: clientGone.signal });
-      node = answeringNodeOf(response);
-      status = response.statusCode;
-      await answerStraight(res, response, method, { 'x-dfs-gateway': config.id, 'idempotency-key': idempotencyKey });
-    } catch (err) {
-      status = err instanceof GatewayError ? err.status : 500;
-      if (!(err instanceof GatewayError)) console.error(`gateway: ${method} ${targetPath(target)}:`, err);
-      answerError(res, status, err instanceof GatewayError ? err.code : 'internal', (err as Error).message, { 'idempotency-key': idempotencyKey });
-    }
-    metrics.recordAnswer(routeLabel(targetPath(target)), method, status, node, (performance.now() - started) / 1000);
+      return forwardWrite({ method, target, headers, body: held, readFirst: true, clientSignal });
+    });
   }
 
-  /** The gateway's own error, as errors.ts gives it on the Hono path. */
-  function answerError(res: ServerResponse, status: number, code: string, message: string, extraHeaders: Record<string, string>): void {
+  /** The gateway's own error, as errors.ts gives it on the Hono path; a cut-off answer once its head is out. */
+  function answerError(res: ServerResponse, error: GatewayError, extraHeaders: Record<string, string>): void {
     if (res.headersSent) {
       res.destroy();
       return;
     }
-    const body = Buffer.from(JSON.stringify({ error: { code, message } }));
-    const headers: Record<string, string> = {
-      'content-type': 'application/json',
-      'content-length': String(body.length),
-      ...extraHeaders,
-      'x-dfs-gateway': config.id,
-    };
-    if (status === 503) headers['retry-after'] = String(retryAfterSeconds);
-    res.writeHead(status, headers);
+    const body = Buffer.from(JSON.stringify(errorBody(error.code, error.message)));
+    res.writeHead(error.status, { 'content-type': 'application/json', 'content-length': String(body.length), ...extraHeaders, ...errorHeaders(error.status) });
     res.end(body);
   }
 
@@ -116,7 +105,7 @@ export function fastPath(deps: ProxyDeps): (req: IncomingMessage, res: ServerRes
     const lengthHeader = req.headers['content-length'];
     const length = lengthHeader === undefined ? 0 : Number(lengthHeader);
     if (!Number.isSafeInteger(length) || length < 0 || !readsFirst(config, length)) return false;
-    void serve(req, res, method as Dispatcher.HttpMethod, target, length);
+    void serveWrite(req, res, method as Dispatcher.HttpMethod, target, length);
     return true;
   };
 }
