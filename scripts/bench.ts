@@ -44,7 +44,7 @@ const settings = {
   upload: { bytes: quick ? 64 * MiB : 1 * GiB, rounds: quick ? 1 : 3 },
   download: { rounds: quick ? 1 : 3 },
   peak_rss: { second_file_bytes: quick ? rssLargeBytesQuick : rssLargeBytesDefault },
-  small_writes: { seconds: quick ? 1 : 5, concurrency: [1, 16, 64], body_bytes: 4096 },
+  small_writes: { seconds: quick ? 1 : 5, warm_up_seconds: quick ? 1 : 5, concurrency: [1, 16, 64], body_bytes: 4096 },
   small_reads: { seconds: quick ? 1 : 5, files: quick ? 200 : 1000, concurrency: 64 },
   failover: { kills: quick ? 2 : 5 },
   scale: { files: quick ? 2_000 : 100_000, content_every: 20, setup_concurrency: 128, list_tries: quick ? 5 : 20, restart_signals: quick ? ['SIGTERM'] : ['SIGTERM', 'SIGKILL'], catch_up_timeout_s: quick ? 120 : 300, stall_s: quick ? 10 : 30 },
@@ -152,6 +152,7 @@ if (wants('upload', 'download', 'small_writes', 'small_reads', 'peak_rss')) {
         uploadRounds: settings.upload.rounds,
         downloadRounds: settings.download.rounds,
         smallWriteSeconds: settings.small_writes.seconds,
+        smallWriteWarmUpSeconds: settings.small_writes.warm_up_seconds,
         smallReadSeconds: settings.small_reads.seconds,
         readFiles: settings.small_reads.files,
         dir: scratch,
@@ -178,7 +179,7 @@ const etcd: EtcdResults = etcdFound === null
 if (etcdFound === null && wantsEtcd) table.row('etcd', 'not measured', 'etcd not installed', 'apt-get install etcd-server');
 if (etcd.available && wants('small_writes', 'small_reads')) {
   const plan = {
-    ...(wants('small_writes') ? { puts: { seconds: settings.small_writes.seconds, concurrency: settings.small_writes.concurrency } } : {}),
+    ...(wants('small_writes') ? { puts: { seconds: settings.small_writes.seconds, warmUpSeconds: settings.small_writes.warm_up_seconds, concurrency: settings.small_writes.concurrency } } : {}),
     ...(wants('small_reads') ? { range: { seconds: settings.small_reads.seconds, keys: settings.small_reads.files, concurrency: settings.small_reads.concurrency } } : {}),
   };
   const got = await section('etcd', () => benchEtcdSmallFiles(etcdFound!.binary, path.join(scratch, 'etcd'), plan, table));
