@@ -61,6 +61,36 @@ describe('download memory (1 node, --chunk-size 64KiB, --download-memory-max 16M
     await heldComesBackToZero();
   });
 
+  it('serves concurrent reads of two files byte for byte while their chunk buffers are reused', async () => {
+    // Each chunk is read into a reused buffer that goes back once its write to the socket is
+    // over: one handed back early would show here as another file's bytes.
+    const other = randomBytes(9 * MiB + 777);
+    const put = await request(`${url}/files/large/other.bin`, { method: 'PUT', body: other, headers: { 'content-length': String(other.length) } });
+    assert.equal(put.statusCode, 201, await put.body.text());
+    const files = [{ name: 'data.bin', bytes: data }, { name: 'other.bin', bytes: other }];
+    await Promise.all(Array.from({ length: 8 }, async (_, i) => {
+      const { name, bytes } = files[i % 2];
+      // Half of them read slowly, so their writes wait on the socket while the others go on.
+      const ranged = i % 4 >= 2;
+      const [start, end] = ranged ? [12_345 + i, bytes.length - 1 - i] : [0, bytes.length - 1];
+      const res = await request(`${url}/files/large/${name}`, ranged ? { headers: { range: `bytes=${start}-${end}` } } : {});
+      assert.equal(res.statusCode, ranged ? 206 : 200);
+      const pieces: Buffer[] = [];
+      for await (const piece of res.body) {
+        pieces.push(piece as Buffer);
+        // The slow ones let the node's socket fill up, so its writes wait (and their buffers with them).
+        if (i % 2 === 1 && (pieces.length === 1 || pieces.length % 16 === 0)) await sleep(pieces.length === 1 ? 300 : 20);
+      }
+      const got = Buffer.concat(pieces);
+      assert.equal(got.length, end - start + 1, `read ${i} of ${name}: ${got.length} bytes`);
+      assert.ok(got.equals(bytes.subarray(start, end + 1)), `read ${i} of ${name} (bytes ${start}-${end}) differs`);
+    }));
+    await heldComesBackToZero();
+    // A ranged read is counted with the status its client got.
+    const text = await (await request(`${url}/metrics`)).body.text();
+    assert.match(text, /^dfs_http_requests_total\{[^}]*method="GET"[^}]*status="206"[^}]*\} [1-9]/m);
+  });
+
   it('gives back what a read held when its client hangs up mid-file', async () => {
     for (let i = 0; i < 3; i++) {
       const res = await request(`${url}/files/large/data.bin`);

@@ -46,6 +46,12 @@ export function isChunkHash(value: unknown): value is string {
   return typeof value === 'string' && HASH_PATTERN.test(value);
 }
 
+/** Where reads may take their buffer from and give it back (files/chunk-buffers.ts). */
+export interface ReadBuffers {
+  take(bytes: number): Buffer;
+  give(buffer: Buffer): void;
+}
+
 /** A chunk name that is not 64 lowercase hex characters; it never reaches the file system. */
 export class InvalidChunkHashError extends Error {
   override readonly name = 'InvalidChunkHashError';
@@ -318,9 +324,11 @@ export class BlobStore {
 
   /**
    * The whole chunk, verified; null when absent. A chunk that fails verification is
-   * quarantined and ChunkCorruptError thrown. Buffers one chunk (bounded by chunkBytesMax).
+   * quarantined and ChunkCorruptError thrown. Buffers one chunk (bounded by chunkBytesMax), taken
+   * from `buffers` when given (a buffer this read fails with goes back there; the caller gives
+   * back the one it returns, once nothing refers to it).
    */
-  async readChunk(hash: string): Promise<Buffer<ArrayBuffer> | null> {
+  async readChunk(hash: string, buffers?: ReadBuffers): Promise<Buffer<ArrayBuffer> | null> {
     const path = this.#path(hash);
     let handle: FileHandle;
     try {
@@ -336,7 +344,7 @@ export class BlobStore {
       inode = info.ino;
       // Larger than any chunk we write: appended garbage, or a chunk size beyond our bound.
       if (info.size > this.chunkBytesMax) data = Buffer.alloc(0);
-      else data = await this.#timed('store_read', () => readFully(handle, info.size));
+      else data = await this.#timed('store_read', () => readFully(handle, info.size, buffers));
     } finally {
       await handle.close();
     }
@@ -344,6 +352,7 @@ export class BlobStore {
     const actual = sha256Hex(data);
     this.#onStage('store_verify', (performance.now() - t0) / 1000);
     if (actual !== hash) {
+      buffers?.give(data);
       await this.#exclusive(hash, () => this.#quarantine(hash, path, inode));
       throw new ChunkCorruptError(hash);
     }
@@ -700,13 +709,18 @@ async function writevFully(handle: FileHandle, pieces: Uint8Array[]): Promise<vo
 }
 
 /** Reads `size` bytes; a file that turns out shorter comes back short (and fails verification). */
-async function readFully(handle: FileHandle, size: number): Promise<Buffer<ArrayBuffer>> {
-  const data = Buffer.allocUnsafe(size);
+async function readFully(handle: FileHandle, size: number, buffers?: ReadBuffers): Promise<Buffer<ArrayBuffer>> {
+  const data = (buffers?.take(size) ?? Buffer.allocUnsafe(size)) as Buffer<ArrayBuffer>;
   let offset = 0;
-  while (offset < size) {
-    const { bytesRead } = await handle.read(data, offset, size - offset, offset);
-    if (bytesRead === 0) return data.subarray(0, offset);
-    offset += bytesRead;
+  try {
+    while (offset < size) {
+      const { bytesRead } = await handle.read(data, offset, size - offset, offset);
+      if (bytesRead === 0) return data.subarray(0, offset);
+      offset += bytesRead;
+    }
+  } catch (err) {
+    buffers?.give(data);
+    throw err;
   }
   return data;
 }

@@ -2,13 +2,46 @@
 // peer, its holders first (verified by BlobClient), kept when this node is one of its holders,
 // then served.
 import { ChunkCorruptError } from '../blobs/blob-store.ts';
+import type { ReadBuffers } from '../blobs/blob-store.ts';
+import { assert } from '../../../shared/assert.ts';
 import type { NodeContext } from '../node/node-context.ts';
 import { FileError } from './file-errors.ts';
 
 export async function loadChunk(ctx: NodeContext, hash: string): Promise<Buffer> {
+  return (await load(ctx, hash)).data;
+}
+
+/** A chunk's bytes lent out: `release()` once nothing refers to them any more (at most once). */
+export interface LeasedChunk {
+  readonly data: Buffer;
+  release(): void;
+}
+
+/**
+ * loadChunk into one of the node's reused chunk buffers (files/chunk-buffers.ts) when the chunk is
+ * here: a 4 MiB Buffer allocated per chunk read is external memory V8 collects late, and serving
+ * a large file from a warm node spent as much time collecting it as hashing. Only for a caller
+ * that knows when it is done with the bytes (a socket's write callback, a hash update): a buffer
+ * given back while a write still holds it would send another chunk's bytes.
+ */
+export async function loadChunkLeased(ctx: NodeContext, hash: string): Promise<LeasedChunk> {
+  const { data, pooled } = await load(ctx, hash, ctx.chunkBuffers);
+  if (!pooled) return { data, release: () => undefined };
+  let released = false;
+  return {
+    data,
+    release: () => {
+      assert(!released, `the lease on chunk ${hash} was released twice`);
+      released = true;
+      ctx.chunkBuffers.give(data);
+    },
+  };
+}
+
+async function load(ctx: NodeContext, hash: string, buffers?: ReadBuffers): Promise<{ data: Buffer; pooled: boolean }> {
   try {
-    const local = await ctx.blobs.readChunk(hash);
-    if (local !== null) return local;
+    const local = await ctx.blobs.readChunk(hash, buffers);
+    if (local !== null) return { data: local, pooled: buffers !== undefined };
   } catch (err) {
     // Quarantined by the store, which also queued a repair; this read fetches on its own.
     if (!(err instanceof ChunkCorruptError)) throw err;
@@ -28,7 +61,7 @@ export async function loadChunk(ctx: NodeContext, hash: string): Promise<Buffer>
   // A holder keeps the copy (the store verifies it again); if that fails, background repair tries
   // later. BlobClient verified the fetched bytes against `hash` as they arrived.
   if (ctx.placement.isHolder(hash)) await ctx.blobs.writeHashedChunk(hash, fetched).catch(() => ctx.repairer.enqueue([hash]));
-  return fetched;
+  return { data: fetched, pooled: false };
 }
 
 /** The size of each chunk, from the manifest or (for old entries) from the chunks themselves. */

@@ -14,8 +14,8 @@ import type { NodeContext } from '../node/node-context.ts';
 import { RaftTimeoutError } from '../raft-node/errors.ts';
 import { readBodyPrefix } from './body-prefix.ts';
 import { ContentMd5, md5Hex } from './content-md5.ts';
-import { openContent } from './content-reader.ts';
-import type { ContentBytes } from './content-reader.ts';
+import { openContent, openLeasedContent } from './content-reader.ts';
+import type { ContentBytes, LeasedPiece } from './content-reader.ts';
 import { FileError } from './file-errors.ts';
 import { proposeCommand, stampHlc } from './propose.ts';
 import { replicateChunk } from './replicate-chunk.ts';
@@ -120,6 +120,11 @@ export class FileService {
   /** Bytes `start` to `end` (inclusive) of a version found with find(). */
   open(record: FileRecord, start: number, end: number): Promise<ContentBytes> {
     return openContent(this.#ctx, record, start, end);
+  }
+
+  /** open() for a consumer that releases each piece once done with its bytes (reused buffers). */
+  openLeased(record: FileRecord, start: number, end: number): Promise<Buffer | AsyncIterableIterator<LeasedPiece>> {
+    return openLeasedContent(this.#ctx, record, start, end);
   }
 
   // ---- write ----

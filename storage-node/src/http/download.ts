@@ -1,6 +1,9 @@
 // Answering a read of a file's content: headers from the version, If-None-Match (304), Range
 // (206, 416); the bytes come from the file service.
+import type { ServerResponse } from 'node:http';
 import type { Context } from 'hono';
+import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
+import type { LeasedPiece } from '../files/content-reader.ts';
 import type { FileService } from '../files/file-service.ts';
 import type { FileRecord } from '../metadata/file-record.ts';
 import { parseEtagList } from '../../../shared/etag-list.ts';
@@ -65,10 +68,61 @@ export async function serveContent(ctx: NodeContext, files: FileService, c: Cont
   headers.set('Content-Length', String(Math.max(0, end - start + 1)));
   if (c.req.method === 'HEAD') return new Response(null, { status, headers });
   if (record.size === 0) return new Response(null, { status, headers });
-  const bytes = await files.open(record, start, end);
+  const outgoing = (c.env as { outgoing?: ServerResponse } | undefined)?.outgoing;
+  if (outgoing === undefined) {
+    // Not behind a Node server (a request made in process): a web stream of the pieces.
+    const bytes = await files.open(record, start, end);
+    if (Buffer.isBuffer(bytes)) return inMemory(bytes, status, headers);
+    return new Response(pulledStream(bytes), { status, headers });
+  }
+  const content = await files.openLeased(record, start, end);
   // Content already in memory goes out with its headers in one write; the rest is streamed.
-  if (Buffer.isBuffer(bytes)) return new Response(new Uint8Array(bytes.buffer as ArrayBuffer, bytes.byteOffset, bytes.byteLength), { status, headers });
-  return new Response(pulledStream(bytes), { status, headers });
+  if (Buffer.isBuffer(content)) return inMemory(content, status, headers);
+  // Written to the socket here, so each chunk's buffer is reused once its write is over. The
+  // answer's headers go out now: X-DFS-Node too, which the app adds to answers it sends itself.
+  headers.set('X-DFS-Node', ctx.config.id);
+  outgoing.writeHead(status, Object.fromEntries(headers));
+  void writePieces(outgoing, content);
+  return RESPONSE_ALREADY_SENT;
+}
+
+function inMemory(bytes: Buffer, status: number, headers: Headers): Response {
+  return new Response(new Uint8Array(bytes.buffer as ArrayBuffer, bytes.byteOffset, bytes.byteLength), { status, headers });
+}
+
+/**
+ * Writes the pieces one at a time, each released once its write is over (the socket no longer
+ * holds its bytes), and asks for the next only then: what the response holds stays one piece. A
+ * piece whose write failed is not released (the socket may not be done with it) and the rest are
+ * not read; a failure of the content cuts the response, so the client sees a short body, never a
+ * whole-looking one.
+ */
+async function writePieces(outgoing: ServerResponse, pieces: AsyncIterableIterator<LeasedPiece>): Promise<void> {
+  try {
+    for (;;) {
+      if (outgoing.destroyed) return;
+      const step = await pieces.next();
+      if (step.done === true) break;
+      const piece = step.value;
+      const written = await new Promise<boolean>((resolve) => {
+        // A response whose socket is gone may never call a write back: its close ends the wait.
+        const gone = () => resolve(false);
+        outgoing.once('close', gone);
+        outgoing.write(piece.bytes, (err) => {
+          outgoing.off('close', gone);
+          resolve(err === undefined || err === null);
+        });
+      });
+      if (!written) return;
+      piece.release();
+    }
+    outgoing.end();
+  } catch (err) {
+    outgoing.destroy(err as Error);
+  } finally {
+    // A client gone mid-body ends the content here: what it still held goes back.
+    await pieces.return?.(undefined)?.catch(() => undefined);
+  }
 }
 
 /**

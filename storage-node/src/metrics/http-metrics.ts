@@ -2,6 +2,7 @@
 // path, so a label cannot take one value per file name), method and status.
 import type { MiddlewareHandler } from 'hono';
 import { matchedRoutes } from 'hono/route';
+import type { ServerResponse } from 'node:http';
 import type { Context } from 'hono';
 import type { NodeMetrics } from './node-metrics.ts';
 
@@ -19,7 +20,13 @@ export function httpMetrics(metrics: NodeMetrics, api: 'client' | 'cluster'): Mi
     } finally {
       const labels = { api, route: routeLabel(c), method: c.req.method };
       metrics.httpSeconds.observe(labels, (performance.now() - started) / 1000);
-      metrics.httpRequests.inc({ ...labels, status: String(c.res.status) });
+      metrics.httpRequests.inc({ ...labels, status: String(sentStatus(c)) });
     }
   };
+}
+
+/** The status the client got: a handler that wrote its answer to the socket itself set it there. */
+function sentStatus(c: Context): number {
+  const outgoing = (c.env as { outgoing?: ServerResponse } | undefined)?.outgoing;
+  return outgoing?.headersSent === true ? outgoing.statusCode : c.res.status;
 }
