@@ -18,7 +18,7 @@ import type { RequestedPart } from '../metadata/multipart-rules.ts';
 import type { PartRecord, UploadRecord } from '../metadata/multipart-statements.ts';
 import type { PartJson, UploadJson } from '../metadata/upload-commands.ts';
 import type { NodeContext } from '../node/node-context.ts';
-import { loadChunk } from './chunk-source.ts';
+import { loadChunkLeased } from './chunk-source.ts';
 import { FileError } from './file-errors.ts';
 import type { FileService } from './file-service.ts';
 import { proposeUploadCommand, stampHlc } from './propose.ts';
@@ -230,7 +230,10 @@ export class MultipartService {
       const size = part.chunkSizes[i];
       await ctx.downloadMemory.acquire(size);
       try {
-        into.update(await loadChunk(ctx, hash));
+        // Hashed at once: its reused buffer goes back right after.
+        const chunk = await loadChunkLeased(ctx, hash);
+        into.update(chunk.data);
+        chunk.release();
       } finally {
         ctx.downloadMemory.release(size);
       }
