@@ -504,18 +504,17 @@ export class MetadataStateMachine implements StateMachine {
    * none), and no version is newer than the last one written.
    */
   #assertCurrentIsNewest(name: string): void {
-    const row = this.#newestCheck.get({ name }) as NewestCheckRow;
-    const file = row.lastVersion === null ? undefined : { currentVersion: row.currentVersion, lastVersion: row.lastVersion };
-    if (row.version === null) {
-      assert(file === undefined || file.currentVersion === null, `${name}: current version ${String(file?.currentVersion)} but no version is kept`);
+    const { currentVersion, lastVersion, version, size, deleteMarker } = this.#newestCheck.get({ name }) as NewestCheckRow;
+    if (version === null) {
+      assert(currentVersion === null, `${name}: current version ${String(currentVersion)} but no version is kept`);
       return;
     }
-    const newest = { version: row.version, size: row.size ?? 0, deleteMarker: row.deleteMarker === 1 };
-    assert(file !== undefined, `${name}: kept versions but no file row`);
-    assert(newest.version <= file.lastVersion, `${name}: version ${newest.version} is newer than the last written, ${file.lastVersion}`);
-    assert(!newest.deleteMarker || newest.size === 0, `${name}: delete marker ${newest.version} has a size`);
-    const expected = newest.deleteMarker ? null : newest.version;
-    assert(file.currentVersion === expected, `${name}: current version ${String(file.currentVersion)}, but the newest kept is ${newest.deleteMarker ? 'a delete marker' : 'version'} ${newest.version}`);
+    assert(lastVersion !== null, `${name}: kept versions but no file row`);
+    assert(version <= lastVersion, `${name}: version ${version} is newer than the last written, ${lastVersion}`);
+    const isMarker = deleteMarker === 1;
+    assert(!isMarker || size === 0, `${name}: delete marker ${version} has a size`);
+    const expected = isMarker ? null : version;
+    assert(currentVersion === expected, `${name}: current version ${String(currentVersion)}, but the newest kept is ${isMarker ? 'a delete marker' : 'version'} ${version}`);
   }
 
   #applyOne(command: ReplicatedCommand, batch: BatchState): AppliedResult {
