@@ -6,6 +6,7 @@ import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import type { LeasedPiece } from '../files/content-reader.ts';
 import type { FileService } from '../files/file-service.ts';
 import type { FileRecord } from '../metadata/file-record.ts';
+import { assert } from '../../../shared/assert.ts';
 import { parseEtagList } from '../../../shared/etag-list.ts';
 import type { NodeContext } from '../node/node-context.ts';
 import { parseRange } from './range.ts';
@@ -68,26 +69,18 @@ export async function serveContent(ctx: NodeContext, files: FileService, c: Cont
   headers.set('Content-Length', String(Math.max(0, end - start + 1)));
   if (c.req.method === 'HEAD') return new Response(null, { status, headers });
   if (record.size === 0) return new Response(null, { status, headers });
+  // The client API runs only behind Node's server (shared/http-listener.ts).
   const outgoing = (c.env as { outgoing?: ServerResponse } | undefined)?.outgoing;
-  if (outgoing === undefined) {
-    // Not behind a Node server (a request made in process): a web stream of the pieces.
-    const bytes = await files.open(record, start, end);
-    if (Buffer.isBuffer(bytes)) return inMemory(bytes, status, headers);
-    return new Response(pulledStream(bytes), { status, headers });
-  }
+  assert(outgoing !== undefined, 'a file read served without a Node response to write to');
   const content = await files.openLeased(record, start, end);
   // Content already in memory goes out with its headers in one write; the rest is streamed.
-  if (Buffer.isBuffer(content)) return inMemory(content, status, headers);
+  if (Buffer.isBuffer(content)) return new Response(new Uint8Array(content.buffer as ArrayBuffer, content.byteOffset, content.byteLength), { status, headers });
   // Written to the socket here, so each chunk's buffer is reused once its write is over. The
   // answer's headers go out now: X-DFS-Node too, which the app adds to answers it sends itself.
   headers.set('X-DFS-Node', ctx.config.id);
   outgoing.writeHead(status, Object.fromEntries(headers));
   void writePieces(outgoing, content);
   return RESPONSE_ALREADY_SENT;
-}
-
-function inMemory(bytes: Buffer, status: number, headers: Headers): Response {
-  return new Response(new Uint8Array(bytes.buffer as ArrayBuffer, bytes.byteOffset, bytes.byteLength), { status, headers });
 }
 
 /**
@@ -123,33 +116,4 @@ async function writePieces(outgoing: ServerResponse, pieces: AsyncIterableIterat
     // A client gone mid-body ends the content here: what it still held goes back.
     await pieces.return?.(undefined)?.catch(() => undefined);
   }
-}
-
-/**
- * A web stream that asks the content for its next piece only when the response takes one. No
- * Readable in between (Readable.from would pull a piece ahead and hold it outside the download
- * memory budget); a client that hangs up ends the content's iterator, which gives back what it held.
- */
-function pulledStream(pieces: AsyncIterable<Buffer>): ReadableStream<Uint8Array> {
-  const iterator = pieces[Symbol.asyncIterator]();
-  let cancelled = false;
-  return new ReadableStream<Uint8Array>(
-    {
-      async pull(controller) {
-        try {
-          const { value, done } = await iterator.next();
-          if (cancelled) return;
-          if (done === true) controller.close();
-          else controller.enqueue(value);
-        } catch (error) {
-          if (!cancelled) controller.error(error);
-        }
-      },
-      async cancel() {
-        cancelled = true;
-        await iterator.return?.();
-      },
-    },
-    { highWaterMark: 0 },
-  );
 }
