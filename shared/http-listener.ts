@@ -3,7 +3,8 @@
 // (a stalled client or a reader that stopped reading), and a request whose headers do not arrive
 // within the headers timeout is answered 408. With TLS files the listener speaks HTTPS.
 import { readFileSync } from 'node:fs';
-import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { createServer as createHttpServer } from 'node:http';
+import type { IncomingMessage, RequestListener, Server, ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import { serve } from '@hono/node-server';
 import type { Hono } from 'hono';
@@ -51,26 +52,26 @@ export function listen(options: ListenOptions): Promise<Server> {
     connectionsCheckingInterval: connectionsCheckingIntervalMs,
     ...(options.tls === null ? {} : { cert: readFileSync(options.tls.certPath), key: readFileSync(options.tls.keyPath) }),
   };
+  const before = options.before;
+  // node-server builds the server through this, handing it the app's request listener.
+  const createServer = (opts: typeof serverOptions, app: RequestListener): Server => {
+    const listener: RequestListener = before === undefined ? app : (req, res) => {
+      if (!before(req, res)) app(req, res);
+    };
+    return options.tls === null ? createHttpServer(opts, listener) : (createHttpsServer(opts, listener) as unknown as Server);
+  };
   return new Promise<Server>((resolve, reject) => {
     const server = serve({
       fetch: options.app.fetch,
       port: options.port,
       hostname: options.host,
-      ...(options.tls === null ? { serverOptions } : { createServer: createHttpsServer, serverOptions }),
+      createServer: createServer as unknown as typeof createHttpServer,
+      serverOptions,
     }, () => {
       server.off('error', reject);
       resolve(server);
     }) as Server;
     server.once('error', reject);
     server.setTimeout(options.idleTimeoutMs, (socket) => socket.destroy());
-    const before = options.before;
-    if (before !== undefined) {
-      const [app] = server.listeners('request') as ((req: IncomingMessage, res: ServerResponse) => void)[];
-      if (app === undefined) throw new Error('the HTTP server has no request listener to put a handler before');
-      server.removeAllListeners('request');
-      server.on('request', (req: IncomingMessage, res: ServerResponse) => {
-        if (!before(req, res)) app(req, res);
-      });
-    }
   });
 }
