@@ -9,14 +9,13 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Dispatcher } from 'undici';
 import { targetPath } from '../../shared/names.ts';
-import { asGatewayError, errorBody, errorHeaders, GatewayError } from './errors.ts';
+import { asGatewayError, errorBody, errorHeaders } from './errors.ts';
+import type { GatewayError } from './errors.ts';
 import { incomingRequestHeaders } from './headers.ts';
-import { HeldBody } from './held-body.ts';
 import { answerStraight, answeringNodeOf } from './proxy-response.ts';
 import { checkRawFileName, routeLabel } from './request-name.ts';
-import { readSmallRequestBody } from './small-request-body.ts';
 import { readConsistency, readForwarder } from './read-proxy.ts';
-import { readsFirst, withIdempotencyKey, writeForwarder } from './write-proxy.ts';
+import { holdBody, readsFirst, withIdempotencyKey, writeForwarder } from './write-proxy.ts';
 import type { ProxyDeps } from './write-proxy.ts';
 
 const writeMethods = new Set(['PUT', 'POST', 'DELETE']);
@@ -69,14 +68,7 @@ export function fastPath(deps: ProxyDeps): (req: IncomingMessage, res: ServerRes
     const path = targetPath(target);
     return serve(res, method, path, { 'idempotency-key': idempotencyKey }, async (clientSignal) => {
       checkRawFileName(path);
-      let held: HeldBody | null = null;
-      if (length > 0) {
-        try {
-          held = HeldBody.ofBytes(await readSmallRequestBody(req));
-        } catch (err) {
-          throw new GatewayError(400, 'incomplete_body', (err as Error).message);
-        }
-      }
+      const held = length > 0 ? await holdBody(req, true, config.retryBufferBytes) : null;
       return forwardWrite({ method, target, headers, body: held, readFirst: true, clientSignal });
     });
   }

@@ -69,6 +69,22 @@ export function withIdempotencyKey(headers: Record<string, string>): string {
   return key;
 }
 
+/**
+ * A write's body as the forwarder holds it for retries: read whole first when `readFirst` (one
+ * write to the node), else streamed with a replay buffer of `retryBufferBytes`. A body that fails
+ * while it is read is the client's fault: 400 incomplete_body.
+ */
+export async function holdBody(source: AsyncIterable<Uint8Array>, readFirst: boolean, retryBufferBytes: number): Promise<HeldBody> {
+  try {
+    if (readFirst && source instanceof IncomingMessage) return HeldBody.ofBytes(await readSmallRequestBody(source));
+    const held = new HeldBody(source, retryBufferBytes);
+    if (readFirst) await held.readAll();
+    return held;
+  } catch (err) {
+    throw new GatewayError(400, 'incomplete_body', (err as Error).message);
+  }
+}
+
 /** Whether a body of this Content-Length is read whole before the first attempt. */
 export function readsFirst(config: GatewayConfig, contentLength: number): boolean {
   return contentLength <= Math.min(eagerBodyBytesMax, config.retryBufferBytes);
@@ -164,16 +180,7 @@ export function writeProxy(deps: ProxyDeps) {
     checkFileName(c);
     const source = bodySource(c);
     const readFirst = source !== null && readsFirst(config, Number(c.req.header('content-length') ?? NaN));
-    let held: HeldBody | null = null;
-    try {
-      if (readFirst && source instanceof IncomingMessage) held = HeldBody.ofBytes(await readSmallRequestBody(source));
-      else if (source !== null) {
-        held = new HeldBody(source, config.retryBufferBytes);
-        if (readFirst) await held.readAll();
-      }
-    } catch (err) {
-      throw new GatewayError(400, 'incomplete_body', (err as Error).message);
-    }
+    const held = source === null ? null : await holdBody(source, readFirst, config.retryBufferBytes);
     const response = await forward({ method, target: rawTarget(c), headers, body: held, readFirst, clientSignal: c.req.raw.signal });
     return passOn(c, config.id, response, method, { 'idempotency-key': idempotencyKey });
   };
