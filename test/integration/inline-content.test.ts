@@ -5,14 +5,14 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import Database from 'better-sqlite3';
 import { request } from 'undici';
 import { sleep } from '../support/cluster.ts';
 import { StorageCluster } from '../support/storage-cluster.ts';
-import { blobPath, nodeStatus, snapshotIndex } from '../support/node-probes.ts';
+import { blobPath, nodeStatus, snapshotFilesWritten, snapshotIndex } from '../support/node-probes.ts';
 import type { StorageNodeHandle } from '../support/storage-cluster.ts';
 
 const KiB = 1024;
@@ -333,15 +333,21 @@ describe(`inline content (3 real nodes, --inline-max ${inlineMax}, --chunk-size 
     await cluster.stopNode(wiped.id, 'SIGKILL');
     rmSync(wiped.dataDir, { recursive: true, force: true });
     // Enough entries that the leader's log no longer starts at 1: only a snapshot can help.
-    const snapshotBefore = snapshotIndex(leader);
-    for (let i = 0; snapshotIndex(leader) <= snapshotBefore + snapshotEntries || i < 2 * snapshotEntries; i++) {
-      assert.ok(i < 20 * snapshotEntries, `the leader took no new snapshot (at ${snapshotIndex(leader)})`);
+    const snapshotBefore = await snapshotIndex(leader);
+    const filesBefore = await snapshotFilesWritten(leader);
+    for (let i = 0, at = snapshotBefore; at <= snapshotBefore + snapshotEntries || i < 2 * snapshotEntries; i++, at = await snapshotIndex(leader)) {
+      assert.ok(i < 20 * snapshotEntries, `the leader did not compact its log again (at ${at})`);
       const data = randomBytes(300 + (i % 50) * 100);
       await put(leader, `snap/${i}.bin`, data, data);
     }
+    // The live follower holds every committed entry: the leader cut its log in place, no file.
+    assert.equal(await snapshotFilesWritten(leader), filesBefore, 'a snapshot file was written while no follower needed one');
+    const files = readdirSync(join(leader.dataDir, 'snapshots')).filter((f) => f.endsWith('.snap'));
+    assert.deepEqual(files, [], 'snapshot files outlived the log compaction that replaced them');
     cluster.startNode(wiped.id);
     await waitCaughtUp(cluster, wiped);
-    assert.ok(snapshotIndex(wiped) > 0, `${wiped.id} has no snapshot: it did not catch up through InstallSnapshot`);
+    assert.ok((await snapshotIndex(wiped)) > 0, `${wiped.id} has no snapshot: it did not catch up through InstallSnapshot`);
+    assert.ok((await snapshotFilesWritten(leader)) > filesBefore, `${leader.id} wrote no snapshot file for ${wiped.id}`);
     for (const [name, data] of acked) {
       const got = await call(`${wiped.url}/files/${name}?consistency=local`);
       assert.equal(got.status, 200, `${name}: ${got.body.toString().slice(0, 200)}`);

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { request } from 'undici';
 import { sleep } from '../support/cluster.ts';
 import { StorageCluster } from '../support/storage-cluster.ts';
-import { blobPath, nodeStatus, snapshotIndex } from '../support/node-probes.ts';
+import { blobPath, nodeStatus, snapshotFilesWritten, snapshotIndex } from '../support/node-probes.ts';
 import type { NodeStatus } from '../support/node-probes.ts';
 import type { StorageNodeHandle } from '../support/storage-cluster.ts';
 
@@ -502,14 +502,14 @@ describe('kill -9 of the leader; the restarted node catches up through InstallSn
     const leader = await agreedLeader(cluster, survivors);
     const deadline = Date.now() + 30_000;
     let n = 0;
-    while (snapshotIndex(leader) <= killedLastIndexBound) {
-      assert.ok(Date.now() < deadline, `leader snapshot at ${snapshotIndex(leader)}, needs > ${killedLastIndexBound}`);
+    for (let at = await snapshotIndex(leader); at <= killedLastIndexBound; at = await snapshotIndex(leader)) {
+      assert.ok(Date.now() < deadline, `leader log compacted at ${at}, needs > ${killedLastIndexBound}`);
       const batch = Array.from({ length: 16 }, () => n++);
       await pool(batch, 8, async (i) => {
         await uploads.put(survivors[i % 2], `snap/small-${i}.bin`, randomBytes(1000 + randomInt(3000)));
       });
     }
-    leaderSnapshotAtRestart = snapshotIndex(leader);
+    leaderSnapshotAtRestart = await snapshotIndex(leader);
     assert.ok(leaderSnapshotAtRestart > killedLastIndexBound);
   });
 
@@ -526,7 +526,12 @@ describe('kill -9 of the leader; the restarted node catches up through InstallSn
     assert.ok(node.applied_index >= leaderSnapshotAtRestart);
     // Its log ended before the leader's first entry, so only an installed snapshot (or one it
     // took after installing it) can be here.
-    assert.ok(snapshotIndex(killed) >= leaderSnapshotAtRestart, `${killed.id} has no snapshot at or past ${leaderSnapshotAtRestart} (has ${snapshotIndex(killed)})`);
+    const killedAt = await snapshotIndex(killed);
+    assert.ok(killedAt >= leaderSnapshotAtRestart, `${killed.id} has no snapshot at or past ${leaderSnapshotAtRestart} (has ${killedAt})`);
+    // The leaders cut their logs in place and wrote a snapshot file only for this follower.
+    let files = 0;
+    for (const survivor of survivors) files += await snapshotFilesWritten(survivor);
+    assert.ok(files >= 1, `no survivor wrote a snapshot file for ${killed.id}`);
   });
 
   it('the restarted node fetches the chunks it missed, in the background', async () => {

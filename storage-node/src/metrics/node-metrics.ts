@@ -42,6 +42,7 @@ export class NodeMetrics {
   readonly metaCheckpointSeconds: Histogram;
   readonly metaCheckpointFrames: Counter;
   readonly raftStageSeconds: Histogram<'stage' | 'role'>;
+  readonly logCompactions: Counter<'snapshot_file'>;
   readonly chunkStageSeconds: Histogram<'stage'>;
   readonly multipartDigestSeconds: Histogram<'parts_left'>;
   readonly transportQueueSeconds: Histogram;
@@ -87,6 +88,12 @@ export class NodeMetrics {
       help: 'Time spent in each stage of the Raft path (ready_wait, log_fsync, send, commit, read_index; applying: raft_apply_duration_seconds), by the role the node had',
       labelNames: ['stage', 'role'],
       buckets: stageBuckets,
+      registers,
+    });
+    this.logCompactions = new Counter({
+      name: name('raft_log_compactions_total'),
+      help: 'Times the Raft log was cut: in place (snapshot_file="no", meta.db covers it) or at a snapshot file written for a follower that needs one ("yes")',
+      labelNames: ['snapshot_file'],
       registers,
     });
     this.chunkStageSeconds = new Histogram({
@@ -171,6 +178,7 @@ export class NodeMetrics {
     gauge('raft_commit_index', 'Highest log index known committed', () => sources.raftStatus().commit);
     gauge('raft_applied_index', 'Highest log index applied to the state machine', () => sources.appliedIndex());
     gauge('raft_last_log_index', 'Index of the last entry in the log', () => sources.raftStatus().lastIndex);
+    gauge('raft_snapshot_index', 'Index the log was last compacted at (0 before the first compaction)', () => sources.raftStatus().snapshot?.index ?? 0);
     gauge('raft_is_leader', '1 when this node is the leader', () => Number(sources.raftStatus().role === 'leader'));
     new Gauge({
       name: name('raft_role'),

@@ -170,6 +170,7 @@ export async function startStorageNode(config: NodeConfig): Promise<RunningNode>
     snapshotEntriesThreshold: config.snapshotEntries,
     requestTimeoutMs: config.requestTimeoutMs,
     onStage: (stage, seconds) => metrics.raftStageSeconds.observe({ stage, role: raftRef?.softState().role ?? 'follower' }, seconds),
+    onCompacted: (_meta, withFile) => metrics.logCompactions.inc({ snapshot_file: withFile ? 'yes' : 'no' }),
   });
   raftRef = raft;
   members.update(raft.membership().membership);

@@ -18,6 +18,10 @@ export class ObservedStateMachine implements StateMachine {
     this.#observer = observer;
   }
 
+  get keepsStateWithLog(): boolean {
+    return this.#inner.keepsStateWithLog === true;
+  }
+
   appliedIndex(): number {
     return this.#inner.appliedIndex();
   }

@@ -10,8 +10,13 @@ import type { Entry, SnapshotMeta } from '../raft/types.ts';
  *    file is as of the index it resolves with (at least appliedIndex() when it was called).
  *  - restoreSnapshot() discards ALL previous state and loads the file; afterwards appliedIndex()
  *    is the snapshot's index.
+ *  - keepsStateWithLog, when true, promises that apply() commits into the store that holds the
+ *    Raft log, ahead of the log's next durable write (meta.db: one WAL, whose frames reach the
+ *    disk in order). The state on disk then covers the log up to appliedIndex(), so the log is
+ *    cut there with no snapshot file; a file is written only when a follower needs one.
  */
 export interface StateMachine {
+  readonly keepsStateWithLog?: boolean;
   appliedIndex(): number;
   /** One result per entry, in order (noop entries give undefined). */
   apply(entries: readonly Entry[]): unknown[];
