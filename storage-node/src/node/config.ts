@@ -30,7 +30,7 @@ export const nodeFlagSpecs = {
   keepVersions: integerFlag('keep-versions', 'DFS_KEEP_VERSIONS', 'versions kept per file', 10, 1, 10_000),
   tickMs: integerFlag('tick-ms', 'DFS_TICK_MS', 'Raft tick length in ms', 50, 1, 10_000),
   electionTicks: integerFlag('election-ticks', 'DFS_ELECTION_TICKS', 'election timeout in ticks', 10, 2, 1000),
-  snapshotEntries: integerFlag('snapshot-entries', 'DFS_SNAPSHOT_ENTRIES', 'applied entries between snapshots', 10_000, 1, 10_000_000),
+  snapshotEntries: integerFlag('snapshot-entries', 'DFS_SNAPSHOT_ENTRIES', 'applied entries between log compactions', 10_000, 1, 10_000_000),
   maxFileSize: bytesFlag('max-file-size', 'DFS_MAX_FILE_SIZE', 'largest file accepted', 64 * 1024 ** 3, 0, Number.MAX_SAFE_INTEGER),
   requestTimeoutMs: integerFlag('request-timeout-ms', 'DFS_REQUEST_TIMEOUT_MS', 'deadline of a Raft proposal or read, and of a peer request', 10_000, 100, 3_600_000),
   gcGraceMs: integerFlag('gc-grace-ms', 'DFS_GC_GRACE_MS', 'age before an unreferenced chunk is deleted; also the longest an upload may take', gcGraceMsDefault, 100, 30 * 24 * 3_600_000),
