@@ -28,11 +28,20 @@ function utf8Length(codePoint: number): number {
   return 4;
 }
 
+/** Printable ASCII: no control character, one UTF-8 byte per character. */
+const printableAscii = /^[\x20-\x7e]*$/;
+
 /** Checks `name` against the rules; the reason is written for the client (it goes out in a 400). */
 export function validateName(name: unknown): NameCheck {
   if (typeof name !== 'string') return invalid('the name must be a string');
   if (name.length === 0) return invalid('the name is empty');
   if (name.startsWith('/')) return invalid("the name starts with '/'");
+  // Printable ASCII, the usual case, has no character to reject and one byte per character: the
+  // walk by code point below is for the rest (every write checks its name on each node).
+  if (printableAscii.test(name)) {
+    if (name.length > nameBytesMax) return invalid(`the name is longer than ${nameBytesMax} bytes in UTF-8`);
+    return segmentsProblem(name);
+  }
   let bytes = 0;
   let position = 0; // in code points, counted from 1 for the message
   for (const character of name) {
@@ -48,6 +57,11 @@ export function validateName(name: unknown): NameCheck {
     bytes += utf8Length(codePoint);
     if (bytes > nameBytesMax) return invalid(`the name is longer than ${nameBytesMax} bytes in UTF-8`);
   }
+  return segmentsProblem(name);
+}
+
+/** No empty, `.` or `..` segment, and no '/' at the end. */
+function segmentsProblem(name: string): NameCheck {
   const segments = name.split('/');
   for (let i = 0; i < segments.length; i++) {
     const segment = segments[i];
