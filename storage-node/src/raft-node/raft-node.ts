@@ -646,7 +646,11 @@ export class RaftNode {
       return;
     }
     if (due) this.#compactInPlace();
-    if (this.#snapshotFileWanted) this.#startSnapshotFile();
+    if (!this.#snapshotFileWanted) return;
+    // Asked for by a message built before the file now in place (a restore, say): nothing to do.
+    const current = this.#core.status().snapshot;
+    if (current !== null && this.#options.snapshots.exists(current)) this.#snapshotFileWanted = false;
+    else this.#startSnapshotFile();
   }
 
   /** Cuts the log at the applied index: the state on disk covers it (keepsStateWithLog). */
