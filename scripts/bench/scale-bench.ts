@@ -239,7 +239,6 @@ async function benchWipe(cluster: GatewayCluster, hashes: readonly string[], set
   const follower = cluster.storage.nodes.find((n) => n.id !== leaderId)!;
   const leaderStatus = await statusOf(leader.url);
   if (leaderStatus === null) throw new Error('the leader does not answer /status');
-  const snapshotBytes = largestSnapshotBytes(leader.dataDir);
   await cluster.killNode(follower.id, 'SIGKILL');
   fs.rmSync(follower.dataDir, { recursive: true, force: true });
   // Chunks in hash order (the repair scan's order): check the missing ones, a few misses at a time.
@@ -299,13 +298,16 @@ async function benchWipe(cluster: GatewayCluster, hashes: readonly string[], set
     await sleep(50);
   }
   const repaired = await metricValue(follower.url, /^dfs_chunk_repairs_total\{outcome="repaired"\} (\d+)/m);
+  // The leader cuts its log in place and writes a snapshot file only for a follower that needs
+  // one: this follower's, written during the catch-up timed above.
+  const snapshotBytes = largestSnapshotBytes(leader.dataDir);
   const ms = (x: number | null) => (x === null ? null : Math.round(x));
   const s = (x: number | null) => (x === null ? (stalled !== null ? 'stuck' : `over ${settings.catchUpTimeoutMs / 1000} s`) : `${round(x / 1000, 2)} s`);
   table.row(
     'scale',
     `wiped follower: /ready / metadata caught up / every chunk (${hashes.length})`,
     `${s(t.readyMs)} / ${s(caughtUpMs)} / ${s(chunksMs)}`,
-    stalled ?? `process up at ${s(t.healthMs)}; leader's snapshot ${snapshotBytes === null ? 'none' : `${round(snapshotBytes / 1024 / 1024, 1)} MiB`}`,
+    stalled ?? `process up at ${s(t.healthMs)}; the snapshot file the leader wrote for it: ${snapshotBytes === null ? 'none' : `${round(snapshotBytes / 1024 / 1024, 1)} MiB`}`,
   );
   return {
     node: follower.id,
