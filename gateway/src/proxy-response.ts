@@ -6,6 +6,7 @@ import { pipeline } from 'node:stream/promises';
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import type { Context } from 'hono';
 import type { Dispatcher } from 'undici';
+import { nodeResponseOf } from '../../shared/node-response.ts';
 import { toWebStream } from '../../shared/web-stream.ts';
 import { downstreamResponseHeaders } from './headers.ts';
 
@@ -21,7 +22,7 @@ const noBodyStatuses = new Set([204, 205, 304]);
 export async function passOn(c: Context, gatewayId: string, response: Dispatcher.ResponseData, method: string, extraHeaders: Record<string, string> = {}): Promise<Response> {
   proxiedAnswers.set(c, { node: answeringNodeOf(response), status: response.statusCode });
   const withGateway = { ...extraHeaders, 'x-dfs-gateway': gatewayId };
-  const outgoing = (c.env as { outgoing?: ServerResponse } | undefined)?.outgoing;
+  const outgoing = nodeResponseOf(c);
   if (outgoing !== undefined) {
     await answerStraight(outgoing, response, method, withGateway);
     return RESPONSE_ALREADY_SENT;

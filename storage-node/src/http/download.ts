@@ -8,6 +8,7 @@ import type { FileService } from '../files/file-service.ts';
 import type { FileRecord } from '../metadata/file-record.ts';
 import { assert } from '../../../shared/assert.ts';
 import { parseEtagList } from '../../../shared/etag-list.ts';
+import { nodeResponseOf } from '../../../shared/node-response.ts';
 import type { NodeContext } from '../node/node-context.ts';
 import { parseRange } from './range.ts';
 import type { RangeResult } from './range.ts';
@@ -70,7 +71,7 @@ export async function serveContent(ctx: NodeContext, files: FileService, c: Cont
   if (c.req.method === 'HEAD') return new Response(null, { status, headers });
   if (record.size === 0) return new Response(null, { status, headers });
   // The client API runs only behind Node's server (shared/http-listener.ts).
-  const outgoing = (c.env as { outgoing?: ServerResponse } | undefined)?.outgoing;
+  const outgoing = nodeResponseOf(c);
   assert(outgoing !== undefined, 'a file read served without a Node response to write to');
   const content = await files.openLeased(record, start, end);
   // Content already in memory goes out with its headers in one write; the rest is streamed.

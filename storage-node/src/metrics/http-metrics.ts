@@ -2,8 +2,8 @@
 // path, so a label cannot take one value per file name), method and status.
 import type { MiddlewareHandler } from 'hono';
 import { matchedRoutes } from 'hono/route';
-import type { ServerResponse } from 'node:http';
 import type { Context } from 'hono';
+import { nodeResponseOf } from '../../../shared/node-response.ts';
 import type { NodeMetrics } from './node-metrics.ts';
 
 /** The pattern of the route that answered; 'unmatched' when only middleware ran (404, refused). */
@@ -27,6 +27,6 @@ export function httpMetrics(metrics: NodeMetrics, api: 'client' | 'cluster'): Mi
 
 /** The status the client got: a handler that wrote its answer to the socket itself set it there. */
 function sentStatus(c: Context): number {
-  const outgoing = (c.env as { outgoing?: ServerResponse } | undefined)?.outgoing;
+  const outgoing = nodeResponseOf(c);
   return outgoing?.headersSent === true ? outgoing.statusCode : c.res.status;
 }
