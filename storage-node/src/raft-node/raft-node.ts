@@ -770,10 +770,8 @@ export class RaftNode {
       // after every compaction, all for nothing. Once it is back, its answers bring it here again.
       const heardAgoMs = this.heardFromAgoMs(message.to);
       const answers = heardAgoMs !== undefined && heardAgoMs < this.#options.config.electionTicks * this.#options.tickMs;
-      if (answers && this.#options.stateMachine.keepsStateWithLog === true) {
-        this.#snapshotFileWanted = true;
-        queueMicrotask(() => this.#input(() => this.#maybeSnapshot()));
-      }
+      // The Ready that sent this ends with #maybeSnapshot, which starts the file.
+      if (answers && this.#options.stateMachine.keepsStateWithLog === true) this.#snapshotFileWanted = true;
       return;
     }
     const path = snapshots.pathFor(message.snapshot);
