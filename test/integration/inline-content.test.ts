@@ -12,7 +12,7 @@ import Database from 'better-sqlite3';
 import { request } from 'undici';
 import { sleep } from '../support/cluster.ts';
 import { StorageCluster } from '../support/storage-cluster.ts';
-import { blobPath, nodeStatus, snapshotFilesWritten, snapshotIndex } from '../support/node-probes.ts';
+import { blobPath, metricValue, nodeStatus, snapshotFilesWritten, snapshotIndex } from '../support/node-probes.ts';
 import type { StorageNodeHandle } from '../support/storage-cluster.ts';
 
 const KiB = 1024;
@@ -313,6 +313,9 @@ describe(`inline content (3 real nodes, --inline-max ${inlineMax}, --chunk-size 
     await waitCaughtUp(cluster, follower);
 
     const oldLeader = await leaderOf(cluster);
+    // Its log was cut in place, with no snapshot file: the restart below comes back from meta.db.
+    const cutAt = await snapshotIndex(oldLeader);
+    assert.ok(cutAt > 0, `${oldLeader.id} never compacted its log (--snapshot-entries ${snapshotEntries})`);
     await cluster.stopNode(oldLeader.id, 'SIGKILL');
     const survivor = cluster.nodes.find((n) => n !== oldLeader && n.child !== null)!;
     for (let i = 0; i < 10; i++) {
@@ -324,6 +327,7 @@ describe(`inline content (3 real nodes, --inline-max ${inlineMax}, --chunk-size 
     }
     cluster.startNode(oldLeader.id);
     for (const node of cluster.nodes) await waitCaughtUp(cluster, node);
+    assert.ok((await snapshotIndex(oldLeader)) >= cutAt, `${oldLeader.id} restarted with its log before the cut at ${cutAt}`);
     for (const [name, data] of acked) await assertServedEverywhere(cluster, name, data);
   });
 
@@ -372,12 +376,7 @@ describe('upload memory budget (1 node, --upload-memory-max 64KiB, --chunk-size 
     await cluster?.stopAll();
   });
 
-  async function memoryInUse(): Promise<number> {
-    const text = (await call(`${url}/metrics`)).body.toString();
-    const match = /^dfs_upload_memory_bytes (\d+)/m.exec(text);
-    assert.ok(match !== null, 'no dfs_upload_memory_bytes in /metrics');
-    return Number(match[1]);
-  }
+  const memoryInUse = () => metricValue({ url }, 'dfs_upload_memory_bytes');
 
   it('an upload holding the whole budget makes the next ones 503 busy with Retry-After; after it ends they succeed', async () => {
     const data = randomBytes(200 * KiB);

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { request } from 'undici';
 import { sleep } from '../support/cluster.ts';
+import { metricValue } from '../support/node-probes.ts';
 import { StorageCluster } from '../support/storage-cluster.ts';
 
 const KiB = 1024;
@@ -29,25 +30,19 @@ describe('download memory (1 node, --chunk-size 64KiB, --download-memory-max 16M
     await cluster?.stopAll();
   });
 
-  async function gauge(name: string): Promise<number> {
-    const text = await (await request(`${url}/metrics`)).body.text();
-    const match = new RegExp(`^${name} (\\d+)`, 'm').exec(text);
-    assert.ok(match !== null, `no ${name} in /metrics`);
-    return Number(match[1]);
-  }
 
   async function heldComesBackToZero(): Promise<void> {
     const deadline = Date.now() + 30_000;
-    let held = await gauge('dfs_download_memory_bytes');
+    let held = await metricValue({ url }, 'dfs_download_memory_bytes');
     while (held !== 0 && Date.now() < deadline) {
       await sleep(50);
-      held = await gauge('dfs_download_memory_bytes');
+      held = await metricValue({ url }, 'dfs_download_memory_bytes');
     }
     assert.equal(held, 0, 'download memory still held after the reads ended');
   }
 
   it('reads the whole file and ranges across chunk boundaries, then holds nothing', async () => {
-    assert.equal(await gauge('dfs_download_memory_max_bytes'), 16 * MiB);
+    assert.equal(await metricValue({ url }, 'dfs_download_memory_max_bytes'), 16 * MiB);
     const whole = await request(`${url}/files/large/data.bin`);
     const body = Buffer.from(await whole.body.arrayBuffer());
     assert.equal(whole.statusCode, 200);

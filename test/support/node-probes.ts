@@ -33,18 +33,20 @@ export async function nodeStatus(node: StorageNodeHandle): Promise<NodeStatus | 
 export const blobPath = (node: StorageNodeHandle, hash: string): string => join(node.dataDir, 'blobs', hash.slice(0, 2), hash.slice(2, 4), hash);
 
 /**
- * The value of one sample of the node's /metrics (`name{labels}` exactly as exposed, e.g.
- * `dfs_raft_log_compactions_total{snapshot_file="yes"}`); 0 when the sample is absent. Throws
- * when the node does not answer.
+ * The value of one sample of a node's /metrics (`name{labels}` exactly as exposed, e.g.
+ * `dfs_raft_log_compactions_total{snapshot_file="yes"}`). Throws when the node does not answer,
+ * and when the sample is absent unless `absentIsZero` (a labelled counter appears only once it
+ * was first counted).
  */
-export async function metricValue(node: StorageNodeHandle, sample: string): Promise<number> {
+export async function metricValue(node: { readonly url: string }, sample: string, absentIsZero = false): Promise<number> {
   const res = await request(`${node.url}/metrics`, { headersTimeout: 5000, bodyTimeout: 5000 });
   const text = await res.body.text();
-  if (res.statusCode !== 200) throw new Error(`${node.id} /metrics answered ${res.statusCode}: ${text.slice(0, 200)}`);
+  if (res.statusCode !== 200) throw new Error(`${node.url}/metrics answered ${res.statusCode}: ${text.slice(0, 200)}`);
   for (const line of text.split('\n')) {
     if (line.startsWith(`${sample} `)) return Number(line.slice(sample.length + 1));
   }
-  return 0;
+  if (absentIsZero) return 0;
+  throw new Error(`no ${sample} in ${node.url}/metrics`);
 }
 
 /** Index the node's Raft log was last compacted at (in place or at a snapshot); 0 before any. */
@@ -54,5 +56,5 @@ export function snapshotIndex(node: StorageNodeHandle): Promise<number> {
 
 /** Snapshot files the node wrote because a follower needed one (the log is otherwise cut in place). */
 export function snapshotFilesWritten(node: StorageNodeHandle): Promise<number> {
-  return metricValue(node, 'dfs_raft_log_compactions_total{snapshot_file="yes"}');
+  return metricValue(node, 'dfs_raft_log_compactions_total{snapshot_file="yes"}', true);
 }
