@@ -78,7 +78,8 @@ export class NodeMetrics {
     this.applySeconds = new Histogram({ name: name('raft_apply_duration_seconds'), help: 'Applying one batch of committed entries to the state machine', buckets: applyBuckets, registers });
     this.metaCheckpointSeconds = new Histogram({
       name: name('meta_checkpoint_duration_seconds'),
-      help: "meta.db WAL checkpoints, on the checkpointer's thread (off the event loop)",
+      help: "meta.db WAL checkpoints: on the checkpointer's thread (on=\"worker\"), or finished on the node's connection so that the WAL restarts (on=\"connection\")",
+      labelNames: ['on'],
       buckets: applyBuckets,
       registers,
     });

@@ -88,7 +88,7 @@ export async function startStorageNode(config: NodeConfig): Promise<RunningNode>
   let checkpointedFrames = 0;
   const checkpointer = new WalCheckpointer(database.sqlite, {
     onCheckpoint: (result) => {
-      metrics.metaCheckpointSeconds.observe(result.seconds);
+      metrics.metaCheckpointSeconds.observe({ on: result.on }, result.seconds);
       const restarted = result.checkpointedFrames < checkpointedFrames;
       metrics.metaCheckpointFrames.inc(Math.max(0, restarted ? result.checkpointedFrames : result.checkpointedFrames - checkpointedFrames));
       checkpointedFrames = result.checkpointedFrames;
