@@ -520,16 +520,19 @@ export class RaftNode {
       snapshots.discard(path);
       this.#receivedSnapshots.delete(path);
     }
-    // A change of the commit index alone is not worth an fsync: the commit index may be lost
-    // (the core restarts from what the state machine applied), term and vote may not.
-    const onlyCommitMoved = ready.snapshot === null && ready.entries.length === 0 && this.#termAndVoteUnchanged(ready);
+    // A change of the commit index alone is not worth an fsync, nor a page in the batch beside
+    // entries: the commit index may be lost (the core restarts from what the state machine
+    // applied, and learns the rest from the leader), term and vote may not.
+    const termAndVoteUnchanged = this.#termAndVoteUnchanged(ready);
+    const onlyCommitMoved = ready.snapshot === null && ready.entries.length === 0 && termAndVoteUnchanged;
     if (onlyCommitMoved) return null; // also when nothing at all changed (no hard state)
-    const durable = store.save({ hardState: ready.hardState, entries: ready.entries, snapshot: ready.snapshot });
-    if (ready.hardState !== null) {
+    const hardState = termAndVoteUnchanged ? null : ready.hardState;
+    const durable = store.save({ hardState, entries: ready.entries, snapshot: ready.snapshot });
+    if (hardState !== null) {
       // Written now, durable when `durable` resolves; nothing reads these before that but the
       // next Ready, which runs only after it.
-      this.#durableTerm = ready.hardState.term;
-      this.#durableVote = ready.hardState.vote;
+      this.#durableTerm = hardState.term;
+      this.#durableVote = hardState.vote;
     }
     return durable;
   }
