@@ -621,7 +621,10 @@ describe('metadata state machine: inline content', () => {
   test('malformed inline content is an assertion failure', () => {
     const content = Buffer.from('hello');
     const good = { op: 'put', name: 'a', size: 5, contentType: 'text/plain', etag: sha256('hello'), chunks: [], inline: content.toString('base64'), hlc: hlcAt(1) };
-    assert.deepEqual(decodeCommand(encodeCommand(good as PutCommand)), good);
+    const decoded = decodeCommand(encodeCommand(good as PutCommand));
+    assert.deepEqual(decoded.command, good);
+    assert.deepEqual(decoded.inline, content, 'apply gets the inline bytes decoded with the command');
+    assert.equal(decodeCommand(encodeCommand({ ...good, inline: undefined, size: 0, etag: sha256('') } as PutCommand)).inline, null);
     const bad: Record<string, unknown>[] = [
       { ...good, etag: sha256('other') },
       { ...good, size: 4 },
@@ -798,7 +801,7 @@ describe('metadata commands', () => {
       precondition: { ifMatch: '"x"' },
       requestId: 'r',
     };
-    assert.deepEqual(decodeCommand(encodeCommand(command)), command);
+    assert.deepEqual(decodeCommand(encodeCommand(command)).command, command);
   });
 
   test('a malformed entry is an assertion failure', () => {

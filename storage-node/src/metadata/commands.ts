@@ -1,7 +1,7 @@
 // The metadata state machine's Raft commands (JSON in Entry.data) and their results. A command is
 // validated when it is encoded (on the leader) and again when decoded (on every node): an entry
 // that fails the second check can only come from a bug, so it is an assertion failure.
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { sha256Hex } from '../../../shared/sha256.ts';
 import { assert } from '../../../shared/assert.ts';
 import { isEncodedHlc } from '../../../shared/hlc.ts';
@@ -213,7 +213,7 @@ export function isMd5Hex(value: unknown): value is string {
 type InlineCheck = 'full' | 'shape';
 
 /** Why `value` is not a valid command, or null when it is. */
-export function commandProblem(value: unknown, inlineCheck: InlineCheck = 'full'): string | null {
+export function commandProblem(value: unknown, inlineCheck: InlineCheck = 'full', decoded?: DecodedInline): string | null {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return 'not an object';
   const command = value as Record<string, unknown>;
   if (command.op === 'createBucket' || command.op === 'deleteBucket' || command.op === 'setBucketVersioning') return bucketCommandProblem(command);
@@ -249,7 +249,7 @@ export function commandProblem(value: unknown, inlineCheck: InlineCheck = 'full'
     if (command.keepHistory !== true) return 'keepHistory must be true when present';
     if (command.version !== undefined) return 'a delete of one version cannot keep the history';
   }
-  return command.op === 'put' ? putProblem(command, inlineCheck) : null;
+  return command.op === 'put' ? putProblem(command, inlineCheck, decoded) : null;
 }
 
 function bucketProblem(command: Record<string, unknown>): string | null {
@@ -305,7 +305,7 @@ function preconditionProblem(value: unknown): string | null {
   return null;
 }
 
-function putProblem(command: Record<string, unknown>, inlineCheck: InlineCheck): string | null {
+function putProblem(command: Record<string, unknown>, inlineCheck: InlineCheck, decoded: DecodedInline | undefined): string | null {
   const { size, contentType, etag, md5, chunks, chunkSizes, inline } = command;
   const bucketIssue = bucketProblem(command);
   if (bucketIssue !== null) return bucketIssue;
@@ -317,7 +317,7 @@ function putProblem(command: Record<string, unknown>, inlineCheck: InlineCheck):
   if (!isSha256Hex(etag)) return 'etag must be a lowercase hex SHA-256';
   if (!Array.isArray(chunks) || chunks.length > chunksPerFileMax) return 'chunks must be an array of chunk hashes';
   for (const hash of chunks) if (!isSha256Hex(hash)) return `chunk ${JSON.stringify(hash)} is not a lowercase hex SHA-256`;
-  if (inline !== undefined) return inlineProblem(inline, size as number, etag, md5 as string | undefined, chunks, chunkSizes, inlineCheck);
+  if (inline !== undefined) return inlineProblem(inline, size as number, etag, md5 as string | undefined, chunks, chunkSizes, inlineCheck, decoded);
   if (chunks.length === 0 && size !== 0) return 'a non-empty file needs chunks or inline content';
   if (chunkSizes !== undefined) {
     if (!Array.isArray(chunkSizes) || chunkSizes.length !== chunks.length) return 'chunkSizes must have one size per chunk';
@@ -331,8 +331,13 @@ function putProblem(command: Record<string, unknown>, inlineCheck: InlineCheck):
   return null;
 }
 
+/** Where a full check leaves the inline bytes it decoded, so that apply decodes them once. */
+export interface DecodedInline {
+  bytes?: Buffer;
+}
+
 /** Inline content must be canonical base64 of exactly `size` (>= 1) bytes hashing to `etag`. */
-function inlineProblem(inline: unknown, size: number, etag: string, md5: string | undefined, chunks: readonly unknown[], chunkSizes: unknown, check: InlineCheck): string | null {
+function inlineProblem(inline: unknown, size: number, etag: string, md5: string | undefined, chunks: readonly unknown[], chunkSizes: unknown, check: InlineCheck, decoded: DecodedInline | undefined): string | null {
   if (chunks.length !== 0 || chunkSizes !== undefined) return 'inline content has no chunks';
   if (typeof inline !== 'string' || inline.length > Math.ceil(inlineContentBytesMax / 3) * 4) return 'inline must be base64 of at most 1 MiB';
   if (check === 'shape') return inline.length === Math.ceil(size / 3) * 4 && size > 0 ? null : `inline content of ${inline.length} base64 characters cannot hold ${size} bytes`;
@@ -340,7 +345,8 @@ function inlineProblem(inline: unknown, size: number, etag: string, md5: string 
   if (bytes.toString('base64') !== inline) return 'inline is not canonical base64';
   if (bytes.length === 0 || bytes.length !== size) return `inline content has ${bytes.length} bytes, the size says ${size}`;
   if (sha256Hex(bytes) !== etag) return 'inline content does not hash to the etag';
-  if (md5 !== undefined && createHash('md5').update(bytes).digest('hex') !== md5) return 'inline content does not hash to the md5';
+  if (md5 !== undefined && hash('md5', bytes, 'hex') !== md5) return 'inline content does not hash to the md5';
+  if (decoded !== undefined) decoded.bytes = bytes;
   return null;
 }
 
@@ -400,10 +406,6 @@ function canonicalHeaders(headers: ObjectHeaders): string {
   return JSON.stringify(Object.entries(headers).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 }
 
-/** The inline bytes of a put, or null when its content is in chunks. */
-export function inlineBytes(command: PutCommand): Buffer | null {
-  return command.inline === undefined ? null : Buffer.from(command.inline, 'base64');
-}
 
 /** For the leader: JSON for Entry.data. Throws on an invalid command (the caller's bug). */
 export function encodeCommand(command: ReplicatedCommand): string {
@@ -413,17 +415,27 @@ export function encodeCommand(command: ReplicatedCommand): string {
   return JSON.stringify(command);
 }
 
+/** A command as apply takes it: a put's inline content comes decoded (and checked) once. */
+export interface DecodedCommand {
+  readonly command: ReplicatedCommand;
+  /** A put's inline bytes; null when the command carries none. */
+  readonly inline: Buffer | null;
+}
+
 /** For apply: the command in an entry's data. Anything malformed is a bug, so it asserts. */
-export function decodeCommand(data: string): ReplicatedCommand {
+export function decodeCommand(data: string): DecodedCommand {
   let value: unknown;
   try {
     value = JSON.parse(data);
   } catch {
     assert(false, `metadata entry is not JSON: ${data.slice(0, 200)}`);
   }
-  const problem = commandProblem(value);
+  const decoded: DecodedInline = {};
+  const problem = commandProblem(value, 'full', decoded);
   // A key's secret must not reach the output, even of a crash.
   const shown = (value as { op?: unknown } | null)?.op === 'createKey' ? '(a createKey entry)' : data.slice(0, 200);
   assert(problem === null, `malformed metadata entry (${problem}): ${shown}`);
-  return value as ReplicatedCommand;
+  const command = value as ReplicatedCommand;
+  assert((decoded.bytes !== undefined) === (command.op === 'put' && command.inline !== undefined), 'inline content decoded for a command without it');
+  return { command, inline: decoded.bytes ?? null };
 }

@@ -9,8 +9,8 @@ import { commitUnsynced } from '../db/unsynced-commit.ts';
 import type { Entry, SnapshotMeta } from '../raft/types.ts';
 import type { SnapshotInProgress, StateMachine } from '../raft-node/state-machine.ts';
 import type Database from 'better-sqlite3';
-import { decodeCommand, inlineBytes, isSha256Hex, requestFingerprint } from './commands.ts';
-import type { AppliedResult, BucketCommand, BucketJson, BucketResult, CopyCommand, DeleteCommand, MetadataResult, PutCommand, ReplicatedCommand, VersionJson } from './commands.ts';
+import { decodeCommand, isSha256Hex, requestFingerprint } from './commands.ts';
+import type { AppliedResult, BucketCommand, BucketJson, BucketResult, CopyCommand, DecodedCommand, DeleteCommand, MetadataResult, PutCommand, VersionJson } from './commands.ts';
 import { isInline, toFileJson, toFileListItem, toVersionJson } from './file-record.ts';
 import type { FileListPage, FileRecord, VersionRecord } from './file-record.ts';
 import type { BucketVersioning } from '../db/schema.ts';
@@ -464,7 +464,8 @@ export class MetadataStateMachine implements StateMachine {
     this.#statements.pruneRequests.run({ throughIndex, beforeWallMs, limit: requestsPrunedPerBatch });
   }
 
-  #applyCommand(command: ReplicatedCommand, index: number, batch: BatchState): AppliedResult {
+  #applyCommand(decoded: DecodedCommand, index: number, batch: BatchState): AppliedResult {
+    const { command } = decoded;
     // Fixed-width encoding: string order is time order.
     if (batch.lastHlc === null || command.hlc > batch.lastHlc) batch.lastHlc = command.hlc;
     const { requestId } = command;
@@ -487,7 +488,7 @@ export class MetadataStateMachine implements StateMachine {
         return JSON.parse(previous.result) as AppliedResult;
       }
     }
-    const result = this.#applyOne(command, batch);
+    const result = this.#applyOne(decoded, batch);
     if (requestId !== undefined) {
       this.#statements.upsertRequest.run({ requestId, result: JSON.stringify(result), appliedIndex: index, appliedWallMs: latestWallMs(batch), fingerprint });
     }
@@ -523,10 +524,10 @@ export class MetadataStateMachine implements StateMachine {
     assert(currentVersion === expected, `${name}: current version ${String(currentVersion)}, but the newest kept is ${isMarker ? 'a delete marker' : 'version'} ${version}`);
   }
 
-  #applyOne(command: ReplicatedCommand, batch: BatchState): AppliedResult {
+  #applyOne({ command, inline }: DecodedCommand, batch: BatchState): AppliedResult {
     switch (command.op) {
       case 'put':
-        return this.#put(command, inlineBytes(command), { s3Etag: command.md5 ?? null, partSizes: null }, batch);
+        return this.#put(command, inline, { s3Etag: command.md5 ?? null, partSizes: null }, batch);
       case 'copy':
         return this.#copy(command, batch);
       case 'delete':
