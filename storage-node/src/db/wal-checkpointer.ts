@@ -93,7 +93,14 @@ export class WalCheckpointer {
    */
   #finishOnConnection(): void {
     const started = performance.now();
-    const [row] = this.#sqlite.pragma('wal_checkpoint(PASSIVE)') as CheckpointRow[];
+    let row: CheckpointRow | undefined;
+    try {
+      [row] = this.#sqlite.pragma('wal_checkpoint(PASSIVE)') as CheckpointRow[];
+    } catch (err) {
+      // The WAL only grows until a later try: worth a line, not the node.
+      console.error(`meta.db checkpoint on the node's connection failed: ${err instanceof Error ? err.message : String(err)}`);
+      return;
+    }
     if (row === undefined || row.log < 0 || row.checkpointed < 0) return;
     this.#onCheckpoint?.({ walFrames: row.log, checkpointedFrames: row.checkpointed, seconds: (performance.now() - started) / 1000, on: 'connection' });
   }
