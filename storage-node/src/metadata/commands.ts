@@ -406,7 +406,6 @@ function canonicalHeaders(headers: ObjectHeaders): string {
   return JSON.stringify(Object.entries(headers).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 }
 
-
 /** For the leader: JSON for Entry.data. Throws on an invalid command (the caller's bug). */
 export function encodeCommand(command: ReplicatedCommand): string {
   // Inline content is checked in full where it counts, when every node applies the entry.
@@ -436,6 +435,6 @@ export function decodeCommand(data: string): DecodedCommand {
   const shown = (value as { op?: unknown } | null)?.op === 'createKey' ? '(a createKey entry)' : data.slice(0, 200);
   assert(problem === null, `malformed metadata entry (${problem}): ${shown}`);
   const command = value as ReplicatedCommand;
-  assert((decoded.bytes !== undefined) === (command.op === 'put' && command.inline !== undefined), 'inline content decoded for a command without it');
+  assert((decoded.bytes !== undefined) === (command.op === 'put' && command.inline !== undefined), 'the inline bytes decoded and the command disagree on whether it carries inline content');
   return { command, inline: decoded.bytes ?? null };
 }
