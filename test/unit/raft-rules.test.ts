@@ -31,6 +31,22 @@ describe('Raft rules (figure 2): all servers', () => {
     assert.equal(leader.status().vote, null);
   });
 
+  it('the term-only answer to an older leader, arriving once that node leads in the same term, changes nothing', () => {
+    // Found by the chaos suite (seed 2833): a node led in term t, was deposed, won term t+1, and
+    // only then got a term t+1 node's answer to one of its term t appends. The answer carries no
+    // log position (conflictIndex 0): it was taken for a wiped follower's and crashed the leader.
+    const leader = makeCore({ term: 1 });
+    electLeader(leader);
+    drainMessages(leader);
+    const { term, lastIndex } = leader.status();
+    leader.step({ type: 'AppendEntriesResponse', from: 'b', to: 'a', term, success: false, matchIndex: 0, rejectedIndex: 0, conflictIndex: 0, conflictTerm: 0 });
+    assert.equal(leader.status().role, 'leader');
+    assert.deepEqual(drainMessages(leader), [], 'a term-only answer sends nothing');
+    // b is still probed where it was: its real answer matches the leader's log.
+    leader.step({ type: 'AppendEntriesResponse', from: 'b', to: 'a', term, success: true, matchIndex: lastIndex, rejectedIndex: 0, conflictIndex: 0, conflictTerm: 0 });
+    assert.equal(leader.status().role, 'leader');
+  });
+
   it('a message from an older leader is answered with the current term so that leader steps down', () => {
     const follower = makeCore({ term: 5 });
     follower.step({ type: 'Heartbeat', from: 'b', to: 'a', term: 3, commit: 0, seq: 1 });

@@ -738,6 +738,10 @@ export class RaftCore {
 
   #handleAppendResponse(message: AppendEntriesResponseMessage, progress: Progress): void {
     if (!message.success) {
+      // Every rejection of an append names where to look next (conflictIndex >= 1), except the
+      // answer that only tells an older leader the term (#stepLowerTerm). One that arrives when
+      // we lead in that very term (deposed, then elected again) says nothing about the log.
+      if (message.conflictIndex === 0) return;
       const followerLastIndex = message.conflictIndex - 1;
       if (message.conflictTerm === 0 && followerLastIndex < progress.match && message.rejectedIndex >= progress.match) {
         // Its log ends before what it acknowledged: a wiped node (see Progress.restartFrom).
