@@ -42,9 +42,11 @@ describe('Raft rules (figure 2): all servers', () => {
     leader.step({ type: 'AppendEntriesResponse', from: 'b', to: 'a', term, success: false, matchIndex: 0, rejectedIndex: 0, conflictIndex: 0, conflictTerm: 0 });
     assert.equal(leader.status().role, 'leader');
     assert.deepEqual(drainMessages(leader), [], 'a term-only answer sends nothing');
-    // b is still probed where it was: its real answer matches the leader's log.
+    // Replication to b goes on from where it was: its real answer commits the leader's entries.
+    assert.ok(leader.status().commit < lastIndex, 'nothing of this term is committed before b answers');
     leader.step({ type: 'AppendEntriesResponse', from: 'b', to: 'a', term, success: true, matchIndex: lastIndex, rejectedIndex: 0, conflictIndex: 0, conflictTerm: 0 });
     assert.equal(leader.status().role, 'leader');
+    assert.equal(leader.status().commit, lastIndex, "b's acknowledgement commits the leader's entries");
   });
 
   it('a message from an older leader is answered with the current term so that leader steps down', () => {
