@@ -30,7 +30,6 @@ describe('download memory (1 node, --chunk-size 64KiB, --download-memory-max 16M
     await cluster?.stopAll();
   });
 
-
   async function heldComesBackToZero(): Promise<void> {
     const deadline = Date.now() + 30_000;
     let held = await metricValue({ url }, 'dfs_download_memory_bytes');
